@@ -1,0 +1,166 @@
+"""The task state machine: states, legal transitions and the records the store keeps.
+
+Kept free of I/O so the store, the server and the tests share one definition of
+what may happen to a task (DESIGN "Task lifecycle")."""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.RUNNING, TaskStatus.CANCELLED}),
+    TaskStatus.RUNNING: frozenset(
+        {
+            TaskStatus.COMPLETED,
+            TaskStatus.FAILED,
+            TaskStatus.CANCELLED,
+            TaskStatus.PENDING,  # retry after a failure, a lost lease or a deadline
+        }
+    ),
+    TaskStatus.COMPLETED: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(ValueError):
+    """A state change the lifecycle does not allow (a bug or a race lost)."""
+
+
+def check_transition(current: TaskStatus, target: TaskStatus) -> None:
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition(f"task cannot go from {current} to {target}")
+
+
+class ResultOutcome(enum.StrEnum):
+    """What a worker reports for one attempt."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Disposition(enum.StrEnum):
+    """What the server made of one reported result (fencing, DESIGN "Attempt")."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    UNKNOWN_TASK = "unknown_task"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBackoff:
+    """Server-side delay between attempts of one task.
+
+    initial_s: delay before attempt 2 (default 1 s); factor: growth per attempt
+    (default 2.0); max_s: ceiling (default 60 s); jitter: full jitter when True."""
+
+    initial_s: float = 1.0
+    factor: float = 2.0
+    max_s: float = 60.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.initial_s < 0 or self.max_s < 0 or self.factor < 1:
+            raise ValueError("backoff needs initial_s >= 0, max_s >= 0 and factor >= 1")
+
+    def delay(self, failed_attempt: int) -> float:
+        base = min(self.max_s, self.initial_s * self.factor ** max(0, failed_attempt - 1))
+        return random.uniform(0, base) if self.jitter else base
+
+
+def next_status_after_failure(attempt: int, max_attempts: int, retriable: bool) -> TaskStatus:
+    """A failed or lost attempt goes back to PENDING while attempts remain, else FAILED."""
+    if retriable and attempt < max_attempts:
+        return TaskStatus.PENDING
+    return TaskStatus.FAILED
+
+
+@dataclass(slots=True)
+class Task:
+    """A task row as the store returns it. Times are unix seconds (float)."""
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+    status: TaskStatus
+    user_id: str | None = None
+    priority: int = 0
+    attempt: int = 1
+    max_attempts: int = 3
+    timeout_s: float = 60.0
+    worker_id: str | None = None
+    lease_expires_at: float | None = None
+    progress: float = 0.0
+    progress_message: str | None = None
+    result: Any = None
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    started_at: float | None = None
+    completed_at: float | None = None
+    run_after: float = 0.0
+    cancel_requested: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """What a submitter asks for; the store assigns id, status and times."""
+
+    type: str
+    payload: dict[str, Any]
+    user_id: str | None = None
+    priority: int = 0
+    max_attempts: int = 3
+    timeout_s: float = 60.0
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedResult:
+    """One result as a worker reported it; fenced by (task_id, attempt, worker_id)."""
+
+    task_id: str
+    attempt: int
+    worker_id: str
+    outcome: ResultOutcome
+    result: Any = None
+    error: str | None = None
+    retriable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ResultDecision:
+    task_id: str
+    attempt: int
+    disposition: Disposition
+    status: TaskStatus | None = None  # the task's status after the decision
+    detail: str = ""
+
+
+DEFAULT_TIMEOUTS_S: dict[str, float] = {
+    "insight_generation": 120.0,
+    "weekly_report": 180.0,
+    "noop": 30.0,
+    "sleep": 600.0,
+}
