@@ -1,0 +1,1 @@
+"""Shared fixtures. PostgreSQL and Redis are real services on this machine."""
