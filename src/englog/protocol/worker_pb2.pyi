@@ -94,7 +94,7 @@ class WorkerStats(_message.Message):
     def __init__(self, active_tasks: _Optional[int] = ..., completed_tasks: _Optional[int] = ..., failed_tasks: _Optional[int] = ..., cpu_percent: _Optional[float] = ..., memory_bytes: _Optional[int] = ..., uptime_s: _Optional[float] = ..., connection_status: _Optional[str] = ..., dependencies: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class WorkerHeartbeatRequest(_message.Message):
-    __slots__ = ("session_token", "status", "stats", "capacity")
+    __slots__ = ("session_token", "status", "stats", "capacity", "active_task_ids")
     class CapacityEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -106,11 +106,13 @@ class WorkerHeartbeatRequest(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     session_token: str
     status: str
     stats: WorkerStats
     capacity: _containers.ScalarMap[str, int]
-    def __init__(self, session_token: _Optional[str] = ..., status: _Optional[str] = ..., stats: _Optional[_Union[WorkerStats, _Mapping]] = ..., capacity: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    active_task_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_token: _Optional[str] = ..., status: _Optional[str] = ..., stats: _Optional[_Union[WorkerStats, _Mapping]] = ..., capacity: _Optional[_Mapping[str, int]] = ..., active_task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class WorkerHeartbeatResponse(_message.Message):
     __slots__ = ("server_time", "cancel_task_ids")
@@ -121,10 +123,12 @@ class WorkerHeartbeatResponse(_message.Message):
     def __init__(self, server_time: _Optional[float] = ..., cancel_task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StreamTasksRequest(_message.Message):
-    __slots__ = ("session_token",)
+    __slots__ = ("session_token", "held_task_ids")
     SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    HELD_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     session_token: str
-    def __init__(self, session_token: _Optional[str] = ...) -> None: ...
+    held_task_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_token: _Optional[str] = ..., held_task_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TaskAssignment(_message.Message):
     __slots__ = ("task_id", "type", "payload", "priority", "deadline", "attempt", "metadata", "timeout_s")

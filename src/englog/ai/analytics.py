@@ -1,0 +1,279 @@
+"""Deterministic facts about a set of entries, computed before any narrative.
+
+Every insight and report is written from these numbers, so an LLM's claims can be
+checked against them and the builtin backend never invents one. Pure functions, no
+I/O, no clock: the same entries always give the same facts.
+
+Conventions:
+- An entry's minutes belong to the calendar day of its `start_time`, in the offset
+  it was logged with (the engineer's own day), even if it runs past midnight.
+- Minutes are rounded to 1 decimal and ratios to 3 decimals only on output.
+- Overlapping entries are counted as logged; the REST layer does not forbid overlap.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from englog.domain.entries import ActivityType, ImpactLevel, ValueRating
+
+# Deep work: activities that need an uninterrupted stretch of attention to make
+# progress. Planning is included (it is thinking time, usually alone), while
+# deployment, maintenance and support are excluded: they are mostly driven by
+# queues, alarms and other people, which is exactly what fragments focus.
+FOCUS_TYPES: frozenset[str] = frozenset(
+    {
+        ActivityType.DEVELOPMENT,
+        ActivityType.DEBUGGING,
+        ActivityType.CODE_REVIEW,
+        ActivityType.TESTING,
+        ActivityType.DOCUMENTATION,
+        ActivityType.RESEARCH,
+        ActivityType.LEARNING,
+        ActivityType.PLANNING,
+    }
+)
+MEETING_TYPES: frozenset[str] = frozenset({ActivityType.MEETING})
+HIGH_VALUE: frozenset[str] = frozenset({ValueRating.HIGH, ValueRating.CRITICAL})
+BEYOND_PERSONAL: frozenset[str] = frozenset(
+    {ImpactLevel.TEAM, ImpactLevel.DEPARTMENT, ImpactLevel.COMPANY}
+)
+NO_PROJECT = "(none)"
+# Consecutive focus entries separated by at most this much form one focus block
+# (a coffee between two development entries does not break the stretch).
+FOCUS_BLOCK_GAP = timedelta(minutes=5)
+TOP_TAGS = 5
+
+
+class EntryLike(Protocol):
+    """What analytics needs of an entry: domain `Entry` and `EntryPayload` both fit."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def project(self) -> str | None: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def start_time(self) -> datetime: ...
+    @property
+    def end_time(self) -> datetime: ...
+    @property
+    def value_rating(self) -> str: ...
+    @property
+    def impact_level(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """The numbers a narrative may quote. Dict fields are ordered for display."""
+
+    entry_count: int
+    excluded_entries: int  # received but outside the requested date range
+    period_start: date | None
+    period_end: date | None
+    days_active: int
+    total_minutes: float
+    average_minutes_per_active_day: float
+    average_entry_minutes: float
+    minutes_by_type: dict[str, float]
+    minutes_by_project: dict[str, float]
+    focus_minutes: float
+    meeting_minutes: float
+    focus_ratio: float
+    meeting_share: float
+    context_switches: int
+    context_switches_per_day: float
+    high_value_share: float
+    team_impact_share: float
+    minutes_by_value: dict[str, float]
+    minutes_by_impact: dict[str, float]
+    daily_totals: dict[str, float]
+    busiest_day: str | None
+    busiest_day_minutes: float
+    longest_focus_block_minutes: float
+    streak_days: int
+    top_tags: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: dates become ISO strings."""
+        data = asdict(self)
+        for key in ("period_start", "period_end"):
+            value = data[key]
+            data[key] = value.isoformat() if value is not None else None
+        return data
+
+
+def minutes(entry: EntryLike) -> float:
+    return (entry.end_time - entry.start_time).total_seconds() / 60.0
+
+
+def day_of(entry: EntryLike) -> date:
+    return entry.start_time.date()
+
+
+def _instant(dt: datetime) -> datetime:
+    """Comparable across naive and aware datetimes (naive is taken as UTC)."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def _r1(value: float) -> float:
+    return round(value, 1)
+
+
+def _ratio(part: float, whole: float) -> float:
+    return round(part / whole, 3) if whole > 0 else 0.0
+
+
+def sort_entries(entries: Iterable[EntryLike]) -> list[EntryLike]:
+    return sorted(entries, key=lambda e: (_instant(e.start_time), _instant(e.end_time)))
+
+
+def _sum_by(entries: Iterable[EntryLike], key: Any) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for entry in entries:
+        totals[key(entry)] += minutes(entry)
+    return totals
+
+
+def _ranked(totals: dict[str, float]) -> dict[str, float]:
+    """Largest first, ties by name, so output order never depends on input order."""
+    items = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {name: _r1(value) for name, value in items if value > 0}
+
+
+def _in_levels(totals: dict[str, float], levels: Iterable[str]) -> dict[str, float]:
+    """Every level in its natural order, zeros included: the scale itself is the point."""
+    return {level: _r1(totals.get(level, 0.0)) for level in levels}
+
+
+def by_day(entries: Iterable[EntryLike]) -> dict[date, list[EntryLike]]:
+    days: dict[date, list[EntryLike]] = defaultdict(list)
+    for entry in sort_entries(entries):
+        days[day_of(entry)].append(entry)
+    return dict(sorted(days.items()))
+
+
+def context_switches(day_entries: Sequence[EntryLike]) -> int:
+    """Times consecutive entries (in start order) change activity type or project."""
+    pairs = zip(day_entries, day_entries[1:], strict=False)
+    return sum(1 for a, b in pairs if (a.type, a.project) != (b.type, b.project))
+
+
+def longest_focus_block(day_entries: Sequence[EntryLike]) -> float:
+    """Minutes of the longest run of focus entries with gaps of at most 5 minutes
+    (gaps themselves not counted)."""
+    best = current = 0.0
+    previous_end: datetime | None = None
+    for entry in day_entries:
+        if entry.type not in FOCUS_TYPES:
+            current, previous_end = 0.0, None
+            continue
+        start = _instant(entry.start_time)
+        if previous_end is None or start - previous_end > FOCUS_BLOCK_GAP:
+            current = 0.0
+        current += minutes(entry)
+        previous_end = _instant(entry.end_time)
+        best = max(best, current)
+    return best
+
+
+def longest_streak(days: Iterable[date]) -> int:
+    """Longest run of consecutive calendar days in `days`."""
+    best = run = 0
+    previous: date | None = None
+    for day in sorted(set(days)):
+        run = run + 1 if previous is not None and day - previous == timedelta(days=1) else 1
+        best, previous = max(best, run), day
+    return best
+
+
+def daily_totals(
+    days: dict[date, list[EntryLike]], start: date | None, end: date | None
+) -> dict[str, float]:
+    """Minutes per day for every day from start to end (default: first to last active
+    day), zeros included so a trend shows the days nothing was logged."""
+    if not days and (start is None or end is None):
+        return {}
+    first = start if start is not None else min(days)
+    last = end if end is not None else max(days)
+    out: dict[str, float] = {}
+    day = first
+    while day <= last:
+        out[day.isoformat()] = _r1(sum(minutes(e) for e in days.get(day, [])))
+        day += timedelta(days=1)
+    return out
+
+
+def top_tags(entries: Iterable[EntryLike], limit: int = TOP_TAGS) -> list[dict[str, Any]]:
+    """Tags by minutes spent (ties by name), each with how many entries carry it."""
+    spent: dict[str, float] = defaultdict(float)
+    count: Counter[str] = Counter()
+    for entry in entries:
+        for tag in set(entry.tags):
+            spent[tag] += minutes(entry)
+            count[tag] += 1
+    ranked = sorted(spent, key=lambda tag: (-spent[tag], tag))[:limit]
+    return [{"tag": tag, "minutes": _r1(spent[tag]), "entries": count[tag]} for tag in ranked]
+
+
+def _busiest(totals: dict[str, float]) -> str | None:
+    """The day with the most minutes; the earliest wins a tie."""
+    return min(totals, key=lambda day: (-totals[day], day), default=None)
+
+
+def in_range(entry: EntryLike, start: date | None, end: date | None) -> bool:
+    day = day_of(entry)
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def compute_facts(
+    entries: Iterable[EntryLike], start: date | None = None, end: date | None = None
+) -> Facts:
+    """Facts over the entries whose start day lies in [start, end] (either bound
+    optional); the rest are only counted in `excluded_entries`."""
+    received = list(entries)
+    kept = [e for e in received if in_range(e, start, end)]
+    days = by_day(kept)
+    total = sum(minutes(e) for e in kept)
+    focus = sum(minutes(e) for e in kept if e.type in FOCUS_TYPES)
+    meeting = sum(minutes(e) for e in kept if e.type in MEETING_TYPES)
+    switches = sum(context_switches(day_entries) for day_entries in days.values())
+    totals = daily_totals(days, start, end)
+    busiest = _busiest(totals) if kept else None
+    by_value = _sum_by(kept, lambda e: e.value_rating)
+    by_impact = _sum_by(kept, lambda e: e.impact_level)
+    return Facts(
+        entry_count=len(kept),
+        excluded_entries=len(received) - len(kept),
+        period_start=start if start is not None else (min(days) if days else None),
+        period_end=end if end is not None else (max(days) if days else None),
+        days_active=len(days),
+        total_minutes=_r1(total),
+        average_minutes_per_active_day=_r1(total / len(days)) if days else 0.0,
+        average_entry_minutes=_r1(total / len(kept)) if kept else 0.0,
+        minutes_by_type=_ranked(_sum_by(kept, lambda e: e.type)),
+        minutes_by_project=_ranked(_sum_by(kept, lambda e: e.project or NO_PROJECT)),
+        focus_minutes=_r1(focus),
+        meeting_minutes=_r1(meeting),
+        focus_ratio=_ratio(focus, total),
+        meeting_share=_ratio(meeting, total),
+        context_switches=switches,
+        context_switches_per_day=_r1(switches / len(days)) if days else 0.0,
+        high_value_share=_ratio(sum(by_value.get(v, 0.0) for v in HIGH_VALUE), total),
+        team_impact_share=_ratio(sum(by_impact.get(i, 0.0) for i in BEYOND_PERSONAL), total),
+        minutes_by_value=_in_levels(by_value, [v.value for v in ValueRating]),
+        minutes_by_impact=_in_levels(by_impact, [i.value for i in ImpactLevel]),
+        daily_totals=totals,
+        busiest_day=busiest,
+        busiest_day_minutes=totals[busiest] if busiest is not None else 0.0,
+        longest_focus_block_minutes=_r1(
+            max((longest_focus_block(d) for d in days.values()), default=0.0)
+        ),
+        streak_days=longest_streak(days),
+        top_tags=top_tags(kept),
+    )

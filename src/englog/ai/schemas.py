@@ -1,0 +1,120 @@
+"""Request and result models of the AI tasks.
+
+Requests are what the server puts in a task payload; they are re-validated on the
+worker because a payload crosses a process boundary (and `POST /v1/tasks` lets an
+admin submit anything). Results are what a backend returns; an LLM backend can pass
+their JSON schema as the model's output `format`, so answers parse into them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from englog.domain.entries import ActivityType, ImpactLevel, Tag, ValueRating, check_times
+
+MAX_ENTRIES = 10_000  # a year of heavy logging; bounds worker memory per task
+MAX_REPORT_DAYS = 31  # a "weekly" report over more than a month is a mistake, not a report
+
+
+class InsightType(enum.StrEnum):
+    PRODUCTIVITY = "productivity"
+    SKILL_DEVELOPMENT = "skill_development"
+    TIME_MANAGEMENT = "time_management"
+    TEAM_COLLABORATION = "team_collaboration"
+
+
+class EntryPayload(BaseModel):
+    """An entry as workers receive it (`Entry.to_payload()`), or as the REST body
+    shape (no id) for sample data. Extra keys such as created_at are ignored."""
+
+    model_config = ConfigDict(extra="ignore", use_enum_values=True)
+
+    id: str | None = None
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    type: ActivityType
+    project: str | None = Field(default=None, max_length=100)
+    tags: list[Tag] = Field(default_factory=list, max_length=32)
+    start_time: datetime
+    end_time: datetime
+    value_rating: ValueRating = ValueRating.MEDIUM
+    impact_level: ImpactLevel = ImpactLevel.PERSONAL
+
+    @model_validator(mode="after")
+    def _check_times(self) -> EntryPayload:
+        check_times(self.start_time, self.end_time)
+        return self
+
+    @property
+    def duration_minutes(self) -> float:
+        return (self.end_time - self.start_time).total_seconds() / 60.0
+
+
+class InsightRequest(BaseModel):
+    """Payload of `insight_generation`. An empty entry list is valid here and
+    rejected by the handler, so the error says what to do about it."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+    insight_type: InsightType
+    entries: list[EntryPayload] = Field(max_length=MAX_ENTRIES)
+    context: str | None = Field(default=None, max_length=2000)
+
+
+class WeeklyReportRequest(BaseModel):
+    """Payload of `weekly_report`: an inclusive date range and its entries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    week_start: date
+    week_end: date
+    entries: list[EntryPayload] = Field(max_length=MAX_ENTRIES)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> WeeklyReportRequest:
+        if self.week_end < self.week_start:
+            raise ValueError("week_end must not be before week_start")
+        if self.week_end - self.week_start >= timedelta(days=MAX_REPORT_DAYS):
+            raise ValueError(f"a report covers at most {MAX_REPORT_DAYS} days")
+        return self
+
+
+class Insight(BaseModel):
+    """One insight about a set of entries, with the facts it was written from."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    insight_type: InsightType
+    title: str
+    summary: str
+    key_points: list[str] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list)
+    backend: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    confidence_components: dict[str, float] = Field(default_factory=dict)
+    degraded: bool = False
+    facts: dict[str, Any] = Field(default_factory=dict)
+    entry_count: int = Field(ge=0)
+    period_start: date | None = None
+    period_end: date | None = None
+
+
+class WeeklyReport(BaseModel):
+    """A report over one week. `time_breakdown` is minutes per activity type."""
+
+    week_start: date
+    week_end: date
+    title: str
+    summary: str
+    highlights: list[str] = Field(default_factory=list)
+    time_breakdown: dict[str, float] = Field(default_factory=dict)
+    recommendations: list[str] = Field(default_factory=list)
+    backend: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    confidence_components: dict[str, float] = Field(default_factory=dict)
+    degraded: bool = False
+    facts: dict[str, Any] = Field(default_factory=dict)
+    entry_count: int = Field(ge=0)

@@ -1,0 +1,198 @@
+"""The server process: store, gRPC (workers), HTTP (people) and the lease reaper in one
+asyncio loop, started and stopped in stages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import structlog
+import uvicorn
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from englog.protocol import worker_pb2_grpc as pb_grpc
+from englog.server.dispatcher import Dispatcher
+from englog.server.grpc_service import WorkerService
+from englog.server.http_api import create_http_app
+from englog.server.state import ServerSettings, ServerState
+from englog.store import open_store
+from englog.store.base import Store, StoreError
+
+log = structlog.get_logger("englog.server")
+
+SERVICE_NAME = "englog.v1.WorkerService"
+
+
+def split_hostport(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS when a certificate is configured; mTLS (client certificates required) when a
+    CA is configured too."""
+    if not settings.tls_cert:
+        return None
+    if not settings.tls_key:
+        raise ValueError("--tls-cert needs --tls-key")
+    pair = (Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())
+    ca = Path(settings.tls_ca).read_bytes() if settings.tls_ca else None
+    return grpc.ssl_server_credentials([pair], ca, require_client_auth=ca is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class BoundAddresses:
+    grpc: str
+    http: str
+
+
+class Server:
+    """One englog server. `start()` returns once both listeners accept connections."""
+
+    def __init__(self, settings: ServerSettings, store: Store | None = None) -> None:
+        self.settings = settings
+        self._store = store or open_store(settings.db_url)
+        self.state = ServerState(store=self._store, settings=settings)
+        self.dispatcher = Dispatcher(self._store, settings.lease_ttl_s, self.state.clock)
+        self.state.notify_tasks = self.dispatcher.notify
+        self._grpc: grpc.aio.Server | None = None
+        self._health = HealthServicer()
+        self._http: uvicorn.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.addresses: BoundAddresses | None = None
+        self._stopped = False
+
+    async def start(self) -> BoundAddresses:
+        await self._store.open()
+        extended = await self._store.extend_running_leases(
+            self.settings.lease_ttl_s, self.state.clock()
+        )
+        if extended:
+            log.info("running_leases_extended", count=extended)
+        grpc_addr = await self._start_grpc()
+        http_addr = await self._start_http()
+        self._tasks.append(asyncio.create_task(self._reap_forever(), name="lease-reaper"))
+        self.state.ready = True
+        await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.addresses = BoundAddresses(grpc_addr, http_addr)
+        log.info("server_started", grpc=grpc_addr, http=http_addr, db=self.settings.db_url)
+        return self.addresses
+
+    async def _start_grpc(self) -> str:
+        server = grpc.aio.server(
+            options=[
+                ("grpc.keepalive_time_ms", 10_000),
+                ("grpc.keepalive_timeout_ms", 3_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+                ("grpc.http2.max_pings_without_data", 0),
+            ]
+        )
+        pb_grpc.add_WorkerServiceServicer_to_server(
+            WorkerService(self.state, self.dispatcher), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        creds = server_credentials(self.settings)
+        host, port = split_hostport(self.settings.grpc_listen)
+        target = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        if creds is None:
+            bound = server.add_insecure_port(target)
+        else:
+            bound = server.add_secure_port(target, creds)
+        if bound == 0:
+            raise OSError(f"cannot listen for gRPC on {self.settings.grpc_listen}")
+        await server.start()
+        self._grpc = server
+        return f"{host}:{bound}"
+
+    async def _start_http(self) -> str:
+        host, port = split_hostport(self.settings.http_listen)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.set_inheritable(True)
+        bound = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_http_app(self.state),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        self._http = uvicorn.Server(config)
+        self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._tasks.append(asyncio.create_task(self._serve_http(sock), name="http"))
+        while not self._http.started:
+            if self._tasks[-1].done():
+                self._tasks[-1].result()
+                raise OSError(f"HTTP server on {self.settings.http_listen} stopped at start")
+            await asyncio.sleep(0.01)
+        return f"{host}:{bound}"
+
+    async def _serve_http(self, sock: socket.socket) -> None:
+        assert self._http is not None
+        await self._http.serve(sockets=[sock])
+
+    async def _reap_forever(self) -> None:
+        """Requeue tasks whose lease expired (their worker died or lost its way)."""
+        while True:
+            await asyncio.sleep(self.settings.reap_interval_s)
+            try:
+                tasks = await self._store.requeue_expired(
+                    self.settings.retry_backoff, self.state.clock()
+                )
+            except StoreError as exc:
+                log.error("reaper_store_error", error=str(exc))
+                continue
+            if tasks:
+                for task in tasks:
+                    log.warning(
+                        "lease_expired",
+                        task_id=task.id,
+                        attempt=task.attempt,
+                        status=str(task.status),
+                    )
+                self.dispatcher.tasks_requeued(tasks)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop taking calls, let in-flight RPCs finish within `grace_s`, close the store.
+        Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.state.ready = False
+        with contextlib.suppress(Exception):
+            await self._health.enter_graceful_shutdown()
+        for stream in list(self.dispatcher.streams.values()):
+            self.dispatcher.close_stream(stream)
+            stream.wake.set()
+        if self._grpc is not None:
+            await self._grpc.stop(grace_s)
+        if self._http is not None:
+            self._http.should_exit = True
+        for task in self._tasks:
+            if task.get_name() != "http":
+                task.cancel()
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("server_task_failed", error=repr(result))
+        await self._store.close()
+        log.info("server_stopped")
+
+
+async def serve(settings: ServerSettings, stop: asyncio.Event) -> None:
+    """Run until `stop` is set (the CLI sets it on SIGTERM/SIGINT)."""
+    server = Server(settings)
+    try:
+        await server.start()
+        await stop.wait()
+    finally:
+        await server.stop()

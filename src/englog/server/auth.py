@@ -1,0 +1,100 @@
+"""Who is calling the REST API: FastAPI dependencies for bearer-token authentication.
+
+Two kinds of caller exist:
+- a *user*, whose API token (printed once by `englog users create`) is stored only as
+  a SHA-256 hash, so we hash what we are given and look the hash up;
+- the *admin*, whose token is the server setting `ENGLOG_ADMIN_TOKEN`, compared in
+  constant time. The admin owns no entries; it may read and cancel any task, list
+  workers and submit any known task type through `POST /v1/tasks`.
+
+Submission policy for `POST /v1/tasks` (the generic route): the admin may submit any
+type in `state.known_types`; a user may submit only the test types in
+`USER_GENERIC_TYPES` (noop, sleep). Users reach `insight_generation` and
+`weekly_report` only through `/v1/tasks/insights` and `/v1/tasks/reports`, which build
+the payload from the user's own entries, so a user can never hand a worker arbitrary
+entries or another user's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from englog.domain.tokens import hash_token, tokens_match
+from englog.server.state import ServerState
+from englog.store.base import User
+
+USER_GENERIC_TYPES: frozenset[str] = frozenset({"noop", "sleep"})
+
+# auto_error=False: we answer 401 ourselves, in the API's error shape.
+_bearer = HTTPBearer(auto_error=False, description="A user API token or the admin token")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: a user, or the admin (user is None)."""
+
+    user: User | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user is None
+
+    @property
+    def user_id(self) -> str | None:
+        """Scope for store queries: None means every user's data (admin only)."""
+        return None if self.user is None else self.user.id
+
+    def may_submit(self, task_type: str) -> bool:
+        return self.is_admin or task_type in USER_GENERIC_TYPES
+
+
+def server_state(request: Request) -> ServerState:
+    """The ServerState the app was built with (set by create_http_app)."""
+    state: ServerState = request.app.state.englog
+    return state
+
+
+def _unauthenticated(detail: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_principal(
+    state: Annotated[ServerState, Depends(server_state)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Resolve `Authorization: Bearer <token>` to a user or the admin; 401 otherwise."""
+    if credentials is None:
+        raise _unauthenticated("missing bearer token (Authorization: Bearer <token>)")
+    token = credentials.credentials
+    admin_token = state.settings.admin_token
+    if admin_token and tokens_match(token, admin_token):
+        return Principal(user=None)
+    user = await state.store.user_by_token_hash(hash_token(token))
+    if user is None:
+        raise _unauthenticated("invalid or unknown token")
+    return Principal(user=user)
+
+
+async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> User:
+    """A user (not the admin): for routes about the caller's own entries and tasks."""
+    if principal.user is None:
+        raise HTTPException(
+            status_code=403, detail="the admin token has no entries; use a user token"
+        )
+    return principal.user
+
+
+async def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(status_code=403, detail="admin token required")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+CurrentUser = Annotated[User, Depends(current_user)]
+AdminPrincipal = Annotated[Principal, Depends(require_admin)]
+State = Annotated[ServerState, Depends(server_state)]

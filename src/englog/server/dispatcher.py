@@ -1,0 +1,154 @@
+"""Hands PENDING tasks to worker streams, never more than a worker's free capacity.
+
+One `WorkerStream` per connected worker. A stream sleeps on its own event and is woken
+when tasks are submitted, when one of its tasks finishes, or by a short poll (tasks
+whose retry backoff has elapsed). Claims are one store write for a whole batch, so a
+burst of submissions costs one transaction per stream wake-up, not one per task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+
+from englog.domain.tasks import RetryBackoff, Task
+from englog.store.base import Store
+
+log = structlog.get_logger("englog.server.dispatcher")
+
+
+@dataclass(slots=True)
+class WorkerStream:
+    """Flow-control state of one worker's open stream."""
+
+    worker_id: str
+    capabilities: frozenset[str]
+    max_concurrency: int
+    inflight: set[str] = field(default_factory=set)
+    # Free slots per type from the last heartbeat (0 = this type is paused).
+    advertised: dict[str, int] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+
+    def free_slots(self) -> int:
+        return max(0, self.max_concurrency - len(self.inflight))
+
+    def claimable(self) -> dict[str, int]:
+        free = self.free_slots()
+        return {
+            t: min(free, self.advertised.get(t, free))
+            for t in self.capabilities
+            if self.advertised.get(t, free) > 0
+        }
+
+
+class Dispatcher:
+    """Owns the open streams; the gRPC service feeds it events."""
+
+    def __init__(
+        self,
+        store: Store,
+        lease_ttl_s: float,
+        clock: Callable[[], float],
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        self._store = store
+        self._lease_ttl_s = lease_ttl_s
+        self._clock = clock
+        self._poll_interval_s = poll_interval_s
+        self._streams: dict[str, WorkerStream] = {}
+
+    @property
+    def streams(self) -> Mapping[str, WorkerStream]:
+        return self._streams
+
+    def notify(self) -> None:
+        """New or retried tasks may be claimable: wake every stream."""
+        for stream in self._streams.values():
+            stream.wake.set()
+
+    def task_finished(self, worker_id: str, task_ids: Iterable[str]) -> None:
+        stream = self._streams.get(worker_id)
+        if stream is None:
+            return
+        stream.inflight.difference_update(task_ids)
+        stream.wake.set()
+
+    def tasks_requeued(self, tasks: Iterable[Task]) -> None:
+        """The reaper took these tasks away from their workers."""
+        for task in tasks:
+            if task.worker_id:
+                self.task_finished(task.worker_id, [task.id])
+        self.notify()
+
+    def update_capacity(self, worker_id: str, capacity: Mapping[str, int]) -> None:
+        stream = self._streams.get(worker_id)
+        if stream is not None and dict(capacity) != stream.advertised:
+            stream.advertised = dict(capacity)
+            stream.wake.set()
+
+    async def open_stream(
+        self,
+        worker_id: str,
+        capabilities: Iterable[str],
+        max_concurrency: int,
+        held_task_ids: Iterable[str],
+        backoff: RetryBackoff,
+    ) -> WorkerStream:
+        """Replace any older stream of the worker and requeue the worker's RUNNING tasks
+        it no longer holds: they were sent on a stream that broke before delivery."""
+        old = self._streams.pop(worker_id, None)
+        if old is not None:
+            old.closed = True
+            old.wake.set()
+        held = set(held_task_ids)
+        running = await self._store.running_tasks(worker_id)
+        lost = [t.id for t in running if t.id not in held]
+        if lost:
+            requeued = await self._store.requeue_tasks(
+                worker_id, lost, "assignment lost in transit", backoff, self._clock()
+            )
+            log.info("lost_assignments_requeued", worker_id=worker_id, count=len(requeued))
+        stream = WorkerStream(
+            worker_id,
+            frozenset(capabilities),
+            max(1, max_concurrency),
+            inflight={t.id for t in running if t.id in held},
+        )
+        self._streams[worker_id] = stream
+        if lost:
+            self.notify()
+        return stream
+
+    def close_stream(self, stream: WorkerStream) -> None:
+        stream.closed = True
+        if self._streams.get(stream.worker_id) is stream:
+            del self._streams[stream.worker_id]
+
+    async def assignments(self, stream: WorkerStream) -> AsyncIterator[list[Task]]:
+        """Yield batches of freshly leased tasks for as long as the stream is open."""
+        woken = True
+        while not stream.closed:
+            stream.wake.clear()
+            claimable = stream.claimable()
+            # A poll without a wake-up only claims (a write) when a read sees work.
+            if claimable and (woken or await self._store.pending_count(list(claimable))):
+                tasks = await self._store.claim_tasks(
+                    stream.worker_id,
+                    claimable,
+                    stream.free_slots(),
+                    self._lease_ttl_s,
+                    self._clock(),
+                )
+                if tasks:
+                    stream.inflight.update(t.id for t in tasks)
+                    yield tasks
+                    continue
+            woken = False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_interval_s):
+                    await stream.wake.wait()
+                    woken = True

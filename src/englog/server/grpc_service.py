@@ -1,0 +1,313 @@
+"""`englog.v1.WorkerService`: the workers' side of the server.
+
+Every RPC authenticates the worker token first, then the session (sessions live in
+the store, so a restarted server or another replica honours them). Status codes:
+UNAUTHENTICATED for a bad worker token or an unknown session (the detail tells the
+worker to re-register), INVALID_ARGUMENT for malformed requests, NOT_FOUND for an
+unknown task, FAILED_PRECONDITION when every reported result is stale."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, NoReturn
+
+import grpc
+import structlog
+
+from englog import __version__
+from englog.domain.tasks import Disposition, ReportedResult, ResultOutcome, Task
+from englog.domain.tokens import hash_token, new_token, tokens_match
+from englog.protocol import worker_pb2 as pb
+from englog.protocol import worker_pb2_grpc as pb_grpc
+from englog.server.dispatcher import Dispatcher
+from englog.server.state import ServerState
+from englog.store.base import StoreError, WorkerInfo
+
+log = structlog.get_logger("englog.server.grpc")
+
+REREGISTER_DETAIL = "unknown or expired session: register again"
+
+_OUTCOMES = {
+    pb.RESULT_STATUS_COMPLETED: ResultOutcome.COMPLETED,
+    pb.RESULT_STATUS_FAILED: ResultOutcome.FAILED,
+    pb.RESULT_STATUS_CANCELLED: ResultOutcome.CANCELLED,
+}
+_DISPOSITIONS = {
+    Disposition.ACCEPTED: pb.RESULT_DISPOSITION_ACCEPTED,
+    Disposition.DUPLICATE: pb.RESULT_DISPOSITION_DUPLICATE,
+    Disposition.STALE: pb.RESULT_DISPOSITION_STALE,
+    Disposition.UNKNOWN_TASK: pb.RESULT_DISPOSITION_UNKNOWN_TASK,
+}
+
+
+async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, detail: str) -> NoReturn:
+    await context.abort(code, detail)
+    raise AssertionError("unreachable")  # abort raises; this keeps type checkers honest
+
+
+def assignment(task: Task) -> pb.TaskAssignment:
+    started = task.started_at or time.time()
+    return pb.TaskAssignment(
+        task_id=task.id,
+        type=task.type,
+        payload=json.dumps(task.payload, separators=(",", ":")).encode(),
+        priority=task.priority,
+        deadline=started + task.timeout_s,
+        attempt=task.attempt,
+        metadata=task.metadata,
+        timeout_s=task.timeout_s,
+    )
+
+
+class WorkerService(pb_grpc.WorkerServiceServicer):
+    def __init__(self, state: ServerState, dispatcher: Dispatcher) -> None:
+        self._state = state
+        self._dispatcher = dispatcher
+        self._token_hashes = {hash_token(t) for t in state.settings.worker_tokens}
+        # session token hash -> worker id; a cache of the store's sessions table.
+        self._sessions: dict[str, str] = {}
+
+    # --- authentication ------------------------------------------------------
+    async def _check_worker_token(self, context: grpc.aio.ServicerContext) -> None:
+        metadata = dict(context.invocation_metadata() or ())
+        header = str(metadata.get("authorization", ""))
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "missing worker token")
+        given = hash_token(token)
+        if not any(tokens_match(given, known) for known in self._token_hashes):
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "invalid worker token")
+
+    async def _worker_for(self, session_token: str, context: grpc.aio.ServicerContext) -> str:
+        await self._check_worker_token(context)
+        token_hash = hash_token(session_token)
+        worker_id = self._sessions.get(token_hash)
+        if worker_id is None:
+            session = await self._store_call(context, self._state.store.get_session(token_hash))
+            if session is None:
+                await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
+            worker_id = self._sessions[token_hash] = session.worker_id
+        return worker_id
+
+    async def _store_call(self, context: grpc.aio.ServicerContext, call: Any) -> Any:
+        try:
+            return await call
+        except StoreError as exc:
+            log.error("store_error", error=str(exc))
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+
+    # --- RPCs ----------------------------------------------------------------
+    async def RegisterWorker(
+        self, request: pb.RegisterWorkerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterWorkerResponse:
+        await self._check_worker_token(context)
+        if not request.worker_id.strip():
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "worker_id is required")
+        if request.max_concurrency < 1:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "max_concurrency must be >= 1")
+        if not request.capabilities:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "capabilities are required")
+        info = WorkerInfo(
+            id=request.worker_id,
+            name=request.name or request.worker_id,
+            capabilities=tuple(request.capabilities),
+            version=request.version,
+            metadata=dict(request.metadata),
+            max_concurrency=request.max_concurrency,
+        )
+        token = new_token("s_")
+        token_hash = hash_token(token)
+        await self._store_call(
+            context, self._state.store.register_worker(info, token_hash, self._state.clock())
+        )
+        self._sessions = {h: w for h, w in self._sessions.items() if w != info.id}
+        self._sessions[token_hash] = info.id
+        self._state.known_types.update(info.capabilities)
+        log.info("worker_registered", worker_id=info.id, capabilities=list(info.capabilities))
+        settings = self._state.settings
+        return pb.RegisterWorkerResponse(
+            session_token=token,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            lease_ttl_s=settings.lease_ttl_s,
+            server_version=__version__,
+        )
+
+    async def WorkerHeartbeat(
+        self, request: pb.WorkerHeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> pb.WorkerHeartbeatResponse:
+        await self._check_worker_token(context)
+        store, now = self._state.store, self._state.clock()
+        stats = _stats_dict(request.stats)
+        capacity = dict(request.capacity)
+        session = await self._store_call(
+            context,
+            store.heartbeat(hash_token(request.session_token), request.status, stats, capacity, now),
+        )
+        if session is None:
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
+        cancel_ids = await self._store_call(
+            context,
+            store.renew_leases(
+                session.worker_id,
+                self._state.settings.lease_ttl_s,
+                now,
+                list(request.active_task_ids),
+            ),
+        )
+        self._dispatcher.update_capacity(session.worker_id, capacity)
+        return pb.WorkerHeartbeatResponse(server_time=now, cancel_task_ids=cancel_ids)
+
+    async def StreamTasks(
+        self, request: pb.StreamTasksRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TaskAssignmentBatch]:
+        worker_id = await self._worker_for(request.session_token, context)
+        worker = await self._store_call(context, self._state.store.get_worker(worker_id))
+        if worker is None:
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
+        stream = await self._store_call(
+            context,
+            self._dispatcher.open_stream(
+                worker_id,
+                worker.info.capabilities,
+                worker.info.max_concurrency,
+                request.held_task_ids,
+                self._state.settings.retry_backoff,
+            ),
+        )
+        self._state.connected_workers[worker_id] = frozenset(worker.info.capabilities)
+        log.info("stream_opened", worker_id=worker_id, inflight=len(stream.inflight))
+        try:
+            async for tasks in self._dispatcher.assignments(stream):
+                yield pb.TaskAssignmentBatch(assignments=[assignment(t) for t in tasks])
+        except StoreError as exc:
+            log.error("store_error", error=str(exc), worker_id=worker_id)
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+        finally:
+            if self._dispatcher.streams.get(worker_id) is stream:
+                self._state.connected_workers.pop(worker_id, None)
+            self._dispatcher.close_stream(stream)
+            log.info("stream_closed", worker_id=worker_id)
+
+    async def UpdateTaskProgress(
+        self, request: pb.UpdateTaskProgressRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateTaskProgressResponse:
+        worker_id = await self._worker_for(request.session_token, context)
+        if not 0.0 <= request.percent <= 100.0:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "percent must be in [0, 100]")
+        store = self._state.store
+        accepted = await self._store_call(
+            context,
+            store.update_progress(
+                request.task_id,
+                request.attempt,
+                worker_id,
+                request.percent,
+                request.message or None,
+                self._state.settings.lease_ttl_s,
+                self._state.clock(),
+            ),
+        )
+        if not accepted and await store.get_task(request.task_id) is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"unknown task {request.task_id}")
+        return pb.UpdateTaskProgressResponse(accepted=accepted)
+
+    async def ReportTaskResult(
+        self, request: pb.ReportTaskResultRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportTaskResultResponse:
+        worker_id = await self._worker_for(request.session_token, context)
+        if not request.results:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no results in the request")
+        reported = [await self._reported(r, worker_id, context) for r in request.results]
+        decisions = await self._store_call(
+            context,
+            self._state.store.report_results(
+                reported, self._state.settings.retry_backoff, self._state.clock()
+            ),
+        )
+        self._dispatcher.task_finished(
+            worker_id, (d.task_id for d in decisions if d.disposition is not Disposition.STALE)
+        )
+        if any(d.status is not None and d.status.value == "pending" for d in decisions):
+            self._dispatcher.notify()  # a retry is queued; another stream may take it
+        await _check_all_rejected(decisions, context)
+        return pb.ReportTaskResultResponse(
+            acks=[
+                pb.ResultAck(
+                    task_id=d.task_id,
+                    attempt=d.attempt,
+                    disposition=_DISPOSITIONS[d.disposition],
+                    detail=d.detail,
+                )
+                for d in decisions
+            ]
+        )
+
+    async def _reported(
+        self, r: pb.TaskResult, worker_id: str, context: grpc.aio.ServicerContext
+    ) -> ReportedResult:
+        outcome = _OUTCOMES.get(r.status)
+        if outcome is None or not r.task_id or r.attempt < 1:
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"result for task {r.task_id!r} needs a task_id, attempt >= 1 and a status",
+            )
+        try:
+            result = json.loads(r.result) if r.result else None
+        except ValueError:
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"result of {r.task_id} is not JSON"
+            )
+        return ReportedResult(
+            task_id=r.task_id,
+            attempt=r.attempt,
+            worker_id=worker_id,
+            outcome=outcome,
+            result=result,
+            error=r.error or None,
+            retriable=r.retriable,
+        )
+
+    async def HealthCheck(
+        self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HealthCheckResponse:
+        await self._check_worker_token(context)
+        try:
+            await self._state.store.pending_count()
+            store_status = "SERVING"
+        except StoreError:
+            store_status = "NOT_SERVING"
+        return pb.HealthCheckResponse(
+            status="SERVING" if store_status == "SERVING" and self._state.ready else "NOT_SERVING",
+            services={"store": store_status, "dispatcher": "SERVING"},
+            active_workers=len(self._dispatcher.streams),
+            server_time=self._state.clock(),
+            version=__version__,
+        )
+
+
+async def _check_all_rejected(
+    decisions: Sequence[Any], context: grpc.aio.ServicerContext
+) -> None:
+    kinds = {d.disposition for d in decisions}
+    if kinds == {Disposition.STALE}:
+        detail = "; ".join(f"{d.task_id}@{d.attempt}: {d.detail or 'stale'}" for d in decisions)
+        await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"stale attempt: {detail}")
+    if kinds == {Disposition.UNKNOWN_TASK}:
+        ids = ", ".join(d.task_id for d in decisions)
+        await _abort(context, grpc.StatusCode.NOT_FOUND, f"unknown task: {ids}")
+
+
+def _stats_dict(stats: pb.WorkerStats) -> dict[str, Any]:
+    return {
+        "active_tasks": stats.active_tasks,
+        "completed_tasks": stats.completed_tasks,
+        "failed_tasks": stats.failed_tasks,
+        "cpu_percent": stats.cpu_percent,
+        "memory_bytes": stats.memory_bytes,
+        "uptime_s": stats.uptime_s,
+        "connection_status": stats.connection_status,
+        "dependencies": dict(stats.dependencies),
+    }

@@ -1,0 +1,764 @@
+"""The REST API (DESIGN "External interface"): entries, task submission and inspection,
+workers, and the health/readiness/metrics endpoints operators and load balancers use.
+
+Every error leaves as JSON `{"error": <code>, "detail": ...}`; validation errors list
+`{"field": "body.entries.0.end_time", "message": ...}` so clients can point at the
+offending input. The store is the only source of truth: nothing here caches state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from englog import __version__
+from englog.domain.entries import (
+    ActivityType,
+    Entry,
+    EntryFields,
+    EntryPatch,
+    check_times,
+)
+from englog.domain.tasks import DEFAULT_TIMEOUTS_S, NewTask, Task, TaskStatus
+from englog.server.auth import (
+    USER_GENERIC_TYPES,
+    AdminPrincipal,
+    CurrentPrincipal,
+    CurrentUser,
+    State,
+)
+from englog.server.state import ServerState
+from englog.store.base import EntryQuery, StoreError, WorkerRecord
+
+MAX_PAGE = 1000
+MAX_TASK_RANGE = timedelta(days=31)
+# Entries gathered for one insight/report; the payload size limit usually bites first.
+MAX_TASK_ENTRIES = 10_000
+FALLBACK_TIMEOUT_S = 60.0
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": code, "detail": detail, **extra}`."""
+
+    def __init__(
+        self, status: int, error: str, detail: Any, extra: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.extra = dict(extra or {})
+
+
+def invalid(field: str, message: str, **extra: Any) -> ApiError:
+    """A 422 in the same shape as pydantic's, for checks that span several fields."""
+    return ApiError(422, "validation_error", [{"field": field, "message": message}], extra)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "unavailable",
+}
+
+
+def _field_errors(errors: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    out = []
+    for err in errors:
+        loc = (*prefix, *err.get("loc", ()))
+        message = str(err.get("msg", "invalid"))
+        out.append(
+            {
+                "field": ".".join(str(p) for p in loc),
+                "message": message.removeprefix("Value error, "),
+            }
+        )
+    return out
+
+
+def _error_json(status: int, error: str, detail: Any, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, **extra}, status_code=status)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if bad_json is not None:
+        reason = bad_json.get("ctx", {}).get("error", "malformed JSON")
+        loc = bad_json.get("loc", ())
+        where = f" at position {loc[1]}" if len(loc) > 1 else ""
+        return _error_json(400, "invalid_json", f"request body is not valid JSON: {reason}{where}")
+    return _error_json(422, "validation_error", _field_errors(errors))
+
+
+async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error = _ERROR_CODES.get(exc.status_code, "error")
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        error = "invalid_json"  # e.g. a body that is not UTF-8
+    response = _error_json(exc.status_code, error, exc.detail)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _on_api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return _error_json(exc.status, exc.error, exc.detail, **exc.extra)
+
+
+async def _on_store_error(_: Request, exc: Exception) -> JSONResponse:
+    """The database is down or closed: tell clients to retry rather than 500."""
+    response = _error_json(503, "store_unavailable", f"storage is unavailable: {exc}")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    return _error_json(500, "internal_error", "unexpected server error")
+
+
+# --- JSON views -----------------------------------------------------------------------
+
+
+def _iso(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+class TaskView(BaseModel):
+    """A task as clients see it; times are ISO 8601 UTC."""
+
+    task_id: str
+    type: str
+    status: TaskStatus
+    progress: float
+    progress_message: str | None
+    attempt: int
+    max_attempts: int
+    worker_id: str | None
+    result: Any
+    error: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    priority: int
+    timeout_s: float
+    cancel_requested: bool
+
+    @classmethod
+    def of(cls, task: Task) -> TaskView:
+        return cls(
+            task_id=task.id,
+            type=task.type,
+            status=task.status,
+            progress=task.progress,
+            progress_message=task.progress_message,
+            attempt=task.attempt,
+            max_attempts=task.max_attempts,
+            worker_id=task.worker_id,
+            result=task.result,
+            error=task.error,
+            created_at=_iso(task.created_at),
+            started_at=_iso(task.started_at),
+            completed_at=_iso(task.completed_at),
+            priority=task.priority,
+            timeout_s=task.timeout_s,
+            cancel_requested=task.cancel_requested,
+        )
+
+
+class TaskAccepted(BaseModel):
+    task_id: str
+    status: TaskStatus
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+    count: int
+    limit: int
+    offset: int
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    return entry.to_payload()
+
+
+def _worker_json(record: WorkerRecord, connected: bool) -> dict[str, Any]:
+    info = record.info
+    return {
+        "id": info.id,
+        "name": info.name,
+        "version": info.version,
+        "capabilities": list(info.capabilities),
+        "max_concurrency": info.max_concurrency,
+        "metadata": dict(info.metadata),
+        "status": record.status,
+        "registered_at": _iso(record.registered_at),
+        "last_heartbeat_at": _iso(record.last_heartbeat_at),
+        "stats": dict(record.stats),
+        "capacity": dict(record.capacity),
+        "connected": connected,
+    }
+
+
+# --- request bodies ---------------------------------------------------------------------
+
+
+class EntryIn(EntryFields):
+    """EntryFields whose time rules are reported against `end_time`, so a 422 names the
+    field (`body.entries.3.end_time`) instead of the whole object."""
+
+    @field_validator("end_time")
+    @classmethod
+    def _end_after_start(cls, end: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start_time")
+        if start is not None:
+            check_times(start, end)
+        return end
+
+
+class BulkEntriesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entries: list[EntryIn] = Field(min_length=1, max_length=MAX_PAGE)
+
+
+class InsightType(StrEnum):
+    PRODUCTIVITY = "productivity"
+    SKILL_DEVELOPMENT = "skill_development"
+    TIME_MANAGEMENT = "time_management"
+    TEAM_COLLABORATION = "team_collaboration"
+
+
+Priority = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class InsightRequest(BaseModel):
+    """Either `entry_ids` or a `from`/`to` range (checked in the route, so the 422
+    names the field)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    insight_type: InsightType
+    entry_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_PAGE
+    )
+    from_: datetime | None = Field(default=None, alias="from")
+    to: datetime | None = None
+    context: str | None = Field(default=None, max_length=2000)
+    priority: Priority = 0
+
+
+class ReportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    week_start: date
+    week_end: date
+    priority: Priority = 0
+
+
+class TaskSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = 0
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+
+
+# --- metrics ----------------------------------------------------------------------------
+
+
+class ApiMetrics:
+    """Prometheus metrics of one app, in its own registry so many apps (tests, or an
+    HTTP and gRPC side sharing a registry passed in) never clash on names."""
+
+    def __init__(self, state: ServerState, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "englog_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "englog_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            registry=registry,
+        )
+        self.submitted = Counter(
+            "englog_tasks_submitted",
+            "Tasks submitted through the REST API, by type.",
+            ["type"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "englog_tasks_pending",
+            "PENDING tasks ready to run (at scrape time).",
+            registry=registry,
+        )
+        connected = Gauge(
+            "englog_connected_workers", "Workers with an open task stream.", registry=registry
+        )
+        connected.set_function(lambda: float(len(state.connected_workers)))
+        ready = Gauge("englog_ready", "1 when the server is ready to serve.", registry=registry)
+        ready.set_function(lambda: 1.0 if state.ready else 0.0)
+
+
+class MetricsMiddleware:
+    """Counts every response by route *template* (never the raw path, whose ids would
+    explode label cardinality); unmatched paths share one label."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+
+def _metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive datetimes in queries are taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _check_range(start: datetime, end: datetime, start_field: str, end_field: str) -> None:
+    if end <= start:
+        raise invalid(
+            end_field,
+            f"{end_field.rsplit('.', 1)[-1]} must be after {start_field.rsplit('.', 1)[-1]}",
+        )
+    if end - start > MAX_TASK_RANGE:
+        raise invalid(end_field, f"the range spans at most {MAX_TASK_RANGE.days} days")
+
+
+async def _entries_in_range(
+    state: ServerState, user_id: str, start: datetime, end: datetime
+) -> list[Entry]:
+    found: list[Entry] = []
+    while len(found) < MAX_TASK_ENTRIES:
+        page = await state.store.list_entries(
+            user_id, EntryQuery(start=start, end=end, limit=MAX_PAGE, offset=len(found))
+        )
+        found.extend(page)
+        if len(page) < MAX_PAGE:
+            break
+    return found
+
+
+def _check_payload_size(state: ServerState, payload: Mapping[str, Any]) -> None:
+    size = len(json.dumps(payload, separators=(",", ":"), default=str).encode())
+    limit = state.settings.max_payload_bytes
+    if size > limit:
+        raise ApiError(413, "payload_too_large", f"task payload is {size} bytes; limit {limit}")
+
+
+async def _submit(request: Request, response: Response, task: NewTask) -> TaskAccepted:
+    """Persist one task, then wake the dispatch streams; 202 with a Location."""
+    state: ServerState = request.app.state.englog
+    _check_payload_size(state, task.payload)
+    [stored] = await state.store.submit_tasks([task], state.clock())
+    _metrics(request).submitted.labels(stored.type).inc()
+    state.notify_tasks()
+    response.headers["Location"] = f"/v1/tasks/{stored.id}"
+    return TaskAccepted(task_id=stored.id, status=stored.status)
+
+
+def _timeout_for(task_type: str, requested: float | None = None) -> float:
+    return (
+        requested
+        if requested is not None
+        else DEFAULT_TIMEOUTS_S.get(task_type, FALLBACK_TIMEOUT_S)
+    )
+
+
+# --- entries ----------------------------------------------------------------------------
+
+entries = APIRouter(prefix="/v1/entries", tags=["entries"])
+
+
+@entries.post("", status_code=201)
+async def create_entry(body: EntryIn, user: CurrentUser, state: State) -> dict[str, Any]:
+    [entry] = await state.store.add_entries(user.id, [body], state.clock())
+    return _entry_json(entry)
+
+
+@entries.post("/bulk", status_code=201)
+async def create_entries(body: BulkEntriesIn, user: CurrentUser, state: State) -> dict[str, Any]:
+    """All or nothing: one invalid entry rejects the whole batch before anything is stored."""
+    stored = await state.store.add_entries(user.id, body.entries, state.clock())
+    return {"entries": [_entry_json(e) for e in stored], "count": len(stored)}
+
+
+@entries.get("")
+async def list_entries(
+    user: CurrentUser,
+    state: State,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    type: ActivityType | None = None,
+    project: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    query = EntryQuery(
+        start=_utc(from_) if from_ else None,
+        end=_utc(to) if to else None,
+        type=type.value if type else None,
+        project=project,
+        limit=limit,
+        offset=offset,
+    )
+    found = await state.store.list_entries(user.id, query)
+    return {
+        "entries": [_entry_json(e) for e in found],
+        "count": len(found),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@entries.get("/{entry_id}")
+async def get_entry(entry_id: str, user: CurrentUser, state: State) -> dict[str, Any]:
+    entry = await state.store.get_entry(user.id, entry_id)
+    if entry is None:
+        raise not_found("entry")
+    return _entry_json(entry)
+
+
+@entries.patch("/{entry_id}")
+async def patch_entry(
+    entry_id: str, body: EntryPatch, user: CurrentUser, state: State
+) -> dict[str, Any]:
+    """Merge the patch into the stored entry and validate the result as a whole, so a
+    new start_time is checked against the stored end_time (and vice versa)."""
+    stored = await state.store.get_entry(user.id, entry_id)
+    if stored is None:
+        raise not_found("entry")
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        return _entry_json(stored)
+    merged_input = stored.model_dump(include=set(EntryFields.model_fields)) | changes
+    try:
+        merged = EntryIn.model_validate(merged_input)
+    except ValidationError as exc:
+        raise ApiError(422, "validation_error", _field_errors(exc.errors(), ("body",))) from exc
+    values = {name: getattr(merged, name) for name in changes}
+    updated = await state.store.update_entry(user.id, entry_id, values, state.clock())
+    if updated is None:
+        raise not_found("entry")
+    return _entry_json(updated)
+
+
+@entries.delete("/{entry_id}", status_code=204)
+async def delete_entry(entry_id: str, user: CurrentUser, state: State) -> Response:
+    if not await state.store.delete_entry(user.id, entry_id):
+        raise not_found("entry")
+    return Response(status_code=204)
+
+
+# --- tasks ------------------------------------------------------------------------------
+
+tasks = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+
+async def _insight_entries(state: ServerState, user_id: str, body: InsightRequest) -> list[Entry]:
+    if body.entry_ids is not None:
+        if body.from_ is not None or body.to is not None:
+            raise invalid("body.entry_ids", "give either entry_ids or from/to, not both")
+        wanted = list(dict.fromkeys(body.entry_ids))
+        found = await state.store.get_entries(user_id, wanted)
+        missing = sorted(set(wanted) - {e.id for e in found})
+        if missing:
+            raise invalid(
+                "body.entry_ids",
+                f"unknown entries: {', '.join(missing)}",
+                missing_entry_ids=missing,
+            )
+        return found
+    if body.from_ is None or body.to is None:
+        raise invalid("body.entry_ids", "give entry_ids, or both from and to")
+    start, end = _utc(body.from_), _utc(body.to)
+    _check_range(start, end, "body.from", "body.to")
+    found = await _entries_in_range(state, user_id, start, end)
+    if not found:
+        raise invalid("body.from", "no entries in the requested range")
+    return found
+
+
+@tasks.post("/insights", status_code=202)
+async def submit_insight(
+    body: InsightRequest, user: CurrentUser, state: State, request: Request, response: Response
+) -> TaskAccepted:
+    found = await _insight_entries(state, user.id, body)
+    payload = {
+        "insight_type": str(body.insight_type),
+        "entries": [e.to_payload() for e in found],
+        "context": body.context,
+    }
+    task = NewTask(
+        type="insight_generation",
+        payload=payload,
+        user_id=user.id,
+        priority=body.priority,
+        timeout_s=_timeout_for("insight_generation"),
+    )
+    return await _submit(request, response, task)
+
+
+@tasks.post("/reports", status_code=202)
+async def submit_report(
+    body: ReportRequest, user: CurrentUser, state: State, request: Request, response: Response
+) -> TaskAccepted:
+    """Entries overlapping [week_start 00:00, week_end + 1 day 00:00) UTC."""
+    if body.week_end < body.week_start:
+        raise invalid("body.week_end", "week_end must not be before week_start")
+    if (body.week_end - body.week_start).days + 1 > MAX_TASK_RANGE.days:
+        raise invalid("body.week_end", f"a report spans at most {MAX_TASK_RANGE.days} days")
+    start = datetime.combine(body.week_start, datetime.min.time(), UTC)
+    end = datetime.combine(body.week_end + timedelta(days=1), datetime.min.time(), UTC)
+    found = await _entries_in_range(state, user.id, start, end)
+    if not found:
+        raise invalid("body.week_start", "no entries between week_start and week_end")
+    payload = {
+        "week_start": body.week_start.isoformat(),
+        "week_end": body.week_end.isoformat(),
+        "entries": [e.to_payload() for e in found],
+    }
+    task = NewTask(
+        type="weekly_report",
+        payload=payload,
+        user_id=user.id,
+        priority=body.priority,
+        timeout_s=_timeout_for("weekly_report"),
+    )
+    return await _submit(request, response, task)
+
+
+@tasks.post("", status_code=202)
+async def submit_task(
+    body: TaskSubmit,
+    principal: CurrentPrincipal,
+    state: State,
+    request: Request,
+    response: Response,
+) -> TaskAccepted:
+    """Generic submission: admin for any known type, users for the test types only
+    (see englog.server.auth)."""
+    known = sorted(state.known_types)
+    if body.type not in state.known_types:
+        raise invalid(
+            "body.type",
+            f"unknown task type {body.type!r}; known types: {', '.join(known)}",
+            known_types=known,
+        )
+    if not principal.may_submit(body.type):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"users may submit only {sorted(USER_GENERIC_TYPES)} "
+            "here; use /v1/tasks/insights or /v1/tasks/reports",
+        )
+    task = NewTask(
+        type=body.type,
+        payload=body.payload,
+        user_id=principal.user_id,
+        priority=body.priority,
+        max_attempts=body.max_attempts,
+        timeout_s=_timeout_for(body.type, body.timeout_s),
+    )
+    return await _submit(request, response, task)
+
+
+@tasks.get("/{task_id}")
+async def get_task(task_id: str, principal: CurrentPrincipal, state: State) -> TaskView:
+    task = await state.store.get_task(task_id, principal.user_id)
+    if task is None:
+        raise not_found("task")
+    return TaskView.of(task)
+
+
+@tasks.get("")
+async def list_tasks(
+    principal: CurrentPrincipal,
+    state: State,
+    status: TaskStatus | None = None,
+    type: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TaskList:
+    """Newest first; users see their own tasks, the admin sees all."""
+    found = await state.store.list_tasks(principal.user_id, status, type, limit, offset)
+    views = [TaskView.of(t) for t in found]
+    return TaskList(tasks=views, count=len(views), limit=limit, offset=offset)
+
+
+@tasks.post(
+    "/{task_id}/cancel",
+    responses={202: {"description": "running: cancellation requested from its worker"}},
+)
+async def cancel_task(task_id: str, principal: CurrentPrincipal, state: State) -> JSONResponse:
+    """Pending tasks are cancelled at once (200); running ones are asked to stop via the
+    worker's next heartbeat (202); finished ones cannot be cancelled (409)."""
+    current = await state.store.get_task(task_id, principal.user_id)
+    if current is None:
+        raise not_found("task")
+    if current.status.terminal:
+        raise ApiError(409, "conflict", f"task is already {current.status}")
+    task = await state.store.cancel_task(task_id, principal.user_id, state.clock())
+    if task is None:
+        raise not_found("task")
+    if task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):  # finished meanwhile
+        raise ApiError(409, "conflict", f"task is already {task.status}")
+    state.notify_tasks()
+    code = 202 if task.status is TaskStatus.RUNNING else 200
+    return JSONResponse(TaskView.of(task).model_dump(mode="json"), status_code=code)
+
+
+# --- workers and operations ----------------------------------------------------------------
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/v1/workers")
+async def list_workers(_: AdminPrincipal, state: State) -> dict[str, Any]:
+    records = await state.store.list_workers()
+    workers = [_worker_json(r, r.info.id in state.connected_workers) for r in records]
+    return {"workers": workers, "count": len(workers)}
+
+
+def _uptime(state: ServerState) -> float:
+    return round(max(0.0, state.clock() - state.started_at), 3)
+
+
+@ops.get("/health")
+async def health(state: State) -> JSONResponse:
+    """Liveness: the process answers and so does its store."""
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "uptime_s": _uptime(state)}
+    try:
+        body["pending_tasks"] = await state.store.pending_count()
+    except Exception as exc:  # any failure of the store means unhealthy, never a 500
+        body.update(status="unhealthy", reason=f"store: {exc}")
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
+
+
+@ops.get("/readiness")
+async def readiness(state: State) -> JSONResponse:
+    """Readiness: startup finished (migrations, lease extension) and the store answers."""
+    workers = len(state.connected_workers)
+    if not state.ready:
+        return JSONResponse({"status": "not_ready", "reason": "starting"}, status_code=503)
+    try:
+        pending = await state.store.pending_count()
+    except Exception as exc:
+        return JSONResponse({"status": "not_ready", "reason": f"store: {exc}"}, status_code=503)
+    return JSONResponse({"status": "ready", "connected_workers": workers, "pending_tasks": pending})
+
+
+@ops.get("/metrics", response_class=Response)
+async def metrics(state: State, request: Request) -> Response:
+    api_metrics = _metrics(request)
+    # A scrape must succeed even when the store does not; the gauge keeps its last value.
+    with contextlib.suppress(Exception):
+        api_metrics.pending.set(await state.store.pending_count())
+    return Response(generate_latest(api_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- the app ------------------------------------------------------------------------------
+
+_Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def create_http_app(state: ServerState, registry: CollectorRegistry | None = None) -> FastAPI:
+    """Build the REST app over `state`. Metrics go to `registry` (a fresh one by default,
+    so any number of apps can coexist in one process)."""
+    app = FastAPI(
+        title="englog",
+        version=__version__,
+        description="Work-activity log with AI insights and weekly reports.",
+    )
+    app.state.englog = state
+    app.state.metrics = ApiMetrics(state, registry or CollectorRegistry())
+    handlers: dict[type[Exception], _Handler] = {
+        RequestValidationError: _on_validation_error,
+        StarletteHTTPException: _on_http_error,
+        ApiError: _on_api_error,
+        StoreError: _on_store_error,
+        Exception: _on_unexpected,
+    }
+    for exc_type, handler in handlers.items():
+        app.add_exception_handler(exc_type, handler)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    for router in (entries, tasks, ops):
+        app.include_router(router)
+    return app
