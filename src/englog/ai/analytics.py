@@ -13,6 +13,7 @@ Conventions:
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -81,7 +82,9 @@ class Facts:
     average_minutes_per_active_day: float
     average_entry_minutes: float
     minutes_by_type: dict[str, float]
+    type_shares: dict[str, float]  # share of total minutes, same order as minutes_by_type
     minutes_by_project: dict[str, float]
+    project_count: int  # distinct named projects ("(none)" is not one)
     focus_minutes: float
     meeting_minutes: float
     focus_ratio: float
@@ -160,7 +163,7 @@ def by_day(entries: Iterable[EntryLike]) -> dict[date, list[EntryLike]]:
 
 def context_switches(day_entries: Sequence[EntryLike]) -> int:
     """Times consecutive entries (in start order) change activity type or project."""
-    pairs = zip(day_entries, day_entries[1:], strict=False)
+    pairs = itertools.pairwise(day_entries)
     return sum(1 for a, b in pairs if (a.type, a.project) != (b.type, b.project))
 
 
@@ -247,6 +250,8 @@ def compute_facts(
     busiest = _busiest(totals) if kept else None
     by_value = _sum_by(kept, lambda e: e.value_rating)
     by_impact = _sum_by(kept, lambda e: e.impact_level)
+    raw_by_type = _sum_by(kept, lambda e: e.type)
+    by_type = _ranked(raw_by_type)
     return Facts(
         entry_count=len(kept),
         excluded_entries=len(received) - len(kept),
@@ -256,8 +261,10 @@ def compute_facts(
         total_minutes=_r1(total),
         average_minutes_per_active_day=_r1(total / len(days)) if days else 0.0,
         average_entry_minutes=_r1(total / len(kept)) if kept else 0.0,
-        minutes_by_type=_ranked(_sum_by(kept, lambda e: e.type)),
+        minutes_by_type=by_type,
+        type_shares={name: _ratio(raw_by_type[name], total) for name in by_type},
         minutes_by_project=_ranked(_sum_by(kept, lambda e: e.project or NO_PROJECT)),
+        project_count=len({e.project for e in kept if e.project}),
         focus_minutes=_r1(focus),
         meeting_minutes=_r1(meeting),
         focus_ratio=_ratio(focus, total),

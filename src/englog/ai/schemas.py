@@ -11,7 +11,7 @@ import enum
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from englog.domain.entries import ActivityType, ImpactLevel, Tag, ValueRating, check_times
 
@@ -118,3 +118,15 @@ class WeeklyReport(BaseModel):
     degraded: bool = False
     facts: dict[str, Any] = Field(default_factory=dict)
     entry_count: int = Field(ge=0)
+
+
+def describe_validation_error(exc: ValidationError, *, limit: int = 5) -> str:
+    """One line naming each bad field, e.g. `entries[0].end_time: Input should be ...`,
+    so a failed task tells its submitter what to fix."""
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where.lstrip('.') or 'payload'}: {message}")
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -121,7 +121,7 @@ class Server:
         sock.set_inheritable(True)
         bound = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_http_app(self.state),
+            create_http_app(self.state, self.state.metrics.registry),
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -152,6 +152,7 @@ class Server:
                 log.error("reaper_store_error", error=str(exc))
                 continue
             if tasks:
+                self.state.metrics.leases_expired.inc(len(tasks))
                 for task in tasks:
                     log.warning(
                         "lease_expired",

@@ -78,10 +78,11 @@ class Dispatcher:
         stream.wake.set()
 
     def tasks_requeued(self, tasks: Iterable[Task]) -> None:
-        """The reaper took these tasks away from their workers."""
-        for task in tasks:
-            if task.worker_id:
-                self.task_finished(task.worker_id, [task.id])
+        """The reaper took these tasks away from their workers (the returned rows no
+        longer name the worker, so every stream forgets them)."""
+        ids = {task.id for task in tasks}
+        for stream in self._streams.values():
+            stream.inflight.difference_update(ids)
         self.notify()
 
     def update_capacity(self, worker_id: str, capacity: Mapping[str, int]) -> None:

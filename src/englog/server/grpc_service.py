@@ -179,12 +179,17 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self._state.connected_workers[worker_id] = frozenset(worker.info.capabilities)
         log.info("stream_opened", worker_id=worker_id, inflight=len(stream.inflight))
         try:
+            self._state.metrics.streams.inc()
             async for tasks in self._dispatcher.assignments(stream):
+                for task in tasks:
+                    self._state.metrics.assigned.labels(task.type).inc()
+                self._state.metrics.claim_batch.observe(len(tasks))
                 yield pb.TaskAssignmentBatch(assignments=[assignment(t) for t in tasks])
         except StoreError as exc:
             log.error("store_error", error=str(exc), worker_id=worker_id)
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
         finally:
+            self._state.metrics.streams.dec()
             if self._dispatcher.streams.get(worker_id) is stream:
                 self._state.connected_workers.pop(worker_id, None)
             self._dispatcher.close_stream(stream)
@@ -226,6 +231,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 reported, self._state.settings.retry_backoff, self._state.clock()
             ),
         )
+        for r, d in zip(reported, decisions, strict=True):
+            self._state.metrics.results.labels(d.disposition.value, r.outcome.value).inc()
         self._dispatcher.task_finished(
             worker_id, (d.task_id for d in decisions if d.disposition is not Disposition.STALE)
         )

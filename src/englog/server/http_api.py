@@ -278,7 +278,7 @@ class InsightRequest(BaseModel):
     """Either `entry_ids` or a `from`/`to` range (checked in the route, so the 422
     names the field)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     insight_type: InsightType
     entry_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from englog.domain.tasks import RetryBackoff
+from englog.server.metrics import ServerMetrics
 from englog.store.base import Store
 
 BUILTIN_TASK_TYPES: frozenset[str] = frozenset(
@@ -46,3 +47,4 @@ class ServerState:
     ready: bool = False
     # Filled by the gRPC side: worker_id -> capabilities of workers with an open stream.
     connected_workers: dict[str, frozenset[str]] = field(default_factory=dict)
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)

@@ -1,0 +1,48 @@
+"""Persistence behind one `Store` interface; `open_store` picks the backend from a URL."""
+
+from __future__ import annotations
+
+from englog.store.base import (
+    EntryQuery,
+    Session,
+    Store,
+    StoreClosed,
+    StoreError,
+    User,
+    WorkerInfo,
+    WorkerRecord,
+)
+from englog.store.sqlite import SQLiteStore
+
+__all__ = [
+    "EntryQuery",
+    "SQLiteStore",
+    "Session",
+    "Store",
+    "StoreClosed",
+    "StoreError",
+    "User",
+    "WorkerInfo",
+    "WorkerRecord",
+    "open_store",
+]
+
+_SQLITE_PREFIX = "sqlite:///"
+
+
+def open_store(url: str) -> Store:
+    """Build (not open) the store a URL names.
+
+    `sqlite:///relative/path.db` and `sqlite:////absolute/path.db` give SQLite;
+    `postgresql://...` is reserved for the PostgreSQL backend."""
+    if url.startswith(_SQLITE_PREFIX):
+        path = url[len(_SQLITE_PREFIX) :].split("?", 1)[0]
+        if not path or path == ":memory:":
+            raise ValueError(f"database URL {url!r} needs a file path, e.g. sqlite:///englog.db")
+        return SQLiteStore(path)
+    if url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        raise StoreError("PostgreSQL support arrives with a later release")
+    raise ValueError(
+        f"unsupported database URL {url!r}: use sqlite:///relative.db, "
+        "sqlite:////absolute/path.db or postgresql://..."
+    )

@@ -168,9 +168,29 @@ class Store(abc.ABC):
         lease_expires_at = now + lease_ttl_s; started_at is set."""
 
     @abc.abstractmethod
-    async def renew_leases(self, worker_id: str, lease_ttl_s: float, now: float) -> list[str]:
-        """Extend the leases of every task RUNNING for the worker; return the ids of
+    async def renew_leases(
+        self,
+        worker_id: str,
+        lease_ttl_s: float,
+        now: float,
+        task_ids: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Extend the leases of the tasks RUNNING for the worker (only those in
+        `task_ids` when given: the ones it says it still runs); return the ids of
         those among them whose cancellation was requested."""
+
+    @abc.abstractmethod
+    async def requeue_tasks(
+        self,
+        worker_id: str,
+        task_ids: Sequence[str],
+        reason: str,
+        backoff: RetryBackoff,
+        now: float,
+    ) -> list[Task]:
+        """The worker's RUNNING tasks among `task_ids` never reached it (lost in
+        transit): back to PENDING at once with attempt+1, without using up one of
+        the task's attempts (CANCELLED if cancellation was requested)."""
 
     @abc.abstractmethod
     async def update_progress(

@@ -1,0 +1,3 @@
+from englog.cli import main
+
+main()

@@ -1,0 +1,351 @@
+"""`englog` command line. Every flag also reads an ENGLOG_* variable. Errors a user can
+cause (bad flag, refused connection, bad token) print one line, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from englog.logs import configure_logging
+
+app = typer.Typer(
+    help="englog: log your work, get AI insights and weekly reports.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Submit and follow tasks over the REST API.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tasks_app, name="tasks")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run `main(stop)`; the first SIGTERM/SIGINT sets `stop` (graceful), a second exits
+    at once."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                err.print("second signal: exiting now")
+                os._exit(130)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        await main(stop)
+
+    try:
+        asyncio.run(runner())
+    except OSError as exc:
+        fail(str(exc))
+
+
+# --- server ---------------------------------------------------------------------
+@app.command()
+def server(
+    db: Annotated[str, typer.Option(envvar="ENGLOG_DB", help="Store URL")] = "sqlite:///englog.db",
+    grpc_listen: Annotated[
+        str, typer.Option(envvar="ENGLOG_GRPC_LISTEN", help="gRPC address for workers")
+    ] = "127.0.0.1:50051",
+    http_listen: Annotated[
+        str, typer.Option(envvar="ENGLOG_HTTP_LISTEN", help="REST address")
+    ] = "127.0.0.1:8080",
+    heartbeat_interval: Annotated[
+        float, typer.Option(envvar="ENGLOG_HEARTBEAT_INTERVAL", min=0.05, help="Seconds")
+    ] = 5.0,
+    lease_ttl: Annotated[
+        float, typer.Option(envvar="ENGLOG_LEASE_TTL", min=0.1, help="Seconds")
+    ] = 30.0,
+    worker_tokens: Annotated[
+        str, typer.Option(envvar="ENGLOG_WORKER_TOKENS", help="Comma-separated worker tokens")
+    ] = "",
+    admin_token: Annotated[
+        str | None, typer.Option(envvar="ENGLOG_ADMIN_TOKEN", help="Admin API token")
+    ] = None,
+    tls_cert: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_CERT")] = None,
+    tls_key: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_KEY")] = None,
+    tls_ca: Annotated[
+        str | None, typer.Option(envvar="ENGLOG_TLS_CA", help="CA for client certs (mTLS)")
+    ] = None,
+    log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "info",
+) -> None:
+    """Run the server: REST for people, gRPC for workers, the durable task queue."""
+    from englog.server.app import serve
+    from englog.server.state import ServerSettings
+
+    configure_logging(log_level)
+    tokens = tuple(t.strip() for t in worker_tokens.split(",") if t.strip())
+    if not tokens:
+        fail("no worker tokens: set ENGLOG_WORKER_TOKENS (comma separated) or --worker-tokens")
+    try:
+        settings = ServerSettings(
+            db_url=db,
+            grpc_listen=grpc_listen,
+            http_listen=http_listen,
+            heartbeat_interval_s=heartbeat_interval,
+            lease_ttl_s=lease_ttl,
+            worker_tokens=tokens,
+            admin_token=admin_token,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_ca=tls_ca,
+        )
+        run_until_signal(lambda stop: serve(settings, stop))
+    except ValueError as exc:
+        fail(str(exc))
+
+
+# --- worker ---------------------------------------------------------------------
+@app.command()
+def worker(
+    server: Annotated[str, typer.Option(envvar="ENGLOG_SERVER", help="Server gRPC HOST:PORT")] = (
+        "127.0.0.1:50051"
+    ),
+    token: Annotated[str, typer.Option(envvar="ENGLOG_WORKER_TOKEN", help="Worker token")] = "",
+    concurrency: Annotated[int, typer.Option(envvar="ENGLOG_CONCURRENCY", min=1, max=1024)] = 4,
+    health_listen: Annotated[str | None, typer.Option(envvar="ENGLOG_HEALTH_LISTEN")] = None,
+    ai: Annotated[str, typer.Option(envvar="ENGLOG_AI", help="builtin|ollama")] = "builtin",
+    ollama_url: Annotated[str, typer.Option(envvar="ENGLOG_OLLAMA_URL")] = (
+        "http://127.0.0.1:11434"
+    ),
+    model: Annotated[str, typer.Option(envvar="ENGLOG_MODEL")] = "llama3.2:3b",
+    outbox: Annotated[str | None, typer.Option(envvar="ENGLOG_OUTBOX")] = None,
+    worker_id: Annotated[str | None, typer.Option(envvar="ENGLOG_WORKER_ID")] = None,
+    handlers: Annotated[
+        list[str] | None, typer.Option(envvar="ENGLOG_HANDLERS", help="Module with @handler")
+    ] = None,
+    drain_timeout: Annotated[float, typer.Option(envvar="ENGLOG_DRAIN_TIMEOUT", min=0)] = 30.0,
+    insecure: Annotated[
+        bool, typer.Option(envvar="ENGLOG_INSECURE", help="Plaintext gRPC (no TLS)")
+    ] = True,
+    tls_cert: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_CERT")] = None,
+    tls_key: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_KEY")] = None,
+    tls_ca: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_CA")] = None,
+    log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "info",
+) -> None:
+    """Run a worker: dial the server, pull tasks, run them, report results."""
+    from englog.worker.client import Worker
+    from englog.worker.handlers import HandlerLoadError, load_handlers
+    from englog.worker.settings import WorkerSettings, default_worker_id
+
+    configure_logging(log_level)
+    if ai not in ("builtin", "ollama"):
+        fail(f"--ai must be builtin or ollama, not {ai!r}")
+    if ai == "ollama":
+        fail("the ollama backend is not available in this release; use --ai builtin")
+    if not token:
+        fail("no worker token: set ENGLOG_WORKER_TOKEN or --token")
+    try:
+        registry = load_handlers(handlers)
+        settings = WorkerSettings(
+            server=server,
+            token=token,
+            worker_id=worker_id or default_worker_id(),
+            concurrency=concurrency,
+            health_listen=health_listen,
+            ai=ai,
+            ollama_url=ollama_url,
+            model=model,
+            outbox=outbox,
+            insecure=insecure,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_ca=tls_ca,
+            drain_timeout_s=drain_timeout,
+        )
+        w = Worker(settings, registry)
+    except (HandlerLoadError, ValueError, OSError) as exc:
+        fail(str(exc))
+    run_until_signal(w.run)
+
+
+# --- demo -----------------------------------------------------------------------
+@app.command()
+def demo(
+    log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "warning",
+) -> None:
+    """Server and worker in one process on a temporary database: load a sample week,
+    generate an insight and a weekly report, show them, shut down."""
+    from englog.demo import run_demo
+
+    configure_logging(log_level)
+    code = asyncio.run(run_demo(console))
+    raise typer.Exit(code)
+
+
+# --- users ----------------------------------------------------------------------
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="User name")],
+    db: Annotated[str, typer.Option(envvar="ENGLOG_DB")] = "sqlite:///englog.db",
+) -> None:
+    """Create a user and print a new API token (alone on the last line)."""
+    from englog.domain.tokens import hash_token, new_token
+    from englog.store import open_store
+    from englog.store.base import StoreError
+
+    if not name.strip():
+        fail("user name must not be empty")
+
+    async def create() -> str:
+        store = open_store(db)
+        await store.open()
+        try:
+            token = new_token("eng_")
+            await store.create_user(name.strip(), hash_token(token), time.time())
+            return token
+        finally:
+            await store.close()
+
+    try:
+        token = asyncio.run(create())
+    except (StoreError, ValueError, OSError) as exc:
+        fail(str(exc))
+    err.print(f"created user {name.strip()!r}; keep this token, it is shown once:")
+    print(token)
+
+
+# --- REST client commands -----------------------------------------------------------
+UrlOpt = Annotated[str, typer.Option(envvar="ENGLOG_URL", help="Server REST URL")]
+TokenOpt = Annotated[str, typer.Option(envvar="ENGLOG_TOKEN", help="API token")]
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def api(method: str, url: str, token: str, path: str, **kwargs: Any) -> Any:
+    if not token:
+        fail("no API token: set ENGLOG_TOKEN or --token")
+    try:
+        response = httpx.request(
+            method,
+            url.rstrip("/") + path,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=15.0,
+            **kwargs,
+        )
+    except httpx.ConnectError:
+        fail(f"cannot connect to {url}: is the server running?")
+    except httpx.HTTPError as exc:
+        fail(f"request to {url} failed: {exc}")
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            detail = body.get("detail", body)
+        except ValueError:
+            detail = response.text
+        fail(f"{response.status_code}: {json.dumps(detail) if not isinstance(detail, str) else detail}")
+    return response.json() if response.content else None
+
+
+@tasks_app.command("submit")
+def tasks_submit(
+    type: Annotated[str, typer.Argument(help="Task type")],
+    payload: Annotated[str, typer.Option(help="JSON payload")] = "{}",
+    priority: Annotated[int, typer.Option(min=0)] = 0,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = "",
+) -> None:
+    """Submit a task (insight_generation and weekly_report have their own routes)."""
+    try:
+        body = json.loads(payload)
+    except ValueError as exc:
+        fail(f"--payload is not JSON: {exc}")
+    reply = api("POST", url, token, "/v1/tasks", json={"type": type, "payload": body, "priority": priority})
+    print(reply["task_id"])
+
+
+@tasks_app.command("list")
+def tasks_list(
+    status: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = "",
+) -> None:
+    """List your tasks, newest first."""
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        params["status"] = status
+    reply = api("GET", url, token, "/v1/tasks", params=params)
+    table = Table("id", "type", "status", "attempt", "progress", "created")
+    for t in reply.get("tasks", reply) if isinstance(reply, dict) else reply:
+        table.add_row(t["task_id"], t["type"], t["status"], str(t["attempt"]),
+                      f"{t['progress']:.0f}%", str(t["created_at"]))
+    console.print(table)
+
+
+@tasks_app.command("show")
+def tasks_show(task_id: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = "") -> None:
+    """Show one task as JSON."""
+    console.print_json(data=api("GET", url, token, f"/v1/tasks/{task_id}"))
+
+
+@tasks_app.command("watch")
+def tasks_watch(
+    task_id: str,
+    timeout: Annotated[float, typer.Option(min=0.1)] = 300.0,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = "",
+) -> None:
+    """Follow a task until it finishes (or the timeout passes)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        task = api("GET", url, token, f"/v1/tasks/{task_id}")
+        state = (task["status"], task["progress"])
+        if state != last:
+            err.print(f"{task['status']} {task['progress']:.0f}% {task.get('progress_message') or ''}")
+            last = state
+        if task["status"] in ("completed", "failed", "cancelled"):
+            console.print_json(data=task)
+            raise typer.Exit(0 if task["status"] == "completed" else 2)
+        time.sleep(0.5)
+    fail(f"task {task_id} did not finish within {timeout:g}s")
+
+
+@tasks_app.command("cancel")
+def tasks_cancel(task_id: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = "") -> None:
+    """Cancel a task: at once if pending, through its worker if running."""
+    console.print_json(data=api("POST", url, token, f"/v1/tasks/{task_id}/cancel"))
+
+
+@app.command()
+def workers(
+    url: UrlOpt = DEFAULT_URL,
+    token: Annotated[str, typer.Option(envvar="ENGLOG_ADMIN_TOKEN", help="Admin token")] = "",
+) -> None:
+    """List registered workers (admin token)."""
+    reply = api("GET", url, token, "/v1/workers")
+    table = Table("id", "status", "connected", "capabilities", "last heartbeat")
+    for w in reply.get("workers", reply) if isinstance(reply, dict) else reply:
+        table.add_row(w["id"], w["status"], str(w.get("connected")),
+                      ", ".join(w["capabilities"]), str(w.get("last_heartbeat_at")))
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1182 @@
+"""SQLite implementation of `Store` (DESIGN "Storage").
+
+With synchronous=FULL one fsync costs far more than the statements it covers, so one
+writer thread owns the only write connection and commits whatever writes have gathered
+in one transaction (group commit). Each write runs inside its own SAVEPOINT, so one
+failing operation fails only its caller. Callers are answered only after COMMIT.
+Reads use a second connection on its own thread; in WAL mode they see the last commit
+and never wait for the writer. The event loop never blocks on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import importlib.resources
+import json
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from englog.domain.entries import Entry, EntryFields, check_times
+from englog.domain.tasks import (
+    Disposition,
+    NewTask,
+    ReportedResult,
+    ResultDecision,
+    ResultOutcome,
+    RetryBackoff,
+    Task,
+    TaskStatus,
+    check_transition,
+    next_status_after_failure,
+)
+from englog.domain.tokens import new_id
+from englog.store.base import (
+    EntryQuery,
+    Session,
+    Store,
+    StoreClosed,
+    StoreError,
+    User,
+    WorkerInfo,
+    WorkerRecord,
+)
+
+T = TypeVar("T")
+
+MAX_BATCH = 512  # operations per group-commit transaction
+BUSY_TIMEOUT_MS = 10_000
+_IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+_MIGRATION_FILE = re.compile(r"^sqlite_(\d+)_[\w-]+\.sql$")
+
+
+# --- group-commit writer ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _WriteOp:
+    fn: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    value: Any = None
+    error: BaseException | None = None
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled; the write still happened
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+class _GroupCommitWriter:
+    """One thread, one connection, one transaction per gathered batch of writes."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        setup: Callable[[sqlite3.Connection], None],
+    ) -> None:
+        self._connect = connect
+        self._setup = setup
+        self._queue: queue.SimpleQueue[_WriteOp | None] = queue.SimpleQueue()
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._main, name="englog-sqlite-writer", daemon=True)
+        self.commits = 0
+        self.operations = 0
+
+    async def start(self) -> None:
+        self._thread.start()
+        await asyncio.wrap_future(self._ready)
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        if self._stopped.done():
+            raise StoreClosed("the SQLite writer has stopped")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_WriteOp(fn, loop, future))
+        return future
+
+    async def stop(self) -> None:
+        """Let every write queued so far commit, then end the thread."""
+        self._queue.put(None)
+        await asyncio.wrap_future(self._stopped)
+
+    def _main(self) -> None:
+        try:
+            conn = self._connect()
+            try:
+                self._setup(conn)
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException as exc:
+            self._ready.set_exception(exc)
+            self._stopped.set_result(None)
+            return
+        self._ready.set_result(None)
+        try:
+            self._serve(conn)
+        finally:
+            conn.close()
+            self._fail_leftovers()
+            self._stopped.set_result(None)
+
+    def _serve(self, conn: sqlite3.Connection) -> None:
+        while True:
+            batch, stop = self._gather()
+            if batch:
+                self.operations += len(batch)
+                self._run_batch(conn, batch)
+            if stop:
+                return
+
+    def _gather(self) -> tuple[list[_WriteOp], bool]:
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_WriteOp]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._answer(batch, exc)
+            return
+        for index, op in enumerate(batch):
+            if not self._apply(conn, op):
+                # The whole transaction is gone: earlier work was rolled back with it.
+                lost = StoreError("write lost: another operation aborted its transaction")
+                self._answer(batch[:index], lost)
+                self._answer([op], op.error)
+                if index + 1 < len(batch):
+                    self._run_batch(conn, batch[index + 1 :])
+                return
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            self._answer(batch, exc)
+            return
+        self.commits += 1
+        self._answer(batch)
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, op: _WriteOp) -> bool:
+        """Run one op in a savepoint; False when the enclosing transaction was lost."""
+        try:
+            conn.execute("SAVEPOINT op")
+            op.value = op.fn(conn)
+            conn.execute("RELEASE op")
+            return True
+        except Exception as exc:
+            op.value, op.error = None, exc
+        if not conn.in_transaction:
+            return False
+        try:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+        except sqlite3.Error:
+            _rollback(conn)
+            return False
+        return True
+
+    @staticmethod
+    def _answer(ops: Sequence[_WriteOp], error: BaseException | None = None) -> None:
+        for op in ops:
+            outcome = error if error is not None else op.error
+            # RuntimeError: the caller's loop is closed, so nobody is waiting.
+            with contextlib.suppress(RuntimeError):
+                op.loop.call_soon_threadsafe(_settle, op.future, op.value, outcome)
+
+    def _fail_leftovers(self) -> None:
+        leftovers: list[_WriteOp] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                leftovers.append(item)
+        self._answer(leftovers, StoreClosed("the SQLite writer has stopped"))
+
+
+# --- connections and migrations ---------------------------------------------------------
+
+
+def _connect(path: str, *, writer: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+    )
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if writer:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"SQLite refused WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not writer:
+            conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migration_files() -> list[tuple[int, str, str]]:
+    root = importlib.resources.files("englog.store.migrations")
+    found = []
+    for item in root.iterdir():
+        match = _MIGRATION_FILE.match(item.name)
+        if match:
+            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise StoreError(f"unterminated statement in migration: {buffer.strip()[:80]!r}")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply each pending migration in its own transaction, recorded in schema_migrations."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for version, name, script in _migration_files():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone()
+            if done is None:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, time.time()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+
+
+def _in_read_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """One snapshot per read call, so multi-statement reads are consistent."""
+    conn.execute("BEGIN")
+    try:
+        return fn(conn)
+    finally:
+        _rollback(conn)
+
+
+# --- row conversion ---------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _as_datetime(value: Any, field_name: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    raise ValueError(f"{field_name} must be a datetime")
+
+
+def _instant(value: datetime) -> float:
+    """Unix seconds; a naive datetime is taken as UTC so range queries stay total."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _from_unix(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _task(row: sqlite3.Row) -> Task:
+    return Task(
+        id=row["id"],
+        type=row["type"],
+        payload=json.loads(row["payload"]),
+        status=TaskStatus(row["status"]),
+        user_id=row["user_id"],
+        priority=row["priority"],
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        timeout_s=row["timeout_s"],
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+        progress=row["progress"],
+        progress_message=row["progress_message"],
+        result=_loads(row["result"]),
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        run_after=row["run_after"],
+        cancel_requested=bool(row["cancel_requested"]),
+        metadata=json.loads(row["metadata"]),
+    )
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    return Entry(
+        id=row["id"],
+        user_id=row["user_id"],
+        title=row["title"],
+        description=row["description"],
+        type=row["type"],
+        project=row["project"],
+        tags=json.loads(row["tags"]),
+        start_time=datetime.fromisoformat(row["start_time"]),
+        end_time=datetime.fromisoformat(row["end_time"]),
+        value_rating=row["value_rating"],
+        impact_level=row["impact_level"],
+        created_at=_from_unix(row["created_at"]),
+        updated_at=_from_unix(row["updated_at"]),
+    )
+
+
+def _worker(row: sqlite3.Row) -> WorkerRecord:
+    info = WorkerInfo(
+        id=row["id"],
+        name=row["name"],
+        capabilities=tuple(json.loads(row["capabilities"])),
+        version=row["version"],
+        metadata=json.loads(row["metadata"]),
+        max_concurrency=row["max_concurrency"],
+    )
+    return WorkerRecord(
+        info=info,
+        registered_at=row["registered_at"],
+        last_heartbeat_at=row["last_heartbeat_at"],
+        status=row["status"],
+        stats=json.loads(row["stats"]),
+        capacity=json.loads(row["capacity"]),
+        session_token_hash=row["session_token_hash"],
+    )
+
+
+def _session(row: sqlite3.Row) -> Session:
+    return Session(
+        token_hash=row["token_hash"],
+        worker_id=row["worker_id"],
+        created_at=row["created_at"],
+        last_heartbeat_at=row["last_heartbeat_at"],
+    )
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+# --- entry operations (run on a connection inside a transaction) -------------------------
+
+_ENTRY_EDITABLE = frozenset(
+    {
+        "title",
+        "description",
+        "type",
+        "project",
+        "tags",
+        "start_time",
+        "end_time",
+        "value_rating",
+        "impact_level",
+    }
+)
+_ENTRY_NULLABLE = frozenset({"description", "project"})
+
+
+def _insert_entries(
+    conn: sqlite3.Connection, user_id: str, entries: Sequence[EntryFields], now: float
+) -> list[Entry]:
+    ids = []
+    for fields in entries:
+        entry_id = new_id()
+        conn.execute(
+            "INSERT INTO entries (id, user_id, title, description, type, project, tags,"
+            " start_time, end_time, start_ts, end_ts, value_rating, impact_level,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry_id,
+                user_id,
+                fields.title,
+                fields.description,
+                _plain(fields.type),
+                fields.project,
+                json.dumps(list(fields.tags)),
+                fields.start_time.isoformat(),
+                fields.end_time.isoformat(),
+                _instant(fields.start_time),
+                _instant(fields.end_time),
+                _plain(fields.value_rating),
+                _plain(fields.impact_level),
+                now,
+                now,
+            ),
+        )
+        ids.append(entry_id)
+    return [_entry(row) for row in _entry_rows(conn, user_id, ids, in_order=False)]
+
+
+def _entry_rows(
+    conn: sqlite3.Connection, user_id: str, ids: Sequence[str], *, in_order: bool
+) -> list[sqlite3.Row]:
+    rows: list[sqlite3.Row] = []
+    for chunk in _chunks(ids):
+        rows += conn.execute(
+            f"SELECT * FROM entries WHERE user_id = ? AND id IN ({_marks(len(chunk))})",
+            (user_id, *chunk),
+        ).fetchall()
+    if in_order:
+        rows.sort(key=lambda r: (r["start_ts"], r["id"]))
+    else:
+        position = {entry_id: i for i, entry_id in enumerate(ids)}
+        rows.sort(key=lambda r: position[r["id"]])
+    return rows
+
+
+def _entry_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name in ("start_time", "end_time"):
+            moment = _as_datetime(value, name)
+            columns[name] = moment.isoformat()
+            columns[name.replace("_time", "_ts")] = _instant(moment)
+        elif name == "tags":
+            columns["tags"] = json.dumps(list(value))
+        else:
+            columns[name] = _plain(value)
+    return columns
+
+
+def _update_entry(
+    conn: sqlite3.Connection,
+    user_id: str,
+    entry_id: str,
+    changes: Mapping[str, Any],
+    now: float,
+) -> Entry | None:
+    unknown = set(changes) - _ENTRY_EDITABLE
+    if unknown:
+        raise ValueError(f"entries have no editable field(s) {sorted(unknown)}")
+    nulled = sorted(k for k, v in changes.items() if v is None and k not in _ENTRY_NULLABLE)
+    if nulled:
+        raise ValueError(f"field(s) {nulled} cannot be null")
+    row = conn.execute(
+        "SELECT * FROM entries WHERE id = ? AND user_id = ?", (entry_id, user_id)
+    ).fetchone()
+    if row is None:
+        return None
+    start = _as_datetime(changes.get("start_time", row["start_time"]), "start_time")
+    end = _as_datetime(changes.get("end_time", row["end_time"]), "end_time")
+    check_times(start, end)
+    columns = _entry_columns(changes) | {"updated_at": now}
+    assignments = ", ".join(f"{name} = ?" for name in columns)
+    conn.execute(
+        f"UPDATE entries SET {assignments} WHERE id = ? AND user_id = ?",
+        (*columns.values(), entry_id, user_id),
+    )
+    updated = conn.execute("SELECT * FROM entries WHERE id = ?", (entry_id,)).fetchone()
+    return _entry(updated)  # validates the merged entry; a bad value rolls back
+
+
+def _list_entries(conn: sqlite3.Connection, user_id: str, query: EntryQuery) -> list[Entry]:
+    where, args = ["user_id = ?"], [user_id]
+    if query.start is not None:
+        where.append("end_ts > ?")
+        args.append(_instant(query.start))
+    if query.end is not None:
+        where.append("start_ts < ?")
+        args.append(_instant(query.end))
+    if query.type is not None:
+        where.append("type = ?")
+        args.append(_plain(query.type))
+    if query.project is not None:
+        where.append("project = ?")
+        args.append(query.project)
+    rows = conn.execute(
+        f"SELECT * FROM entries WHERE {' AND '.join(where)} ORDER BY start_ts, id LIMIT ? OFFSET ?",
+        (*args, max(0, query.limit), max(0, query.offset)),
+    ).fetchall()
+    return [_entry(row) for row in rows]
+
+
+# --- task operations -------------------------------------------------------------------
+
+
+def _insert_tasks(conn: sqlite3.Connection, tasks: Sequence[NewTask], now: float) -> list[Task]:
+    rows = []
+    for new in tasks:
+        rows.append(
+            conn.execute(
+                "INSERT INTO tasks (id, user_id, type, payload, status, priority, attempt,"
+                " max_attempts, timeout_s, created_at, updated_at, run_after, metadata)"
+                " VALUES (?, ?, ?, ?, 'pending', ?, 1, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (
+                    new_id(),
+                    new.user_id,
+                    new.type,
+                    json.dumps(new.payload),
+                    new.priority,
+                    new.max_attempts,
+                    new.timeout_s,
+                    now,
+                    now,
+                    now,
+                    json.dumps(dict(new.metadata)),
+                ),
+            ).fetchone()
+        )
+    return [_task(row) for row in rows]
+
+
+def _claim(
+    conn: sqlite3.Connection,
+    worker_id: str,
+    capacity: Mapping[str, int],
+    limit: int,
+    lease_ttl_s: float,
+    now: float,
+) -> list[Task]:
+    """Each type's best `min(capacity, limit)` candidates, merged in global order: the
+    same set a greedy pick over the whole queue would take, at index cost per type."""
+    if limit <= 0:
+        return []
+    candidates: list[sqlite3.Row] = []
+    for task_type, free in capacity.items():
+        take = min(int(free), limit)
+        if take > 0:
+            candidates += conn.execute(
+                "SELECT seq, priority, created_at FROM tasks"
+                " WHERE status = 'pending' AND type = ? AND run_after <= ?"
+                " AND cancel_requested = 0"
+                " ORDER BY priority DESC, created_at, seq LIMIT ?",
+                (task_type, now, take),
+            ).fetchall()
+    candidates.sort(key=lambda r: (-r["priority"], r["created_at"], r["seq"]))
+    chosen = [row["seq"] for row in candidates[:limit]]
+    if not chosen:
+        return []
+    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    rows = conn.execute(
+        "UPDATE tasks SET status = 'running', worker_id = ?, lease_expires_at = ?,"
+        " started_at = ?, updated_at = ?, progress = 0, progress_message = NULL"
+        f" WHERE status = 'pending' AND seq IN ({_marks(len(chosen))}) RETURNING *",
+        (worker_id, now + lease_ttl_s, now, now, *chosen),
+    ).fetchall()
+    position = {seq: i for i, seq in enumerate(chosen)}
+    rows.sort(key=lambda r: position[r["seq"]])
+    return [_task(row) for row in rows]
+
+
+def _end_attempt(
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    target: TaskStatus,
+    now: float,
+    backoff: RetryBackoff,
+    *,
+    error: str | None,
+    result: Any = None,
+    accepted_worker: str | None = None,
+) -> sqlite3.Row:
+    """Move a RUNNING attempt to `target`: PENDING means a new attempt after backoff;
+    anything else is terminal. accepted_worker marks the result as accepted."""
+    current = TaskStatus(row["status"])
+    check_transition(current, target)
+    params = {
+        "id": row["id"],
+        "attempt": row["attempt"],
+        "status": str(target),
+        "now": now,
+        "error": error,
+        "result": _dumps(result),
+        "accepted_attempt": row["attempt"] if accepted_worker else None,
+        "accepted_worker": accepted_worker,
+        "run_after": now + backoff.delay(row["attempt"]),
+    }
+    if target is TaskStatus.PENDING:
+        changes = (
+            "attempt = attempt + 1, run_after = :run_after, worker_id = NULL,"
+            " progress = 0, progress_message = NULL, result = NULL"
+        )
+    else:
+        changes = (
+            "completed_at = :now, result = :result,"
+            " progress = CASE WHEN :status = 'completed' THEN 100 ELSE progress END"
+        )
+    updated: sqlite3.Row = conn.execute(
+        f"UPDATE tasks SET status = :status, {changes}, lease_expires_at = NULL,"
+        " error = :error, updated_at = :now,"
+        " accepted_attempt = COALESCE(:accepted_attempt, accepted_attempt),"
+        " accepted_worker = COALESCE(:accepted_worker, accepted_worker)"
+        " WHERE id = :id AND status = 'running' AND attempt = :attempt RETURNING *",
+        params,
+    ).fetchone()
+    return updated
+
+
+def _target_for(result: ReportedResult, row: sqlite3.Row) -> TaskStatus:
+    if result.outcome is ResultOutcome.COMPLETED:
+        return TaskStatus.COMPLETED
+    if result.outcome is ResultOutcome.CANCELLED or row["cancel_requested"]:
+        return TaskStatus.CANCELLED  # a failure after a cancel request is not retried
+    return next_status_after_failure(row["attempt"], row["max_attempts"], result.retriable)
+
+
+def _decide(
+    conn: sqlite3.Connection, result: ReportedResult, backoff: RetryBackoff, now: float
+) -> ResultDecision:
+    def decision(
+        disposition: Disposition, status: TaskStatus | None, detail: str
+    ) -> ResultDecision:
+        return ResultDecision(result.task_id, result.attempt, disposition, status, detail)
+
+    row = conn.execute("SELECT * FROM tasks WHERE id = ?", (result.task_id,)).fetchone()
+    if row is None:
+        return decision(Disposition.UNKNOWN_TASK, None, "no such task")
+    status = TaskStatus(row["status"])
+    if row["accepted_attempt"] == result.attempt and row["accepted_worker"] == result.worker_id:
+        return decision(Disposition.DUPLICATE, status, "this attempt's result was accepted")
+    current = (row["attempt"], row["worker_id"]) == (result.attempt, result.worker_id)
+    if status is not TaskStatus.RUNNING or not current:
+        detail = f"task is {status} at attempt {row['attempt']} (worker {row['worker_id']})"
+        return decision(Disposition.STALE, status, detail)
+    target = _target_for(result, row)
+    error = None if target is TaskStatus.COMPLETED else (result.error or str(result.outcome))
+    updated = _end_attempt(
+        conn,
+        row,
+        target,
+        now,
+        backoff,
+        error=error,
+        result=result.result,
+        accepted_worker=result.worker_id,
+    )
+    return decision(Disposition.ACCEPTED, TaskStatus(updated["status"]), "")
+
+
+def _requeue_expired(conn: sqlite3.Connection, backoff: RetryBackoff, now: float) -> list[Task]:
+    rows = conn.execute(
+        "SELECT * FROM tasks WHERE status = 'running' AND lease_expires_at < ?"
+        " ORDER BY lease_expires_at, seq",
+        (now,),
+    ).fetchall()
+    changed = []
+    for row in rows:
+        if row["cancel_requested"]:
+            target = TaskStatus.CANCELLED  # nobody wants another attempt
+        else:
+            target = next_status_after_failure(row["attempt"], row["max_attempts"], True)
+        error = f"lease expired (worker {row['worker_id']})"
+        changed.append(_task(_end_attempt(conn, row, target, now, backoff, error=error)))
+    return changed
+
+
+_NO_DELAY = RetryBackoff(initial_s=0.0, jitter=False)
+
+
+def _requeue_lost(
+    conn: sqlite3.Connection, worker_id: str, task_ids: Sequence[str], reason: str, now: float
+) -> list[Task]:
+    """Back to PENDING at once with attempt+1 (fencing the lost delivery) and one more
+    allowed attempt: a delivery that never arrived is not the task's failure."""
+    changed = []
+    for chunk in _chunks(task_ids):
+        rows = conn.execute(
+            f"SELECT * FROM tasks WHERE status = 'running' AND worker_id = ?"
+            f" AND id IN ({_marks(len(chunk))}) ORDER BY seq",
+            (worker_id, *chunk),
+        ).fetchall()
+        for row in rows:
+            target = TaskStatus.CANCELLED if row["cancel_requested"] else TaskStatus.PENDING
+            if target is TaskStatus.PENDING:
+                conn.execute(
+                    "UPDATE tasks SET max_attempts = max_attempts + 1 WHERE id = ?", (row["id"],)
+                )
+            updated = _end_attempt(conn, row, target, now, _NO_DELAY, error=reason)
+            changed.append(_task(updated))
+    return changed
+
+
+def _cancel(conn: sqlite3.Connection, task_id: str, user_id: str | None, now: float) -> Task | None:
+    row = _task_row(conn, task_id, user_id)
+    if row is None:
+        return None
+    status = TaskStatus(row["status"])
+    if status is TaskStatus.PENDING:
+        check_transition(status, TaskStatus.CANCELLED)
+        conn.execute(
+            "UPDATE tasks SET status = 'cancelled', cancel_requested = 1, completed_at = ?,"
+            " updated_at = ? WHERE id = ?",
+            (now, now, task_id),
+        )
+    elif status is TaskStatus.RUNNING and not row["cancel_requested"]:
+        conn.execute(
+            "UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ?", (now, task_id)
+        )
+    return _task(_task_row(conn, task_id, None))
+
+
+def _task_row(conn: sqlite3.Connection, task_id: str, user_id: str | None) -> Any:
+    if user_id is None:
+        return conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    return conn.execute(
+        "SELECT * FROM tasks WHERE id = ? AND user_id = ?", (task_id, user_id)
+    ).fetchone()
+
+
+# --- worker operations -------------------------------------------------------------------
+
+
+def _register(conn: sqlite3.Connection, info: WorkerInfo, token_hash: str, now: float) -> None:
+    capacity = {capability: info.max_concurrency for capability in info.capabilities}
+    conn.execute(
+        "INSERT INTO workers (id, name, capabilities, version, metadata, max_concurrency,"
+        " registered_at, last_heartbeat_at, status, capacity, session_token_hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ready', ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+        " capabilities = excluded.capabilities, version = excluded.version,"
+        " metadata = excluded.metadata, max_concurrency = excluded.max_concurrency,"
+        " registered_at = excluded.registered_at,"
+        " last_heartbeat_at = excluded.last_heartbeat_at, status = 'ready',"
+        " capacity = excluded.capacity, session_token_hash = excluded.session_token_hash",
+        (
+            info.id,
+            info.name,
+            json.dumps(list(info.capabilities)),
+            info.version,
+            json.dumps(dict(info.metadata)),
+            info.max_concurrency,
+            now,
+            now,
+            json.dumps(capacity),
+            token_hash,
+        ),
+    )
+    conn.execute("DELETE FROM sessions WHERE worker_id = ?", (info.id,))
+    conn.execute(
+        "INSERT INTO sessions (token_hash, worker_id, created_at, last_heartbeat_at)"
+        " VALUES (?, ?, ?, ?)",
+        (token_hash, info.id, now, now),
+    )
+
+
+def _heartbeat(
+    conn: sqlite3.Connection,
+    token_hash: str,
+    status: str,
+    stats: Mapping[str, Any],
+    capacity: Mapping[str, int],
+    now: float,
+) -> Session | None:
+    row = conn.execute(
+        "UPDATE sessions SET last_heartbeat_at = ? WHERE token_hash = ? RETURNING *",
+        (now, token_hash),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute(
+        "UPDATE workers SET last_heartbeat_at = ?, status = ?, stats = ?, capacity = ?"
+        " WHERE id = ?",
+        (now, status, json.dumps(dict(stats)), json.dumps(dict(capacity)), row["worker_id"]),
+    )
+    return _session(row)
+
+
+# --- the store ---------------------------------------------------------------------------
+
+
+class SQLiteStore(Store):
+    """`Store` on one SQLite file. `commits` and `write_operations` count writer
+    transactions and the operations they carried (group commit makes them differ)."""
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) in ("", ":memory:"):
+            raise ValueError("SQLiteStore needs a file path: reads and writes use two connections")
+        self.path = str(path)
+        self._writer: _GroupCommitWriter | None = None
+        self._reader: concurrent.futures.ThreadPoolExecutor | None = None
+        self._read_conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
+
+    @property
+    def commits(self) -> int:
+        return self._writer.commits if self._writer else 0
+
+    @property
+    def write_operations(self) -> int:
+        return self._writer.operations if self._writer else 0
+
+    # --- life cycle -----------------------------------------------------------
+    async def open(self) -> None:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        if self._writer is not None:
+            return
+        writer = _GroupCommitWriter(lambda: _connect(self.path, writer=True), _migrate)
+        reader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="englog-sqlite-read")
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            await writer.start()
+        except (sqlite3.Error, OSError) as exc:
+            reader.shutdown(wait=False)
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        try:
+            self._read_conn = await asyncio.get_running_loop().run_in_executor(
+                reader, lambda: _connect(self.path, writer=False)
+            )
+        except sqlite3.Error as exc:
+            await writer.stop()
+            reader.shutdown(wait=False)
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        self._writer, self._reader = writer, reader
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()  # the writer stays referenced for its counters
+        reader, self._reader = self._reader, None
+        conn, self._read_conn = self._read_conn, None
+        if reader is not None:
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(reader, conn.close)
+            reader.shutdown(wait=False)
+
+    # --- plumbing -----------------------------------------------------------------
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        if self._writer is None:
+            raise StoreError("store is not open; call open() first")
+        try:
+            return await self._writer.submit(fn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        if self._reader is None or self._read_conn is None:
+            raise StoreError("store is not open; call open() first")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._reader, _in_read_transaction, self._read_conn, fn
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    # --- users ----------------------------------------------------------------
+    async def create_user(self, name: str, token_hash: str, now: float) -> User:
+        user = User(id=new_id(), name=name, created_at=now)
+
+        def insert(conn: sqlite3.Connection) -> User:
+            conn.execute(
+                "INSERT INTO users (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                (user.id, name, token_hash, now),
+            )
+            return user
+
+        return await self._write(insert)
+
+    async def user_by_token_hash(self, token_hash: str) -> User | None:
+        def find(conn: sqlite3.Connection) -> User | None:
+            row = conn.execute(
+                "SELECT id, name, created_at FROM users WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+            return None if row is None else User(row["id"], row["name"], row["created_at"])
+
+        return await self._read(find)
+
+    # --- entries ----------------------------------------------------------------
+    async def add_entries(
+        self, user_id: str, entries: Sequence[EntryFields], now: float
+    ) -> list[Entry]:
+        return await self._write(lambda conn: _insert_entries(conn, user_id, entries, now))
+
+    async def get_entry(self, user_id: str, entry_id: str) -> Entry | None:
+        rows = await self._read(lambda conn: _entry_rows(conn, user_id, [entry_id], in_order=True))
+        return _entry(rows[0]) if rows else None
+
+    async def get_entries(self, user_id: str, entry_ids: Sequence[str]) -> list[Entry]:
+        ids = list(dict.fromkeys(entry_ids))
+        rows = await self._read(lambda conn: _entry_rows(conn, user_id, ids, in_order=True))
+        return [_entry(row) for row in rows]
+
+    async def list_entries(self, user_id: str, query: EntryQuery) -> list[Entry]:
+        return await self._read(lambda conn: _list_entries(conn, user_id, query))
+
+    async def update_entry(
+        self, user_id: str, entry_id: str, changes: Mapping[str, Any], now: float
+    ) -> Entry | None:
+        changes = dict(changes)
+        return await self._write(lambda conn: _update_entry(conn, user_id, entry_id, changes, now))
+
+    async def delete_entry(self, user_id: str, entry_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM entries WHERE id = ? AND user_id = ?", (entry_id, user_id)
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(delete)
+
+    # --- tasks ----------------------------------------------------------------
+    async def submit_tasks(self, tasks: Sequence[NewTask], now: float) -> list[Task]:
+        tasks = list(tasks)
+        return await self._write(lambda conn: _insert_tasks(conn, tasks, now))
+
+    async def get_task(self, task_id: str, user_id: str | None = None) -> Task | None:
+        row = await self._read(lambda conn: _task_row(conn, task_id, user_id))
+        return None if row is None else _task(row)
+
+    async def list_tasks(
+        self,
+        user_id: str | None,
+        status: TaskStatus | None = None,
+        type: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Task]:
+        where, args = ["1 = 1"], []
+        for column, value in (("user_id", user_id), ("status", status), ("type", type)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(str(value))
+        sql = (
+            f"SELECT * FROM tasks WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?"
+        )
+        rows = await self._read(
+            lambda conn: conn.execute(sql, (*args, max(0, limit), max(0, offset))).fetchall()
+        )
+        return [_task(row) for row in rows]
+
+    async def claim_tasks(
+        self,
+        worker_id: str,
+        capacity: Mapping[str, int],
+        limit: int,
+        lease_ttl_s: float,
+        now: float,
+    ) -> list[Task]:
+        capacity = dict(capacity)
+        return await self._write(
+            lambda conn: _claim(conn, worker_id, capacity, limit, lease_ttl_s, now)
+        )
+
+    async def renew_leases(
+        self,
+        worker_id: str,
+        lease_ttl_s: float,
+        now: float,
+        task_ids: Sequence[str] | None = None,
+    ) -> list[str]:
+        sql = (
+            "UPDATE tasks SET lease_expires_at = MAX(COALESCE(lease_expires_at, 0), ?)"
+            " WHERE worker_id = ? AND status = 'running'"
+        )
+
+        def renew(conn: sqlite3.Connection) -> list[str]:
+            if task_ids is None:
+                rows = conn.execute(
+                    sql + " RETURNING id, cancel_requested", (now + lease_ttl_s, worker_id)
+                ).fetchall()
+            else:
+                rows = []
+                for chunk in _chunks(task_ids):
+                    rows += conn.execute(
+                        f"{sql} AND id IN ({_marks(len(chunk))}) RETURNING id, cancel_requested",
+                        (now + lease_ttl_s, worker_id, *chunk),
+                    ).fetchall()
+            return sorted(row["id"] for row in rows if row["cancel_requested"])
+
+        return await self._write(renew)
+
+    async def requeue_tasks(
+        self,
+        worker_id: str,
+        task_ids: Sequence[str],
+        reason: str,
+        backoff: RetryBackoff,
+        now: float,
+    ) -> list[Task]:
+        if not task_ids:
+            return []
+        return await self._write(lambda conn: _requeue_lost(conn, worker_id, task_ids, reason, now))
+
+    async def update_progress(
+        self,
+        task_id: str,
+        attempt: int,
+        worker_id: str,
+        percent: float,
+        message: str | None,
+        lease_ttl_s: float,
+        now: float,
+    ) -> bool:
+        percent = min(100.0, max(0.0, float(percent)))
+
+        def record(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE tasks SET progress = ?, progress_message = COALESCE(?, progress_message),"
+                " lease_expires_at = MAX(COALESCE(lease_expires_at, 0), ?), updated_at = ?"
+                " WHERE id = ? AND attempt = ? AND worker_id = ? AND status = 'running'",
+                (percent, message, now + lease_ttl_s, now, task_id, attempt, worker_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(record)
+
+    async def report_results(
+        self, results: Sequence[ReportedResult], backoff: RetryBackoff, now: float
+    ) -> list[ResultDecision]:
+        results = list(results)
+        return await self._write(lambda conn: [_decide(conn, r, backoff, now) for r in results])
+
+    async def requeue_expired(self, backoff: RetryBackoff, now: float) -> list[Task]:
+        return await self._write(lambda conn: _requeue_expired(conn, backoff, now))
+
+    async def extend_running_leases(self, lease_ttl_s: float, now: float) -> int:
+        def extend(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE tasks SET lease_expires_at = ? WHERE status = 'running'"
+                " AND (lease_expires_at IS NULL OR lease_expires_at < ?)",
+                (now + lease_ttl_s, now + lease_ttl_s),
+            )
+            return cursor.rowcount
+
+        return await self._write(extend)
+
+    async def cancel_task(self, task_id: str, user_id: str | None, now: float) -> Task | None:
+        return await self._write(lambda conn: _cancel(conn, task_id, user_id, now))
+
+    async def running_tasks(self, worker_id: str) -> list[Task]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                "SELECT * FROM tasks WHERE worker_id = ? AND status = 'running'"
+                " ORDER BY started_at, seq",
+                (worker_id,),
+            ).fetchall()
+        )
+        return [_task(row) for row in rows]
+
+    async def pending_count(
+        self, types: Sequence[str] | None = None, *, now: float | None = None
+    ) -> int:
+        """`now` (keyword, defaults to the wall clock) decides which tasks are ready."""
+        moment = time.time() if now is None else now
+        sql = (
+            "SELECT COUNT(*) FROM tasks WHERE status = 'pending' AND run_after <= ?"
+            " AND cancel_requested = 0"
+        )
+        args: list[Any] = [moment]
+        if types is not None:
+            if not types:
+                return 0
+            sql += f" AND type IN ({_marks(len(types))})"
+            args += list(types)
+        return int(await self._read(lambda conn: conn.execute(sql, args).fetchone()[0]))
+
+    # --- workers and sessions -------------------------------------------------------
+    async def register_worker(self, info: WorkerInfo, session_token_hash: str, now: float) -> None:
+        await self._write(lambda conn: _register(conn, info, session_token_hash, now))
+
+    async def get_session(self, token_hash: str) -> Session | None:
+        row = await self._read(
+            lambda conn: conn.execute(
+                "SELECT * FROM sessions WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+        )
+        return None if row is None else _session(row)
+
+    async def heartbeat(
+        self,
+        token_hash: str,
+        status: str,
+        stats: Mapping[str, Any],
+        capacity: Mapping[str, int],
+        now: float,
+    ) -> Session | None:
+        stats, capacity = dict(stats), dict(capacity)
+        return await self._write(
+            lambda conn: _heartbeat(conn, token_hash, status, stats, capacity, now)
+        )
+
+    async def list_workers(self) -> list[WorkerRecord]:
+        rows = await self._read(
+            lambda conn: conn.execute("SELECT * FROM workers ORDER BY registered_at, id").fetchall()
+        )
+        return [_worker(row) for row in rows]
+
+    async def get_worker(self, worker_id: str) -> WorkerRecord | None:
+        row = await self._read(
+            lambda conn: conn.execute("SELECT * FROM workers WHERE id = ?", (worker_id,)).fetchone()
+        )
+        return None if row is None else _worker(row)

@@ -1,0 +1,63 @@
+"""`insight_generation`: facts and a narrative about a set of entries.
+
+The backend is process-wide (`get_backend`/`set_backend`): builtin by default, so the
+task runs anywhere; the worker installs another (Ollama) at start when asked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from englog.ai.backend import AIBackend, get_backend, set_backend
+from englog.ai.schemas import InsightRequest, describe_validation_error
+from englog.tasks.base import NonRetriableError, TaskContext, handler
+
+__all__ = [
+    "INSIGHT_TIMEOUT_S",
+    "AIBackend",
+    "get_backend",
+    "insight_generation",
+    "parse_payload",
+    "require_entries",
+    "set_backend",
+]
+
+# Above the LLM client's 60 s per attempt times its retries, so the task deadline
+# is not what cuts a slow but healthy model short.
+INSIGHT_TIMEOUT_S = 300.0
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_payload(model: type[M], payload: Any, task_type: str) -> M:
+    """Validate a payload; a bad one can never succeed, so it is non-retriable."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        detail = describe_validation_error(exc)
+        raise NonRetriableError(f"invalid {task_type} payload: {detail}") from exc
+
+
+def require_entries(entries: Sequence[Any], task_type: str) -> None:
+    if not entries:
+        raise NonRetriableError(
+            f"invalid {task_type} payload: entries: at least one entry is required"
+        )
+
+
+def backend_name(backend: AIBackend) -> str:
+    return str(getattr(backend, "name", type(backend).__name__))
+
+
+@handler("insight_generation", timeout_s=INSIGHT_TIMEOUT_S)
+async def insight_generation(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
+    req = parse_payload(InsightRequest, payload, "insight_generation")
+    require_entries(req.entries, "insight_generation")
+    backend = get_backend()
+    ctx.progress(10, f"computing facts over {len(req.entries)} entries")
+    ctx.progress(50, f"writing narrative ({backend_name(backend)})")
+    result = await backend.generate_insight(req)
+    ctx.progress(100, "done")
+    return result.model_dump(mode="json")

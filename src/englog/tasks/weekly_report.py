@@ -1,0 +1,28 @@
+"""`weekly_report`: a report over one week of entries, written by the same backend as
+insights (see `englog.tasks.insight`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from englog.ai.backend import get_backend, set_backend
+from englog.ai.schemas import WeeklyReportRequest
+from englog.tasks.base import TaskContext, handler
+from englog.tasks.insight import backend_name, parse_payload, require_entries
+
+__all__ = ["REPORT_TIMEOUT_S", "get_backend", "set_backend", "weekly_report"]
+
+# Above the LLM client's 90 s per attempt times its retries.
+REPORT_TIMEOUT_S = 360.0
+
+
+@handler("weekly_report", timeout_s=REPORT_TIMEOUT_S)
+async def weekly_report(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
+    req = parse_payload(WeeklyReportRequest, payload, "weekly_report")
+    require_entries(req.entries, "weekly_report")
+    backend = get_backend()
+    ctx.progress(10, f"computing facts for {req.week_start}..{req.week_end}")
+    ctx.progress(50, f"writing report ({backend_name(backend)})")
+    result = await backend.generate_weekly_report(req)
+    ctx.progress(100, "done")
+    return result.model_dump(mode="json")

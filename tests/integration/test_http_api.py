@@ -1,0 +1,715 @@
+"""The REST API over a real SQLite store: auth, entries, task submission and
+inspection, isolation between users, error shapes and the operational endpoints."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from englog.domain.tasks import TaskStatus
+from englog.domain.tokens import hash_token
+from englog.server.http_api import create_http_app
+from englog.server.state import ServerSettings, ServerState
+from englog.store.base import WorkerInfo
+from englog.store.sqlite import SQLiteStore
+
+ADMIN = {"Authorization": "Bearer admintoken"}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def entry(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "Implement the REST API",
+        "type": "development",
+        "project": "englog",
+        "tags": ["api"],
+        "start_time": "2024-05-06T09:00:00Z",
+        "end_time": "2024-05-06T10:30:00Z",
+        "value_rating": "high",
+        "impact_level": "team",
+    }
+    body.update(changes)
+    return body
+
+
+def fields(response: httpx.Response) -> list[str]:
+    body = response.json()
+    assert body["error"] == "validation_error", body
+    return [d["field"] for d in body["detail"]]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "t.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def notified() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def state(store: SQLiteStore, notified: list[int]) -> ServerState:
+    return ServerState(
+        store=store,
+        settings=ServerSettings(admin_token="admintoken"),
+        notify_tasks=lambda: notified.append(1),
+    )
+
+
+@pytest.fixture
+async def client(state: ServerState) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_http_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+async def alice(store: SQLiteStore) -> dict[str, str]:
+    await store.create_user("alice", hash_token("alice-token"), time.time())
+    return auth("alice-token")
+
+
+@pytest.fixture
+async def bob(store: SQLiteStore) -> dict[str, str]:
+    await store.create_user("bob", hash_token("bob-token"), time.time())
+    return auth("bob-token")
+
+
+async def add_entry(client: httpx.AsyncClient, who: dict[str, str], **changes: Any) -> str:
+    response = await client.post("/v1/entries", json=entry(**changes), headers=who)
+    assert response.status_code == 201, response.text
+    entry_id: str = response.json()["id"]
+    return entry_id
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, auth("wrong"), {"Authorization": "Basic YTpi"}, {"Authorization": "Bearer"}],
+)
+async def test_unauthenticated_requests_get_401_with_challenge(
+    client: httpx.AsyncClient, alice: dict[str, str], headers: dict[str, str]
+) -> None:
+    response = await client.get("/v1/entries", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"] == "unauthenticated"
+
+
+async def test_admin_token_has_no_entries(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/entries", headers=ADMIN)
+    assert response.status_code == 403
+    assert response.json()["error"] == "forbidden"
+
+
+# --- entries ------------------------------------------------------------------------------
+
+
+async def test_entry_crud(client: httpx.AsyncClient, alice: dict[str, str]) -> None:
+    created = await client.post("/v1/entries", json=entry(), headers=alice)
+    assert created.status_code == 201
+    body = created.json()
+    assert body["title"] == "Implement the REST API"
+    assert body["type"] == "development" and body["tags"] == ["api"]
+    assert "user_id" not in body
+    entry_id = body["id"]
+
+    got = await client.get(f"/v1/entries/{entry_id}", headers=alice)
+    assert got.status_code == 200 and got.json()["id"] == entry_id
+
+    patched = await client.patch(
+        f"/v1/entries/{entry_id}",
+        json={"title": "Review the REST API", "type": "code_review"},
+        headers=alice,
+    )
+    assert patched.status_code == 200
+    assert patched.json()["title"] == "Review the REST API"
+    assert patched.json()["type"] == "code_review"
+    assert patched.json()["end_time"] == body["end_time"]
+
+    deleted = await client.delete(f"/v1/entries/{entry_id}", headers=alice)
+    assert deleted.status_code == 204
+    missing = await client.get(f"/v1/entries/{entry_id}", headers=alice)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    again = await client.delete(f"/v1/entries/{entry_id}", headers=alice)
+    assert again.status_code == 404
+
+
+async def test_list_entries_filters(client: httpx.AsyncClient, alice: dict[str, str]) -> None:
+    await add_entry(client, alice)
+    await add_entry(
+        client,
+        alice,
+        type="meeting",
+        project="other",
+        start_time="2024-05-07T09:00:00Z",
+        end_time="2024-05-07T10:00:00Z",
+    )
+    everything = await client.get("/v1/entries", headers=alice)
+    assert everything.status_code == 200
+    assert everything.json()["count"] == 2
+    starts = [e["start_time"] for e in everything.json()["entries"]]
+    assert starts == sorted(starts)
+
+    meetings = await client.get("/v1/entries", params={"type": "meeting"}, headers=alice)
+    assert [e["type"] for e in meetings.json()["entries"]] == ["meeting"]
+    by_project = await client.get("/v1/entries", params={"project": "englog"}, headers=alice)
+    assert [e["project"] for e in by_project.json()["entries"]] == ["englog"]
+    window = await client.get(
+        "/v1/entries",
+        params={"from": "2024-05-07T00:00:00Z", "to": "2024-05-08T00:00:00Z"},
+        headers=alice,
+    )
+    assert [e["type"] for e in window.json()["entries"]] == ["meeting"]
+    page = await client.get("/v1/entries", params={"limit": 1, "offset": 1}, headers=alice)
+    assert page.json()["count"] == 1
+
+    too_many = await client.get("/v1/entries", params={"limit": 1001}, headers=alice)
+    assert too_many.status_code == 422
+    assert fields(too_many) == ["query.limit"]
+    bad_type = await client.get("/v1/entries", params={"type": "nap"}, headers=alice)
+    assert fields(bad_type) == ["query.type"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"end_time": "2024-05-06T08:00:00Z"}, "body.end_time", "after"),
+        ({"end_time": "2024-05-07T09:00:01Z"}, "body.end_time", "24 hours"),
+        ({"type": "napping"}, "body.type", "development"),
+        ({"title": ""}, "body.title", "at least 1"),
+        ({"value_rating": "huge"}, "body.value_rating", "critical"),
+        ({"start_time": "yesterday"}, "body.start_time", "datetime"),
+    ],
+)
+async def test_entry_validation_names_the_field(
+    client: httpx.AsyncClient,
+    alice: dict[str, str],
+    changes: dict[str, Any],
+    field: str,
+    words: str,
+) -> None:
+    response = await client.post("/v1/entries", json=entry(**changes), headers=alice)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert [d["field"] for d in detail] == [field]
+    assert words in detail[0]["message"]
+
+
+async def test_unknown_entry_field_is_rejected(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    response = await client.post("/v1/entries", json=entry(owner="bob"), headers=alice)
+    assert response.status_code == 422
+    assert fields(response) == ["body.owner"]
+
+
+async def test_patch_revalidates_against_stored_times(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    entry_id = await add_entry(client, alice)
+    before_start = await client.patch(
+        f"/v1/entries/{entry_id}", json={"end_time": "2024-05-06T08:59:00Z"}, headers=alice
+    )
+    assert before_start.status_code == 422
+    assert fields(before_start) == ["body.end_time"]
+    too_long = await client.patch(
+        f"/v1/entries/{entry_id}", json={"start_time": "2024-05-05T09:00:00Z"}, headers=alice
+    )
+    assert too_long.status_code == 422
+    null_title = await client.patch(f"/v1/entries/{entry_id}", json={"title": None}, headers=alice)
+    assert fields(null_title) == ["body.title"]
+    moved = await client.patch(
+        f"/v1/entries/{entry_id}",
+        json={"start_time": "2024-05-06T10:00:00Z", "end_time": "2024-05-06T11:00:00Z"},
+        headers=alice,
+    )
+    assert moved.status_code == 200
+    assert moved.json()["start_time"] == "2024-05-06T10:00:00Z"
+    unchanged = await client.get(f"/v1/entries/{entry_id}", headers=alice)
+    assert unchanged.json()["end_time"] == "2024-05-06T11:00:00Z"
+
+
+async def test_bulk_is_all_or_nothing(client: httpx.AsyncClient, alice: dict[str, str]) -> None:
+    bad = [entry(), entry(), entry(end_time="2024-05-06T08:00:00Z")]
+    rejected = await client.post("/v1/entries/bulk", json={"entries": bad}, headers=alice)
+    assert rejected.status_code == 422
+    assert fields(rejected) == ["body.entries.2.end_time"]
+    listed = await client.get("/v1/entries", headers=alice)
+    assert listed.json()["count"] == 0
+
+    good = [entry(title=f"entry {i}") for i in range(3)]
+    accepted = await client.post("/v1/entries/bulk", json={"entries": good}, headers=alice)
+    assert accepted.status_code == 201
+    assert accepted.json()["count"] == 3
+    assert len({e["id"] for e in accepted.json()["entries"]}) == 3
+
+    empty = await client.post("/v1/entries/bulk", json={"entries": []}, headers=alice)
+    assert fields(empty) == ["body.entries"]
+    too_many = await client.post(
+        "/v1/entries/bulk", json={"entries": [entry()] * 1001}, headers=alice
+    )
+    assert fields(too_many) == ["body.entries"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"title": "x",', b"\xff\xfe not utf-8", b"{'single': 'quotes'}"],
+)
+async def test_malformed_json_is_400(
+    client: httpx.AsyncClient, alice: dict[str, str], content: bytes
+) -> None:
+    headers = {**alice, "Content-Type": "application/json"}
+    response = await client.post("/v1/entries", content=content, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_json"
+
+
+async def test_body_of_wrong_json_type_is_422(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    response = await client.post("/v1/entries", json=[1, 2], headers=alice)
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_error"
+
+
+async def test_unknown_route_and_method_are_json(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    wrong_method = await client.put("/health")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "method_not_allowed"
+
+
+# --- isolation between users ------------------------------------------------------------
+
+
+async def test_users_cannot_touch_each_others_entries_or_tasks(
+    client: httpx.AsyncClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    entry_id = await add_entry(client, alice)
+    assert (await client.get(f"/v1/entries/{entry_id}", headers=bob)).status_code == 404
+    patched = await client.patch(f"/v1/entries/{entry_id}", json={"title": "x"}, headers=bob)
+    assert patched.status_code == 404
+    assert (await client.delete(f"/v1/entries/{entry_id}", headers=bob)).status_code == 404
+    assert (await client.get("/v1/entries", headers=bob)).json()["count"] == 0
+    still = await client.get(f"/v1/entries/{entry_id}", headers=alice)
+    assert still.json()["title"] == "Implement the REST API"
+
+    submitted = await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)
+    task_id = submitted.json()["task_id"]
+    assert (await client.get(f"/v1/tasks/{task_id}", headers=bob)).status_code == 404
+    assert (await client.post(f"/v1/tasks/{task_id}/cancel", headers=bob)).status_code == 404
+    assert (await client.get("/v1/tasks", headers=bob)).json()["tasks"] == []
+    admin_view = await client.get(f"/v1/tasks/{task_id}", headers=ADMIN)
+    assert admin_view.status_code == 200
+
+
+# --- insights and reports -----------------------------------------------------------------
+
+
+async def test_insight_from_entry_ids(
+    client: httpx.AsyncClient,
+    store: SQLiteStore,
+    alice: dict[str, str],
+    notified: list[int],
+) -> None:
+    first = await add_entry(client, alice)
+    second = await add_entry(
+        client, alice, start_time="2024-05-06T11:00:00Z", end_time="2024-05-06T12:00:00Z"
+    )
+    response = await client.post(
+        "/v1/tasks/insights",
+        json={
+            "insight_type": "productivity",
+            "entry_ids": [second, first],
+            "context": "sprint 12",
+            "priority": 5,
+        },
+        headers=alice,
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+    task_id = response.json()["task_id"]
+    assert response.headers["location"] == f"/v1/tasks/{task_id}"
+    assert notified
+
+    task = await store.get_task(task_id)
+    assert task is not None
+    assert task.type == "insight_generation" and task.priority == 5
+    assert set(task.payload) == {"insight_type", "entries", "context"}
+    assert task.payload["insight_type"] == "productivity"
+    assert task.payload["context"] == "sprint 12"
+    assert [e["id"] for e in task.payload["entries"]] == [first, second]
+    assert "user_id" not in task.payload["entries"][0]
+
+
+async def test_insight_from_range(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+) -> None:
+    inside = await add_entry(client, alice)
+    await add_entry(
+        client, alice, start_time="2024-06-01T09:00:00Z", end_time="2024-06-01T10:00:00Z"
+    )
+    response = await client.post(
+        "/v1/tasks/insights",
+        json={
+            "insight_type": "time_management",
+            "from": "2024-05-06T00:00:00Z",
+            "to": "2024-05-13T00:00:00Z",
+        },
+        headers=alice,
+    )
+    assert response.status_code == 202
+    task = await store.get_task(response.json()["task_id"])
+    assert task is not None
+    assert [e["id"] for e in task.payload["entries"]] == [inside]
+    assert task.payload["context"] is None
+
+
+async def test_insight_rejects_other_users_entries(
+    client: httpx.AsyncClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    mine = await add_entry(client, alice)
+    theirs = await add_entry(client, bob)
+    response = await client.post(
+        "/v1/tasks/insights",
+        json={"insight_type": "productivity", "entry_ids": [mine, theirs, "nope"]},
+        headers=alice,
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert fields(response) == ["body.entry_ids"]
+    assert theirs in body["detail"][0]["message"] and "nope" in body["detail"][0]["message"]
+    assert mine not in body["detail"][0]["message"]
+    assert sorted(body["missing_entry_ids"]) == sorted([theirs, "nope"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"insight_type": "vibes", "entry_ids": ["x"]}, "body.insight_type"),
+        ({"insight_type": "productivity"}, "body.entry_ids"),
+        ({"insight_type": "productivity", "entry_ids": []}, "body.entry_ids"),
+        (
+            {"insight_type": "productivity", "entry_ids": ["x"], "from": "2024-05-01T00:00:00Z"},
+            "body.entry_ids",
+        ),
+        (
+            {
+                "insight_type": "productivity",
+                "from": "2024-05-08T00:00:00Z",
+                "to": "2024-05-01T00:00:00Z",
+            },
+            "body.to",
+        ),
+        (
+            {
+                "insight_type": "productivity",
+                "from": "2024-05-01T00:00:00Z",
+                "to": "2024-06-02T00:00:00Z",
+            },
+            "body.to",
+        ),
+        (
+            {
+                "insight_type": "productivity",
+                "from": "2020-01-01T00:00:00Z",
+                "to": "2020-01-02T00:00:00Z",
+            },
+            "body.from",
+        ),
+        (
+            {"insight_type": "productivity", "entry_ids": ["x"], "context": "c" * 2001},
+            "body.context",
+        ),
+        ({"insight_type": "productivity", "entry_ids": ["x"], "priority": -1}, "body.priority"),
+    ],
+)
+async def test_insight_validation(
+    client: httpx.AsyncClient, alice: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    await add_entry(client, alice)
+    response = await client.post("/v1/tasks/insights", json=body, headers=alice)
+    assert response.status_code == 422, response.text
+    assert fields(response) == [field]
+
+
+async def test_weekly_report(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+) -> None:
+    monday = await add_entry(client, alice)
+    sunday_late = await add_entry(
+        client, alice, start_time="2024-05-12T22:00:00Z", end_time="2024-05-12T23:59:00Z"
+    )
+    await add_entry(
+        client, alice, start_time="2024-05-13T00:00:00Z", end_time="2024-05-13T01:00:00Z"
+    )
+    response = await client.post(
+        "/v1/tasks/reports",
+        json={"week_start": "2024-05-06", "week_end": "2024-05-12"},
+        headers=alice,
+    )
+    assert response.status_code == 202
+    task = await store.get_task(response.json()["task_id"])
+    assert task is not None and task.type == "weekly_report"
+    assert task.payload["week_start"] == "2024-05-06" and task.payload["week_end"] == "2024-05-12"
+    assert set(task.payload) == {"week_start", "week_end", "entries"}
+    assert [e["id"] for e in task.payload["entries"]] == [monday, sunday_late]
+
+
+@pytest.mark.parametrize(
+    ("week_start", "week_end", "field"),
+    [
+        ("2024-05-12", "2024-05-06", "body.week_end"),
+        ("2024-05-01", "2024-06-01", "body.week_end"),
+        ("2020-01-06", "2020-01-12", "body.week_start"),
+        ("2024-13-01", "2024-05-12", "body.week_start"),
+    ],
+)
+async def test_weekly_report_validation(
+    client: httpx.AsyncClient,
+    alice: dict[str, str],
+    week_start: str,
+    week_end: str,
+    field: str,
+) -> None:
+    await add_entry(client, alice)
+    response = await client.post(
+        "/v1/tasks/reports", json={"week_start": week_start, "week_end": week_end}, headers=alice
+    )
+    assert response.status_code == 422
+    assert fields(response) == [field]
+
+
+async def test_report_of_exactly_31_days_is_accepted(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    await add_entry(client, alice)
+    response = await client.post(
+        "/v1/tasks/reports",
+        json={"week_start": "2024-05-01", "week_end": "2024-05-31"},
+        headers=alice,
+    )
+    assert response.status_code == 202
+
+
+# --- generic tasks ------------------------------------------------------------------------
+
+TASK_KEYS = {
+    "task_id",
+    "type",
+    "status",
+    "progress",
+    "progress_message",
+    "attempt",
+    "max_attempts",
+    "worker_id",
+    "result",
+    "error",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "priority",
+}
+
+
+async def test_submit_get_list_and_cancel(
+    client: httpx.AsyncClient, alice: dict[str, str], notified: list[int]
+) -> None:
+    submitted = await client.post(
+        "/v1/tasks",
+        json={"type": "noop", "payload": {"n": 1}, "priority": 3, "max_attempts": 5},
+        headers=alice,
+    )
+    assert submitted.status_code == 202
+    assert submitted.json()["status"] == "pending"
+    assert len(notified) == 1
+    task_id = submitted.json()["task_id"]
+
+    got = (await client.get(f"/v1/tasks/{task_id}", headers=alice)).json()
+    assert set(got) >= TASK_KEYS
+    assert got["type"] == "noop" and got["status"] == "pending"
+    assert got["priority"] == 3 and got["max_attempts"] == 5 and got["attempt"] == 1
+    assert got["created_at"].endswith("Z") and got["started_at"] is None
+    assert got["timeout_s"] == 30.0  # DEFAULT_TIMEOUTS_S["noop"]
+
+    listed = await client.get("/v1/tasks", headers=alice)
+    assert [t["task_id"] for t in listed.json()["tasks"]] == [task_id]
+    pending = await client.get("/v1/tasks", params={"status": "pending"}, headers=alice)
+    assert pending.json()["count"] == 1
+    other_type = await client.get("/v1/tasks", params={"type": "sleep"}, headers=alice)
+    assert other_type.json()["count"] == 0
+    bad_status = await client.get("/v1/tasks", params={"status": "sleeping"}, headers=alice)
+    assert fields(bad_status) == ["query.status"]
+
+    cancelled = await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    again = await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)
+    assert again.status_code == 409
+    assert again.json() == {"error": "conflict", "detail": "task is already cancelled"}
+    assert (await client.get("/v1/tasks/nope", headers=alice)).status_code == 404
+
+
+async def test_cancel_running_task_is_requested(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+) -> None:
+    submitted = await client.post("/v1/tasks", json={"type": "sleep"}, headers=alice)
+    task_id = submitted.json()["task_id"]
+    now = time.time()
+    info = WorkerInfo(id="w1", name="w1", capabilities=("sleep",))
+    await store.register_worker(info, hash_token("session"), now)
+    claimed = await store.claim_tasks("w1", {"sleep": 1}, 1, 30.0, now)
+    assert [t.id for t in claimed] == [task_id]
+
+    response = await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)
+    assert response.status_code == 202
+    assert response.json()["status"] == "running"
+    assert response.json()["cancel_requested"] is True
+    task = await store.get_task(task_id)
+    assert task is not None and task.status is TaskStatus.RUNNING and task.cancel_requested
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"priority": -1}, "body.priority"),
+        ({"max_attempts": 0}, "body.max_attempts"),
+        ({"max_attempts": 21}, "body.max_attempts"),
+        ({"timeout_s": 0}, "body.timeout_s"),
+        ({"timeout_s": 86_401}, "body.timeout_s"),
+        ({"payload": [1, 2]}, "body.payload"),
+    ],
+)
+async def test_submit_validation(
+    client: httpx.AsyncClient, alice: dict[str, str], changes: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/v1/tasks", json={"type": "noop", **changes}, headers=alice)
+    assert response.status_code == 422
+    assert fields(response) == [field]
+
+
+async def test_unknown_task_type_lists_known_types(
+    client: httpx.AsyncClient, state: ServerState
+) -> None:
+    state.known_types.add("custom_thing")
+    response = await client.post("/v1/tasks", json={"type": "mystery"}, headers=ADMIN)
+    assert response.status_code == 422
+    body = response.json()
+    assert fields(response) == ["body.type"]
+    assert body["known_types"] == sorted(state.known_types)
+    assert "custom_thing" in body["detail"][0]["message"]
+
+
+async def test_oversized_payload_is_413(client: httpx.AsyncClient, alice: dict[str, str]) -> None:
+    big = {"blob": "x" * (1024 * 1024)}
+    response = await client.post("/v1/tasks", json={"type": "noop", "payload": big}, headers=alice)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+async def test_submission_policy(
+    client: httpx.AsyncClient, state: ServerState, alice: dict[str, str]
+) -> None:
+    state.known_types.add("custom_thing")
+    for task_type in ("insight_generation", "custom_thing"):
+        as_user = await client.post("/v1/tasks", json={"type": task_type}, headers=alice)
+        assert as_user.status_code == 403
+        as_admin = await client.post(
+            "/v1/tasks", json={"type": task_type, "timeout_s": 5}, headers=ADMIN
+        )
+        assert as_admin.status_code == 202
+    admin_list = await client.get("/v1/tasks", headers=ADMIN)
+    assert admin_list.json()["count"] == 2
+    assert {t["timeout_s"] for t in admin_list.json()["tasks"]} == {5.0}
+    assert (await client.get("/v1/tasks", headers=alice)).json()["count"] == 0
+
+
+# --- workers and operations ---------------------------------------------------------------
+
+
+async def test_workers_are_admin_only(
+    client: httpx.AsyncClient, store: SQLiteStore, state: ServerState, alice: dict[str, str]
+) -> None:
+    info = WorkerInfo(id="w1", name="gpu-box", capabilities=("noop", "sleep"), max_concurrency=4)
+    await store.register_worker(info, hash_token("session"), time.time())
+    state.connected_workers["w1"] = frozenset(info.capabilities)
+
+    forbidden = await client.get("/v1/workers", headers=alice)
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"] == "forbidden"
+
+    response = await client.get("/v1/workers", headers=ADMIN)
+    assert response.status_code == 200
+    [worker] = response.json()["workers"]
+    assert worker["id"] == "w1" and worker["name"] == "gpu-box"
+    assert worker["capabilities"] == ["noop", "sleep"]
+    assert worker["connected"] is True
+    assert {"status", "last_heartbeat_at", "stats", "capacity"} <= set(worker)
+
+
+async def test_health_readiness_and_metrics(
+    client: httpx.AsyncClient, state: ServerState, alice: dict[str, str]
+) -> None:
+    health = await client.get("/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert {"version", "uptime_s"} <= set(health.json())
+
+    not_ready = await client.get("/readiness")
+    assert not_ready.status_code == 503
+    assert not_ready.json()["status"] == "not_ready"
+    state.ready = True
+    ready = await client.get("/readiness")
+    assert ready.status_code == 200
+    assert ready.json()["connected_workers"] == 0 and ready.json()["pending_tasks"] == 0
+
+    await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)
+    scrape = await client.get("/metrics")
+    assert scrape.status_code == 200
+    assert scrape.headers["content-type"].startswith("text/plain")
+    text = scrape.text
+    assert 'englog_tasks_submitted_total{type="noop"} 1.0' in text
+    assert 'route="/v1/tasks",status="202"' in text
+    assert "englog_connected_workers 0.0" in text
+    assert "englog_tasks_pending 1.0" in text
+
+
+async def test_many_apps_in_one_process(state: ServerState) -> None:
+    for _ in range(3):
+        create_http_app(state)  # a shared global registry would raise on duplicates
+
+
+async def test_store_failure_is_503(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+) -> None:
+    await store.close()
+    health = await client.get("/health")
+    assert health.status_code == 503
+    entries = await client.get("/v1/entries", headers=alice)
+    assert entries.status_code == 503
+    assert entries.json()["error"] == "store_unavailable"
+
+
+async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
+    schema = await client.get("/openapi.json")
+    assert schema.status_code == 200
+    assert "/v1/tasks/insights" in schema.json()["paths"]
+    assert (await client.get("/docs")).status_code == 200

@@ -1,0 +1,224 @@
+"""Real server and worker processes for integration and chaos tests, on loopback
+ports, with bounded waits on conditions (never bare sleeps)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+WORKER_TOKEN = "test-worker-token"
+ADMIN_TOKEN = "test-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll `predicate` until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (httpx.HTTPError, OSError) as exc:
+            last_exc = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}: {last_exc}")
+
+
+def englog_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "englog", *args]
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGLOG_")}
+    env.update({"ENGLOG_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}, **extra)
+    return env
+
+
+@dataclass
+class Proc:
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye."""
+        if self.alive:
+            assert self.popen is not None
+            self.popen.send_signal(signal.SIGKILL)
+            self.popen.wait(10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.popen is not None
+        if self.alive:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class ServerProc(Proc):
+    http_port: int = 0
+    grpc_port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool:
+            if not self.alive:
+                raise RuntimeError(f"server exited:\n{self.log()[-3000:]}")
+            return httpx.get(f"{self.url}/readiness", timeout=2).status_code == 200
+
+        wait_for(ready, timeout, what="server readiness")
+
+
+@dataclass
+class Cluster:
+    """One server (restartable on the same ports and database) and its workers."""
+
+    tmp: Path
+    db_url: str = ""
+    lease_ttl: float = 30.0
+    heartbeat: float = 5.0
+    server: ServerProc | None = None
+    workers: dict[str, Proc] = field(default_factory=dict)
+    http_port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        if not self.db_url:
+            self.db_url = f"sqlite:///{self.tmp / 'englog.db'}"
+
+    def create_user(self, name: str) -> str:
+        out = subprocess.run(
+            englog_cmd("users", "create", name, "--db", self.db_url),
+            env=base_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return out.stdout.strip().splitlines()[-1]
+
+    def start_server(self, *extra: str) -> ServerProc:
+        args = englog_cmd(
+            "server",
+            "--db", self.db_url,
+            "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
+            "--http-listen", f"127.0.0.1:{self.http_port}",
+            "--lease-ttl", str(self.lease_ttl),
+            "--heartbeat-interval", str(self.heartbeat),
+            *extra,
+        )
+        env = base_env(ENGLOG_WORKER_TOKENS=WORKER_TOKEN, ENGLOG_ADMIN_TOKEN=ADMIN_TOKEN)
+        self.server = ServerProc(args, env, self.tmp / "server.log",
+                                 http_port=self.http_port, grpc_port=self.grpc_port)
+        self.server.start()
+        self.server.wait_ready()
+        return self.server
+
+    def start_worker(self, worker_id: str, *extra: str, concurrency: int = 4) -> Proc:
+        args = englog_cmd(
+            "worker",
+            "--server", f"127.0.0.1:{self.grpc_port}",
+            "--worker-id", worker_id,
+            "--concurrency", str(concurrency),
+            *extra,
+        )
+        proc = Proc(args, base_env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN),
+                    self.tmp / f"worker-{worker_id}.log")
+        self.workers[worker_id] = proc.start()
+        return proc
+
+    def admin(self) -> httpx.Client:
+        assert self.server is not None
+        return httpx.Client(base_url=self.server.url,
+                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+
+    def wait_workers_connected(self, *worker_ids: str, timeout: float = 30.0) -> None:
+        with self.admin() as c:
+            def connected() -> bool:
+                reply = c.get("/v1/workers").json()
+                rows = reply["workers"] if isinstance(reply, dict) else reply
+                up = {w["id"] for w in rows if w.get("connected")}
+                return set(worker_ids) <= up
+
+            wait_for(connected, timeout, what=f"workers {worker_ids} connected")
+
+    def stop_all(self) -> None:
+        for proc in [*self.workers.values(), *([self.server] if self.server else [])]:
+            with contextlib.suppress(Exception):
+                if proc.alive:
+                    proc.terminate(15)
+            with contextlib.suppress(Exception):
+                proc.kill()
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels` (Prometheus text)."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, label_text = head.partition("{")
+        if metric != name:
+            continue
+        if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    return response.json() if response.content else None
+
+
+@contextlib.contextmanager
+def cluster(tmp: Path, **kwargs: Any) -> Iterator[Cluster]:
+    c = Cluster(tmp, **kwargs)
+    try:
+        yield c
+    finally:
+        c.stop_all()
