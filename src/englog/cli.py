@@ -255,7 +255,8 @@ def api(method: str, url: str, token: str, path: str, **kwargs: Any) -> Any:
             detail = body.get("detail", body)
         except ValueError:
             detail = response.text
-        fail(f"{response.status_code}: {json.dumps(detail) if not isinstance(detail, str) else detail}")
+        text = detail if isinstance(detail, str) else json.dumps(detail)
+        fail(f"{response.status_code}: {text}")
     return response.json() if response.content else None
 
 
@@ -272,7 +273,9 @@ def tasks_submit(
         body = json.loads(payload)
     except ValueError as exc:
         fail(f"--payload is not JSON: {exc}")
-    reply = api("POST", url, token, "/v1/tasks", json={"type": type, "payload": body, "priority": priority})
+    reply = api(
+        "POST", url, token, "/v1/tasks", json={"type": type, "payload": body, "priority": priority}
+    )
     print(reply["task_id"])
 
 
@@ -290,8 +293,14 @@ def tasks_list(
     reply = api("GET", url, token, "/v1/tasks", params=params)
     table = Table("id", "type", "status", "attempt", "progress", "created")
     for t in reply.get("tasks", reply) if isinstance(reply, dict) else reply:
-        table.add_row(t["task_id"], t["type"], t["status"], str(t["attempt"]),
-                      f"{t['progress']:.0f}%", str(t["created_at"]))
+        table.add_row(
+            t["task_id"],
+            t["type"],
+            t["status"],
+            str(t["attempt"]),
+            f"{t['progress']:.0f}%",
+            str(t["created_at"]),
+        )
     console.print(table)
 
 
@@ -315,7 +324,9 @@ def tasks_watch(
         task = api("GET", url, token, f"/v1/tasks/{task_id}")
         state = (task["status"], task["progress"])
         if state != last:
-            err.print(f"{task['status']} {task['progress']:.0f}% {task.get('progress_message') or ''}")
+            err.print(
+                f"{task['status']} {task['progress']:.0f}% {task.get('progress_message') or ''}"
+            )
             last = state
         if task["status"] in ("completed", "failed", "cancelled"):
             console.print_json(data=task)
@@ -339,8 +350,13 @@ def workers(
     reply = api("GET", url, token, "/v1/workers")
     table = Table("id", "status", "connected", "capabilities", "last heartbeat")
     for w in reply.get("workers", reply) if isinstance(reply, dict) else reply:
-        table.add_row(w["id"], w["status"], str(w.get("connected")),
-                      ", ".join(w["capabilities"]), str(w.get("last_heartbeat_at")))
+        table.add_row(
+            w["id"],
+            w["status"],
+            str(w.get("connected")),
+            ", ".join(w["capabilities"]),
+            str(w.get("last_heartbeat_at")),
+        )
     console.print(table)
 
 

@@ -41,12 +41,19 @@ async def run_demo(console: Console) -> int:
             )
         )
         addresses = await server.start()
-        console.print(f"[bold]englog demo[/bold]: server on http://{addresses.http} "
-                      f"(gRPC {addresses.grpc}), database in {tmp}")
+        console.print(
+            f"[bold]englog demo[/bold]: server on http://{addresses.http} "
+            f"(gRPC {addresses.grpc}), database in {tmp}"
+        )
         stop = asyncio.Event()
         worker = Worker(
-            WorkerSettings(server=addresses.grpc, token=worker_token, worker_id="demo-worker",
-                           concurrency=2, drain_timeout_s=5.0),
+            WorkerSettings(
+                server=addresses.grpc,
+                token=worker_token,
+                worker_id="demo-worker",
+                concurrency=2,
+                drain_timeout_s=5.0,
+            ),
             load_handlers(),
         )
         worker_task = asyncio.create_task(worker.run(stop), name="demo-worker")
@@ -69,14 +76,22 @@ async def _scenario(console: Console, server: Server, http: str, worker: Worker)
         console.print(f"loaded {reply['count']} activity entries for the week of 2026-11-16")
         async with asyncio.timeout(10):
             await worker.registered.wait()
-        insight = await _ok(c.post("/v1/tasks/insights", json={
-            "insight_type": "productivity",
-            "from": "2026-11-16T00:00:00+01:00", "to": "2026-11-23T00:00:00+01:00",
-        }))
-        report = await _ok(c.post("/v1/tasks/reports",
-                                  json={"week_start": "2026-11-16", "week_end": "2026-11-22"}))
-        done = await _follow(console, c, {"insight": insight["task_id"],
-                                          "weekly report": report["task_id"]})
+        insight = await _ok(
+            c.post(
+                "/v1/tasks/insights",
+                json={
+                    "insight_type": "productivity",
+                    "from": "2026-11-16T00:00:00+01:00",
+                    "to": "2026-11-23T00:00:00+01:00",
+                },
+            )
+        )
+        report = await _ok(
+            c.post("/v1/tasks/reports", json={"week_start": "2026-11-16", "week_end": "2026-11-22"})
+        )
+        done = await _follow(
+            console, c, {"insight": insight["task_id"], "weekly report": report["task_id"]}
+        )
     for label, task in done.items():
         _show(console, label, task)
     return 0 if all(t["status"] == "completed" for t in done.values()) else 1
@@ -92,8 +107,12 @@ async def _ok(request: Any) -> Any:
 async def _follow(console: Console, c: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, Any]:
     """Poll the tasks over REST, with a progress bar each, until all are finished."""
     done: dict[str, Any] = {}
-    columns = (TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.fields[state]}"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.fields[state]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         bars = {label: progress.add_task(label, total=100, state="pending") for label in ids}
         async with asyncio.timeout(WAIT_S):
@@ -103,8 +122,9 @@ async def _follow(console: Console, c: httpx.AsyncClient, ids: dict[str, str]) -
                         continue
                     task = await _ok(c.get(f"/v1/tasks/{task_id}"))
                     pct = 100 if task["status"] in TERMINAL else task["progress"]
-                    state = task["status"] + (f" - {task['progress_message']}"
-                                              if task.get("progress_message") else "")
+                    state = task["status"] + (
+                        f" - {task['progress_message']}" if task.get("progress_message") else ""
+                    )
                     progress.update(bars[label], completed=pct, state=state)
                     if task["status"] in TERMINAL:
                         done[label] = task
@@ -118,8 +138,11 @@ def _show(console: Console, label: str, task: dict[str, Any]) -> None:
         return
     r = task["result"]
     parts: list[Any] = [f"[bold]{r.get('title', label)}[/bold]", "", r.get("summary", "")]
-    for heading, key in (("Key points", "key_points"), ("Highlights", "highlights"),
-                         ("Recommendations", "recommendations")):
+    for heading, key in (
+        ("Key points", "key_points"),
+        ("Highlights", "highlights"),
+        ("Recommendations", "recommendations"),
+    ):
         if r.get(key):
             parts += ["", f"[bold]{heading}[/bold]", *(f" • {item}" for item in r[key])]
     facts = r.get("facts", {})
@@ -128,6 +151,9 @@ def _show(console: Console, label: str, task: dict[str, Any]) -> None:
         for kind, minutes in facts["minutes_by_type"].items():
             table.add_row(kind, f"{minutes:g}")
         parts += ["", table]
-    parts += ["", f"backend: {r.get('backend')}   confidence: {r.get('confidence', 0):.2f}   "
-                  f"attempt: {task['attempt']}   worker: {task.get('worker_id')}"]
+    parts += [
+        "",
+        f"backend: {r.get('backend')}   confidence: {r.get('confidence', 0):.2f}   "
+        f"attempt: {task['attempt']}   worker: {task.get('worker_id')}",
+    ]
     console.print(Panel(Group(*parts), title=label, expand=False))

@@ -9,8 +9,9 @@ from tests.support.procs import base_env, englog_cmd, free_port
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(englog_cmd(*args), env=base_env(**env), capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        englog_cmd(*args), env=base_env(**env), capture_output=True, text=True, timeout=60
+    )
 
 
 def test_users_create_prints_the_token_alone_on_the_last_line(tmp_path: Path) -> None:
@@ -50,9 +51,16 @@ def test_server_on_a_taken_port_fails_cleanly(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        out = run("server", "--db", f"sqlite:///{tmp_path / 's.db'}", "--http-listen",
-                  f"127.0.0.1:{port}", "--grpc-listen", f"127.0.0.1:{free_port()}",
-                  ENGLOG_WORKER_TOKENS="t")
+        out = run(
+            "server",
+            "--db",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--http-listen",
+            f"127.0.0.1:{port}",
+            "--grpc-listen",
+            f"127.0.0.1:{free_port()}",
+            ENGLOG_WORKER_TOKENS="t",
+        )
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr
 

@@ -14,21 +14,51 @@ from tests.support.procs import Cluster, cluster, metric_value, wait_for
 pytestmark = pytest.mark.timeout(180)
 
 ENTRIES = [
-    {"title": "Standup", "type": "meeting", "project": "core",
-     "start_time": "2026-11-16T09:00:00+01:00", "end_time": "2026-11-16T09:15:00+01:00",
-     "value_rating": "low", "impact_level": "team"},
-    {"title": "Queue fencing", "type": "development", "project": "core",
-     "start_time": "2026-11-16T09:30:00+01:00", "end_time": "2026-11-16T12:00:00+01:00",
-     "value_rating": "high", "impact_level": "team"},
-    {"title": "Review PR 42", "type": "code_review", "project": "api",
-     "start_time": "2026-11-16T13:00:00+01:00", "end_time": "2026-11-16T13:45:00+01:00",
-     "value_rating": "medium", "impact_level": "team"},
-    {"title": "Flaky test", "type": "debugging", "project": "core",
-     "start_time": "2026-11-17T10:00:00+01:00", "end_time": "2026-11-17T11:20:00+01:00",
-     "value_rating": "critical", "impact_level": "department"},
-    {"title": "Design sync", "type": "meeting", "project": "api",
-     "start_time": "2026-11-17T14:00:00+01:00", "end_time": "2026-11-17T15:00:00+01:00",
-     "value_rating": "medium", "impact_level": "department"},
+    {
+        "title": "Standup",
+        "type": "meeting",
+        "project": "core",
+        "start_time": "2026-11-16T09:00:00+01:00",
+        "end_time": "2026-11-16T09:15:00+01:00",
+        "value_rating": "low",
+        "impact_level": "team",
+    },
+    {
+        "title": "Queue fencing",
+        "type": "development",
+        "project": "core",
+        "start_time": "2026-11-16T09:30:00+01:00",
+        "end_time": "2026-11-16T12:00:00+01:00",
+        "value_rating": "high",
+        "impact_level": "team",
+    },
+    {
+        "title": "Review PR 42",
+        "type": "code_review",
+        "project": "api",
+        "start_time": "2026-11-16T13:00:00+01:00",
+        "end_time": "2026-11-16T13:45:00+01:00",
+        "value_rating": "medium",
+        "impact_level": "team",
+    },
+    {
+        "title": "Flaky test",
+        "type": "debugging",
+        "project": "core",
+        "start_time": "2026-11-17T10:00:00+01:00",
+        "end_time": "2026-11-17T11:20:00+01:00",
+        "value_rating": "critical",
+        "impact_level": "department",
+    },
+    {
+        "title": "Design sync",
+        "type": "meeting",
+        "project": "api",
+        "start_time": "2026-11-17T14:00:00+01:00",
+        "end_time": "2026-11-17T15:00:00+01:00",
+        "value_rating": "medium",
+        "impact_level": "department",
+    },
 ]
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -41,8 +71,9 @@ def minutes(entry: dict[str, str]) -> float:
 
 def user_client(c: Cluster, token: str) -> httpx.Client:
     assert c.server is not None
-    return httpx.Client(base_url=c.server.url, headers={"Authorization": f"Bearer {token}"},
-                        timeout=10)
+    return httpx.Client(
+        base_url=c.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
 
 
 def wait_terminal(client: httpx.Client, task_id: str, timeout: float = 60) -> dict:
@@ -62,8 +93,9 @@ def test_insight_facts_match_the_entries(tmp_path: Path) -> None:
             created = api.post("/v1/entries/bulk", json={"entries": ENTRIES})
             assert created.status_code == 201, created.text
             ids = [e["id"] for e in created.json()["entries"]]
-            r = api.post("/v1/tasks/insights",
-                         json={"insight_type": "productivity", "entry_ids": ids})
+            r = api.post(
+                "/v1/tasks/insights", json={"insight_type": "productivity", "entry_ids": ids}
+            )
             assert r.status_code == 202, r.text
             task = wait_terminal(api, r.json()["task_id"])
         assert task["status"] == "completed", task
@@ -86,14 +118,16 @@ def test_weekly_report_end_to_end(tmp_path: Path) -> None:
         c.start_worker("w1")
         with user_client(c, token) as api:
             assert api.post("/v1/entries/bulk", json={"entries": ENTRIES}).status_code == 201
-            r = api.post("/v1/tasks/reports",
-                         json={"week_start": "2026-11-16", "week_end": "2026-11-22"})
+            r = api.post(
+                "/v1/tasks/reports", json={"week_start": "2026-11-16", "week_end": "2026-11-22"}
+            )
             assert r.status_code == 202, r.text
             task = wait_terminal(api, r.json()["task_id"])
         assert task["status"] == "completed", task
         assert task["result"]["entry_count"] == len(ENTRIES)
         assert task["result"]["facts"]["total_minutes"] == pytest.approx(
-            sum(minutes(e) for e in ENTRIES))
+            sum(minutes(e) for e in ENTRIES)
+        )
 
 
 def test_200_noop_tasks_across_two_workers_each_accepted_once(tmp_path: Path) -> None:
@@ -135,8 +169,11 @@ def test_sigkilled_worker_task_completes_elsewhere_after_lease_expiry(tmp_path: 
         with user_client(c, token) as api:
             r = api.post("/v1/tasks", json={"type": "sleep", "payload": {"seconds": 2}})
             task_id = r.json()["task_id"]
-            wait_for(lambda: api.get(f"/v1/tasks/{task_id}").json()["status"] == "running",
-                     20, what="task running on the victim")
+            wait_for(
+                lambda: api.get(f"/v1/tasks/{task_id}").json()["status"] == "running",
+                20,
+                what="task running on the victim",
+            )
             victim.kill()
             c.start_worker("survivor")
             task = wait_terminal(api, task_id, timeout=60)

@@ -20,6 +20,7 @@ from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.server.app import Server
 from englog.server.state import ServerSettings
+from tests.support.procs import eventually
 
 TOKEN = "wt-proto"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
@@ -91,8 +92,8 @@ class Stream:
             async for batch in self.call:
                 self.batches.put_nowait(list(batch.assignments))
 
-    async def next(self, timeout: float = 5.0) -> list[pb.TaskAssignment]:
-        async with asyncio.timeout(timeout):
+    async def next(self, within: float = 5.0) -> list[pb.TaskAssignment]:
+        async with asyncio.timeout(within):
             return await self.batches.get()
 
     async def close(self) -> None:
@@ -161,7 +162,7 @@ async def test_flow_control_never_exceeds_capacity(
     first = await stream.next()
     assert len(first) == 2
     with pytest.raises(TimeoutError):
-        await stream.next(timeout=0.5)  # full: nothing more until a result comes back
+        await stream.next(within=0.5)  # full: nothing more until a result comes back
     reply = await stub.ReportTaskResult(
         pb.ReportTaskResultRequest(session_token=session, results=[result(first[0])]),
         metadata=AUTH,
@@ -179,13 +180,13 @@ async def test_duplicate_and_stale_results_are_fenced(
     stream = open_stream(stub, session)
     [a] = await stream.next()
     assert a.attempt == 1 and json.loads(a.payload) == {"i": 0}
-    # No heartbeat: the 1 s lease expires and the task is requeued as attempt 2.
-    async def requeued() -> None:
-        while (t := await server.state.store.get_task(task_id)) is None or t.attempt < 2:
-            await asyncio.sleep(0.05)
 
-    async with asyncio.timeout(10):
-        await requeued()
+    # No heartbeat: the 1 s lease expires and the task is requeued as attempt 2.
+    async def requeued() -> bool:
+        t = await server.state.store.get_task(task_id)
+        return t is not None and t.attempt >= 2
+
+    await eventually(requeued, what="lease expiry")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ReportTaskResult(
             pb.ReportTaskResultRequest(session_token=session, results=[result(a)]),
@@ -254,9 +255,7 @@ async def test_heartbeat_renews_leases_and_carries_cancellations(
     assert task is not None and task.status == "running" and task.attempt == 1
     assert server.addresses is not None
     async with httpx.AsyncClient(base_url=f"http://{server.addresses.http}") as http:
-        r = await http.post(
-            f"/v1/tasks/{task_id}/cancel", headers={"Authorization": "Bearer adm"}
-        )
+        r = await http.post(f"/v1/tasks/{task_id}/cancel", headers={"Authorization": "Bearer adm"})
         assert r.status_code in (200, 202), r.text
     reply = await stub.WorkerHeartbeat(
         pb.WorkerHeartbeatRequest(session_token=session, active_task_ids=[task_id]), metadata=AUTH
@@ -290,7 +289,9 @@ async def test_assignments_lost_in_transit_are_requeued_on_reconnect(
     await stream.close()
 
 
-async def test_health_check_and_standard_health(server: Server, stub: pb_grpc.WorkerServiceStub) -> None:
+async def test_health_check_and_standard_health(
+    server: Server, stub: pb_grpc.WorkerServiceStub
+) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     reply = await stub.HealthCheck(pb.HealthCheckRequest(), metadata=AUTH)

@@ -145,16 +145,22 @@ class Cluster:
     def start_server(self, *extra: str) -> ServerProc:
         args = englog_cmd(
             "server",
-            "--db", self.db_url,
-            "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
-            "--http-listen", f"127.0.0.1:{self.http_port}",
-            "--lease-ttl", str(self.lease_ttl),
-            "--heartbeat-interval", str(self.heartbeat),
+            "--db",
+            self.db_url,
+            "--grpc-listen",
+            f"127.0.0.1:{self.grpc_port}",
+            "--http-listen",
+            f"127.0.0.1:{self.http_port}",
+            "--lease-ttl",
+            str(self.lease_ttl),
+            "--heartbeat-interval",
+            str(self.heartbeat),
             *extra,
         )
         env = base_env(ENGLOG_WORKER_TOKENS=WORKER_TOKEN, ENGLOG_ADMIN_TOKEN=ADMIN_TOKEN)
-        self.server = ServerProc(args, env, self.tmp / "server.log",
-                                 http_port=self.http_port, grpc_port=self.grpc_port)
+        self.server = ServerProc(
+            args, env, self.tmp / "server.log", http_port=self.http_port, grpc_port=self.grpc_port
+        )
         self.server.start()
         self.server.wait_ready()
         return self.server
@@ -162,23 +168,29 @@ class Cluster:
     def start_worker(self, worker_id: str, *extra: str, concurrency: int = 4) -> Proc:
         args = englog_cmd(
             "worker",
-            "--server", f"127.0.0.1:{self.grpc_port}",
-            "--worker-id", worker_id,
-            "--concurrency", str(concurrency),
+            "--server",
+            f"127.0.0.1:{self.grpc_port}",
+            "--worker-id",
+            worker_id,
+            "--concurrency",
+            str(concurrency),
             *extra,
         )
-        proc = Proc(args, base_env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN),
-                    self.tmp / f"worker-{worker_id}.log")
+        proc = Proc(
+            args, base_env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN), self.tmp / f"worker-{worker_id}.log"
+        )
         self.workers[worker_id] = proc.start()
         return proc
 
     def admin(self) -> httpx.Client:
         assert self.server is not None
-        return httpx.Client(base_url=self.server.url,
-                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+        return httpx.Client(
+            base_url=self.server.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+        )
 
     def wait_workers_connected(self, *worker_ids: str, timeout: float = 30.0) -> None:
         with self.admin() as c:
+
             def connected() -> bool:
                 reply = c.get("/v1/workers").json()
                 rows = reply["workers"] if isinstance(reply, dict) else reply
@@ -222,3 +234,17 @@ def cluster(tmp: Path, **kwargs: Any) -> Iterator[Cluster]:
         yield c
     finally:
         c.stop_all()
+
+
+async def eventually(
+    predicate: Callable[[], Any], within: float = 10.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    """Async twin of wait_for: await `predicate()` until truthy, bounded in time."""
+    import asyncio
+
+    for _ in range(max(1, int(within / interval))):
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"timed out after {within}s waiting for {what or predicate}")

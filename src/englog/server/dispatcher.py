@@ -60,14 +60,23 @@ class Dispatcher:
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self._streams: dict[str, WorkerStream] = {}
+        self._turn = 0
 
     @property
     def streams(self) -> Mapping[str, WorkerStream]:
         return self._streams
 
     def notify(self) -> None:
-        """New or retried tasks may be claimable: wake every stream."""
-        for stream in self._streams.values():
+        """New or retried tasks may be claimable: wake every stream, least loaded first
+        and in rotating order among equals, so work spreads across workers (woken
+        streams claim in the order they were woken)."""
+        streams = list(self._streams.values())
+        if not streams:
+            return
+        self._turn = (self._turn + 1) % len(streams)
+        streams = streams[self._turn :] + streams[: self._turn]
+        streams.sort(key=lambda s: len(s.inflight) / s.max_concurrency)
+        for stream in streams:
             stream.wake.set()
 
     def task_finished(self, worker_id: str, task_ids: Iterable[str]) -> None:

@@ -143,7 +143,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         capacity = dict(request.capacity)
         session = await self._store_call(
             context,
-            store.heartbeat(hash_token(request.session_token), request.status, stats, capacity, now),
+            store.heartbeat(
+                hash_token(request.session_token), request.status, stats, capacity, now
+            ),
         )
         if session is None:
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
@@ -295,9 +297,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
 
 
-async def _check_all_rejected(
-    decisions: Sequence[Any], context: grpc.aio.ServicerContext
-) -> None:
+async def _check_all_rejected(decisions: Sequence[Any], context: grpc.aio.ServicerContext) -> None:
     kinds = {d.disposition for d in decisions}
     if kinds == {Disposition.STALE}:
         detail = "; ".join(f"{d.task_id}@{d.attempt}: {d.detail or 'stale'}" for d in decisions)

@@ -10,7 +10,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 @dataclass(slots=True)
 class ServerMetrics:
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
     results: Counter = field(init=False)
     assigned: Counter = field(init=False)
     leases_expired: Counter = field(init=False)
@@ -20,18 +22,23 @@ class ServerMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.results = Counter(
-            "englog_task_results", "Reported results by disposition and outcome",
-            ["disposition", "outcome"], registry=r,
+            "englog_task_results",
+            "Reported results by disposition and outcome",
+            ["disposition", "outcome"],
+            registry=r,
         )
         self.assigned = Counter(
             "englog_tasks_assigned", "Tasks leased to workers", ["type"], registry=r
         )
         self.leases_expired = Counter(
-            "englog_leases_expired", "Leases that expired and were requeued or failed",
+            "englog_leases_expired",
+            "Leases that expired and were requeued or failed",
             registry=r,
         )
         self.streams = Gauge("englog_worker_streams", "Open worker streams", registry=r)
         self.claim_batch = Histogram(
-            "englog_claim_batch_size", "Tasks per claim", registry=r,
+            "englog_claim_batch_size",
+            "Tasks per claim",
+            registry=r,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
         )

@@ -255,9 +255,7 @@ class Worker:
             if ack.disposition == pb.RESULT_DISPOSITION_ACCEPTED:
                 self.reports_accepted += 1
             elif ack.disposition == pb.RESULT_DISPOSITION_STALE:
-                self._log.warning(
-                    "stale_result_dropped", task_id=ack.task_id, attempt=ack.attempt
-                )
+                self._log.warning("stale_result_dropped", task_id=ack.task_id, attempt=ack.attempt)
         self._forget((a.task_id, a.attempt) for a in reply.acks)
 
     def _forget(self, keys: Iterable[tuple[str, int]]) -> None:
