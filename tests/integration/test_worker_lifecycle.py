@@ -1,0 +1,99 @@
+"""Worker behaviour with real processes: blocking handlers, cancellation, SIGTERM and a
+server that is killed and restarted under it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.procs import Cluster, cluster, metric_value, wait_for
+
+pytestmark = pytest.mark.timeout(180)
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+def task_of(api: httpx.Client, task_id: str) -> dict:
+    return api.get(f"/v1/tasks/{task_id}").json()
+
+
+def submit(api: httpx.Client, type_: str, **payload: object) -> str:
+    r = api.post("/v1/tasks", json={"type": type_, "payload": payload})
+    assert r.status_code == 202, r.text
+    return r.json()["task_id"]
+
+
+def wait_status(api: httpx.Client, task_id: str, statuses: set[str], timeout: float = 60) -> dict:
+    return wait_for(
+        lambda: (t := task_of(api, task_id))["status"] in statuses and t,
+        timeout,
+        interval=0.1,
+        what=f"task {task_id} in {statuses}",
+    )
+
+
+def test_blocking_handler_longer_than_the_lease_keeps_it(tmp_path: Path) -> None:
+    with cluster(tmp_path, lease_ttl=1.0, heartbeat=0.25) as c:
+        c.start_server()
+        c.start_worker("w1", concurrency=1)
+        c.wait_workers_connected("w1")
+        with c.admin() as api:
+            task_id = submit(api, "sleep_blocking", seconds=4)
+            task = wait_status(api, task_id, TERMINAL)
+        assert task["status"] == "completed", task
+        assert task["attempt"] == 1  # never requeued: heartbeats ran beside the thread
+
+
+def test_running_task_is_cancelled_through_the_worker(tmp_path: Path) -> None:
+    with cluster(tmp_path, heartbeat=0.25) as c:
+        c.start_server()
+        c.start_worker("w1")
+        c.wait_workers_connected("w1")
+        with c.admin() as api:
+            task_id = submit(api, "sleep", seconds=60)
+            wait_status(api, task_id, {"running"})
+            r = api.post(f"/v1/tasks/{task_id}/cancel")
+            assert r.status_code == 202, r.text
+            task = wait_status(api, task_id, TERMINAL, timeout=20)
+        assert task["status"] == "cancelled", task
+
+
+def test_sigterm_lets_running_tasks_finish_and_exits_zero(tmp_path: Path) -> None:
+    with cluster(tmp_path, heartbeat=0.5) as c:
+        c.start_server()
+        worker = c.start_worker("w1", concurrency=2)
+        c.wait_workers_connected("w1")
+        with c.admin() as api:
+            ids = [submit(api, "sleep", seconds=1.5) for _ in range(2)]
+            for task_id in ids:
+                wait_status(api, task_id, {"running"})
+            assert worker.terminate(timeout=30) == 0, worker.log()[-2000:]
+            tasks = [task_of(api, task_id) for task_id in ids]
+        assert [t["status"] for t in tasks] == ["completed", "completed"], tasks
+        assert all(t["attempt"] == 1 for t in tasks)
+
+
+def run_through_server_restart(c: Cluster, n: int) -> list[dict]:
+    with c.admin() as api:
+        ids = [submit(api, "sleep", seconds=0.3) for _ in range(n)]
+        wait_for(lambda: sum(task_of(api, i)["status"] == "completed" for i in ids) >= 5, 60)
+    assert c.server is not None
+    c.server.kill()
+    c.start_server()
+    with c.admin() as api:
+        return [wait_status(api, task_id, TERMINAL, timeout=90) for task_id in ids]
+
+
+def test_worker_survives_a_server_sigkill_and_restart(tmp_path: Path) -> None:
+    with cluster(tmp_path, lease_ttl=5.0, heartbeat=0.5) as c:
+        c.start_server()
+        c.start_worker("w1", concurrency=4)
+        c.wait_workers_connected("w1")
+        tasks = run_through_server_restart(c, 40)
+        assert all(t["status"] == "completed" for t in tasks), [t["status"] for t in tasks]
+        with c.admin() as api:
+            metrics = api.get("/metrics").text
+        # Metrics restart with the server; no result may be accepted twice in either life.
+        assert metric_value(metrics, "englog_task_results_total", disposition="duplicate") == 0
+        assert c.workers["w1"].alive
