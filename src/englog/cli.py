@@ -31,7 +31,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tasks_app, name="tasks")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

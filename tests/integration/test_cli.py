@@ -63,6 +63,7 @@ def test_server_on_a_taken_port_fails_cleanly(tmp_path: Path) -> None:
         )
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: cannot listen for HTTP")
 
 
 def test_worker_unknown_handler_module_is_one_line() -> None:

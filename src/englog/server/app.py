@@ -103,12 +103,20 @@ class Server:
         creds = server_credentials(self.settings)
         host, port = split_hostport(self.settings.grpc_listen)
         target = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-        if creds is None:
-            bound = server.add_insecure_port(target)
+        try:
+            if creds is None:
+                bound = server.add_insecure_port(target)
+            else:
+                bound = server.add_secure_port(target, creds)
+        except RuntimeError as exc:  # grpc reports a failed bind this way
+            bound = 0
+            cause: Exception | None = exc
         else:
-            bound = server.add_secure_port(target, creds)
+            cause = None
         if bound == 0:
-            raise OSError(f"cannot listen for gRPC on {self.settings.grpc_listen}")
+            raise OSError(
+                f"cannot listen for gRPC on {self.settings.grpc_listen}: address in use or invalid"
+            ) from cause
         await server.start()
         self._grpc = server
         return f"{host}:{bound}"
@@ -117,7 +125,14 @@ class Server:
         host, port = split_hostport(self.settings.http_listen)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            reason = exc.strerror or str(exc)
+            raise OSError(
+                f"cannot listen for HTTP on {self.settings.http_listen}: {reason}"
+            ) from exc
         sock.set_inheritable(True)
         bound = sock.getsockname()[1]
         config = uvicorn.Config(
