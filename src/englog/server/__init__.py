@@ -1,0 +1,6 @@
+"""The englog server: REST for people, gRPC for workers, the durable task queue."""
+
+from englog.server.app import BoundAddresses, Server, serve
+from englog.server.state import ServerSettings, ServerState
+
+__all__ = ["BoundAddresses", "Server", "ServerSettings", "ServerState", "serve"]
