@@ -26,6 +26,8 @@ from englog.store.base import Store, StoreError
 log = structlog.get_logger("englog.server")
 
 SERVICE_NAME = "englog.v1.WorkerService"
+# Above the largest message: assignment batches are cut at 4 MiB, reports at 8 MiB.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -89,6 +91,8 @@ class Server:
     async def _start_grpc(self) -> str:
         server = grpc.aio.server(
             options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.keepalive_time_ms", 10_000),
                 ("grpc.keepalive_timeout_ms", 3_000),
                 ("grpc.keepalive_permit_without_calls", 1),

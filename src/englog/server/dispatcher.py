@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from englog.domain.tasks import RetryBackoff, Task
+from englog.domain.tasks import Task
 from englog.store.base import Store
 
 log = structlog.get_logger("englog.server.dispatcher")
@@ -32,6 +32,15 @@ class WorkerStream:
     advertised: dict[str, int] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    # While the stream is being set up: ids whose results arrived meanwhile.
+    syncing: bool = False
+    finished_early: set[str] = field(default_factory=set)
+
+    def forget(self, task_ids: Iterable[str]) -> None:
+        ids = set(task_ids)
+        self.inflight.difference_update(ids)
+        if self.syncing:
+            self.finished_early.update(ids)
 
     def free_slots(self) -> int:
         return max(0, self.max_concurrency - len(self.inflight))
@@ -83,7 +92,7 @@ class Dispatcher:
         stream = self._streams.get(worker_id)
         if stream is None:
             return
-        stream.inflight.difference_update(task_ids)
+        stream.forget(task_ids)
         stream.wake.set()
 
     def tasks_requeued(self, tasks: Iterable[Task]) -> None:
@@ -91,7 +100,7 @@ class Dispatcher:
         longer name the worker, so every stream forgets them)."""
         ids = {task.id for task in tasks}
         for stream in self._streams.values():
-            stream.inflight.difference_update(ids)
+            stream.forget(ids)
         self.notify()
 
     def update_capacity(self, worker_id: str, capacity: Mapping[str, int]) -> None:
@@ -106,32 +115,39 @@ class Dispatcher:
         capabilities: Iterable[str],
         max_concurrency: int,
         held_task_ids: Iterable[str],
-        backoff: RetryBackoff,
     ) -> WorkerStream:
         """Replace any older stream of the worker and requeue the worker's RUNNING tasks
-        it no longer holds: they were sent on a stream that broke before delivery."""
-        old = self._streams.pop(worker_id, None)
+        it no longer holds: they were sent on a stream that broke before delivery.
+
+        The new stream is registered before the first await, so a result reported while
+        the store is read is recorded (`finished_early`) instead of leaking a slot."""
+        stream = WorkerStream(worker_id, frozenset(capabilities), max(1, max_concurrency))
+        stream.syncing = True
+        old = self._streams.get(worker_id)
         if old is not None:
             old.closed = True
             old.wake.set()
-        held = set(held_task_ids)
-        running = await self._store.running_tasks(worker_id)
-        lost = [t.id for t in running if t.id not in held]
-        if lost:
-            requeued = await self._store.requeue_tasks(
-                worker_id, lost, "assignment lost in transit", backoff, self._clock()
-            )
-            log.info("lost_assignments_requeued", worker_id=worker_id, count=len(requeued))
-        stream = WorkerStream(
-            worker_id,
-            frozenset(capabilities),
-            max(1, max_concurrency),
-            inflight={t.id for t in running if t.id in held},
-        )
         self._streams[worker_id] = stream
-        if lost:
-            self.notify()
+        held = set(held_task_ids)
+        try:
+            running = await self._store.running_tasks(worker_id)
+            lost = [t.id for t in running if t.id not in held]
+            if lost:
+                await self._requeue_lost(worker_id, lost)
+        except BaseException:
+            self.close_stream(stream)
+            raise
+        stream.inflight = {t.id for t in running if t.id in held} - stream.finished_early
+        stream.syncing = False
+        stream.finished_early.clear()
         return stream
+
+    async def _requeue_lost(self, worker_id: str, ids: list[str]) -> None:
+        requeued = await self._store.requeue_tasks(
+            worker_id, ids, "assignment lost in transit", self._clock()
+        )
+        log.info("lost_assignments_requeued", worker_id=worker_id, count=len(requeued))
+        self.notify()
 
     def close_stream(self, stream: WorkerStream) -> None:
         stream.closed = True
@@ -153,6 +169,10 @@ class Dispatcher:
                     self._lease_ttl_s,
                     self._clock(),
                 )
+                if tasks and stream.closed:
+                    # Replaced while claiming: these never reach the worker.
+                    await self._requeue_lost(stream.worker_id, [t.id for t in tasks])
+                    return
                 if tasks:
                     stream.inflight.update(t.id for t in tasks)
                     yield tasks

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, NoReturn
 
 import grpc
@@ -45,6 +45,27 @@ _DISPOSITIONS = {
 async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, detail: str) -> NoReturn:
     await context.abort(code, detail)
     raise AssertionError("unreachable")  # abort raises; this keeps type checkers honest
+
+
+# Assignments per stream message stay under this many bytes (a task's payload is at most
+# 1 MiB), well below the 16 MiB message limit both sides set.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+def batches(tasks: Sequence[Task]) -> Iterator[pb.TaskAssignmentBatch]:
+    """Split a claim into messages bounded in bytes, one task at least each."""
+    current: list[pb.TaskAssignment] = []
+    size = 0
+    for task in tasks:
+        item = assignment(task)
+        item_size = item.ByteSize()
+        if current and size + item_size > MAX_BATCH_BYTES:
+            yield pb.TaskAssignmentBatch(assignments=current)
+            current, size = [], 0
+        current.append(item)
+        size += item_size
+    if current:
+        yield pb.TaskAssignmentBatch(assignments=current)
 
 
 def assignment(task: Task) -> pb.TaskAssignment:
@@ -175,7 +196,6 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 worker.info.capabilities,
                 worker.info.max_concurrency,
                 request.held_task_ids,
-                self._state.settings.retry_backoff,
             ),
         )
         self._state.connected_workers[worker_id] = frozenset(worker.info.capabilities)
@@ -186,7 +206,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 for task in tasks:
                     self._state.metrics.assigned.labels(task.type).inc()
                 self._state.metrics.claim_batch.observe(len(tasks))
-                yield pb.TaskAssignmentBatch(assignments=[assignment(t) for t in tasks])
+                for message in batches(tasks):
+                    yield message
         except StoreError as exc:
             log.error("store_error", error=str(exc), worker_id=worker_id)
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
@@ -216,7 +237,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 self._state.clock(),
             ),
         )
-        if not accepted and await store.get_task(request.task_id) is None:
+        if (
+            not accepted
+            and await self._store_call(context, store.get_task(request.task_id)) is None
+        ):
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"unknown task {request.task_id}")
         return pb.UpdateTaskProgressResponse(accepted=accepted)
 
@@ -235,8 +259,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         for r, d in zip(reported, decisions, strict=True):
             self._state.metrics.results.labels(d.disposition.value, r.outcome.value).inc()
+        # Only an accepted result frees a slot: a duplicate's slot was freed when it was
+        # first accepted, and a stale one's task may run here again as a newer attempt.
         self._dispatcher.task_finished(
-            worker_id, (d.task_id for d in decisions if d.disposition is not Disposition.STALE)
+            worker_id, (d.task_id for d in decisions if d.disposition is Disposition.ACCEPTED)
         )
         if any(d.status is not None and d.status.value == "pending" for d in decisions):
             self._dispatcher.notify()  # a retry is queued; another stream may take it

@@ -185,7 +185,6 @@ class Store(abc.ABC):
         worker_id: str,
         task_ids: Sequence[str],
         reason: str,
-        backoff: RetryBackoff,
         now: float,
     ) -> list[Task]:
         """The worker's RUNNING tasks among `task_ids` never reached it (lost in

@@ -733,13 +733,17 @@ def _requeue_expired(conn: sqlite3.Connection, backoff: RetryBackoff, now: float
 
 
 _NO_DELAY = RetryBackoff(initial_s=0.0, jitter=False)
+# Deliveries lost in transit that do not use up an attempt; past this, they do, so a
+# task that can never be delivered (or a flapping worker) still ends.
+MAX_FREE_REASSIGNMENTS = 10
 
 
 def _requeue_lost(
     conn: sqlite3.Connection, worker_id: str, task_ids: Sequence[str], reason: str, now: float
 ) -> list[Task]:
-    """Back to PENDING at once with attempt+1 (fencing the lost delivery) and one more
-    allowed attempt: a delivery that never arrived is not the task's failure."""
+    """Back to PENDING at once with attempt+1 (fencing the lost delivery) and, up to
+    MAX_FREE_REASSIGNMENTS times, one more allowed attempt: a delivery that never
+    arrived is not the task's failure."""
     changed = []
     for chunk in _chunks(task_ids):
         rows = conn.execute(
@@ -748,11 +752,18 @@ def _requeue_lost(
             (worker_id, *chunk),
         ).fetchall()
         for row in rows:
-            target = TaskStatus.CANCELLED if row["cancel_requested"] else TaskStatus.PENDING
-            if target is TaskStatus.PENDING:
+            free = row["reassignments"] < MAX_FREE_REASSIGNMENTS
+            if row["cancel_requested"]:
+                target = TaskStatus.CANCELLED
+            elif free:
+                target = TaskStatus.PENDING
                 conn.execute(
-                    "UPDATE tasks SET max_attempts = max_attempts + 1 WHERE id = ?", (row["id"],)
+                    "UPDATE tasks SET max_attempts = max_attempts + 1,"
+                    " reassignments = reassignments + 1 WHERE id = ?",
+                    (row["id"],),
                 )
+            else:
+                target = next_status_after_failure(row["attempt"], row["max_attempts"], True)
             updated = _end_attempt(conn, row, target, now, _NO_DELAY, error=reason)
             changed.append(_task(updated))
     return changed
@@ -1064,7 +1075,6 @@ class SQLiteStore(Store):
         worker_id: str,
         task_ids: Sequence[str],
         reason: str,
-        backoff: RetryBackoff,
         now: float,
     ) -> list[Task]:
         if not task_ids:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Iterable
@@ -37,6 +38,13 @@ _PB_STATUS = {
     ResultOutcome.FAILED: pb.RESULT_STATUS_FAILED,
     ResultOutcome.CANCELLED: pb.RESULT_STATUS_CANCELLED,
 }
+
+
+# Codes with which the server refuses a whole report because of what it carries.
+_REJECTED_WHOLE = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
+MAX_REPORT_BYTES = 8 * 1024 * 1024
+# How long shutdown waits for the server to acknowledge the last results.
+RESULT_FLUSH_TIMEOUT_S = 10.0
 
 
 class SessionLost(Exception):
@@ -86,6 +94,7 @@ class Worker:
                 await stop.wait()
                 await self._shutdown(session, reporter, progress)
         finally:
+            self.runner.close()
             await channel.close(grace=None)
             self._log.info("worker_stopped", pending_results=len(self._pending))
 
@@ -102,15 +111,17 @@ class Worker:
             self._stream_call.cancel()
         await self.runner.drain(self.settings.drain_timeout_s)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(10.0, self.settings.drain_timeout_s)):
+            async with asyncio.timeout(RESULT_FLUSH_TIMEOUT_S):
                 await self._all_reported.wait()
         for loop in (session, reporter, progress):
             loop.cancel()
 
     # --- session: register, heartbeat, stream --------------------------------------
     async def _session_loop(self, stub: pb_grpc.WorkerServiceStub) -> None:
+        """Runs until cancelled, draining included: heartbeats keep the leases of the
+        tasks still finishing, and a lost session is re-established to report them."""
         backoff = Backoff(self.settings.reconnect)
-        while not self._draining:
+        while True:
             try:
                 await self._register(stub)
                 backoff.reset()
@@ -124,8 +135,7 @@ class Worker:
                 assert isinstance(err, grpc.aio.AioRpcError)
                 self._log.warning("connection_problem", code=err.code().name, detail=err.details())
             self._invalidate_session()
-            if not self._draining:
-                await asyncio.sleep(backoff.next_delay())
+            await asyncio.sleep(backoff.next_delay())
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.settings.token}"),)
@@ -166,7 +176,10 @@ class Worker:
             await asyncio.sleep(self._heartbeat_s)
 
     def _heartbeat_request(self) -> pb.WorkerHeartbeatRequest:
-        free = max(0, self.settings.concurrency - self.runner.active_count)
+        # Capacity is the per-type ceiling (0 would pause a type); the server counts
+        # what it has in flight against it. Results not yet acknowledged keep their
+        # leases too, so a slow report never turns finished work into a retry.
+        held = set(self.runner.active_ids) | {task_id for task_id, _ in self._pending}
         return pb.WorkerHeartbeatRequest(
             session_token=self._session or "",
             status="draining" if self._draining else "ready",
@@ -179,8 +192,8 @@ class Worker:
                 uptime_s=time.monotonic() - self._started,
                 connection_status="connected" if self.stream_up else "connecting",
             ),
-            capacity={name: free for name in self.registry.names()},
-            active_task_ids=self.runner.active_ids,
+            capacity={name: self.settings.concurrency for name in self.registry.names()},
+            active_task_ids=sorted(held),
         )
 
     async def _stream_loop(self, stub: pb_grpc.WorkerServiceStub, backoff: Backoff) -> None:
@@ -225,19 +238,43 @@ class Worker:
             self._results_waiting.clear()
             while self._pending:
                 await self._session_ready.wait()
-                batch = list(self._pending.values())[: self.settings.max_results_per_report]
                 try:
-                    await self._report(stub, batch)
+                    await self._report_some(stub)
                     backoff.reset()
                 except SessionLost:
-                    # The session loop notices too (heartbeat) and registers again.
-                    self._session_ready.clear()
+                    # The session loop notices too (its heartbeat) and registers again;
+                    # the next attempt uses whatever session is current then.
                     await asyncio.sleep(backoff.next_delay())
                 except grpc.aio.AioRpcError as exc:
                     self._log.warning(
                         "report_failed", code=exc.code().name, pending=len(self._pending)
                     )
                     await asyncio.sleep(backoff.next_delay())
+
+    def _next_batch(self) -> list[FinishedResult]:
+        """Oldest results first, bounded in count and bytes (one gRPC message)."""
+        batch: list[FinishedResult] = []
+        size = 0
+        for result in self._pending.values():
+            size += len(result.result) + len(result.error) + 128
+            if batch and (
+                size > MAX_REPORT_BYTES or len(batch) >= self.settings.max_results_per_report
+            ):
+                break
+            batch.append(result)
+        return batch
+
+    async def _report_some(self, stub: pb_grpc.WorkerServiceStub) -> None:
+        batch = self._next_batch()
+        try:
+            await self._report(stub, batch)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in _REJECTED_WHOLE or len(batch) == 1:
+                raise
+            # One bad result must not hold back the others: report them one by one.
+            for result in batch:
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await self._report(stub, [result])
 
     async def _report(self, stub: pb_grpc.WorkerServiceStub, batch: list[FinishedResult]) -> None:
         request = pb.ReportTaskResultRequest(
@@ -250,6 +287,8 @@ class Worker:
                 self._log.warning("results_rejected", detail=exc.details(), count=len(batch))
                 self._forget(r.key for r in batch)
                 return
+            if exc.code() in _REJECTED_WHOLE and len(batch) == 1:
+                self._replace_rejected(batch[0], exc)
             raise
         for ack in reply.acks:
             if ack.disposition == pb.RESULT_DISPOSITION_ACCEPTED:
@@ -258,6 +297,24 @@ class Worker:
                 self._log.warning("stale_result_dropped", task_id=ack.task_id, attempt=ack.attempt)
         self._forget((a.task_id, a.attempt) for a in reply.acks)
 
+    def _replace_rejected(self, result: FinishedResult, exc: grpc.aio.AioRpcError) -> None:
+        """The server refuses this result as such: report a non-retriable failure that
+        says why instead, so the task ends and the queue behind it moves."""
+        self._log.error(
+            "result_refused",
+            task_id=result.task_id,
+            attempt=result.attempt,
+            code=exc.code().name,
+            detail=exc.details(),
+        )
+        self._pending[result.key] = dataclasses.replace(
+            result,
+            outcome=ResultOutcome.FAILED,
+            result=b"",
+            error=f"server refused the result ({exc.code().name}): {exc.details()}",
+            retriable=False,
+        )
+
     def _forget(self, keys: Iterable[tuple[str, int]]) -> None:
         for key in keys:
             self._pending.pop(key, None)
@@ -265,17 +322,19 @@ class Worker:
             self._all_reported.set()
 
     async def _progress_loop(self, stub: pb_grpc.WorkerServiceStub) -> None:
+        """Best effort: the latest value per task every interval; failures are dropped."""
         while True:
             await asyncio.sleep(self.settings.progress_interval_s)
-            if not self._progress_latest or not self._session_ready.is_set():
+            session = self._session
+            if not self._progress_latest or session is None:
                 continue
             latest, self._progress_latest = self._progress_latest, {}
             for (task_id, attempt), (percent, message) in latest.items():
-                with contextlib.suppress(grpc.aio.AioRpcError):
+                with contextlib.suppress(grpc.aio.AioRpcError, SessionLost):
                     await self._call(
                         stub.UpdateTaskProgress,
                         pb.UpdateTaskProgressRequest(
-                            session_token=self._session or "",
+                            session_token=session,
                             task_id=task_id,
                             attempt=attempt,
                             percent=percent,

@@ -9,7 +9,13 @@ import grpc
 
 from englog.worker.settings import WorkerSettings
 
+# Above the largest message either side sends: a 1 MiB payload per task in a batch
+# (the server caps batches by bytes) and up to 8 MiB of results per report.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
 KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 3_000),
     ("grpc.keepalive_permit_without_calls", 1),

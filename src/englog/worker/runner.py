@@ -13,6 +13,7 @@ import enum
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,15 @@ class CancelReason(enum.StrEnum):
 
     SERVER = "cancelled by request"
     SHUTDOWN = "worker shutting down"
+    SUPERSEDED = "superseded by a newer attempt"
+
+
+# Results travel in one gRPC message; past this size a result fails (non-retriable)
+# instead of blocking the worker's report queue.
+MAX_RESULT_BYTES = 4 * 1024 * 1024
+# Threads for sync handlers beyond `concurrency`: a thread that outlives its deadline
+# cannot be killed and keeps its thread until it returns.
+SPARE_THREADS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +87,12 @@ class Runner:
         self._worker_id = worker_id
         self._on_result = on_result
         self._on_progress = on_progress
-        self._running: dict[str, _Running] = {}
+        self._running: dict[tuple[str, int], _Running] = {}
+        # Own pool, sized to the slots, so sync handlers never queue behind other
+        # users of the default executor while their deadline runs.
+        self._threads = ThreadPoolExecutor(
+            max_workers=concurrency + SPARE_THREADS, thread_name_prefix="englog-handler"
+        )
         self.completed = 0
         self.failed = 0
         self._idle = asyncio.Event()
@@ -85,16 +100,19 @@ class Runner:
 
     @property
     def active_ids(self) -> list[str]:
-        return list(self._running)
+        return sorted({task_id for task_id, _ in self._running})
 
     @property
     def active_count(self) -> int:
         return len(self._running)
 
     def submit(self, a: pb.TaskAssignment) -> None:
-        if a.task_id in self._running:
+        if (a.task_id, a.attempt) in self._running:
             log.warning("duplicate_assignment_ignored", task_id=a.task_id, attempt=a.attempt)
             return
+        for task_id, attempt in list(self._running):
+            if task_id == a.task_id and attempt < a.attempt:  # our old attempt was fenced off
+                self._cancel_one((task_id, attempt), CancelReason.SUPERSEDED)
         loop = asyncio.get_running_loop()
         ctx = TaskContext(
             task_id=a.task_id,
@@ -108,17 +126,21 @@ class Runner:
             ),
         )
         task = asyncio.create_task(self._run(a, ctx), name=f"task-{a.task_id}")
-        self._running[a.task_id] = _Running(a, ctx, task)
+        self._running[(a.task_id, a.attempt)] = _Running(a, ctx, task)
         self._idle.clear()
 
     def cancel(self, task_id: str, reason: CancelReason) -> bool:
-        running = self._running.get(task_id)
-        if running is None:
-            return False
+        """Cancel every attempt of `task_id` this worker runs."""
+        keys = [key for key in self._running if key[0] == task_id]
+        for key in keys:
+            self._cancel_one(key, reason)
+        return bool(keys)
+
+    def _cancel_one(self, key: tuple[str, int], reason: CancelReason) -> None:
+        running = self._running[key]
         running.cancel_reason = reason
         running.ctx.cancel_event.set()
         running.task.cancel(reason.value)
-        return True
 
     async def drain(self, timeout_s: float) -> None:
         """Let running tasks finish within `timeout_s`, then cancel the rest; their
@@ -127,34 +149,50 @@ class Runner:
             async with asyncio.timeout(timeout_s):
                 await self._idle.wait()
         except TimeoutError:
-            for task_id in list(self._running):
-                self.cancel(task_id, CancelReason.SHUTDOWN)
+            for key in list(self._running):
+                self._cancel_one(key, CancelReason.SHUTDOWN)
             await self._idle.wait()
+
+    def close(self) -> None:
+        """Release the handler threads (without waiting for ones past their deadline)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, a: pb.TaskAssignment, ctx: TaskContext) -> None:
         started = time.time()
-        bound = log.bind(task_id=a.task_id, attempt=a.attempt, worker_id=self._worker_id)
+        key = (a.task_id, a.attempt)
         try:
-            async with self._slots:
-                outcome = await self._execute(a, ctx)
-        except asyncio.CancelledError:
-            outcome = self._cancelled_outcome(a.task_id)
-        finished = FinishedResult(
-            task_id=a.task_id,
-            attempt=a.attempt,
-            started_at=started,
-            finished_at=time.time(),
-            **outcome,
-        )
+            try:
+                async with self._slots:
+                    outcome = await self._execute(a, ctx)
+            except asyncio.CancelledError:
+                outcome = self._cancelled_outcome(key)
+            finished = FinishedResult(
+                task_id=a.task_id,
+                attempt=a.attempt,
+                started_at=started,
+                finished_at=time.time(),
+                **outcome,
+            )
+        finally:  # whatever happened, the slot and the idle signal are released
+            self._running.pop(key, None)
+            if not self._running:
+                self._idle.set()
+        self._count(finished)
+        self._on_result(finished)
+
+    def _count(self, finished: FinishedResult) -> None:
         if finished.outcome is ResultOutcome.COMPLETED:
             self.completed += 1
-        else:
-            self.failed += 1
-            bound.warning("task_failed", outcome=str(finished.outcome), error=finished.error)
-        self._running.pop(a.task_id, None)
-        if not self._running:
-            self._idle.set()
-        self._on_result(finished)
+            return
+        self.failed += 1
+        log.warning(
+            "task_failed",
+            task_id=finished.task_id,
+            attempt=finished.attempt,
+            worker_id=self._worker_id,
+            outcome=str(finished.outcome),
+            error=finished.error,
+        )
 
     async def _execute(self, a: pb.TaskAssignment, ctx: TaskContext) -> dict[str, Any]:
         spec = self._registry.get(a.type)
@@ -172,27 +210,36 @@ class Runner:
                 if spec.is_async:
                     value = await spec.func(ctx, payload)
                 else:
-                    value = await asyncio.to_thread(spec.func, ctx, payload)
+                    loop = asyncio.get_running_loop()
+                    value = await loop.run_in_executor(self._threads, spec.func, ctx, payload)
         except TimeoutError:
             ctx.cancel_event.set()
             return _failure(f"deadline exceeded after {timeout_s:g}s", True)
         except TaskError as exc:
             return _failure(str(exc), exc.retriable)
-        except Exception as exc:
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a handler's SystemExit must not kill the worker
             log.exception("handler_crashed", task_id=a.task_id, attempt=a.attempt)
             return _failure(f"{type(exc).__name__}: {exc}", True)
-        try:
-            encoded = json.dumps(value, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
-            return _failure(f"result is not JSON-serialisable: {exc}", False)
-        return {"outcome": ResultOutcome.COMPLETED, "result": encoded}
+        return _encode(value)
 
-    def _cancelled_outcome(self, task_id: str) -> dict[str, Any]:
-        running = self._running.get(task_id)
+    def _cancelled_outcome(self, key: tuple[str, int]) -> dict[str, Any]:
+        running = self._running.get(key)
         reason = running.cancel_reason if running else CancelReason.SHUTDOWN
         if reason is CancelReason.SERVER:
             return {"outcome": ResultOutcome.CANCELLED, "error": reason.value, "retriable": False}
         return _failure(str(reason or CancelReason.SHUTDOWN), True)
+
+
+def _encode(value: Any) -> dict[str, Any]:
+    try:
+        encoded = json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        return _failure(f"result is not JSON-serialisable: {exc}", False)
+    if len(encoded) > MAX_RESULT_BYTES:
+        return _failure(f"result too large: {len(encoded)} bytes (limit {MAX_RESULT_BYTES})", False)
+    return {"outcome": ResultOutcome.COMPLETED, "result": encoded}
 
 
 def _failure(error: str, retriable: bool) -> dict[str, Any]:

@@ -43,6 +43,7 @@ CREATE TABLE tasks (
     priority INTEGER NOT NULL DEFAULT 0,
     attempt INTEGER NOT NULL DEFAULT 1,
     max_attempts INTEGER NOT NULL DEFAULT 3,
+    reassignments INTEGER NOT NULL DEFAULT 0,
     timeout_s REAL NOT NULL,
     worker_id TEXT,
     lease_expires_at REAL,
