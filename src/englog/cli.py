@@ -95,6 +95,7 @@ def server(
     """Run the server: REST for people, gRPC for workers, the durable task queue."""
     from englog.server.app import serve
     from englog.server.state import ServerSettings
+    from englog.store.base import StoreError
 
     configure_logging(log_level)
     tokens = tuple(t.strip() for t in worker_tokens.split(",") if t.strip())
@@ -114,7 +115,7 @@ def server(
             tls_ca=tls_ca,
         )
         run_until_signal(lambda stop: serve(settings, stop))
-    except ValueError as exc:
+    except (StoreError, ValueError) as exc:
         fail(str(exc))
 
 

@@ -713,3 +713,23 @@ async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
     assert schema.status_code == 200
     assert "/v1/tasks/insights" in schema.json()["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_extreme_values_are_4xx_not_500(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    far = await client.post(
+        "/v1/tasks/reports",
+        json={"week_start": "9999-12-31", "week_end": "9999-12-31"},
+        headers=alice,
+    )
+    assert far.status_code == 422 and "body.week_end" in fields(far)
+    for path in ("/v1/tasks", "/v1/entries"):
+        r = await client.get(path, params={"offset": 10**23}, headers=alice)
+        assert r.status_code == 422, (path, r.text)
+    nan = await client.post(
+        "/v1/tasks",
+        content=b'{"type": "noop", "payload": {"x": NaN}}',
+        headers={**alice, "content-type": "application/json"},
+    )
+    assert nan.status_code in (400, 422), nan.text

@@ -97,3 +97,21 @@ def test_worker_survives_a_server_sigkill_and_restart(tmp_path: Path) -> None:
         # Metrics restart with the server; no result may be accepted twice in either life.
         assert metric_value(metrics, "englog_task_results_total", disposition="duplicate") == 0
         assert c.workers["w1"].alive
+
+
+def test_large_payloads_and_an_oversized_result_do_not_block_the_worker(tmp_path: Path) -> None:
+    with cluster(tmp_path) as c:
+        c.start_server()
+        c.start_worker("w1", "--handlers", "tests.support.handlers", concurrency=8)
+        c.wait_workers_connected("w1")
+        with c.admin() as api:
+            big = submit(api, "big_result", bytes=5 * 1024 * 1024)
+            # Eight ~0.9 MiB payloads: more than one 4 MiB stream message can carry.
+            ids = [submit(api, "noop", blob="x" * 900_000, n=i) for i in range(8)]
+            tasks = [wait_status(api, task_id, TERMINAL) for task_id in ids]
+            failed = wait_status(api, big, TERMINAL)
+        assert [t["status"] for t in tasks] == ["completed"] * 8
+        assert all(t["attempt"] == 1 for t in tasks)
+        assert tasks[3]["result"]["n"] == 3
+        assert failed["status"] == "failed" and "too large" in failed["error"]
+        assert failed["attempt"] == 1  # non-retriable: not tried again

@@ -19,6 +19,7 @@ import httpx
 
 T = TypeVar("T")
 
+REPO = Path(__file__).resolve().parents[2]
 WORKER_TOKEN = "test-worker-token"
 ADMIN_TOKEN = "test-admin-token"
 
@@ -53,6 +54,7 @@ def englog_cmd(*args: str) -> list[str]:
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENGLOG_")}
     env.update({"ENGLOG_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}, **extra)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
 

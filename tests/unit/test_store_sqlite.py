@@ -728,3 +728,33 @@ async def test_reads_do_not_wait_for_the_writer(store: SQLiteStore) -> None:
     finally:
         gate.set()
         await blocker
+
+
+# --- per-task lease renewal and lost deliveries -------------------------------------------
+
+
+async def test_renew_leases_only_for_the_tasks_the_worker_still_runs(store: SQLiteStore) -> None:
+    await store.submit_tasks([new(n=1), new(n=2)], T0)
+    kept, dropped = await store.claim_tasks("w1", {"noop": 2}, 2, TTL, T0)
+    await store.renew_leases("w1", TTL, T0 + TTL - 1, [kept.id])
+    expired = await store.requeue_expired(RetryBackoff(jitter=False), T0 + TTL + 0.5)
+    assert [t.id for t in expired] == [dropped.id]
+    still = await store.get_task(kept.id)
+    assert still is not None and still.status == TaskStatus.RUNNING and still.attempt == 1
+
+
+async def test_lost_deliveries_are_requeued_without_using_up_attempts(store: SQLiteStore) -> None:
+    [task] = await store.submit_tasks([new(max_attempts=1)], T0)
+    now = T0
+    for round_ in range(1, 11):
+        [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, now)
+        assert claimed.attempt == round_
+        [requeued] = await store.requeue_tasks("w1", [claimed.id], "lost in transit", now)
+        assert requeued.status == TaskStatus.PENDING and requeued.run_after <= now
+        now += 1
+    # Past the cap of free reassignments, a lost delivery uses up an attempt like any
+    # other failure, so an undeliverable task still ends.
+    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, now)
+    [last] = await store.requeue_tasks("w1", [claimed.id], "lost in transit", now)
+    assert last.status == TaskStatus.FAILED and last.error == "lost in transit"
+    assert await store.requeue_tasks("w2", [task.id], "not mine", now) == []

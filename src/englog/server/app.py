@@ -32,8 +32,8 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 def split_hostport(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT with a port up to 65535, got {value!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 

@@ -58,6 +58,8 @@ from englog.server.state import ServerState
 from englog.store.base import EntryQuery, StoreError, WorkerRecord
 
 MAX_PAGE = 1000
+# SQLite integers are 64-bit; no real listing goes anywhere near this.
+MAX_OFFSET = 1_000_000_000
 MAX_TASK_RANGE = timedelta(days=31)
 # Entries gathered for one insight/report; the payload size limit usually bites first.
 MAX_TASK_ENTRIES = 10_000
@@ -416,7 +418,11 @@ async def _entries_in_range(
 
 
 def _check_payload_size(state: ServerState, payload: Mapping[str, Any]) -> None:
-    size = len(json.dumps(payload, separators=(",", ":"), default=str).encode())
+    try:
+        encoded = json.dumps(payload, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError as exc:  # NaN / Infinity would come back silently as null
+        raise invalid("body.payload", f"payload must be plain JSON: {exc}") from exc
+    size = len(encoded.encode())
     limit = state.settings.max_payload_bytes
     if size > limit:
         raise ApiError(413, "payload_too_large", f"task payload is {size} bytes; limit {limit}")
@@ -468,7 +474,7 @@ async def list_entries(
     type: ActivityType | None = None,
     project: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     query = EntryQuery(
         start=_utc(from_) if from_ else None,
@@ -584,6 +590,8 @@ async def submit_report(
         raise invalid("body.week_end", "week_end must not be before week_start")
     if (body.week_end - body.week_start).days + 1 > MAX_TASK_RANGE.days:
         raise invalid("body.week_end", f"a report spans at most {MAX_TASK_RANGE.days} days")
+    if body.week_end >= date.max:
+        raise invalid("body.week_end", "week_end is out of range")
     start = datetime.combine(body.week_start, datetime.min.time(), UTC)
     end = datetime.combine(body.week_end + timedelta(days=1), datetime.min.time(), UTC)
     found = await _entries_in_range(state, user.id, start, end)
@@ -654,7 +662,7 @@ async def list_tasks(
     status: TaskStatus | None = None,
     type: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> TaskList:
     """Newest first; users see their own tasks, the admin sees all."""
     found = await state.store.list_tasks(principal.user_id, status, type, limit, offset)

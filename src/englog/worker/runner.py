@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -62,7 +63,7 @@ class FinishedResult:
 class _Running:
     assignment: pb.TaskAssignment
     ctx: TaskContext
-    task: asyncio.Task[None]
+    task: asyncio.Task[FinishedResult]
     cancel_reason: CancelReason | None = None
 
 
@@ -126,6 +127,7 @@ class Runner:
             ),
         )
         task = asyncio.create_task(self._run(a, ctx), name=f"task-{a.task_id}")
+        task.add_done_callback(functools.partial(self._finish, a))
         self._running[(a.task_id, a.attempt)] = _Running(a, ctx, task)
         self._idle.clear()
 
@@ -157,26 +159,37 @@ class Runner:
         """Release the handler threads (without waiting for ones past their deadline)."""
         self._threads.shutdown(wait=False, cancel_futures=True)
 
-    async def _run(self, a: pb.TaskAssignment, ctx: TaskContext) -> None:
+    async def _run(self, a: pb.TaskAssignment, ctx: TaskContext) -> FinishedResult:
         started = time.time()
-        key = (a.task_id, a.attempt)
         try:
-            try:
-                async with self._slots:
-                    outcome = await self._execute(a, ctx)
-            except asyncio.CancelledError:
-                outcome = self._cancelled_outcome(key)
+            async with self._slots:
+                outcome = await self._execute(a, ctx)
+        except asyncio.CancelledError:
+            outcome = self._cancelled_outcome((a.task_id, a.attempt))
+        return FinishedResult(
+            a.task_id, a.attempt, started_at=started, finished_at=time.time(), **outcome
+        )
+
+    def _finish(self, a: pb.TaskAssignment, task: asyncio.Task[FinishedResult]) -> None:
+        """Done callback, so bookkeeping happens even for a task cancelled before it
+        started (its coroutine then never runs at all)."""
+        key = (a.task_id, a.attempt)
+        if task.cancelled():
+            now = time.time()
             finished = FinishedResult(
-                task_id=a.task_id,
-                attempt=a.attempt,
-                started_at=started,
-                finished_at=time.time(),
-                **outcome,
+                a.task_id,
+                a.attempt,
+                started_at=now,
+                finished_at=now,
+                **self._cancelled_outcome(key),
             )
-        finally:  # whatever happened, the slot and the idle signal are released
-            self._running.pop(key, None)
-            if not self._running:
-                self._idle.set()
+        elif (exc := task.exception()) is not None:  # a bug of ours; still report it
+            finished = FinishedResult(a.task_id, a.attempt, **_failure(repr(exc), True))
+        else:
+            finished = task.result()
+        self._running.pop(key, None)
+        if not self._running:
+            self._idle.set()
         self._count(finished)
         self._on_result(finished)
 
