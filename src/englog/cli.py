@@ -362,7 +362,25 @@ def workers(
 
 
 def main() -> None:
+    """Entry point. Usage errors print one line (`error: ...`), not a panel, so scripts
+    and logs get a message they can grep."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        code = 130
+    except typer.TyperException as exc:  # typer's (vendored) click usage errors
+        code = _usage_error(exc)
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: Exception) -> int:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare `englog tasks`: show the help
+        exc.show()  # type: ignore[attr-defined]
+        return 0
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    err.print(f"error: {message}{hint}", highlight=False, markup=False)
+    return int(getattr(exc, "exit_code", 2))

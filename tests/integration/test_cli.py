@@ -24,10 +24,18 @@ def test_users_create_prints_the_token_alone_on_the_last_line(tmp_path: Path) ->
 
 
 def test_bad_flag_is_one_clear_line() -> None:
-    out = run("server", "--heartbeat-interval", "soon")
-    assert out.returncode == 2
-    assert "Traceback" not in out.stderr
-    assert "heartbeat-interval" in out.stderr
+    for args in (
+        ("server", "--heartbeat-interval", "soon"),
+        ("server", "--no-such-flag"),
+        ("no-such-command",),
+        ("users", "create"),
+    ):
+        out = run(*args)
+        assert out.returncode == 2, out
+        assert "Traceback" not in out.stderr
+        [line] = out.stderr.strip().splitlines()
+        assert line.startswith("error: ") and "--help" in line
+    assert "heartbeat-interval" in run("server", "--heartbeat-interval", "soon").stderr
 
 
 def test_refused_connection_is_one_line() -> None:
