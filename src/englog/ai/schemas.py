@@ -8,12 +8,12 @@ their JSON schema as the model's output `format`, so answers parse into them."""
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from englog.domain.entries import ActivityType, ImpactLevel, Tag, ValueRating, check_times
+from englog.domain.entries import EntryFields
 
 MAX_ENTRIES = 10_000  # a year of heavy logging; bounds worker memory per task
 MAX_REPORT_DAYS = 31  # a "weekly" report over more than a month is a mistake, not a report
@@ -26,27 +26,14 @@ class InsightType(enum.StrEnum):
     TEAM_COLLABORATION = "team_collaboration"
 
 
-class EntryPayload(BaseModel):
+class EntryPayload(EntryFields):
     """An entry as workers receive it (`Entry.to_payload()`), or as the REST body
-    shape (no id) for sample data. Extra keys such as created_at are ignored."""
+    shape (no id) for sample data. Extra keys such as created_at are ignored; the
+    fields and their checks are the REST ones (EntryFields)."""
 
     model_config = ConfigDict(extra="ignore", use_enum_values=True)
 
     id: str | None = None
-    title: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    type: ActivityType
-    project: str | None = Field(default=None, max_length=100)
-    tags: list[Tag] = Field(default_factory=list, max_length=32)
-    start_time: datetime
-    end_time: datetime
-    value_rating: ValueRating = ValueRating.MEDIUM
-    impact_level: ImpactLevel = ImpactLevel.PERSONAL
-
-    @model_validator(mode="after")
-    def _check_times(self) -> EntryPayload:
-        check_times(self.start_time, self.end_time)
-        return self
 
     @property
     def duration_minutes(self) -> float:

@@ -158,9 +158,11 @@ class ResultDecision:
     detail: str = ""
 
 
+# Above the LLM client's per-attempt timeouts (60 s insight, 90 s report) times its
+# retries, so a slow model is retried by the client before the task deadline hits.
 DEFAULT_TIMEOUTS_S: dict[str, float] = {
-    "insight_generation": 120.0,
-    "weekly_report": 180.0,
+    "insight_generation": 300.0,
+    "weekly_report": 360.0,
     "noop": 30.0,
     "sleep": 600.0,
 }

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from englog.ai.backend import AIBackend, get_backend, set_backend
 from englog.ai.schemas import InsightRequest, describe_validation_error
+from englog.domain.tasks import DEFAULT_TIMEOUTS_S
 from englog.tasks.base import NonRetriableError, TaskContext, handler
 
 __all__ = [
@@ -24,9 +25,7 @@ __all__ = [
     "set_backend",
 ]
 
-# Above the LLM client's 60 s per attempt times its retries, so the task deadline
-# is not what cuts a slow but healthy model short.
-INSIGHT_TIMEOUT_S = 300.0
+INSIGHT_TIMEOUT_S = DEFAULT_TIMEOUTS_S["insight_generation"]
 
 M = TypeVar("M", bound=BaseModel)
 

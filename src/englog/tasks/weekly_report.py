@@ -7,13 +7,13 @@ from typing import Any
 
 from englog.ai.backend import get_backend, set_backend
 from englog.ai.schemas import WeeklyReportRequest
+from englog.domain.tasks import DEFAULT_TIMEOUTS_S
 from englog.tasks.base import TaskContext, handler
 from englog.tasks.insight import backend_name, parse_payload, require_entries
 
 __all__ = ["REPORT_TIMEOUT_S", "get_backend", "set_backend", "weekly_report"]
 
-# Above the LLM client's 90 s per attempt times its retries.
-REPORT_TIMEOUT_S = 360.0
+REPORT_TIMEOUT_S = DEFAULT_TIMEOUTS_S["weekly_report"]
 
 
 @handler("weekly_report", timeout_s=REPORT_TIMEOUT_S)
