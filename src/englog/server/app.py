@@ -28,6 +28,7 @@ log = structlog.get_logger("englog.server")
 SERVICE_NAME = "englog.v1.WorkerService"
 # Above the largest message: assignment batches are cut at 4 MiB, reports at 8 MiB.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+HTTP_START_TIMEOUT_S = 10.0
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -151,11 +152,13 @@ class Server:
         self._http = uvicorn.Server(config)
         self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._tasks.append(asyncio.create_task(self._serve_http(sock), name="http"))
-        while not self._http.started:
-            if self._tasks[-1].done():
-                self._tasks[-1].result()
-                raise OSError(f"HTTP server on {self.settings.http_listen} stopped at start")
-            await asyncio.sleep(0.01)
+        # uvicorn offers no "started" event to await; poll its flag, bounded.
+        async with asyncio.timeout(HTTP_START_TIMEOUT_S):
+            while not self._http.started:
+                if self._tasks[-1].done():
+                    self._tasks[-1].result()
+                    raise OSError(f"HTTP server on {self.settings.http_listen} stopped at start")
+                await asyncio.sleep(0.01)
         return f"{host}:{bound}"
 
     async def _serve_http(self, sock: socket.socket) -> None:
