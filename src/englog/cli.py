@@ -292,15 +292,16 @@ def tasks_list(
     if status:
         params["status"] = status
     reply = api("GET", url, token, "/v1/tasks", params=params)
-    table = Table("id", "type", "status", "attempt", "progress", "created")
+    table = Table("type", "status", "attempt", "progress", "created")
+    table.add_column("id", no_wrap=True, min_width=32)
     for t in reply.get("tasks", reply) if isinstance(reply, dict) else reply:
         table.add_row(
-            t["task_id"],
             t["type"],
             t["status"],
             str(t["attempt"]),
             f"{t['progress']:.0f}%",
-            str(t["created_at"]),
+            str(t["created_at"])[:19],
+            t["task_id"],
         )
     console.print(table)
 
