@@ -294,7 +294,7 @@ def tasks_list(
     reply = api("GET", url, token, "/v1/tasks", params=params)
     table = Table("type", "status", "attempt", "progress", "created")
     table.add_column("id", no_wrap=True, min_width=32)
-    for t in reply.get("tasks", reply) if isinstance(reply, dict) else reply:
+    for t in reply["tasks"]:
         table.add_row(
             t["type"],
             t["status"],
@@ -351,7 +351,7 @@ def workers(
     """List registered workers (admin token)."""
     reply = api("GET", url, token, "/v1/workers")
     table = Table("id", "status", "connected", "capabilities", "last heartbeat")
-    for w in reply.get("workers", reply) if isinstance(reply, dict) else reply:
+    for w in reply["workers"]:
         table.add_row(
             w["id"],
             w["status"],

@@ -15,7 +15,6 @@ import grpc
 import httpx
 import pytest
 
-from englog.domain.tokens import hash_token
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.server.app import Server
@@ -301,7 +300,3 @@ async def test_health_check_and_standard_health(
         health = health_pb2_grpc.HealthStub(channel)
         r = await health.Check(health_pb2.HealthCheckRequest(service="englog.v1.WorkerService"))
         assert r.status == health_pb2.HealthCheckResponse.SERVING
-
-
-def test_token_hash_is_not_the_token() -> None:
-    assert hash_token(TOKEN) != TOKEN and len(hash_token(TOKEN)) == 64

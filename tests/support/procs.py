@@ -3,6 +3,7 @@ ports, with bounded waits on conditions (never bare sleeps)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -194,9 +195,8 @@ class Cluster:
         with self.admin() as c:
 
             def connected() -> bool:
-                reply = c.get("/v1/workers").json()
-                rows = reply["workers"] if isinstance(reply, dict) else reply
-                up = {w["id"] for w in rows if w.get("connected")}
+                rows = c.get("/v1/workers").json()["workers"]
+                up = {w["id"] for w in rows if w["connected"]}
                 return set(worker_ids) <= up
 
             wait_for(connected, timeout, what=f"workers {worker_ids} connected")
@@ -225,10 +225,6 @@ def metric_value(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def json_or_none(response: httpx.Response) -> Any:
-    return response.json() if response.content else None
-
-
 @contextlib.contextmanager
 def cluster(tmp: Path, **kwargs: Any) -> Iterator[Cluster]:
     c = Cluster(tmp, **kwargs)
@@ -242,8 +238,6 @@ async def eventually(
     predicate: Callable[[], Any], within: float = 10.0, interval: float = 0.05, what: str = ""
 ) -> Any:
     """Async twin of wait_for: await `predicate()` until truthy, bounded in time."""
-    import asyncio
-
     for _ in range(max(1, int(within / interval))):
         value = await predicate()
         if value:

@@ -69,15 +69,14 @@ class WeeklyReportRequest(BaseModel):
         return self
 
 
-class Insight(BaseModel):
-    """One insight about a set of entries, with the facts it was written from."""
+class AIResult(BaseModel):
+    """What every AI result carries: who wrote it, how far to trust it, and the facts
+    it was written from."""
 
     model_config = ConfigDict(use_enum_values=True)
 
-    insight_type: InsightType
     title: str
     summary: str
-    key_points: list[str] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)
     backend: str
     confidence: float = Field(ge=0.0, le=1.0)
@@ -85,26 +84,24 @@ class Insight(BaseModel):
     degraded: bool = False
     facts: dict[str, Any] = Field(default_factory=dict)
     entry_count: int = Field(ge=0)
+
+
+class Insight(AIResult):
+    """One insight about a set of entries."""
+
+    insight_type: InsightType
+    key_points: list[str] = Field(default_factory=list)
     period_start: date | None = None
     period_end: date | None = None
 
 
-class WeeklyReport(BaseModel):
+class WeeklyReport(AIResult):
     """A report over one week. `time_breakdown` is minutes per activity type."""
 
     week_start: date
     week_end: date
-    title: str
-    summary: str
     highlights: list[str] = Field(default_factory=list)
     time_breakdown: dict[str, float] = Field(default_factory=dict)
-    recommendations: list[str] = Field(default_factory=list)
-    backend: str
-    confidence: float = Field(ge=0.0, le=1.0)
-    confidence_components: dict[str, float] = Field(default_factory=dict)
-    degraded: bool = False
-    facts: dict[str, Any] = Field(default_factory=dict)
-    entry_count: int = Field(ge=0)
 
 
 def describe_validation_error(exc: ValidationError, *, limit: int = 5) -> str:

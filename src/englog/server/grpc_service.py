@@ -17,7 +17,7 @@ import grpc
 import structlog
 
 from englog import __version__
-from englog.domain.tasks import Disposition, ReportedResult, ResultOutcome, Task
+from englog.domain.tasks import Disposition, ReportedResult, ResultOutcome, Task, TaskStatus
 from englog.domain.tokens import hash_token, new_token, tokens_match
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
@@ -264,7 +264,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self._dispatcher.task_finished(
             worker_id, (d.task_id for d in decisions if d.disposition is Disposition.ACCEPTED)
         )
-        if any(d.status is not None and d.status.value == "pending" for d in decisions):
+        if any(d.status is TaskStatus.PENDING for d in decisions):
             self._dispatcher.notify()  # a retry is queued; another stream may take it
         await _check_all_rejected(decisions, context)
         return pb.ReportTaskResultResponse(

@@ -428,6 +428,25 @@ def _check_payload_size(state: ServerState, payload: Mapping[str, Any]) -> None:
         raise ApiError(413, "payload_too_large", f"task payload is {size} bytes; limit {limit}")
 
 
+async def _submit_ai(
+    request: Request,
+    response: Response,
+    user_id: str,
+    type_: str,
+    payload: dict[str, Any],
+    body: InsightRequest | ReportRequest,
+) -> TaskAccepted:
+    """AI tasks carry a snapshot of the user's entries, so workers need no database."""
+    task = NewTask(
+        type=type_,
+        payload=payload,
+        user_id=user_id,
+        priority=body.priority,
+        timeout_s=_timeout_for(type_),
+    )
+    return await _submit(request, response, task)
+
+
 async def _submit(request: Request, response: Response, task: NewTask) -> TaskAccepted:
     """Persist one task, then wake the dispatch streams; 202 with a Location."""
     state: ServerState = request.app.state.englog
@@ -571,14 +590,7 @@ async def submit_insight(
         "entries": [e.to_payload() for e in found],
         "context": body.context,
     }
-    task = NewTask(
-        type="insight_generation",
-        payload=payload,
-        user_id=user.id,
-        priority=body.priority,
-        timeout_s=_timeout_for("insight_generation"),
-    )
-    return await _submit(request, response, task)
+    return await _submit_ai(request, response, user.id, "insight_generation", payload, body)
 
 
 @tasks.post("/reports", status_code=202)
@@ -602,14 +614,7 @@ async def submit_report(
         "week_end": body.week_end.isoformat(),
         "entries": [e.to_payload() for e in found],
     }
-    task = NewTask(
-        type="weekly_report",
-        payload=payload,
-        user_id=user.id,
-        priority=body.priority,
-        timeout_s=_timeout_for("weekly_report"),
-    )
-    return await _submit(request, response, task)
+    return await _submit_ai(request, response, user.id, "weekly_report", payload, body)
 
 
 @tasks.post("", status_code=202)

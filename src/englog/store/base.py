@@ -235,8 +235,11 @@ class Store(abc.ABC):
     async def running_tasks(self, worker_id: str) -> list[Task]: ...
 
     @abc.abstractmethod
-    async def pending_count(self, types: Sequence[str] | None = None) -> int:
-        """PENDING tasks that are ready (any type when types is None)."""
+    async def pending_count(
+        self, types: Sequence[str] | None = None, *, now: float | None = None
+    ) -> int:
+        """PENDING tasks ready at `now` (the wall clock when None), of any type when
+        types is None."""
 
     # --- workers and sessions ---------------------------------------------------
     @abc.abstractmethod

@@ -7,7 +7,6 @@ in a thread by the worker so it never blocks heartbeats)."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import threading
 import time
@@ -106,8 +105,3 @@ class HandlerRegistry:
 # The default registry: built-in handlers and user modules loaded with --handlers add here.
 registry = HandlerRegistry()
 handler = registry.handler
-
-
-async def sleep_cancellable(ctx: TaskContext, seconds: float) -> None:
-    """asyncio.sleep for async handlers (cancellation arrives as CancelledError)."""
-    await asyncio.sleep(seconds)

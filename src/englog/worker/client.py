@@ -78,7 +78,6 @@ class Worker:
         self._process = psutil.Process(os.getpid())
         self.registered = asyncio.Event()
         self.stream_up = False
-        self.reports_accepted = 0
         self._log = log.bind(worker_id=settings.worker_id)
 
     # --- public ----------------------------------------------------------------
@@ -291,9 +290,7 @@ class Worker:
                 self._replace_rejected(batch[0], exc)
             raise
         for ack in reply.acks:
-            if ack.disposition == pb.RESULT_DISPOSITION_ACCEPTED:
-                self.reports_accepted += 1
-            elif ack.disposition == pb.RESULT_DISPOSITION_STALE:
+            if ack.disposition == pb.RESULT_DISPOSITION_STALE:
                 self._log.warning("stale_result_dropped", task_id=ack.task_id, attempt=ack.attempt)
         self._forget((a.task_id, a.attempt) for a in reply.acks)
 

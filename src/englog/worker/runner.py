@@ -35,6 +35,8 @@ class CancelReason(enum.StrEnum):
     SUPERSEDED = "superseded by a newer attempt"
 
 
+# Deadline for an assignment that names none and whose handler declares none.
+DEFAULT_TIMEOUT_S = 60.0
 # Results travel in one gRPC message; past this size a result fails (non-retriable)
 # instead of blocking the worker's report queue.
 MAX_RESULT_BYTES = 4 * 1024 * 1024
@@ -119,7 +121,7 @@ class Runner:
             task_id=a.task_id,
             type=a.type,
             attempt=a.attempt,
-            deadline=time.time() + (a.timeout_s or 60.0),
+            deadline=time.time() + self._timeout_of(a),  # reset when it gets a slot
             worker_id=self._worker_id,
             metadata=dict(a.metadata),
             _progress=lambda pct, msg: loop.call_soon_threadsafe(
@@ -217,7 +219,8 @@ class Runner:
             return _failure(f"payload is not valid JSON: {exc}", False)
         if not isinstance(payload, dict):
             return _failure("payload must be a JSON object", False)
-        timeout_s = a.timeout_s or 60.0
+        timeout_s = self._timeout_of(a)
+        ctx.deadline = time.time() + timeout_s  # the clock starts once a slot is held
         try:
             async with asyncio.timeout(timeout_s):
                 if spec.is_async:
@@ -236,6 +239,11 @@ class Runner:
             log.exception("handler_crashed", task_id=a.task_id, attempt=a.attempt)
             return _failure(f"{type(exc).__name__}: {exc}", True)
         return _encode(value)
+
+    def _timeout_of(self, a: pb.TaskAssignment) -> float:
+        """The server's timeout; else the handler's declared one; else the default."""
+        spec = self._registry.get(a.type)
+        return a.timeout_s or (spec.timeout_s if spec else None) or DEFAULT_TIMEOUT_S
 
     def _cancelled_outcome(self, key: tuple[str, int]) -> dict[str, Any]:
         running = self._running.get(key)
