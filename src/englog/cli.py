@@ -34,6 +34,23 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds from "90", "90s", "15m", "12h" or "7d"; ValueError names the option."""
+    value = text.strip().lower()
+    unit = _DURATION_UNITS.get(value[-1:]) if value else None
+    number = value[:-1] if unit is not None else value
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{option} must be a positive duration like 3600, 90m, 12h or 7d")
+    return seconds
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
@@ -90,6 +107,21 @@ def server(
     tls_ca: Annotated[
         str | None, typer.Option(envvar="ENGLOG_TLS_CA", help="CA for client certs (mTLS)")
     ] = None,
+    retention: Annotated[
+        str,
+        typer.Option(
+            envvar="ENGLOG_RETENTION",
+            help="Delete finished tasks older than this: seconds, or a number with s/m/h/d",
+        ),
+    ] = "7d",
+    max_reassignments: Annotated[
+        int,
+        typer.Option(
+            envvar="ENGLOG_MAX_REASSIGNMENTS",
+            min=0,
+            help="Times a task may be taken back from lost workers before it fails",
+        ),
+    ] = 10,
     log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "info",
 ) -> None:
     """Run the server: REST for people, gRPC for workers, the durable task queue."""
@@ -113,6 +145,8 @@ def server(
             tls_cert=tls_cert,
             tls_key=tls_key,
             tls_ca=tls_ca,
+            retention_s=parse_duration(retention, "--retention"),
+            max_reassignments=max_reassignments,
         )
         run_until_signal(lambda stop: serve(settings, stop))
     except (StoreError, ValueError) as exc:
@@ -128,11 +162,44 @@ def worker(
     token: Annotated[str, typer.Option(envvar="ENGLOG_WORKER_TOKEN", help="Worker token")] = "",
     concurrency: Annotated[int, typer.Option(envvar="ENGLOG_CONCURRENCY", min=1, max=1024)] = 4,
     health_listen: Annotated[str | None, typer.Option(envvar="ENGLOG_HEALTH_LISTEN")] = None,
-    ai: Annotated[str, typer.Option(envvar="ENGLOG_AI", help="builtin|ollama")] = "builtin",
-    ollama_url: Annotated[str, typer.Option(envvar="ENGLOG_OLLAMA_URL")] = (
-        "http://127.0.0.1:11434"
-    ),
+    ai: Annotated[
+        str, typer.Option(envvar="ENGLOG_AI", help="builtin|ollama|openai (OpenAI-compatible)")
+    ] = "builtin",
+    ollama_url: Annotated[
+        str, typer.Option(envvar="ENGLOG_OLLAMA_URL", help="LLM server URL (ollama or openai)")
+    ] = "http://127.0.0.1:11434",
     model: Annotated[str, typer.Option(envvar="ENGLOG_MODEL")] = "llama3.2:3b",
+    ai_fallback: Annotated[
+        str,
+        typer.Option(
+            envvar="ENGLOG_AI_FALLBACK",
+            help="While the LLM is down: wait (AI tasks stay queued) or degrade (builtin answers)",
+        ),
+    ] = "wait",
+    insight_timeout: Annotated[
+        float, typer.Option(envvar="ENGLOG_INSIGHT_TIMEOUT", help="Seconds per insight call")
+    ] = 60.0,
+    report_timeout: Annotated[
+        float, typer.Option(envvar="ENGLOG_REPORT_TIMEOUT", help="Seconds per report call")
+    ] = 90.0,
+    ai_health_timeout: Annotated[
+        float, typer.Option(envvar="ENGLOG_AI_HEALTH_TIMEOUT", help="Seconds per health check")
+    ] = 10.0,
+    model_load_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="ENGLOG_MODEL_LOAD_TIMEOUT", help="Seconds for calls until the model is loaded"
+        ),
+    ] = 300.0,
+    num_ctx: Annotated[int, typer.Option(envvar="ENGLOG_NUM_CTX", help="Context tokens")] = 8192,
+    num_predict: Annotated[
+        int, typer.Option(envvar="ENGLOG_NUM_PREDICT", help="Answer tokens")
+    ] = 1024,
+    temperature: Annotated[float, typer.Option(envvar="ENGLOG_TEMPERATURE")] = 0.2,
+    seed: Annotated[int | None, typer.Option(envvar="ENGLOG_SEED")] = None,
+    keep_alive: Annotated[
+        str, typer.Option(envvar="ENGLOG_KEEP_ALIVE", help="How long the model stays loaded")
+    ] = "10m",
     outbox: Annotated[str | None, typer.Option(envvar="ENGLOG_OUTBOX")] = None,
     worker_id: Annotated[str | None, typer.Option(envvar="ENGLOG_WORKER_ID")] = None,
     handlers: Annotated[
@@ -148,15 +215,14 @@ def worker(
     log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "info",
 ) -> None:
     """Run a worker: dial the server, pull tasks, run them, report results."""
+    from englog.ai.backend import make_backend, set_backend
+    from englog.ai.config import AITimeouts, ModelOptions
     from englog.worker.client import Worker
     from englog.worker.handlers import HandlerLoadError, load_handlers
+    from englog.worker.outbox import Outbox, OutboxError
     from englog.worker.settings import WorkerSettings, default_worker_id
 
     configure_logging(log_level)
-    if ai not in ("builtin", "ollama"):
-        fail(f"--ai must be builtin or ollama, not {ai!r}")
-    if ai == "ollama":
-        fail("the ollama backend is not available in this release; use --ai builtin")
     if not token:
         fail("no worker token: set ENGLOG_WORKER_TOKEN or --token")
     try:
@@ -164,12 +230,28 @@ def worker(
         settings = WorkerSettings(
             server=server,
             token=token,
-            worker_id=worker_id or default_worker_id(),
+            # A restarted worker keeps the id its outbox remembers, so the results it
+            # left there are still its own to report.
+            worker_id=worker_id or Outbox.remembered_worker_id(outbox) or default_worker_id(),
             concurrency=concurrency,
             health_listen=health_listen,
             ai=ai,
             ollama_url=ollama_url,
             model=model,
+            ai_fallback=ai_fallback,
+            ai_timeouts=AITimeouts(
+                insight_s=insight_timeout,
+                report_s=report_timeout,
+                health_s=ai_health_timeout,
+                model_load_s=model_load_timeout,
+            ),
+            ai_options=ModelOptions(
+                temperature=temperature,
+                seed=seed,
+                num_ctx=num_ctx,
+                num_predict=num_predict,
+                keep_alive=keep_alive,
+            ),
             outbox=outbox,
             insecure=insecure,
             tls_cert=tls_cert,
@@ -178,7 +260,8 @@ def worker(
             drain_timeout_s=drain_timeout,
         )
         w = Worker(settings, registry)
-    except (HandlerLoadError, ValueError, OSError) as exc:
+        set_backend(make_backend(settings.ai_config()))
+    except (HandlerLoadError, ValueError, OSError, OutboxError) as exc:
         fail(str(exc))
     run_until_signal(w.run)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,9 @@ class HandlerSpec:
     func: Handler
     is_async: bool
     timeout_s: float | None = None  # default deadline for tasks of this type
+    # Dependencies the handler cannot run without ("ai"): while one is unusable the
+    # worker advertises zero capacity for this type instead of failing its tasks.
+    requires: frozenset[str] = frozenset()
 
 
 class HandlerRegistry:
@@ -77,17 +80,28 @@ class HandlerRegistry:
     def __init__(self) -> None:
         self._specs: dict[str, HandlerSpec] = {}
 
-    def register(self, name: str, func: Handler, *, timeout_s: float | None = None) -> None:
+    def register(
+        self,
+        name: str,
+        func: Handler,
+        *,
+        timeout_s: float | None = None,
+        requires: Iterable[str] = (),
+    ) -> None:
         if name in self._specs:
             raise ValueError(f"a handler for task type {name!r} is already registered")
         is_async = inspect.iscoroutinefunction(func)
-        self._specs[name] = HandlerSpec(name, func, is_async, timeout_s)
+        self._specs[name] = HandlerSpec(name, func, is_async, timeout_s, frozenset(requires))
 
     def handler(
-        self, name: str | None = None, *, timeout_s: float | None = None
+        self,
+        name: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        requires: Iterable[str] = (),
     ) -> Callable[[Handler], Handler]:
         def decorate(func: Handler) -> Handler:
-            self.register(name or func.__name__, func, timeout_s=timeout_s)
+            self.register(name or func.__name__, func, timeout_s=timeout_s, requires=requires)
             return func
 
         return decorate

@@ -5,15 +5,16 @@ task runs anywhere; the worker installs another (Ollama) at start when asked."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from englog.ai.backend import AIBackend, get_backend, set_backend
+from englog.ai.errors import AIError
 from englog.ai.schemas import InsightRequest, describe_validation_error
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S
-from englog.tasks.base import NonRetriableError, TaskContext, handler
+from englog.tasks.base import NonRetriableError, TaskContext, TaskError, handler
 
 __all__ = [
     "INSIGHT_TIMEOUT_S",
@@ -22,6 +23,7 @@ __all__ = [
     "insight_generation",
     "parse_payload",
     "require_entries",
+    "run_backend",
     "set_backend",
 ]
 
@@ -50,13 +52,21 @@ def backend_name(backend: AIBackend) -> str:
     return str(getattr(backend, "name", type(backend).__name__))
 
 
-@handler("insight_generation", timeout_s=INSIGHT_TIMEOUT_S)
+async def run_backend(call: Awaitable[M]) -> M:
+    """Await a backend call, turning AI errors into task errors with their retry meaning."""
+    try:
+        return await call
+    except AIError as exc:
+        raise TaskError(str(exc), retriable=exc.retriable) from exc
+
+
+@handler("insight_generation", timeout_s=INSIGHT_TIMEOUT_S, requires=("ai",))
 async def insight_generation(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
     req = parse_payload(InsightRequest, payload, "insight_generation")
     require_entries(req.entries, "insight_generation")
     backend = get_backend()
     ctx.progress(10, f"computing facts over {len(req.entries)} entries")
     ctx.progress(50, f"writing narrative ({backend_name(backend)})")
-    result = await backend.generate_insight(req)
+    result = await run_backend(backend.generate_insight(req))
     ctx.progress(100, "done")
     return result.model_dump(mode="json")

@@ -9,20 +9,20 @@ from englog.ai.backend import get_backend, set_backend
 from englog.ai.schemas import WeeklyReportRequest
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S
 from englog.tasks.base import TaskContext, handler
-from englog.tasks.insight import backend_name, parse_payload, require_entries
+from englog.tasks.insight import backend_name, parse_payload, require_entries, run_backend
 
 __all__ = ["REPORT_TIMEOUT_S", "get_backend", "set_backend", "weekly_report"]
 
 REPORT_TIMEOUT_S = DEFAULT_TIMEOUTS_S["weekly_report"]
 
 
-@handler("weekly_report", timeout_s=REPORT_TIMEOUT_S)
+@handler("weekly_report", timeout_s=REPORT_TIMEOUT_S, requires=("ai",))
 async def weekly_report(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
     req = parse_payload(WeeklyReportRequest, payload, "weekly_report")
     require_entries(req.entries, "weekly_report")
     backend = get_backend()
     ctx.progress(10, f"computing facts for {req.week_start}..{req.week_end}")
     ctx.progress(50, f"writing report ({backend_name(backend)})")
-    result = await backend.generate_weekly_report(req)
+    result = await run_backend(backend.generate_weekly_report(req))
     ctx.progress(100, "done")
     return result.model_dump(mode="json")

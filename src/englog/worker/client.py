@@ -1,11 +1,17 @@
-"""The worker's life cycle in one place: register, heartbeat, stream, run, report.
+"""The worker's life cycle in one place: connect, register, heartbeat, stream, run,
+save, report, drain.
 
-Loops (all owned by one TaskGroup, cancelled together on shutdown):
-- session: registers, then runs heartbeat + stream until the session or the
-  connection is lost; re-registers with capped, jittered backoff, forever;
-- reporter: sends finished results in batches, removing each only once the server
-  acknowledged it (accepted, duplicate, stale or unknown);
-- progress: sends the latest progress of each task, coalesced, best effort.
+Loops (all owned by one TaskGroup, cancelled together at the end of shutdown):
+- connection: `ConnectionManager` keeps a usable channel, forever;
+- session: waits for the connection, registers (behind the control-plane breaker),
+  then runs heartbeat + stream until the session or the connection is lost, and
+  starts over; it keeps going while draining, so finishing tasks keep their leases;
+- outbox: commits finished results (and forgets acknowledged ones) in batches, so a
+  result is on disk before the server hears of it;
+- reporter: sends saved results in batches with retry; a result leaves the outbox only
+  when the server acknowledged it (accepted, duplicate, stale or unknown);
+- progress: the latest progress of each task, coalesced, best effort;
+- stats: a periodic statistics log line; health: the optional HTTP endpoints.
 """
 
 from __future__ import annotations
@@ -15,35 +21,54 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import grpc
 import psutil
 import structlog
 
 from englog import __version__
+from englog.ai.backend import get_backend
 from englog.domain.tasks import ResultOutcome
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.resilience.backoff import Backoff
+from englog.resilience.breaker import (
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpenError,
+    grpc_breaker_failure,
+)
+from englog.resilience.retry import Retrier, grpc_code
 from englog.tasks.base import HandlerRegistry
-from englog.worker.connection import make_channel
+from englog.worker.connection import ConnectionManager
+from englog.worker.metrics import WorkerMetrics
+from englog.worker.outbox import Key, Outbox
 from englog.worker.runner import CancelReason, FinishedResult, Runner
 from englog.worker.settings import WorkerSettings
 
 log = structlog.get_logger("englog.worker")
+
+T = TypeVar("T")
 
 _PB_STATUS = {
     ResultOutcome.COMPLETED: pb.RESULT_STATUS_COMPLETED,
     ResultOutcome.FAILED: pb.RESULT_STATUS_FAILED,
     ResultOutcome.CANCELLED: pb.RESULT_STATUS_CANCELLED,
 }
-
+_DISPOSITIONS = {
+    pb.RESULT_DISPOSITION_ACCEPTED: "accepted",
+    pb.RESULT_DISPOSITION_DUPLICATE: "duplicate",
+    pb.RESULT_DISPOSITION_STALE: "stale",
+    pb.RESULT_DISPOSITION_UNKNOWN_TASK: "unknown_task",
+}
 
 # Codes with which the server refuses a whole report because of what it carries.
 _REJECTED_WHOLE = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
 MAX_REPORT_BYTES = 8 * 1024 * 1024
-# How long shutdown waits for the server to acknowledge the last results.
+# How long shutdown waits for the server to acknowledge the last results; what is
+# still unacknowledged then stays in the outbox for the next start.
 RESULT_FLUSH_TIMEOUT_S = 10.0
 
 
@@ -52,59 +77,132 @@ class SessionLost(Exception):
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, registry: HandlerRegistry) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        registry: HandlerRegistry,
+        *,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
         if not registry.names():
             raise ValueError("the worker has no task handlers")
+        self.outbox = Outbox(settings.outbox)
+        leftovers = self.outbox.open()  # OutboxError: the caller says why and exits
+        self.outbox.remember_worker_id(settings.worker_id)
         self.settings = settings
         self.registry = registry
+        self.metrics = metrics or WorkerMetrics()
         self.runner = Runner(
-            registry,
-            settings.concurrency,
-            settings.worker_id,
-            self._result_ready,
-            self._progress,
+            registry, settings.concurrency, settings.worker_id, self._result_ready, self._progress
         )
-        self._pending: dict[tuple[str, int], FinishedResult] = {}
+        self.conn = ConnectionManager(settings)
+        self.conn.add_listener(self._on_connection_state)
+        self.retrier = Retrier(settings.retry, on_retry=self._on_retry)
+        self.breaker = CircuitBreaker(
+            "control_plane", settings.breaker, is_failure=grpc_breaker_failure
+        )
+        self.breaker.add_listener(self._on_breaker_change)
+        self.metrics.set_breaker_state("control_plane", "closed")
+        self.metrics.set_connection_state("idle")
+        # Results move unsaved -> pending (in the outbox) -> acked (to forget).
+        self._unsaved: dict[Key, FinishedResult] = {}
+        self._pending: dict[Key, FinishedResult] = {r.key: r for r in leftovers}
+        self._acked: list[Key] = []
+        self._outbox_wakeup = asyncio.Event()
+        self._outbox_idle = asyncio.Event()
+        self._outbox_idle.set()
         self._results_waiting = asyncio.Event()
         self._all_reported = asyncio.Event()
-        self._all_reported.set()
-        self._progress_latest: dict[tuple[str, int], tuple[float, str]] = {}
+        self._update_reported()
+        self._progress_latest: dict[Key, tuple[float, str]] = {}
         self._session: str | None = None
         self._session_ready = asyncio.Event()
         self._heartbeat_s = 5.0
+        self._heartbeat_now = asyncio.Event()
         self._draining = False
         self._stream_call: grpc.aio.UnaryStreamCall | None = None
         self._started = time.monotonic()
         self._process = psutil.Process(os.getpid())
+        self._ai_usable: tuple[bool, str] = (True, "")
         self.registered = asyncio.Event()
         self.stream_up = False
+        self.registrations = 0
+        self.health_port: int | None = None
+        self._ever_connected = False
         self._log = log.bind(worker_id=settings.worker_id)
+        if leftovers:
+            self._log.info("outbox_recovered", results=len(leftovers), outbox=settings.outbox)
 
     # --- public ----------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set, then drain and report what finished."""
-        channel = make_channel(self.settings)
-        stub = pb_grpc.WorkerServiceStub(channel)
+        """Work until `stop` is set, then drain, flush and close."""
+        self._log.info(
+            "worker_starting",
+            server=self.settings.server,
+            concurrency=self.settings.concurrency,
+            outbox=self.settings.outbox or "memory (results do not survive this process)",
+            types=self.registry.names(),
+        )
+        self.conn.open()  # bad TLS files fail here, before anything starts
+        health_sock = None
+        if self.settings.health_listen:
+            from englog.worker.health import bind_health, serve_health
+
+            health_sock = bind_health(self.settings.health_listen)  # OSError: caller reports
+            self.health_port = health_sock.getsockname()[1]
         try:
             async with asyncio.TaskGroup() as tg:
-                session = tg.create_task(self._session_loop(stub), name="session")
-                reporter = tg.create_task(self._reporter_loop(stub), name="reporter")
-                progress = tg.create_task(self._progress_loop(stub), name="progress")
+                loops = [
+                    tg.create_task(self.conn.run(), name="connection"),
+                    tg.create_task(self._session_loop(), name="session"),
+                    tg.create_task(self._outbox_loop(), name="outbox"),
+                    tg.create_task(self._reporter_loop(), name="reporter"),
+                    tg.create_task(self._progress_loop(), name="progress"),
+                    tg.create_task(self._stats_loop(), name="stats"),
+                    tg.create_task(self._ai_watch_loop(), name="ai-watch"),
+                ]
+                if health_sock is not None:
+                    loops.append(tg.create_task(serve_health(self, health_sock), name="health"))
                 await stop.wait()
-                await self._shutdown(session, reporter, progress)
+                await self._shutdown(loops)
         finally:
             self.runner.close()
-            await channel.close(grace=None)
-            self._log.info("worker_stopped", pending_results=len(self._pending))
+            await self.conn.close()
+            await self.outbox.close()
+            self._log.info(
+                "worker_stopped",
+                unacknowledged_results=len(self._pending) + len(self._unsaved),
+                kept_in_outbox=self.outbox.durable,
+            )
 
     @property
     def pending_results(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._unsaved)
+
+    def ai_usable(self) -> tuple[bool, str]:
+        """Whether AI task types can be taken now, and if not why (readiness)."""
+        return self._ai_usable
+
+    def readiness(self) -> tuple[bool, str]:
+        if self._draining:
+            return False, "draining"
+        if not self.conn.ready:
+            return False, f"not connected to {self.settings.server} ({self.conn.state.name})"
+        if self._session is None:
+            return False, "not registered"
+        if not self.stream_up:
+            return False, "task stream not open"
+        ok, why = self._ai_usable
+        if not ok and any(self.registry.get(t).requires for t in self.registry.names()):
+            return False, f"AI unusable: {why}"
+        return True, "ready"
 
     # --- shutdown ----------------------------------------------------------------
-    async def _shutdown(self, *loops: asyncio.Task[None]) -> None:
-        session, reporter, progress = loops
+    async def _shutdown(self, loops: list[asyncio.Task[None]]) -> None:
+        """Stop taking tasks, let running ones finish within the drain timeout (the
+        rest are cancelled and reported retriable), flush results, close."""
         self._draining = True
+        self._heartbeat_now.set()  # tell the server at once: no more assignments
         self._log.info("draining", active=self.runner.active_count)
         if self._stream_call is not None:
             self._stream_call.cancel()
@@ -112,36 +210,61 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(RESULT_FLUSH_TIMEOUT_S):
                 await self._all_reported.wait()
-        for loop in (session, reporter, progress):
+        # Whatever was not acknowledged must at least be on disk before we go.
+        self._outbox_wakeup.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RESULT_FLUSH_TIMEOUT_S):
+                while self._unsaved or self._acked or not self._outbox_idle.is_set():
+                    self._outbox_wakeup.set()
+                    await asyncio.sleep(0.01)
+        for loop in loops:
             loop.cancel()
 
     # --- session: register, heartbeat, stream --------------------------------------
-    async def _session_loop(self, stub: pb_grpc.WorkerServiceStub) -> None:
+    async def _session_loop(self) -> None:
         """Runs until cancelled, draining included: heartbeats keep the leases of the
         tasks still finishing, and a lost session is re-established to report them."""
         backoff = Backoff(self.settings.reconnect)
         while True:
+            await self.conn.wait_ready()
+            delay: float | None = None
             try:
-                await self._register(stub)
-                backoff.reset()
+                await self.breaker.call(self._register)
                 async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._heartbeat_loop(stub, backoff))
-                    tg.create_task(self._stream_loop(stub, backoff))
+                    tg.create_task(self._heartbeat_loop(backoff))
+                    tg.create_task(self._stream_loop(backoff))
             except* SessionLost:
                 self._log.warning("session_lost_reregistering")
+            except* CircuitOpenError as group:
+                err = group.exceptions[0]
+                assert isinstance(err, CircuitOpenError)
+                delay = err.retry_after_s
+                self._log.warning("control_plane_circuit_open", retry_after_s=round(delay, 2))
             except* grpc.aio.AioRpcError as group:
                 err = group.exceptions[0]
                 assert isinstance(err, grpc.aio.AioRpcError)
                 self._log.warning("connection_problem", code=err.code().name, detail=err.details())
+                if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    self.conn.report_broken(f"{err.code().name} on a session call")
+            except* (TimeoutError, ConnectionError) as group:
+                self._log.warning("connection_problem", error=repr(group.exceptions[0]))
             self._invalidate_session()
-            await asyncio.sleep(backoff.next_delay())
+            # Waiting for the connection is what paces us while the server is away;
+            # the backoff only spaces attempts against a server that answers badly.
+            await asyncio.sleep(delay if delay is not None else backoff.next_delay())
+
+    @property
+    def _stub(self) -> pb_grpc.WorkerServiceStub:
+        stub = self.conn.stub
+        assert stub is not None, "the connection is opened at the start of run()"
+        return stub
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.settings.token}"),)
 
-    async def _register(self, stub: pb_grpc.WorkerServiceStub) -> None:
+    async def _register(self) -> None:
         s = self.settings
-        reply = await stub.RegisterWorker(
+        reply = await self._stub.RegisterWorker(
             pb.RegisterWorkerRequest(
                 worker_id=s.worker_id,
                 name=s.name or s.worker_id,
@@ -157,28 +280,57 @@ class Worker:
         self._heartbeat_s = reply.heartbeat_interval_s or 5.0
         self._session_ready.set()
         self.registered.set()
+        self.registrations += 1
+        self.metrics.sessions.inc()
         self._results_waiting.set()  # flush whatever finished while we were away
-        self._log.info("registered", heartbeat_interval_s=self._heartbeat_s)
+        self._log.info(
+            "registered", heartbeat_interval_s=self._heartbeat_s, generation=self.conn.generation
+        )
 
     def _invalidate_session(self) -> None:
         self._session = None
         self._session_ready.clear()
-        self.stream_up = False
+        self._set_stream_up(False)
 
-    async def _heartbeat_loop(self, stub: pb_grpc.WorkerServiceStub, backoff: Backoff) -> None:
+    async def _heartbeat_loop(self, backoff: Backoff) -> None:
+        """Never starved by task work: handlers run in their own tasks and threads, and
+        a failed beat is retried until the next one is due."""
         while True:
-            reply = await self._call(stub.WorkerHeartbeat, self._heartbeat_request())
+            self._heartbeat_now.clear()
+            deadline = time.monotonic() + self._heartbeat_s
+            reply = await self._call(
+                "heartbeat", self._stub.WorkerHeartbeat, self._heartbeat_request, deadline
+            )
             for task_id in reply.cancel_task_ids:
                 if self.runner.cancel(task_id, CancelReason.SERVER):
                     self._log.info("task_cancel_requested", task_id=task_id)
             backoff.mark_healthy()
-            await asyncio.sleep(self._heartbeat_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await self._heartbeat_now.wait()
+
+    def _capacity(self) -> dict[str, int]:
+        """The per-type ceiling (the server counts what it has in flight against it);
+        zero pauses a type whose dependency is unusable, or everything while draining."""
+        if self._draining:
+            return {name: 0 for name in self.registry.names()}
+        ai_ok = self._ai_usable[0]
+        capacity = {}
+        for name in self.registry.names():
+            spec = self.registry.get(name)
+            blocked = spec is not None and "ai" in spec.requires and not ai_ok
+            capacity[name] = 0 if blocked else self.settings.concurrency
+        return capacity
+
+    def _held_ids(self) -> set[str]:
+        """Tasks this worker still answers for: running, or finished but not yet
+        acknowledged (their leases must hold until the server has the result)."""
+        held = set(self.runner.active_ids)
+        held.update(task_id for task_id, _ in self._pending)
+        held.update(task_id for task_id, _ in self._unsaved)
+        return held
 
     def _heartbeat_request(self) -> pb.WorkerHeartbeatRequest:
-        # Capacity is the per-type ceiling (0 would pause a type); the server counts
-        # what it has in flight against it. Results not yet acknowledged keep their
-        # leases too, so a slow report never turns finished work into a retry.
-        held = set(self.runner.active_ids) | {task_id for task_id, _ in self._pending}
         return pb.WorkerHeartbeatRequest(
             session_token=self._session or "",
             status="draining" if self._draining else "ready",
@@ -191,46 +343,80 @@ class Worker:
                 uptime_s=time.monotonic() - self._started,
                 connection_status="connected" if self.stream_up else "connecting",
             ),
-            capacity={name: self.settings.concurrency for name in self.registry.names()},
-            active_task_ids=sorted(held),
+            capacity=self._capacity(),
+            active_task_ids=sorted(self._held_ids()),
         )
 
-    async def _stream_loop(self, stub: pb_grpc.WorkerServiceStub, backoff: Backoff) -> None:
+    async def _stream_loop(self, backoff: Backoff) -> None:
         while not self._draining:
-            held = set(self.runner.active_ids) | {k[0] for k in self._pending}
-            call = stub.StreamTasks(
-                pb.StreamTasksRequest(session_token=self._session or "", held_task_ids=held),
+            call = self._stub.StreamTasks(
+                pb.StreamTasksRequest(
+                    session_token=self._session or "", held_task_ids=self._held_ids()
+                ),
                 metadata=self._metadata(),
             )
             self._stream_call = call
             try:
+                await call.initial_metadata()  # the server sends it once the stream is open
+                self._set_stream_up(True)
                 async for batch in call:
-                    self.stream_up = True
+                    self._set_stream_up(True)
                     backoff.mark_healthy()
                     for a in batch.assignments:
                         self.runner.submit(a)
+                    self.metrics.tasks_active.set(self.runner.active_count)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.CANCELLED and self._draining:
                     return
                 self._raise_for(exc)
             finally:
-                self.stream_up = False
+                self._set_stream_up(False)
                 self._stream_call = None
             if not self._draining:  # the server closed the stream (e.g. shutting down)
                 await asyncio.sleep(backoff.next_delay())
 
-    # --- results and progress ----------------------------------------------------
+    def _set_stream_up(self, up: bool) -> None:
+        self.stream_up = up
+        self.metrics.stream_up.set(1 if up else 0)
+
+    # --- results: outbox, then report ----------------------------------------------
     def _result_ready(self, result: FinishedResult) -> None:
-        self._pending[result.key] = result
+        self._unsaved[result.key] = result
         self._all_reported.clear()
         self._progress_latest.pop(result.key, None)
-        self._results_waiting.set()
+        self._outbox_wakeup.set()
+        m = self.metrics
+        m.tasks_active.set(self.runner.active_count)
+        m.tasks_finished.labels(result.type or "unknown", str(result.outcome)).inc()
+        if result.finished_at >= result.started_at > 0:
+            m.task_duration.labels(result.type or "unknown").observe(
+                result.finished_at - result.started_at
+            )
 
-    def _progress(self, task_id: str, attempt: int, percent: float, message: str) -> None:
-        if (task_id, attempt) not in self._pending:
-            self._progress_latest[(task_id, attempt)] = (percent, message)
+    async def _outbox_loop(self) -> None:
+        """One commit for everything that finished or was acknowledged meanwhile."""
+        while True:
+            await self._outbox_wakeup.wait()
+            self._outbox_wakeup.clear()
+            if not self._unsaved and not self._acked:
+                continue
+            self._outbox_idle.clear()
+            saving, self._unsaved = self._unsaved, {}
+            forgetting, self._acked = self._acked, []
+            try:
+                await self.outbox.commit(list(saving.values()), forgetting)
+            except Exception as exc:
+                # A full or broken disk must not stop reporting: the results are still
+                # in memory and go out now; only a crash of this process could lose them.
+                self._log.error("outbox_write_failed", error=str(exc), results=len(saving))
+            finally:
+                self._outbox_idle.set()
+            self._pending.update(saving)
+            self.metrics.outbox_depth.set(len(self._pending) + len(self._unsaved))
+            if saving:
+                self._results_waiting.set()
 
-    async def _reporter_loop(self, stub: pb_grpc.WorkerServiceStub) -> None:
+    async def _reporter_loop(self) -> None:
         backoff = Backoff(self.settings.reconnect)
         while True:
             await self._results_waiting.wait()
@@ -238,7 +424,7 @@ class Worker:
             while self._pending:
                 await self._session_ready.wait()
                 try:
-                    await self._report_some(stub)
+                    await self._report_some()
                     backoff.reset()
                 except SessionLost:
                     # The session loop notices too (its heartbeat) and registers again;
@@ -263,24 +449,26 @@ class Worker:
             batch.append(result)
         return batch
 
-    async def _report_some(self, stub: pb_grpc.WorkerServiceStub) -> None:
+    async def _report_some(self) -> None:
         batch = self._next_batch()
         try:
-            await self._report(stub, batch)
+            await self._report(batch)
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in _REJECTED_WHOLE or len(batch) == 1:
                 raise
             # One bad result must not hold back the others: report them one by one.
             for result in batch:
                 with contextlib.suppress(grpc.aio.AioRpcError):
-                    await self._report(stub, [result])
+                    await self._report([result])
 
-    async def _report(self, stub: pb_grpc.WorkerServiceStub, batch: list[FinishedResult]) -> None:
-        request = pb.ReportTaskResultRequest(
-            session_token=self._session or "", results=[_to_pb(r) for r in batch]
-        )
+    async def _report(self, batch: list[FinishedResult]) -> None:
+        def request() -> pb.ReportTaskResultRequest:
+            return pb.ReportTaskResultRequest(
+                session_token=self._session or "", results=[_to_pb(r) for r in batch]
+            )
+
         try:
-            reply = await self._call(stub.ReportTaskResult, request)
+            reply = await self._call("report", self._stub.ReportTaskResult, request)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
                 self._log.warning("results_rejected", detail=exc.details(), count=len(batch))
@@ -290,8 +478,16 @@ class Worker:
                 self._replace_rejected(batch[0], exc)
             raise
         for ack in reply.acks:
-            if ack.disposition == pb.RESULT_DISPOSITION_STALE:
-                self._log.warning("stale_result_dropped", task_id=ack.task_id, attempt=ack.attempt)
+            disposition = _DISPOSITIONS.get(ack.disposition, "unknown")
+            self.metrics.results_acked.labels(disposition).inc()
+            if disposition == "stale":
+                # Fenced: a newer attempt owns the task now; ours must not overwrite it.
+                self._log.warning(
+                    "stale_result_dropped",
+                    task_id=ack.task_id,
+                    attempt=ack.attempt,
+                    worker_id=self.settings.worker_id,
+                )
         self._forget((a.task_id, a.attempt) for a in reply.acks)
 
     def _replace_rejected(self, result: FinishedResult, exc: grpc.aio.AioRpcError) -> None:
@@ -312,14 +508,29 @@ class Worker:
             retriable=False,
         )
 
-    def _forget(self, keys: Iterable[tuple[str, int]]) -> None:
+    def _forget(self, keys: Iterable[Key]) -> None:
         for key in keys:
-            self._pending.pop(key, None)
-        if not self._pending:
+            if self._pending.pop(key, None) is not None:
+                self._acked.append(key)
+        self._outbox_wakeup.set()
+        self.metrics.outbox_depth.set(len(self._pending) + len(self._unsaved))
+        self._update_reported()
+
+    def _update_reported(self) -> None:
+        if self._pending or self._unsaved:
+            self._all_reported.clear()
+        else:
             self._all_reported.set()
 
-    async def _progress_loop(self, stub: pb_grpc.WorkerServiceStub) -> None:
-        """Best effort: the latest value per task every interval; failures are dropped."""
+    # --- progress, statistics, AI ---------------------------------------------------
+    def _progress(self, task_id: str, attempt: int, percent: float, message: str) -> None:
+        key = (task_id, attempt)
+        if key not in self._pending and key not in self._unsaved:
+            self._progress_latest[key] = (percent, message)
+
+    async def _progress_loop(self) -> None:
+        """Best effort: the latest value per task every interval; failures are dropped
+        (the next value supersedes them, and heartbeats keep the leases)."""
         while True:
             await asyncio.sleep(self.settings.progress_interval_s)
             session = self._session
@@ -328,8 +539,8 @@ class Worker:
             latest, self._progress_latest = self._progress_latest, {}
             for (task_id, attempt), (percent, message) in latest.items():
                 with contextlib.suppress(grpc.aio.AioRpcError, SessionLost):
-                    await self._call(
-                        stub.UpdateTaskProgress,
+                    await self._call_once(
+                        self._stub.UpdateTaskProgress,
                         pb.UpdateTaskProgressRequest(
                             session_token=session,
                             task_id=task_id,
@@ -339,14 +550,81 @@ class Worker:
                         ),
                     )
 
-    # --- helpers ----------------------------------------------------------------
-    async def _call(self, method: grpc.aio.UnaryUnaryMultiCallable, request: object) -> object:
+    def stats(self) -> dict[str, Any]:
+        c = self.conn.stats()
+        b = self.breaker.stats()
+        return {
+            "active": self.runner.active_count,
+            "completed": self.runner.completed,
+            "failed": self.runner.failed,
+            "unacknowledged_results": self.pending_results,
+            "connection": c.state,
+            "reconnects": c.reconnects,
+            "registrations": self.registrations,
+            "stream_up": self.stream_up,
+            "control_plane_breaker": str(b.state),
+            "retries": {name: s.retries for name, s in self.retrier.stats().items()},
+            "ai_usable": self._ai_usable[0],
+        }
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stats_interval_s)
+            self._log.info("worker_stats", **self.stats())
+
+    async def _ai_watch_loop(self) -> None:
+        """Follows the AI backend's usability (its breaker); a change is told to the
+        server at once, so AI tasks stop (or resume) being routed here."""
+        while True:
+            usable = getattr(get_backend(), "usable", None)
+            state = usable() if callable(usable) else (True, "")
+            if state[0] != self._ai_usable[0]:
+                self._log.warning("ai_usability_changed", usable=state[0], reason=state[1])
+                self._ai_usable = state
+                self._heartbeat_now.set()
+            else:
+                self._ai_usable = state
+            await asyncio.sleep(self.settings.ai_watch_interval_s)
+
+    # --- hooks and helpers ------------------------------------------------------------
+    def _on_connection_state(self, state: str) -> None:
+        self.metrics.set_connection_state(state)
+        if state == "ready":
+            if self._ever_connected:
+                self.metrics.reconnects.inc()
+            self._ever_connected = True
+
+    def _on_breaker_change(self, name: str, old: BreakerState, new: BreakerState) -> None:
+        self.metrics.set_breaker_state(name, str(new))
+        self.metrics.breaker_transitions.labels(name, str(old), str(new)).inc()
+        self._log.warning("breaker_state_changed", breaker=name, from_state=old, to_state=new)
+
+    def _on_retry(self, operation: str, attempt: int, delay_s: float, exc: BaseException) -> None:
+        self.metrics.retries.labels(operation, grpc_code(exc) or type(exc).__name__).inc()
+
+    async def _call(
+        self,
+        operation: str,
+        method: Callable[..., Awaitable[T]],
+        request: Callable[[], object],
+        deadline: float | None = None,
+    ) -> T:
+        """One RPC with retries; the request is rebuilt per attempt (fresh session,
+        fresh held ids). A session the server no longer knows is not retried."""
+
+        async def attempt() -> T:
+            return await self._call_once(method, request())
+
+        return await self.retrier.call(operation, attempt, deadline=deadline)
+
+    async def _call_once(self, method: Callable[..., Awaitable[T]], request: object) -> T:
         try:
             return await method(
                 request, metadata=self._metadata(), timeout=self.settings.rpc_timeout_s
             )
         except grpc.aio.AioRpcError as exc:
             self._raise_for(exc)
+            raise
 
     def _raise_for(self, exc: grpc.aio.AioRpcError) -> None:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED and "register" in (exc.details() or ""):

@@ -1,30 +1,57 @@
-"""The worker's gRPC channel: keepalive so a dead peer is noticed in seconds, TLS or
-mTLS from configuration, plaintext only when asked."""
+"""The worker's connection to its server: one `grpc.aio` channel, kept alive.
+
+`ConnectionManager` watches the channel's connectivity state, asks it to reconnect
+with capped, fully jittered backoff when it is lost (forever: a worker never gives
+up on its server), checks the server's gRPC health every `health_interval_s` and
+replaces a channel that stopped answering (a black-holed connection looks READY until
+keepalive notices). Each new connection bumps `generation`; the client's loops wait
+for `ready` and re-register and reopen their stream on their own when their calls
+fail, so no state is shared beyond "is there a usable channel now".
+
+Keepalive (10 s time, 3 s timeout) notices a dead peer in seconds; TLS or mTLS come
+from configuration; plaintext only when asked."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from englog.protocol import worker_pb2_grpc as pb_grpc
+from englog.resilience.backoff import Backoff, BackoffPolicy
 from englog.worker.settings import WorkerSettings
+
+log = structlog.get_logger("englog.worker.connection")
 
 # Above the largest message either side sends: a 1 MiB payload per task in a batch
 # (the server caps batches by bytes) and up to 8 MiB of results per report.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+SERVICE_NAME = "englog.v1.WorkerService"
 
-KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 3_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-    # Reconnect quickly after the server returns; our own loops add jittered backoff.
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 2_000),
-)
+Connectivity = grpc.ChannelConnectivity
+
+
+def channel_options(reconnect: BackoffPolicy) -> tuple[tuple[str, int], ...]:
+    return (
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 3_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        # gRPC's own reconnect backoff (default cap 120 s) would leave a worker idle
+        # for minutes after an outage: keep it within our policy's bounds.
+        ("grpc.initial_reconnect_backoff_ms", int(reconnect.initial_s * 1000)),
+        ("grpc.min_reconnect_backoff_ms", int(reconnect.initial_s * 1000)),
+        ("grpc.max_reconnect_backoff_ms", int(reconnect.max_s * 1000)),
+    )
 
 
 def channel_credentials(settings: WorkerSettings) -> grpc.ChannelCredentials:
@@ -36,9 +63,182 @@ def channel_credentials(settings: WorkerSettings) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(ca, key, cert)
 
 
+def uses_tls(settings: WorkerSettings) -> bool:
+    return bool(settings.tls_ca or settings.tls_cert) or not settings.insecure
+
+
 def make_channel(settings: WorkerSettings) -> grpc.aio.Channel:
-    if settings.insecure and not (settings.tls_ca or settings.tls_cert):
-        return grpc.aio.insecure_channel(settings.server, options=KEEPALIVE_OPTIONS)
-    return grpc.aio.secure_channel(
-        settings.server, channel_credentials(settings), options=KEEPALIVE_OPTIONS
-    )
+    options = channel_options(settings.connect_backoff)
+    if not uses_tls(settings):
+        return grpc.aio.insecure_channel(settings.server, options=options)
+    return grpc.aio.secure_channel(settings.server, channel_credentials(settings), options=options)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStats:
+    state: str
+    generation: int
+    reconnects: int
+    health_failures: int
+    connected_for_s: float | None
+
+
+StateListener = Callable[[str], None]
+
+
+class ConnectionManager:
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        # The channel binds to the running loop: it is made in `open`, inside the loop.
+        self._channel: grpc.aio.Channel | None = None
+        self.stub: pb_grpc.WorkerServiceStub | None = None
+        self._ready = asyncio.Event()
+        self.state: Connectivity = Connectivity.IDLE
+        self.generation = 0
+        self.reconnects = 0
+        self.health_failures = 0
+        self._connected_at: float | None = None
+        self._replace = asyncio.Event()
+        self._listeners: list[StateListener] = []
+
+    # --- public ---------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    def add_listener(self, fn: StateListener) -> None:
+        """Called with the state's name on every change (metrics, logs)."""
+        self._listeners.append(fn)
+
+    def report_broken(self, reason: str) -> None:
+        """A caller saw the connection fail in a way the channel may not have noticed
+        (e.g. a deadline on a READY channel): check it now."""
+        log.info("connection_suspect", reason=reason)
+        self._replace.set()
+
+    def stats(self) -> ConnectionStats:
+        connected = time.monotonic() - self._connected_at if self._connected_at else None
+        return ConnectionStats(
+            self.state.name.lower(),
+            self.generation,
+            self.reconnects,
+            self.health_failures,
+            connected,
+        )
+
+    def open(self) -> None:
+        """Create the channel (TLS files are read here: errors surface at start)."""
+        if self._channel is None:
+            self._channel = make_channel(self.settings)
+            self.stub = pb_grpc.WorkerServiceStub(self._channel)
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            raise RuntimeError("ConnectionManager.open() was not called")
+        return self._channel
+
+    async def run(self) -> None:
+        """Watch and repair the connection until cancelled."""
+        self.open()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._watch(), name="connection-watch")
+                tg.create_task(self._health_loop(), name="connection-health")
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close(grace=None)
+
+    # --- internals ------------------------------------------------------------------
+    async def _watch(self) -> None:
+        backoff = Backoff(self.settings.connect_backoff)
+        ever_connected = False
+        while True:
+            channel = self.channel
+            state = channel.get_state(try_to_connect=True)
+            self._set_state(state)
+            if state is Connectivity.READY:
+                backoff.reset()
+                if not self._ready.is_set():
+                    self.generation += 1
+                    if ever_connected:
+                        self.reconnects += 1
+                    ever_connected = True
+                    self._connected_at = time.monotonic()
+                    self._ready.set()
+                    log.info("connected", server=self.settings.server, generation=self.generation)
+            elif self._ready.is_set():
+                self._ready.clear()
+                self._connected_at = None
+                log.warning("connection_lost", server=self.settings.server, state=state.name)
+            wait_s = None
+            if state is Connectivity.TRANSIENT_FAILURE:
+                # Ask again after a jittered delay; gRPC's own backoff is capped to ours.
+                wait_s = backoff.next_delay()
+            changed = asyncio.ensure_future(channel.wait_for_state_change(state))
+            replace = asyncio.ensure_future(self._replace.wait())
+            try:
+                await asyncio.wait(
+                    {changed, replace}, timeout=wait_s, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                for fut in (changed, replace):
+                    fut.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await fut
+            if self._replace.is_set():
+                self._replace.clear()
+                await self._check_or_replace()
+
+    def _set_state(self, state: Connectivity) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        for fn in self._listeners:
+            try:
+                fn(state.name.lower())
+            except Exception:
+                log.exception("connection_listener_failed")
+
+    async def _health_loop(self) -> None:
+        interval = self.settings.health_check_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            if self._ready.is_set() and not await self._healthy():
+                self._replace.set()
+
+    async def _healthy(self) -> bool:
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        try:
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(service=SERVICE_NAME),
+                timeout=self.settings.rpc_timeout_s,
+            )
+        except grpc.aio.AioRpcError as exc:
+            self.health_failures += 1
+            log.warning("health_check_failed", code=exc.code().name, detail=exc.details())
+            return False
+        if reply.status != health_pb2.HealthCheckResponse.SERVING:
+            self.health_failures += 1
+            log.warning("server_not_serving", status=reply.status)
+            return False
+        return True
+
+    async def _check_or_replace(self) -> None:
+        """A suspect channel that fails a health check is replaced by a new one: calls
+        on the old one end (CANCELLED), and the client's loops start over."""
+        if not self._ready.is_set() or await self._healthy():
+            return  # not connected: the watch loop is already reconnecting
+        old = self.channel
+        self._channel = make_channel(self.settings)
+        self.stub = pb_grpc.WorkerServiceStub(self._channel)
+        self._ready.clear()
+        self._connected_at = None
+        log.warning("channel_replaced", server=self.settings.server)
+        await old.close(grace=None)

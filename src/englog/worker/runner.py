@@ -9,6 +9,7 @@ well-behaved sync handler polls."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import functools
 import json
@@ -55,6 +56,7 @@ class FinishedResult:
     retriable: bool = True
     started_at: float = 0.0
     finished_at: float = 0.0
+    type: str = ""  # for metrics; not part of the report
 
     @property
     def key(self) -> tuple[str, int]:
@@ -162,6 +164,10 @@ class Runner:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self, a: pb.TaskAssignment, ctx: TaskContext) -> FinishedResult:
+        # Every log line about this task (handler's included) carries who and which attempt.
+        structlog.contextvars.bind_contextvars(
+            task_id=a.task_id, attempt=a.attempt, worker_id=self._worker_id, task_type=a.type
+        )
         started = time.time()
         try:
             async with self._slots:
@@ -169,7 +175,12 @@ class Runner:
         except asyncio.CancelledError:
             outcome = self._cancelled_outcome((a.task_id, a.attempt))
         return FinishedResult(
-            a.task_id, a.attempt, started_at=started, finished_at=time.time(), **outcome
+            a.task_id,
+            a.attempt,
+            started_at=started,
+            finished_at=time.time(),
+            type=a.type,
+            **outcome,
         )
 
     def _finish(self, a: pb.TaskAssignment, task: asyncio.Task[FinishedResult]) -> None:
@@ -183,10 +194,13 @@ class Runner:
                 a.attempt,
                 started_at=now,
                 finished_at=now,
+                type=a.type,
                 **self._cancelled_outcome(key),
             )
         elif (exc := task.exception()) is not None:  # a bug of ours; still report it
-            finished = FinishedResult(a.task_id, a.attempt, **_failure(repr(exc), True))
+            finished = FinishedResult(
+                a.task_id, a.attempt, type=a.type, **_failure(repr(exc), True)
+            )
         else:
             finished = task.result()
         self._running.pop(key, None)
@@ -227,7 +241,11 @@ class Runner:
                     value = await spec.func(ctx, payload)
                 else:
                     loop = asyncio.get_running_loop()
-                    value = await loop.run_in_executor(self._threads, spec.func, ctx, payload)
+                    # The thread runs in a copy of this context: its logs keep the task ids.
+                    call = functools.partial(
+                        contextvars.copy_context().run, spec.func, ctx, payload
+                    )
+                    value = await loop.run_in_executor(self._threads, call)
         except TimeoutError:
             ctx.cancel_event.set()
             return _failure(f"deadline exceeded after {timeout_s:g}s", True)

@@ -6,7 +6,10 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from englog.ai.config import AIConfig, AITimeouts, ModelOptions
 from englog.resilience.backoff import BackoffPolicy
+from englog.resilience.breaker import BreakerPolicy
+from englog.resilience.retry import RetryPolicy
 
 
 def default_worker_id() -> str:
@@ -24,13 +27,27 @@ class WorkerSettings:
     ai: str = "builtin"
     ollama_url: str = "http://127.0.0.1:11434"
     model: str = "llama3.2:3b"
+    ai_fallback: str = "wait"  # wait: AI tasks stay queued while the LLM is down; degrade
+    ai_timeouts: AITimeouts = field(default_factory=AITimeouts)
+    ai_options: ModelOptions = field(default_factory=ModelOptions)
     outbox: str | None = None
     insecure: bool = True
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
     drain_timeout_s: float = 30.0
+    # Between attempts of the session and stream loops when the server answers badly.
     reconnect: BackoffPolicy = field(default_factory=BackoffPolicy)
+    # Between connection attempts while the server is unreachable: a short cap, so a
+    # worker is back at work within about a second of its server returning.
+    connect_backoff: BackoffPolicy = field(
+        default_factory=lambda: BackoffPolicy(initial_s=0.1, max_s=1.0)
+    )
+    health_check_interval_s: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    stats_interval_s: float = 60.0
+    ai_watch_interval_s: float = 0.5
     rpc_timeout_s: float = 10.0
     progress_interval_s: float = 0.5
     max_results_per_report: int = 256
@@ -40,3 +57,15 @@ class WorkerSettings:
             raise ValueError("concurrency must be at least 1")
         if not self.worker_id.strip():
             raise ValueError("worker id must not be empty")
+        self.ai_config()  # refuses a bad --ai, --ai-fallback, --model or URL now
+
+    def ai_config(self) -> AIConfig:
+        """What `englog.ai.backend.make_backend` needs to build this worker's backend."""
+        return AIConfig(
+            backend=self.ai,
+            url=self.ollama_url,
+            model=self.model,
+            fallback=self.ai_fallback,
+            timeouts=self.ai_timeouts,
+            options=self.ai_options,
+        )

@@ -1,0 +1,279 @@
+"""Bounded retries for single operations (RPCs, Ollama calls), built on tenacity.
+
+Each call gets a fresh `tenacity.AsyncRetrying`: one shared object keeps its per-call
+state and `.statistics` on itself, so concurrent callers overwrite each other (tenacity
+issue 701). Statistics are therefore gathered per operation from the call's own hooks.
+
+The time bound compares our own clock with an absolute stop time (the caller's deadline
+or `max_elapsed_s` from the start, whichever comes first). It is tenacity's
+`stop_before_delay` rule, "stop if the next sleep would end past the bound", but fed by an
+injectable clock: tenacity times calls with `time.monotonic` directly, which a test's fake
+sleep cannot move, and a caller's deadline is absolute, not relative to the first attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import grpc
+import structlog
+import tenacity
+
+T = TypeVar("T")
+log = structlog.get_logger("englog.resilience.retry")
+
+RETRIABLE_CODES: frozenset[grpc.StatusCode] = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
+
+Classifier = Callable[[BaseException], bool]
+RetryHook = Callable[[str, int, float, BaseException], None]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """max_attempts: calls in all, first included (default 5); initial_delay_s: the first
+    backoff ceiling (default 0.1 s); max_delay_s: cap on any one delay (default 30 s);
+    multiplier: growth per attempt (default 2.0); jitter: full jitter, uniform in
+    [0, ceiling] (default on); max_elapsed_s: bound on the whole call, None for none."""
+
+    max_attempts: int = 5
+    initial_delay_s: float = 0.1
+    max_delay_s: float = 30.0
+    multiplier: float = 2.0
+    jitter: bool = True
+    max_elapsed_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be an integer >= 1, got {self.max_attempts!r}")
+        if self.initial_delay_s < 0 or self.max_delay_s < self.initial_delay_s:
+            raise ValueError("retry delays need 0 <= initial_delay_s <= max_delay_s")
+        if self.multiplier < 1:
+            raise ValueError(f"multiplier must be >= 1, got {self.multiplier!r}")
+        if self.max_elapsed_s is not None and self.max_elapsed_s <= 0:
+            raise ValueError(f"max_elapsed_s must be > 0 or None, got {self.max_elapsed_s!r}")
+
+    def ceiling(self, retry: int) -> float:
+        """Largest delay before retry number `retry` (1 = after the first failure)."""
+        try:
+            return min(self.max_delay_s, self.initial_delay_s * self.multiplier ** (retry - 1))
+        except OverflowError:
+            return self.max_delay_s
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
+def status_code(exc: BaseException) -> grpc.StatusCode | None:
+    """The gRPC status of an `RpcError` (sync or aio), None for anything else."""
+    if not isinstance(exc, grpc.RpcError):
+        return None
+    code = getattr(exc, "code", None)
+    if not callable(code):
+        return None
+    try:
+        value = code()
+    except Exception:
+        return None
+    return value if isinstance(value, grpc.StatusCode) else None
+
+
+def grpc_code(exc: BaseException) -> str | None:
+    """Status name such as "UNAVAILABLE" for log fields and metric labels."""
+    code = status_code(exc)
+    return code.name if code is not None else None
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """Transient by nature: the retriable gRPC codes, timeouts and connection errors."""
+    code = status_code(exc)
+    if code is not None:
+        return code in RETRIABLE_CODES
+    return isinstance(exc, TimeoutError | ConnectionError)
+
+
+@dataclass(slots=True)
+class RetryStats:
+    """Per operation. attempts counts every try; successes/failures/cancelled count
+    whole calls; retries counts the sleeps between tries."""
+
+    operation: str
+    attempts: int = 0
+    successes: int = 0
+    failures: int = 0
+    cancelled: int = 0
+    retries: int = 0
+    last_error: str | None = None
+    last_code: str | None = None
+
+    def note_error(self, exc: BaseException) -> None:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_code = grpc_code(exc)
+
+
+class _StopAt(tenacity.stop.stop_base):
+    """Stop when the next sleep would end at or past `stop_at` on `clock`."""
+
+    def __init__(self, stop_at: float, clock: Callable[[], float]) -> None:
+        self.stop_at = stop_at
+        self.clock = clock
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.clock() + retry_state.upcoming_sleep >= self.stop_at
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class Retrier:
+    """Runs operations under a `RetryPolicy` and keeps statistics per operation name.
+
+    `on_retry(operation, attempt, delay_s, exc)` is called before each sleep (metrics);
+    `sleep` and `clock` are seams for tests (`clock` must match `deadline`'s base)."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        *,
+        retry_on: Classifier = is_retriable,
+        on_retry: RetryHook | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy
+        self.retry_on = retry_on
+        self.on_retry = on_retry
+        self._sleep = sleep
+        self._clock = clock
+        self._stats: dict[str, RetryStats] = {}
+
+    def stats(self) -> dict[str, RetryStats]:
+        """A snapshot: later calls do not change the returned objects."""
+        return {name: replace(s) for name, s in self._stats.items()}
+
+    async def call(
+        self,
+        operation: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        deadline: float | None = None,
+        policy: RetryPolicy | None = None,
+        retry_on: Classifier | None = None,
+    ) -> T:
+        """Await `fn()` until it succeeds, raises something not retriable, runs out of
+        attempts or would overrun `deadline` (a `clock` value); then the last error is
+        raised as is. Cancellation is never retried."""
+        policy = policy or self.policy
+        stats = self._stats.setdefault(operation, RetryStats(operation))
+        stop_at = self._stop_at(policy, deadline)
+        if stop_at is not None and self._clock() >= stop_at:
+            stats.failures += 1
+            raise TimeoutError(f"{operation}: deadline passed before the first attempt")
+        retrying = self._retrying(operation, policy, retry_on or self.retry_on, stats, stop_at)
+        try:
+            result: T = await retrying(fn)
+        except asyncio.CancelledError:
+            stats.cancelled += 1
+            raise
+        except BaseException as exc:
+            stats.failures += 1
+            stats.note_error(exc)
+            raise
+        stats.successes += 1
+        return result
+
+    def _stop_at(self, policy: RetryPolicy, deadline: float | None) -> float | None:
+        bounds = [] if deadline is None else [deadline]
+        if policy.max_elapsed_s is not None:
+            bounds.append(self._clock() + policy.max_elapsed_s)
+        return min(bounds) if bounds else None
+
+    def _retrying(
+        self,
+        operation: str,
+        policy: RetryPolicy,
+        classify: Classifier,
+        stats: RetryStats,
+        stop_at: float | None,
+    ) -> tenacity.AsyncRetrying:
+        stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.max_attempts)
+        if stop_at is not None:
+            stop = stop | _StopAt(stop_at, self._clock)
+        wait_cls = tenacity.wait_random_exponential if policy.jitter else tenacity.wait_exponential
+        wait = wait_cls(
+            multiplier=policy.initial_delay_s, max=policy.max_delay_s, exp_base=policy.multiplier
+        )
+
+        def should_retry(exc: BaseException) -> bool:
+            if not isinstance(exc, Exception) or _being_cancelled():
+                return False
+            return classify(exc)
+
+        def before(_: tenacity.RetryCallState) -> None:
+            stats.attempts += 1
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self._note_retry(operation, stats, state)
+
+        return tenacity.AsyncRetrying(
+            sleep=self._sleep,
+            stop=stop,
+            wait=wait,
+            retry=tenacity.retry_if_exception(should_retry),
+            before=before,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def _note_retry(
+        self, operation: str, stats: RetryStats, state: tenacity.RetryCallState
+    ) -> None:
+        if state.outcome is None or (exc := state.outcome.exception()) is None:
+            return  # tenacity sleeps only after a failed attempt here
+        delay = state.upcoming_sleep
+        stats.retries += 1
+        stats.note_error(exc)
+        log.info(
+            "retrying",
+            operation=operation,
+            attempt=state.attempt_number,
+            delay_s=round(delay, 4),
+            code=grpc_code(exc),
+            error=stats.last_error,
+        )
+        if self.on_retry is None:
+            return
+        try:
+            self.on_retry(operation, state.attempt_number, delay, exc)
+        except Exception:
+            log.exception("retry hook failed", operation=operation)
+
+
+async def retry_call(
+    operation: str,
+    fn: Callable[[], Awaitable[T]],
+    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+    *,
+    deadline: float | None = None,
+    retry_on: Classifier = is_retriable,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """One-off retried call through a throwaway `Retrier`; keep a `Retrier` for statistics."""
+    retrier = Retrier(policy, retry_on=retry_on, sleep=sleep, clock=clock)
+    return await retrier.call(operation, fn, deadline=deadline)
