@@ -313,6 +313,13 @@ RULES: dict[str, list[Rule]] = {
         rule_team_low,
         rule_no_docs,
     ],
+    InsightType.PATTERNS: [
+        rule_fragmented,
+        rule_switching,
+        rule_weekend,
+        rule_tag_concentration,
+        rule_long_days,
+    ],
 }
 WEEKLY_RULES: list[Rule] = [
     rule_meetings,
@@ -466,11 +473,43 @@ def team_collaboration(f: Facts) -> Narrative:
     return title, summary, points
 
 
+def patterns(f: Facts) -> Narrative:
+    top_type = _first(f.minutes_by_type)
+    title = f"Patterns: {plural(f.streak_days, 'day')} in a row, busiest on " + (
+        f"{date.fromisoformat(f.busiest_day):%A}" if f.busiest_day else "no day"
+    )
+    habit = (
+        f"{quoted(top_type[0])} is the habit that takes most time "
+        f"({pct(f.type_shares.get(top_type[0], 0.0))} of it)"
+        if top_type
+        else "no activity dominates"
+    )
+    summary = (
+        f"Over {plural(f.days_active, 'active day')} {habit}. Entries last "
+        f"{num(f.average_entry_minutes)} min on average and work changes activity or project "
+        f"{num(f.context_switches_per_day)} times per active day; the longest streak of logged "
+        f"days is {plural(f.streak_days, 'day')}."
+    )
+    points = [
+        "Share of time by activity: "
+        + ", ".join(f"{quoted(t)} {pct(s)}" for t, s in list(f.type_shares.items())[:4])
+        + ".",
+        f"Average entry length: {num(f.average_entry_minutes)} min.",
+        f"Longest focus stretch: {num(f.longest_focus_block_minutes)} min.",
+    ]
+    if f.busiest_day is not None:
+        points.append(f"Busiest day: {day_label(f.busiest_day)} ({hours(f.busiest_day_minutes)}).")
+    if f.top_tags:
+        points.append(f"Recurring themes by time: {_top_tags_text(f, 5)}.")
+    return title, summary, points
+
+
 NARRATIVES: dict[str, Callable[[Facts], Narrative]] = {
     InsightType.PRODUCTIVITY: productivity,
     InsightType.SKILL_DEVELOPMENT: skill_development,
     InsightType.TIME_MANAGEMENT: time_management,
     InsightType.TEAM_COLLABORATION: team_collaboration,
+    InsightType.PATTERNS: patterns,
 }
 
 
@@ -667,3 +706,7 @@ class BuiltinBackend:
 
     async def health(self) -> dict[str, Any]:
         return {"backend": BACKEND_NAME, "status": "healthy"}
+
+    def usable(self) -> tuple[bool, str]:
+        """No dependency: always."""
+        return True, ""

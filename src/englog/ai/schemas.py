@@ -24,6 +24,7 @@ class InsightType(enum.StrEnum):
     SKILL_DEVELOPMENT = "skill_development"
     TIME_MANAGEMENT = "time_management"
     TEAM_COLLABORATION = "team_collaboration"
+    PATTERNS = "patterns"
 
 
 class EntryPayload(EntryFields):
@@ -82,8 +83,11 @@ class AIResult(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     confidence_components: dict[str, float] = Field(default_factory=dict)
     degraded: bool = False
+    degraded_reason: str | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
     entry_count: int = Field(ge=0)
+    cited_entry_ids: list[str] = Field(default_factory=list)
+    model: str | None = None  # the LLM that wrote the text; None for builtin
 
 
 class Insight(AIResult):
@@ -102,6 +106,34 @@ class WeeklyReport(AIResult):
     week_end: date
     highlights: list[str] = Field(default_factory=list)
     time_breakdown: dict[str, float] = Field(default_factory=dict)
+
+
+# --- what an LLM writes ---------------------------------------------------------------
+# The model writes only the narrative; facts, confidence and provenance are computed by
+# englog. These schemas are the chat `format`, so the answer parses into them; they
+# forbid extra keys so a model that invents fields is told so and asked again.
+
+
+class Draft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=3, max_length=200)
+    summary: str = Field(min_length=10, max_length=4000)
+    recommendations: list[str] = Field(default_factory=list, max_length=8)
+    cited_entry_ids: list[str] = Field(default_factory=list, max_length=200)
+    self_confidence: float = Field(ge=0.0, le=1.0)
+
+
+class InsightDraft(Draft):
+    """The part of an `Insight` the model writes."""
+
+    key_points: list[str] = Field(min_length=1, max_length=10)
+
+
+class WeeklyReportDraft(Draft):
+    """The part of a `WeeklyReport` the model writes."""
+
+    highlights: list[str] = Field(min_length=1, max_length=10)
 
 
 def describe_validation_error(exc: ValidationError, *, limit: int = 5) -> str:

@@ -84,7 +84,7 @@ class Outbox:
                 "SELECT task_id, attempt, outcome, result, error, retriable, started_at,"
                 " finished_at, seq FROM results ORDER BY seq"
             ).fetchall()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise OutboxError(f"cannot open outbox {self.path}: {exc}") from exc
         self._db = db
         self._seq = max((row[8] for row in rows), default=0)

@@ -1,0 +1,241 @@
+"""What every LLM backend shares: facts first, a bounded prompt, a structured answer
+checked against its schema and asked again with the error when it fails, each call
+bounded in time, retried on transient failures and guarded by the backend's own
+circuit breaker, and a computed confidence (`englog.ai.confidence`).
+
+A subclass supplies one thing, `_chat_once`: a single request to its server that
+returns a `ChatAnswer` or raises `AIUnavailable` (retried, counted by the breaker)
+or `AINonRetriable` (neither). Layers, outermost first::
+
+    repair loop (invalid answer -> error fed back, up to max_repairs)
+      Retrier (AIUnavailable except AICircuitOpen; backoff with jitter)
+        CircuitBreaker (failure = AIUnavailable; the peer answered otherwise)
+          asyncio.timeout (per call; model_load_s until a first success)
+            _chat_once
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+from pydantic import ValidationError
+
+from englog.ai import confidence
+from englog.ai.analytics import compute_facts, in_range
+from englog.ai.config import AITimeouts, ModelOptions
+from englog.ai.errors import AICircuitOpen, AIInvalidAnswer, AINonRetriable, AIUnavailable
+from englog.ai.prompts import (
+    TRUNCATED,
+    Prompt,
+    PromptBudget,
+    insight_prompt,
+    repair_message,
+    report_prompt,
+)
+from englog.ai.schemas import (
+    Draft,
+    Insight,
+    InsightDraft,
+    InsightRequest,
+    WeeklyReport,
+    WeeklyReportDraft,
+    WeeklyReportRequest,
+    describe_validation_error,
+)
+from englog.resilience.breaker import BreakerPolicy, CircuitBreaker, CircuitOpenError
+from englog.resilience.retry import Retrier, RetryPolicy
+
+log = structlog.get_logger("englog.ai")
+D = TypeVar("D", bound=Draft)
+T = TypeVar("T")
+
+# Retries inside one task attempt: the server retries the task itself later on.
+LLM_RETRY_POLICY = RetryPolicy(max_attempts=3, initial_delay_s=0.5, max_delay_s=8.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAnswer:
+    content: str
+    truncated: bool  # ended by the token limit (done_reason "length")
+    logprobs: Sequence[confidence.TokenLogprob] | None = None
+
+
+def _retry_on(exc: BaseException) -> bool:
+    return isinstance(exc, AIUnavailable) and not isinstance(exc, AICircuitOpen)
+
+
+def _breaker_failure(exc: BaseException) -> bool:
+    return isinstance(exc, AIUnavailable)
+
+
+class LLMBackend:
+    """Base of the LLM backends; see the module docstring."""
+
+    name = "llm"
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        timeouts: AITimeouts | None = None,
+        options: ModelOptions | None = None,
+        max_repairs: int = 2,
+        retry: RetryPolicy = LLM_RETRY_POLICY,
+        breaker: BreakerPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.model = model
+        self.timeouts = timeouts or AITimeouts()
+        self.options = options or ModelOptions()
+        self.max_repairs = max_repairs
+        self.budget = PromptBudget(self.options.num_ctx, self.options.num_predict)
+        self.breaker = CircuitBreaker(
+            self.name, breaker or BreakerPolicy(), is_failure=_breaker_failure, clock=clock
+        )
+        self.retrier = Retrier(retry, retry_on=_retry_on, sleep=sleep, clock=clock)
+        self._loaded = False  # a generation succeeded: the model is in memory
+        self._log = log.bind(backend=self.name, model=model)
+
+    # --- to implement ------------------------------------------------------------
+    async def _chat_once(
+        self, messages: list[dict[str, str]], schema: dict[str, Any]
+    ) -> ChatAnswer:
+        raise NotImplementedError
+
+    async def health(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release connections; the backend is not usable afterwards."""
+
+    # --- availability ------------------------------------------------------------
+    def usable(self) -> tuple[bool, str]:
+        """False while the breaker refuses calls, with when it will probe again."""
+        if self.breaker.allows_calls():
+            return True, ""
+        wait = math.ceil(self.breaker.stats().seconds_until_half_open)
+        return False, f"{self.name} circuit open, next probe in {wait} s"
+
+    def breaker_state(self) -> str:
+        return str(self.breaker.state)
+
+    # --- one call, bounded, retried, guarded ------------------------------------------
+    async def _timed(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], timeout_s: float
+    ) -> ChatAnswer:
+        limit = timeout_s if self._loaded else max(timeout_s, self.timeouts.model_load_s)
+        try:
+            async with asyncio.timeout(limit):
+                answer = await self._chat_once(messages, schema)
+        except TimeoutError as exc:
+            raise AIUnavailable(f"{self.name} did not answer within {limit:g} s") from exc
+        self._loaded = True
+        return answer
+
+    async def _guarded(self, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await self.breaker.call(fn)
+        except CircuitOpenError as exc:
+            wait = math.ceil(exc.retry_after_s)
+            message = f"{self.name} circuit open, next probe in {wait} s"
+            raise AICircuitOpen(message, exc.retry_after_s) from exc
+
+    async def _chat(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], timeout_s: float
+    ) -> ChatAnswer:
+        async def attempt() -> ChatAnswer:
+            return await self._guarded(lambda: self._timed(messages, schema, timeout_s))
+
+        return await self.retrier.call(f"{self.name}.chat", attempt)
+
+    # --- structured answers --------------------------------------------------------
+    async def _draft(
+        self, prompt: Prompt, model: type[D], timeout_s: float
+    ) -> tuple[D, ChatAnswer]:
+        """A valid draft, asking again with the problem after each invalid answer."""
+        messages = list(prompt.messages)
+        schema = model.model_json_schema()
+        problem = ""
+        for round_ in range(1, self.max_repairs + 2):
+            answer = await self._chat(messages, schema, timeout_s)
+            try:
+                if answer.truncated:
+                    raise ValueError(TRUNCATED)
+                return model.model_validate_json(answer.content), answer
+            except ValidationError as exc:
+                problem = describe_validation_error(exc)
+            except ValueError as exc:
+                problem = str(exc)
+            self._log.warning("llm_invalid_answer", round=round_, problem=problem, confidence=0.0)
+            messages += [{"role": "assistant", "content": answer.content}, repair_message(problem)]
+        raise AIInvalidAnswer(
+            f"{self.name} model {self.model!r} answered outside the schema "
+            f"{self.max_repairs + 1} times; last problem: {problem}"
+        )
+
+    def _scored(
+        self, prompt: Prompt, facts: Any, draft: Draft, texts: list[str], answer: ChatAnswer
+    ) -> dict[str, Any]:
+        parts = confidence.components(
+            facts,
+            texts,
+            draft.cited_entry_ids,
+            prompt.entry_ids,
+            draft.self_confidence,
+            prompt.detail_share,
+            answer.logprobs,
+        )
+        cited = [i for i in dict.fromkeys(draft.cited_entry_ids) if i in prompt.entry_ids]
+        return {
+            "title": draft.title,
+            "summary": draft.summary,
+            "recommendations": draft.recommendations,
+            "backend": self.name,
+            "model": self.model,
+            "confidence": confidence.combine(parts),
+            "confidence_components": parts,
+            "facts": facts.as_dict(),
+            "entry_count": facts.entry_count,
+            "cited_entry_ids": cited,
+        }
+
+    async def generate_insight(self, req: InsightRequest) -> Insight:
+        if not req.entries:
+            raise AINonRetriable("an insight needs at least one entry")
+        facts = compute_facts(req.entries)
+        kind = str(req.insight_type)
+        prompt = insight_prompt(kind, facts, req.entries, req.context, self.budget)
+        draft, answer = await self._draft(prompt, InsightDraft, self.timeouts.insight_s)
+        texts = [draft.title, draft.summary, *draft.key_points, *draft.recommendations]
+        return Insight(
+            **self._scored(prompt, facts, draft, texts, answer),
+            insight_type=req.insight_type,
+            key_points=draft.key_points,
+            period_start=facts.period_start,
+            period_end=facts.period_end,
+        )
+
+    async def generate_weekly_report(self, req: WeeklyReportRequest) -> WeeklyReport:
+        facts = compute_facts(req.entries, req.week_start, req.week_end)
+        in_week = [e for e in req.entries if in_range(e, req.week_start, req.week_end)]
+        if not in_week:
+            raise AINonRetriable(f"no entries between {req.week_start} and {req.week_end}")
+        prompt = report_prompt(req.week_start, req.week_end, facts, in_week, self.budget)
+        draft, answer = await self._draft(prompt, WeeklyReportDraft, self.timeouts.report_s)
+        texts = [draft.title, draft.summary, *draft.highlights, *draft.recommendations]
+        return WeeklyReport(
+            **self._scored(prompt, facts, draft, texts, answer),
+            week_start=req.week_start,
+            week_end=req.week_end,
+            highlights=draft.highlights,
+            time_breakdown=facts.minutes_by_type,
+        )
