@@ -1,0 +1,199 @@
+"""The worker's HTTP side and dependency-aware capacity, with a real in-process server
+and worker on loopback ports: /health, /readiness and /metrics say what they should,
+and while the AI backend is unusable AI tasks stay queued instead of burning attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from englog.ai.backend import set_backend
+from englog.ai.builtin import BuiltinBackend
+from englog.ai.sample import load_sample_week
+from englog.domain.tasks import NewTask, TaskStatus
+from englog.server.app import Server
+from englog.server.state import ServerSettings
+from englog.worker.client import Worker
+from englog.worker.handlers import load_handlers
+from englog.worker.settings import WorkerSettings
+
+TOKEN = "wt-health"
+
+
+class SwitchableBackend(BuiltinBackend):
+    """The builtin backend whose usability the test switches, as a breaker would."""
+
+    name = "switchable"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ok = True
+        self.calls = 0
+
+    def usable(self) -> tuple[bool, str]:
+        return (True, "") if self.ok else (False, "test circuit open")
+
+    async def generate_insight(self, req: Any) -> Any:
+        self.calls += 1
+        return await super().generate_insight(req)
+
+
+@dataclass
+class Rig:
+    server: Server
+    worker: Worker
+    backend: SwitchableBackend
+    health: str
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    server = Server(
+        ServerSettings(
+            db_url=f"sqlite:///{tmp_path / 's.db'}",
+            grpc_listen="127.0.0.1:0",
+            http_listen="127.0.0.1:0",
+            worker_tokens=(TOKEN,),
+            admin_token="adm",
+            heartbeat_interval_s=0.2,
+            lease_ttl_s=2.0,
+            reap_interval_s=0.1,
+        )
+    )
+    await server.start()
+    assert server.addresses is not None
+    backend = SwitchableBackend()
+    set_backend(backend)
+    worker = Worker(
+        WorkerSettings(
+            server=server.addresses.grpc,
+            token=TOKEN,
+            worker_id="wh",
+            concurrency=2,
+            health_listen="127.0.0.1:0",
+            outbox=str(tmp_path / "outbox.db"),
+            ai_watch_interval_s=0.05,
+        ),
+        load_handlers(None),
+    )
+    stop = asyncio.Event()
+    run = asyncio.create_task(worker.run(stop))
+    try:
+        await wait_until(lambda: worker.health_port is not None)
+        yield Rig(server, worker, backend, f"http://127.0.0.1:{worker.health_port}")
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(run, 20)
+        set_backend(None)
+        await server.stop(grace_s=0.5)
+
+
+async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s: {predicate}")
+        await asyncio.sleep(0.02)
+
+
+async def get(url: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=5) as client:
+        return await client.get(url)
+
+
+async def submit_insight(server: Server) -> str:
+    payload = {"insight_type": "productivity", "entries": load_sample_week()[:10]}
+    [task] = await server.state.store.submit_tasks(
+        [NewTask(type="insight_generation", payload=payload)], time.time()
+    )
+    server.state.notify_tasks()
+    return task.id
+
+
+async def test_health_readiness_and_metrics(rig: Rig) -> None:
+    await wait_until(lambda: rig.worker.stream_up)
+    ready = await get(rig.health + "/readiness")
+    assert ready.status_code == 200, ready.text
+    health = (await get(rig.health + "/health")).json()
+    server_dep = health["dependencies"]["server"]
+    assert server_dep["connection"] == "ready" and server_dep["breaker"] == "closed"
+    assert health["dependencies"]["ai"] == {"backend": "switchable", "usable": True}
+    assert health["dependencies"]["outbox"] == {"durable": True, "unacknowledged": 0}
+
+    [task_id] = [
+        t.id
+        for t in await rig.server.state.store.submit_tasks(
+            [NewTask(type="noop", payload={"x": 1})], time.time()
+        )
+    ]
+    rig.server.state.notify_tasks()
+
+    async def done() -> bool:
+        task = await rig.server.state.store.get_task(task_id)
+        return task is not None and task.status is TaskStatus.COMPLETED
+
+    for _ in range(300):
+        if await done():
+            break
+        await asyncio.sleep(0.02)
+    assert await done()
+    await wait_until(lambda: rig.worker.pending_results == 0)
+    metrics = (await get(rig.health + "/metrics")).text
+    for name in (
+        'englog_worker_connection_state{state="ready"} 1.0',
+        'englog_worker_breaker_state{breaker="control_plane",state="closed"} 1.0',
+        'englog_worker_tasks_finished_total{outcome="completed",type="noop"} 1.0',
+        "englog_worker_task_duration_seconds_bucket",
+        "englog_worker_outbox_depth 0.0",
+        'englog_worker_results_acknowledged_total{disposition="accepted"} 1.0',
+        "englog_worker_stream_up 1.0",
+    ):
+        assert name in metrics, name
+
+
+async def test_ai_tasks_wait_while_the_backend_is_unusable(rig: Rig) -> None:
+    await wait_until(lambda: rig.worker.stream_up)
+    rig.backend.ok = False
+    await wait_until(lambda: not rig.worker.ai_usable()[0])
+    ready = await get(rig.health + "/readiness")
+    assert ready.status_code == 503
+    assert "test circuit open" in ready.json()["reason"]
+
+    # The server must learn the zero capacity before the task arrives.
+    async def capacity() -> dict[str, int]:
+        record = await rig.server.state.store.get_worker("wh")
+        assert record is not None
+        return dict(record.capacity)
+
+    for _ in range(200):
+        if (await capacity()).get("insight_generation") == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert (await capacity())["insight_generation"] == 0
+    assert (await capacity())["noop"] == 2
+
+    task_id = await submit_insight(rig.server)
+    await asyncio.sleep(0.5)  # several dispatch rounds: it must not be handed out
+    task = await rig.server.state.store.get_task(task_id)
+    assert task is not None and task.status is TaskStatus.PENDING and task.attempt == 1
+    assert rig.backend.calls == 0
+
+    rig.backend.ok = True
+    for _ in range(500):
+        task = await rig.server.state.store.get_task(task_id)
+        assert task is not None
+        if task.status is TaskStatus.COMPLETED:
+            break
+        await asyncio.sleep(0.02)
+    assert task.status is TaskStatus.COMPLETED and task.attempt == 1
+    assert rig.backend.calls == 1
+    assert (await get(rig.health + "/readiness")).status_code == 200
