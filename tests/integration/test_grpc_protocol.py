@@ -99,6 +99,10 @@ class Stream:
         self.call.cancel()
         await self._reader
 
+    async def close_when_done(self) -> None:
+        """Wait for the server to end the stream."""
+        await self._reader
+
 
 def open_stream(
     stub: pb_grpc.WorkerServiceStub, session: str, held: list[str] | None = None
@@ -109,6 +113,33 @@ def open_stream(
             metadata=AUTH,
         )
     )
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(
+    stub: pb_grpc.WorkerServiceStub, session: str, held: list[str] | None = None
+) -> AsyncIterator[list[pb.WorkerHeartbeatResponse]]:
+    """Keep the session alive (every 0.1 s) while declaring only `held` as running, so
+    the leases of every other task of the worker run out although the worker lives."""
+    replies: list[pb.WorkerHeartbeatResponse] = []
+
+    async def beat() -> None:
+        while True:
+            replies.append(
+                await stub.WorkerHeartbeat(
+                    pb.WorkerHeartbeatRequest(session_token=session, active_task_ids=held or []),
+                    metadata=AUTH,
+                )
+            )
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield replies
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def result(a: pb.TaskAssignment, status: int = pb.RESULT_STATUS_COMPLETED) -> pb.TaskResult:
@@ -180,12 +211,14 @@ async def test_duplicate_and_stale_results_are_fenced(
     [a] = await stream.next()
     assert a.attempt == 1 and json.loads(a.payload) == {"i": 0}
 
-    # No heartbeat: the 1 s lease expires and the task is requeued as attempt 2.
+    # The worker heartbeats without naming the task: its 1 s lease expires and the
+    # task is requeued as attempt 2.
     async def requeued() -> bool:
         t = await server.state.store.get_task(task_id)
         return t is not None and t.attempt >= 2
 
-    await eventually(requeued, what="lease expiry")
+    async with heartbeating(stub, session):
+        await eventually(requeued, what="lease expiry")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ReportTaskResult(
             pb.ReportTaskResultRequest(session_token=session, results=[result(a)]),
@@ -300,3 +333,51 @@ async def test_health_check_and_standard_health(
         health = health_pb2_grpc.HealthStub(channel)
         r = await health.Check(health_pb2.HealthCheckRequest(service="englog.v1.WorkerService"))
         assert r.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_silent_worker_is_declared_dead_and_must_register_again(
+    server: Server, stub: pb_grpc.WorkerServiceStub
+) -> None:
+    session = await register(stub, concurrency=1)
+    [task_id] = await submit(server, 1, "sleep", seconds=30)
+    stream = open_stream(stub, session)
+    [a] = await stream.next()
+
+    # No heartbeat for 3 intervals (0.6 s): the worker is dead, its stream ends and its
+    # task goes back as attempt 2, a reassignment that does not use up a retry.
+    async def taken_back() -> object:
+        t = await server.state.store.get_task(task_id)
+        return t is not None and t.attempt == 2 and t
+
+    task = await eventually(taken_back, within=10, what="dead-worker reassignment")
+    assert task.reassignments == 1 and task.error == "worker w1 went silent"
+    async with asyncio.timeout(5):
+        await stream.close_when_done()
+    worker = await server.state.store.get_worker("w1")
+    assert worker is not None and worker.status == "offline"
+    assert "w1" not in server.state.connected_workers
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.WorkerHeartbeat(pb.WorkerHeartbeatRequest(session_token=session), metadata=AUTH)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "register" in (err.value.details() or "")
+
+    # Registered again, the worker gets the task back; the dead attempt's result is stale.
+    session = await register(stub, concurrency=1)
+    stream = open_stream(stub, session)
+    async with heartbeating(stub, session, [task_id]):
+        [a2] = await stream.next(within=5)
+        assert (a2.task_id, a2.attempt) == (task_id, 2)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.ReportTaskResult(
+                pb.ReportTaskResultRequest(session_token=session, results=[result(a)]),
+                metadata=AUTH,
+            )
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        reply = await stub.ReportTaskResult(
+            pb.ReportTaskResultRequest(session_token=session, results=[result(a2)]),
+            metadata=AUTH,
+        )
+        assert [x.disposition for x in reply.acks] == [pb.RESULT_DISPOSITION_ACCEPTED]
+    attempts = await server.state.store.task_attempts(task_id)
+    assert [(x.attempt, str(x.outcome)) for x in attempts] == [(1, "lost"), (2, "completed")]
+    await stream.close()

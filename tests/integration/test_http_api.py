@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from englog.domain.tasks import TaskStatus
+from englog.domain.tasks import ReportedResult, ResultOutcome, RetryBackoff, TaskStatus
 from englog.domain.tokens import hash_token
 from englog.server.http_api import create_http_app
 from englog.server.state import ServerSettings, ServerState
@@ -564,7 +564,11 @@ async def test_submit_get_list_and_cancel(
     assert cancelled.json()["status"] == "cancelled"
     again = await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)
     assert again.status_code == 409
-    assert again.json() == {"error": "conflict", "detail": "task is already cancelled"}
+    assert again.json() == {
+        "error": "conflict",
+        "detail": "task is already cancelled",
+        "task_status": "cancelled",
+    }
     assert (await client.get("/v1/tasks/nope", headers=alice)).status_code == 404
 
 
@@ -592,8 +596,10 @@ async def test_cancel_running_task_is_requested(
     [
         ({"priority": -1}, "body.priority"),
         ({"max_attempts": 0}, "body.max_attempts"),
+        ({"max_attempts": -1}, "body.max_attempts"),
         ({"max_attempts": 21}, "body.max_attempts"),
         ({"timeout_s": 0}, "body.timeout_s"),
+        ({"timeout_s": -5}, "body.timeout_s"),
         ({"timeout_s": 86_401}, "body.timeout_s"),
         ({"payload": [1, 2]}, "body.payload"),
     ],
@@ -733,3 +739,102 @@ async def test_extreme_values_are_4xx_not_500(
         headers={**alice, "content-type": "application/json"},
     )
     assert nan.status_code in (400, 422), nan.text
+
+
+# --- lifecycle: attempts, idempotency, readiness, cancelling finished tasks -----------------
+
+
+async def test_get_task_shows_every_attempt(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+) -> None:
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    assert (await client.get(f"/v1/tasks/{task_id}", headers=alice)).json()["attempts"] == []
+    now = time.time()
+    backoff = RetryBackoff(initial_s=0, jitter=False)
+    for worker, outcome in (("w1", "failed"), ("w2", "completed")):
+        [claimed] = await store.claim_tasks(worker, {"noop": 1}, 1, 30.0, now)
+        report = ReportedResult(
+            claimed.id,
+            claimed.attempt,
+            worker,
+            ResultOutcome(outcome),
+            error="oops" * (outcome == "failed") or None,
+        )
+        await store.report_results([report], backoff, now)
+    got = (await client.get(f"/v1/tasks/{task_id}", headers=alice)).json()
+    assert got["status"] == "completed" and got["attempt"] == 2 and got["reassignments"] == 0
+    assert [(a["attempt"], a["worker_id"], a["outcome"], a["error"]) for a in got["attempts"]] == [
+        (1, "w1", "failed", "oops"),
+        (2, "w2", "completed", None),
+    ]
+    assert all(a["started_at"].endswith("Z") and a["ended_at"] for a in got["attempts"])
+    listed = (await client.get("/v1/tasks", headers=alice)).json()["tasks"]
+    assert "attempts" not in listed[0]  # the listing stays one query
+
+
+async def test_idempotency_key_returns_the_first_task(
+    client: httpx.AsyncClient, notified: list[int], alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    body = {"type": "noop", "payload": {"a": 1, "b": 2}, "priority": 2}
+    key = {"Idempotency-Key": "order-42"}
+    first = await client.post("/v1/tasks", json=body, headers=alice | key)
+    assert first.status_code == 202 and "Idempotent-Replayed" not in first.headers
+    # The same JSON, keys reordered: the same request.
+    again = await client.post(
+        "/v1/tasks",
+        content=b'{"priority": 2, "payload": {"b": 2, "a": 1}, "type": "noop"}',
+        headers=alice | key | {"Content-Type": "application/json"},
+    )
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["Location"] == first.headers["Location"]
+    assert len(notified) == 1  # nothing new to dispatch
+    assert (await client.get("/v1/tasks", headers=alice)).json()["count"] == 1
+
+    changed = await client.post("/v1/tasks", json=body | {"priority": 3}, headers=alice | key)
+    assert changed.status_code == 422
+    assert changed.json()["error"] == "idempotency_key_reused"
+    assert changed.json()["task_id"] == first.json()["task_id"]
+    assert "order-42" in changed.json()["detail"]
+
+    other_user = await client.post("/v1/tasks", json=body, headers=bob | key)
+    assert other_user.status_code == 202
+    assert other_user.json()["task_id"] != first.json()["task_id"]
+    for bad in ("", "x" * 256, "na\xefve".encode("latin-1")):
+        response = await client.post(
+            "/v1/tasks", json=body, headers=alice | {"Idempotency-Key": bad}
+        )
+        assert response.status_code == 422, bad
+        assert fields(response) == ["header.Idempotency-Key"]
+
+
+async def test_readiness_lists_pending_types_no_connected_worker_can_run(
+    client: httpx.AsyncClient, state: ServerState
+) -> None:
+    state.ready = True
+    state.known_types.update({"gpu_job"})
+    for task_type in ("noop", "gpu_job", "gpu_job"):
+        r = await client.post("/v1/tasks", json={"type": task_type}, headers=ADMIN)
+        assert r.status_code == 202
+    ready = (await client.get("/readiness")).json()
+    assert ready["unroutable_task_types"] == {"gpu_job": 2, "noop": 1}
+    state.connected_workers["w1"] = frozenset({"noop", "sleep"})
+    ready = (await client.get("/readiness")).json()
+    assert ready["status"] == "ready" and ready["unroutable_task_types"] == {"gpu_job": 2}
+
+
+async def test_cancelling_a_finished_task_is_409_with_its_status(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+) -> None:
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    done = ReportedResult(claimed.id, 1, "w1", ResultOutcome.COMPLETED, result={"ok": 1})
+    await store.report_results([done], RetryBackoff(), time.time())
+    response = await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)
+    assert response.status_code == 409
+    assert response.json()["task_status"] == "completed"
+    assert "completed" in response.json()["detail"]

@@ -88,11 +88,47 @@ class RetryBackoff:
         return random.uniform(0, base) if self.jitter else base
 
 
-def next_status_after_failure(attempt: int, max_attempts: int, retriable: bool) -> TaskStatus:
-    """A failed or lost attempt goes back to PENDING while attempts remain, else FAILED."""
-    if retriable and attempt < max_attempts:
+def next_status_after_failure(
+    attempt: int, max_attempts: int, retriable: bool, reassignments: int = 0
+) -> TaskStatus:
+    """A failed attempt goes back to PENDING while attempts remain, else FAILED.
+
+    `attempt` counts every delivery (it is the fencing token); deliveries taken back
+    from a lost worker (`reassignments`) are not the task's failures, so they do not
+    use up `max_attempts`."""
+    if retriable and attempt - reassignments < max_attempts:
         return TaskStatus.PENDING
     return TaskStatus.FAILED
+
+
+# A task may be taken back from lost workers this many times (server setting
+# `max_reassignments`); past it the task FAILS, so a flapping worker cannot keep a
+# task alive forever, yet does not burn its retries either.
+DEFAULT_MAX_REASSIGNMENTS = 10
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt ended, as `GET /v1/tasks/{id}` shows it."""
+
+    COMPLETED = "completed"  # the worker's result was accepted
+    FAILED = "failed"  # the handler failed (retriable or not)
+    CANCELLED = "cancelled"  # the worker cancelled it on request
+    LOST = "lost"  # its worker went silent or the delivery never arrived: a reassignment
+    EXPIRED = "expired"  # its lease ran out before its deadline: a reassignment
+    TIMED_OUT = "timed_out"  # its deadline passed on the server: a failure
+
+
+@dataclass(frozen=True, slots=True)
+class TaskAttempt:
+    """One delivery of a task. ended_at and outcome are None while it runs."""
+
+    task_id: str
+    attempt: int
+    worker_id: str
+    started_at: float
+    ended_at: float | None = None
+    outcome: AttemptOutcome | None = None
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -121,6 +157,7 @@ class Task:
     run_after: float = 0.0
     cancel_requested: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    reassignments: int = 0  # deliveries taken back from lost workers (not failures)
 
 
 @dataclass(frozen=True, slots=True)

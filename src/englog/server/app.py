@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,15 @@ class Server:
         self.settings = settings
         self._store = store or open_store(settings.db_url)
         self.state = ServerState(store=self._store, settings=settings)
-        self.dispatcher = Dispatcher(self._store, settings.lease_ttl_s, self.state.clock)
+        self.dispatcher = Dispatcher(
+            self._store,
+            settings.lease_ttl_s,
+            self.state.clock,
+            max_reassignments=settings.max_reassignments,
+        )
         self.state.notify_tasks = self.dispatcher.notify
+        # Tasks another replica made claimable (PostgreSQL NOTIFY); 0.5 s poll otherwise.
+        self._store.add_task_listener(self.dispatcher.notify)
         self._grpc: grpc.aio.Server | None = None
         self._health = HealthServicer()
         self._http: uvicorn.Server | None = None
@@ -74,14 +82,16 @@ class Server:
 
     async def start(self) -> BoundAddresses:
         await self._store.open()
+        self.state.started_at = self.state.clock()
         extended = await self._store.extend_running_leases(
-            self.settings.lease_ttl_s, self.state.clock()
+            self.settings.lease_ttl_s, self.state.started_at
         )
         if extended:
             log.info("running_leases_extended", count=extended)
         grpc_addr = await self._start_grpc()
         http_addr = await self._start_http()
         self._tasks.append(asyncio.create_task(self._reap_forever(), name="lease-reaper"))
+        self._tasks.append(asyncio.create_task(self._prune_forever(), name="retention"))
         self.state.ready = True
         await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -166,26 +176,78 @@ class Server:
         await self._http.serve(sockets=[sock])
 
     async def _reap_forever(self) -> None:
-        """Requeue tasks whose lease expired (their worker died or lost its way)."""
+        """Take tasks back from dead workers and expired leases, and end tasks past
+        their deadline, every `reap_interval_s`."""
         while True:
             await asyncio.sleep(self.settings.reap_interval_s)
             try:
-                tasks = await self._store.requeue_expired(
-                    self.settings.retry_backoff, self.state.clock()
-                )
+                await self.reap_once()
             except StoreError as exc:
                 log.error("reaper_store_error", error=str(exc))
-                continue
-            if tasks:
-                self.state.metrics.leases_expired.inc(len(tasks))
-                for task in tasks:
-                    log.warning(
-                        "lease_expired",
-                        task_id=task.id,
-                        attempt=task.attempt,
-                        status=str(task.status),
-                    )
-                self.dispatcher.tasks_requeued(tasks)
+
+    async def reap_once(self) -> None:
+        settings, now = self.settings, self.state.clock()
+        # Sessions count as heard from at start (extend_running_leases), so a worker
+        # is silent only after 3 intervals without reaching the restarted server.
+        lost = await self._store.reap_lost_workers(
+            now - settings.worker_dead_after_s,
+            settings.retry_backoff,
+            now,
+            max_reassignments=settings.max_reassignments,
+        )
+        if lost.worker_ids:
+            dead = set(lost.worker_ids)
+            self.state.forget_workers(dead)
+            self.dispatcher.drop_workers(dead)
+            for worker_id in dead:
+                self.state.connected_workers.pop(worker_id, None)
+            self.state.metrics.workers_lost.inc(len(dead))
+            log.warning("workers_lost", worker_ids=sorted(dead), tasks=len(lost.tasks))
+        # Running tasks may have finished while the server was down: like the leases
+        # extended at start, their deadlines get one lease TTL for the report to arrive.
+        restarting = now < self.state.started_at + settings.lease_ttl_s
+        expired = await self._store.requeue_expired(
+            settings.retry_backoff,
+            now,
+            max_reassignments=settings.max_reassignments,
+            deadline_grace_s=math.inf if restarting else settings.deadline_grace_s,
+        )
+        if expired:
+            self.state.metrics.leases_expired.inc(len(expired))
+            for task in expired:
+                log.warning(
+                    "lease_expired",
+                    task_id=task.id,
+                    attempt=task.attempt,
+                    status=str(task.status),
+                    error=task.error,
+                )
+        if lost.tasks or expired:
+            self.dispatcher.tasks_requeued([*lost.tasks, *expired])
+
+    async def _prune_forever(self) -> None:
+        """Delete finished tasks older than `retention_s`, in short transactions."""
+        while True:
+            try:
+                await self.prune_once()
+            except StoreError as exc:
+                log.error("retention_store_error", error=str(exc))
+            await asyncio.sleep(self.settings.prune_interval_s)
+
+    async def prune_once(self) -> int:
+        settings = self.settings
+        cutoff = self.state.clock() - settings.retention_s
+        total = 0
+        while True:
+            deleted = await self._store.prune_finished(cutoff, settings.prune_batch)
+            total += deleted
+            if deleted < settings.prune_batch:
+                break
+            await asyncio.sleep(0)  # let other writers in between batches
+        if total:
+            self.state.metrics.tasks_pruned.inc(total)
+            log.info("finished_tasks_pruned", count=total, older_than_s=settings.retention_s)
+        return total
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop taking calls, let in-flight RPCs finish within `grace_s`, close the store.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from englog.domain.tasks import Task
+from englog.domain.tasks import DEFAULT_MAX_REASSIGNMENTS, Task
 from englog.store.base import Store
 
 log = structlog.get_logger("englog.server.dispatcher")
@@ -63,8 +63,10 @@ class Dispatcher:
         lease_ttl_s: float,
         clock: Callable[[], float],
         poll_interval_s: float = 0.5,
+        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
     ) -> None:
         self._store = store
+        self._max_reassignments = max_reassignments
         self._lease_ttl_s = lease_ttl_s
         self._clock = clock
         self._poll_interval_s = poll_interval_s
@@ -102,6 +104,15 @@ class Dispatcher:
         for stream in self._streams.values():
             stream.forget(ids)
         self.notify()
+
+    def drop_workers(self, worker_ids: Iterable[str]) -> None:
+        """The store declared these workers dead: end their streams (the worker must
+        register again, and its stream then starts from what it still holds)."""
+        for worker_id in worker_ids:
+            stream = self._streams.get(worker_id)
+            if stream is not None:
+                self.close_stream(stream)
+                stream.wake.set()
 
     def update_capacity(self, worker_id: str, capacity: Mapping[str, int]) -> None:
         stream = self._streams.get(worker_id)
@@ -144,7 +155,11 @@ class Dispatcher:
 
     async def _requeue_lost(self, worker_id: str, ids: list[str]) -> None:
         requeued = await self._store.requeue_tasks(
-            worker_id, ids, "assignment lost in transit", self._clock()
+            worker_id,
+            ids,
+            "assignment lost in transit",
+            self._clock(),
+            max_reassignments=self._max_reassignments,
         )
         log.info("lost_assignments_requeued", worker_id=worker_id, count=len(requeued))
         self.notify()

@@ -87,8 +87,6 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self._state = state
         self._dispatcher = dispatcher
         self._token_hashes = {hash_token(t) for t in state.settings.worker_tokens}
-        # session token hash -> worker id; a cache of the store's sessions table.
-        self._sessions: dict[str, str] = {}
 
     # --- authentication ------------------------------------------------------
     async def _check_worker_token(self, context: grpc.aio.ServicerContext) -> None:
@@ -104,12 +102,12 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     async def _worker_for(self, session_token: str, context: grpc.aio.ServicerContext) -> str:
         await self._check_worker_token(context)
         token_hash = hash_token(session_token)
-        worker_id = self._sessions.get(token_hash)
+        worker_id = self._state.sessions.get(token_hash)
         if worker_id is None:
             session = await self._store_call(context, self._state.store.get_session(token_hash))
             if session is None:
                 await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
-            worker_id = self._sessions[token_hash] = session.worker_id
+            worker_id = self._state.sessions[token_hash] = session.worker_id
         return worker_id
 
     async def _store_call(self, context: grpc.aio.ServicerContext, call: Any) -> Any:
@@ -143,8 +141,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         await self._store_call(
             context, self._state.store.register_worker(info, token_hash, self._state.clock())
         )
-        self._sessions = {h: w for h, w in self._sessions.items() if w != info.id}
-        self._sessions[token_hash] = info.id
+        self._state.forget_workers({info.id})
+        self._state.sessions[token_hash] = info.id
         self._state.known_types.update(info.capabilities)
         log.info("worker_registered", worker_id=info.id, capabilities=list(info.capabilities))
         settings = self._state.settings
@@ -162,25 +160,22 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         store, now = self._state.store, self._state.clock()
         stats = _stats_dict(request.stats)
         capacity = dict(request.capacity)
-        session = await self._store_call(
+        reply = await self._store_call(
             context,
-            store.heartbeat(
-                hash_token(request.session_token), request.status, stats, capacity, now
-            ),
-        )
-        if session is None:
-            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
-        cancel_ids = await self._store_call(
-            context,
-            store.renew_leases(
-                session.worker_id,
+            store.heartbeat_and_renew(
+                hash_token(request.session_token),
+                request.status,
+                stats,
+                capacity,
                 self._state.settings.lease_ttl_s,
                 now,
                 list(request.active_task_ids),
             ),
         )
-        self._dispatcher.update_capacity(session.worker_id, capacity)
-        return pb.WorkerHeartbeatResponse(server_time=now, cancel_task_ids=cancel_ids)
+        if reply is None:  # never registered, replaced, or declared dead after silence
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
+        self._dispatcher.update_capacity(reply.session.worker_id, capacity)
+        return pb.WorkerHeartbeatResponse(server_time=now, cancel_task_ids=reply.cancel_task_ids)
 
     async def StreamTasks(
         self, request: pb.StreamTasksRequest, context: grpc.aio.ServicerContext
@@ -200,6 +195,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         self._state.connected_workers[worker_id] = frozenset(worker.info.capabilities)
         log.info("stream_opened", worker_id=worker_id, inflight=len(stream.inflight))
+        # Headers now, not with the first batch: the worker knows its stream is open
+        # (its readiness) even while the queue is empty.
+        await context.send_initial_metadata((("englog-stream", "open"),))
         try:
             self._state.metrics.streams.inc()
             async for tasks in self._dispatcher.assignments(stream):

@@ -9,6 +9,7 @@ offending input. The store is the only source of truth: nothing here caches stat
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -46,16 +47,17 @@ from englog.domain.entries import (
     EntryPatch,
     check_times,
 )
-from englog.domain.tasks import DEFAULT_TIMEOUTS_S, NewTask, Task, TaskStatus
+from englog.domain.tasks import DEFAULT_TIMEOUTS_S, NewTask, Task, TaskAttempt, TaskStatus
 from englog.server.auth import (
     USER_GENERIC_TYPES,
     AdminPrincipal,
     CurrentPrincipal,
     CurrentUser,
+    Principal,
     State,
 )
 from englog.server.state import ServerState
-from englog.store.base import EntryQuery, StoreError, WorkerRecord
+from englog.store.base import EntryQuery, IdempotencyKeyReused, StoreError, WorkerRecord
 
 MAX_PAGE = 1000
 # SQLite integers are 64-bit; no real listing goes anywhere near this.
@@ -64,6 +66,12 @@ MAX_TASK_RANGE = timedelta(days=31)
 # Entries gathered for one insight/report; the payload size limit usually bites first.
 MAX_TASK_ENTRIES = 10_000
 FALLBACK_TIMEOUT_S = 60.0
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+# Tasks per `POST /v1/tasks/batch`; the payloads of one batch together are capped at
+# BATCH_PAYLOAD_FACTOR times the per-task limit, so one request stays bounded in memory.
+MAX_BATCH = 1000
+BATCH_PAYLOAD_FACTOR = 8
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -187,6 +195,7 @@ class TaskView(BaseModel):
     priority: int
     timeout_s: float
     cancel_requested: bool
+    reassignments: int
 
     @classmethod
     def of(cls, task: Task) -> TaskView:
@@ -207,7 +216,38 @@ class TaskView(BaseModel):
             priority=task.priority,
             timeout_s=task.timeout_s,
             cancel_requested=task.cancel_requested,
+            reassignments=task.reassignments,
         )
+
+
+class AttemptView(BaseModel):
+    """One delivery of a task; outcome and ended_at are null while it runs. Outcomes:
+    completed, failed, cancelled (reported by the worker), lost (its worker went silent
+    or never got it), expired (lease ran out) and timed_out (deadline passed)."""
+
+    attempt: int
+    worker_id: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, attempt: TaskAttempt) -> AttemptView:
+        return cls(
+            attempt=attempt.attempt,
+            worker_id=attempt.worker_id,
+            started_at=_iso(attempt.started_at),
+            ended_at=_iso(attempt.ended_at),
+            outcome=None if attempt.outcome is None else str(attempt.outcome),
+            error=attempt.error,
+        )
+
+
+class TaskDetail(TaskView):
+    """`GET /v1/tasks/{id}`: the task with every attempt so far."""
+
+    attempts: list[AttemptView]
 
 
 class TaskAccepted(BaseModel):
@@ -271,6 +311,7 @@ class InsightType(StrEnum):
     SKILL_DEVELOPMENT = "skill_development"
     TIME_MANAGEMENT = "time_management"
     TEAM_COLLABORATION = "team_collaboration"
+    PATTERNS = "patterns"
 
 
 Priority = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -308,6 +349,16 @@ class TaskSubmit(BaseModel):
     priority: Priority = 0
     max_attempts: int = Field(default=3, ge=1, le=20)
     timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+
+
+class BatchSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[TaskSubmit] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchAccepted(BaseModel):
+    tasks: list[TaskAccepted]
 
 
 # --- metrics ----------------------------------------------------------------------------
@@ -406,26 +457,39 @@ def _check_range(start: datetime, end: datetime, start_field: str, end_field: st
 async def _entries_in_range(
     state: ServerState, user_id: str, start: datetime, end: datetime
 ) -> list[Entry]:
+    """All entries in the range; more than MAX_TASK_ENTRIES is refused, never cut."""
     found: list[Entry] = []
-    while len(found) < MAX_TASK_ENTRIES:
+    while len(found) <= MAX_TASK_ENTRIES:
         page = await state.store.list_entries(
             user_id, EntryQuery(start=start, end=end, limit=MAX_PAGE, offset=len(found))
         )
         found.extend(page)
         if len(page) < MAX_PAGE:
             break
+    if len(found) > MAX_TASK_ENTRIES:
+        raise invalid(
+            "body.from",
+            f"the range holds more than {MAX_TASK_ENTRIES} entries; ask for a shorter range",
+        )
     return found
 
 
-def _check_payload_size(state: ServerState, payload: Mapping[str, Any]) -> None:
+def _check_payload_size(
+    state: ServerState, payload: Mapping[str, Any], field: str = "body.payload"
+) -> int:
+    """The payload's encoded size, after checking it against the per-task limit."""
     try:
         encoded = json.dumps(payload, separators=(",", ":"), default=str, allow_nan=False)
     except ValueError as exc:  # NaN / Infinity would come back silently as null
-        raise invalid("body.payload", f"payload must be plain JSON: {exc}") from exc
+        raise invalid(field, f"payload must be plain JSON: {exc}") from exc
     size = len(encoded.encode())
     limit = state.settings.max_payload_bytes
     if size > limit:
-        raise ApiError(413, "payload_too_large", f"task payload is {size} bytes; limit {limit}")
+        where = "" if field == "body.payload" else f" ({field})"
+        raise ApiError(
+            413, "payload_too_large", f"task payload{where} is {size} bytes; limit {limit}"
+        )
+    return size
 
 
 async def _submit_ai(
@@ -448,14 +512,54 @@ async def _submit_ai(
 
 
 async def _submit(request: Request, response: Response, task: NewTask) -> TaskAccepted:
-    """Persist one task, then wake the dispatch streams; 202 with a Location."""
+    """Persist one task, then wake the dispatch streams; 202 with a Location.
+
+    With an `Idempotency-Key` header the same key from the same caller, within
+    `idempotency_ttl_s` (24 h), answers 202 again with the first task's id (its status
+    as it is now) and `Idempotent-Replayed: true`, creating nothing; the same key with
+    a different request body is a 422 (as in the IETF Idempotency-Key draft)."""
     state: ServerState = request.app.state.englog
     _check_payload_size(state, task.payload)
-    [stored] = await state.store.submit_tasks([task], state.clock())
-    _metrics(request).submitted.labels(stored.type).inc()
-    state.notify_tasks()
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        [stored] = await state.store.submit_tasks([task], state.clock())
+        created = True
+    else:
+        stored, created = await _submit_once(request, state, task, key)
+    if created:
+        _metrics(request).submitted.labels(stored.type).inc()
+        state.notify_tasks()
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/tasks/{stored.id}"
     return TaskAccepted(task_id=stored.id, status=stored.status)
+
+
+async def _submit_once(
+    request: Request, state: ServerState, task: NewTask, key: str
+) -> tuple[Task, bool]:
+    field = f"header.{IDEMPOTENCY_HEADER}"
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise invalid(field, f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
+    raw = await request.body()
+    try:  # the same JSON however it is spaced or ordered is the same request
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = raw
+    fingerprint = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + canonical
+    ).hexdigest()
+    try:
+        return await state.store.submit_idempotent(
+            task, key, fingerprint, state.settings.idempotency_ttl_s, state.clock()
+        )
+    except IdempotencyKeyReused as exc:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            f"{exc}; use a new key for a new request",
+            {"task_id": exc.task_id},
+        ) from exc
 
 
 def _timeout_for(task_type: str, requested: float | None = None) -> float:
@@ -627,10 +731,18 @@ async def submit_task(
 ) -> TaskAccepted:
     """Generic submission: admin for any known type, users for the test types only
     (see englog.server.auth)."""
-    known = sorted(state.known_types)
+    return await _submit(request, response, _generic_task(state, principal, body, "body"))
+
+
+def _generic_task(
+    state: ServerState, principal: Principal, body: TaskSubmit, field: str
+) -> NewTask:
+    """Check one generic submission (type known, caller allowed) and build its task;
+    `field` locates it in the request body for the 422."""
     if body.type not in state.known_types:
+        known = sorted(state.known_types)
         raise invalid(
-            "body.type",
+            f"{field}.type",
             f"unknown task type {body.type!r}; known types: {', '.join(known)}",
             known_types=known,
         )
@@ -641,7 +753,7 @@ async def submit_task(
             f"users may submit only {sorted(USER_GENERIC_TYPES)} "
             "here; use /v1/tasks/insights or /v1/tasks/reports",
         )
-    task = NewTask(
+    return NewTask(
         type=body.type,
         payload=body.payload,
         user_id=principal.user_id,
@@ -649,15 +761,41 @@ async def submit_task(
         max_attempts=body.max_attempts,
         timeout_s=_timeout_for(body.type, body.timeout_s),
     )
-    return await _submit(request, response, task)
+
+
+@tasks.post("/batch", status_code=202)
+async def submit_batch(
+    body: BatchSubmit, principal: CurrentPrincipal, state: State, request: Request
+) -> BatchAccepted:
+    """Up to MAX_BATCH generic tasks in one store transaction: all are accepted or none
+    (the first invalid task rejects the batch). One commit and one dispatcher wake-up
+    instead of one per task is what makes bulk submission cheap."""
+    new_tasks: list[NewTask] = []
+    total = 0
+    for i, item in enumerate(body.tasks):
+        field = f"body.tasks.{i}"
+        new_tasks.append(_generic_task(state, principal, item, field))
+        total += _check_payload_size(state, item.payload, f"{field}.payload")
+    limit = state.settings.max_payload_bytes * BATCH_PAYLOAD_FACTOR
+    if total > limit:
+        raise ApiError(
+            413, "payload_too_large", f"the batch's payloads total {total} bytes; limit {limit}"
+        )
+    stored = await state.store.submit_tasks(new_tasks, state.clock())
+    counter = _metrics(request).submitted
+    for task_type in {t.type for t in stored}:
+        counter.labels(task_type).inc(sum(1 for t in stored if t.type == task_type))
+    state.notify_tasks()
+    return BatchAccepted(tasks=[TaskAccepted(task_id=t.id, status=t.status) for t in stored])
 
 
 @tasks.get("/{task_id}")
-async def get_task(task_id: str, principal: CurrentPrincipal, state: State) -> TaskView:
+async def get_task(task_id: str, principal: CurrentPrincipal, state: State) -> TaskDetail:
     task = await state.store.get_task(task_id, principal.user_id)
     if task is None:
         raise not_found("task")
-    return TaskView.of(task)
+    attempts = [AttemptView.of(a) for a in await state.store.task_attempts(task_id)]
+    return TaskDetail(**TaskView.of(task).model_dump(), attempts=attempts)
 
 
 @tasks.get("")
@@ -686,12 +824,16 @@ async def cancel_task(task_id: str, principal: CurrentPrincipal, state: State) -
     if current is None:
         raise not_found("task")
     if current.status.terminal:
-        raise ApiError(409, "conflict", f"task is already {current.status}")
+        raise ApiError(
+            409, "conflict", f"task is already {current.status}", {"task_status": current.status}
+        )
     task = await state.store.cancel_task(task_id, principal.user_id, state.clock())
     if task is None:
         raise not_found("task")
     if task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):  # finished meanwhile
-        raise ApiError(409, "conflict", f"task is already {task.status}")
+        raise ApiError(
+            409, "conflict", f"task is already {task.status}", {"task_status": task.status}
+        )
     state.notify_tasks()
     code = 202 if task.status is TaskStatus.RUNNING else 200
     return JSONResponse(TaskView.of(task).model_dump(mode="json"), status_code=code)
@@ -727,15 +869,27 @@ async def health(state: State) -> JSONResponse:
 
 @ops.get("/readiness")
 async def readiness(state: State) -> JSONResponse:
-    """Readiness: startup finished (migrations, lease extension) and the store answers."""
+    """Readiness: startup finished (migrations, lease extension) and the store answers.
+    `unroutable_task_types` counts pending tasks, per type, that no worker connected to
+    this server can run: they wait until such a worker connects."""
     workers = len(state.connected_workers)
     if not state.ready:
         return JSONResponse({"status": "not_ready", "reason": "starting"}, status_code=503)
     try:
         pending = await state.store.pending_count()
+        by_type = await state.store.pending_by_type()
     except Exception as exc:
         return JSONResponse({"status": "not_ready", "reason": f"store: {exc}"}, status_code=503)
-    return JSONResponse({"status": "ready", "connected_workers": workers, "pending_tasks": pending})
+    routable = frozenset().union(*state.connected_workers.values())
+    unroutable = {t: n for t, n in by_type.items() if t not in routable}
+    return JSONResponse(
+        {
+            "status": "ready",
+            "connected_workers": workers,
+            "pending_tasks": pending,
+            "unroutable_task_types": unroutable,
+        }
+    )
 
 
 @ops.get("/metrics", response_class=Response)

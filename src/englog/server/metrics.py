@@ -16,6 +16,8 @@ class ServerMetrics:
     results: Counter = field(init=False)
     assigned: Counter = field(init=False)
     leases_expired: Counter = field(init=False)
+    workers_lost: Counter = field(init=False)
+    tasks_pruned: Counter = field(init=False)
     streams: Gauge = field(init=False)
     claim_batch: Histogram = field(init=False)
 
@@ -33,6 +35,16 @@ class ServerMetrics:
         self.leases_expired = Counter(
             "englog_leases_expired",
             "Leases that expired and were requeued or failed",
+            registry=r,
+        )
+        self.workers_lost = Counter(
+            "englog_workers_lost",
+            "Workers declared dead after missing heartbeats",
+            registry=r,
+        )
+        self.tasks_pruned = Counter(
+            "englog_tasks_pruned",
+            "Finished tasks deleted by retention",
             registry=r,
         )
         self.streams = Gauge("englog_worker_streams", "Open worker streams", registry=r)

@@ -6,9 +6,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from englog.domain.tasks import RetryBackoff
+from englog.domain.tasks import DEFAULT_MAX_REASSIGNMENTS, RetryBackoff
 from englog.server.metrics import ServerMetrics
-from englog.store.base import Store
+from englog.store.base import DEFAULT_DEADLINE_GRACE_S, Store
+
+DAY_S = 86_400.0
 
 BUILTIN_TASK_TYPES: frozenset[str] = frozenset(
     {"insight_generation", "weekly_report", "noop", "sleep"}
@@ -32,6 +34,29 @@ class ServerSettings:
     reap_interval_s: float = 1.0
     retry_backoff: RetryBackoff = field(default_factory=RetryBackoff)
     max_payload_bytes: int = 1024 * 1024
+    # A worker silent for this many heartbeat intervals is dead (DESIGN "Leases").
+    missed_heartbeats: int = 3
+    # Times a task may be taken back from lost workers before it FAILS.
+    max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS
+    # How long past its deadline a RUNNING task may stay before the server ends it.
+    deadline_grace_s: float = DEFAULT_DEADLINE_GRACE_S
+    # Finished tasks older than this are deleted in the background.
+    retention_s: float = 7 * DAY_S
+    prune_interval_s: float = 60.0
+    prune_batch: int = 500
+    idempotency_ttl_s: float = DAY_S
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_interval_s <= 0 or self.lease_ttl_s <= 0:
+            raise ValueError("heartbeat interval and lease TTL must be positive")
+        if self.missed_heartbeats < 1 or self.max_reassignments < 0:
+            raise ValueError("missed_heartbeats must be >= 1 and max_reassignments >= 0")
+        if self.retention_s <= 0:
+            raise ValueError(f"retention must be positive, got {self.retention_s:g} s")
+
+    @property
+    def worker_dead_after_s(self) -> float:
+        return self.missed_heartbeats * self.heartbeat_interval_s
 
 
 @dataclass(slots=True)
@@ -47,4 +72,11 @@ class ServerState:
     ready: bool = False
     # Filled by the gRPC side: worker_id -> capabilities of workers with an open stream.
     connected_workers: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Cache of the store's sessions: session token hash -> worker id. Entries of a
+    # worker declared dead are dropped with `forget_workers`.
+    sessions: dict[str, str] = field(default_factory=dict)
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
+
+    def forget_workers(self, worker_ids: set[str]) -> None:
+        """Drop cached sessions of workers whose sessions the store deleted."""
+        self.sessions = {h: w for h, w in self.sessions.items() if w not in worker_ids}

@@ -13,20 +13,26 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from englog.domain.entries import Entry, EntryFields
 from englog.domain.tasks import (
+    DEFAULT_MAX_REASSIGNMENTS,
     NewTask,
     ReportedResult,
     ResultDecision,
     RetryBackoff,
     Task,
+    TaskAttempt,
     TaskStatus,
 )
+
+# A RUNNING task whose deadline (started_at + timeout_s) passed this long ago is ended
+# by the server: the worker cancels at the deadline and needs a moment to report.
+DEFAULT_DEADLINE_GRACE_S = 30.0
 
 
 class StoreError(Exception):
@@ -35,6 +41,18 @@ class StoreError(Exception):
 
 class StoreClosed(StoreError):
     """The store was used after close()."""
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key was used again, within its lifetime, for a different request.
+    Not a StoreError: nothing is wrong with the store; the caller gets a 422."""
+
+    def __init__(self, key: str, task_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for a different request (task {task_id})"
+        )
+        self.key = key
+        self.task_id = task_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +96,21 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    session: Session
+    cancel_task_ids: list[str]  # the worker's tasks whose cancellation was requested
+
+
+@dataclass(frozen=True, slots=True)
+class LostWorkers:
+    """What `reap_lost_workers` did: the workers now offline (sessions deleted) and
+    their tasks after being taken back."""
+
+    worker_ids: list[str]
+    tasks: list[Task]
+
+
+@dataclass(frozen=True, slots=True)
 class EntryQuery:
     start: datetime | None = None  # entries ending after this
     end: datetime | None = None  # entries starting before this
@@ -98,6 +131,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Flush pending writes and release connections; idempotent."""
+
+    def add_task_listener(self, callback: Callable[[], None]) -> None:  # noqa: B027
+        """Have `callback` called (on the event loop) when another process sharing the
+        database, such as a server replica, makes tasks claimable. This process's own
+        submissions and requeues are announced by its callers, so a backend that only
+        one process can use has nothing to report and ignores the callback."""
 
     # --- users ----------------------------------------------------------------
     @abc.abstractmethod
@@ -139,6 +178,20 @@ class Store(abc.ABC):
         """Insert PENDING tasks (attempt 1) in one transaction."""
 
     @abc.abstractmethod
+    async def submit_idempotent(
+        self, task: NewTask, key: str, fingerprint: str, ttl_s: float, now: float
+    ) -> tuple[Task, bool]:
+        """Submit `task` once per (task.user_id, key): in one transaction, look up the
+        key in the submitter's scope (user_id None is the admin's own scope).
+        - No live entry (none, or created before now - ttl_s; an old one is replaced):
+          insert the task and the key (fingerprint, task id, created_at = now);
+          return (task, True).
+        - A live entry with the same fingerprint: insert nothing; return (the first
+          task as it is now, False).
+        - A live entry with another fingerprint: raise IdempotencyKeyReused.
+        Keys go when their task is pruned (`prune_finished`)."""
+
+    @abc.abstractmethod
     async def get_task(self, task_id: str, user_id: str | None = None) -> Task | None:
         """user_id None means any user (admin); otherwise only that user's task."""
 
@@ -165,7 +218,8 @@ class Store(abc.ABC):
         """Lease up to `limit` PENDING tasks whose type has capacity > 0 (at most
         capacity[type] of each) and whose run_after <= now: highest priority first,
         FIFO within a priority. They become RUNNING for `worker_id` with
-        lease_expires_at = now + lease_ttl_s; started_at is set."""
+        lease_expires_at = now + lease_ttl_s; started_at is set. Each claim opens an
+        attempt record (task_id, attempt, worker_id, started_at = now; outcome None)."""
 
     @abc.abstractmethod
     async def renew_leases(
@@ -186,10 +240,24 @@ class Store(abc.ABC):
         task_ids: Sequence[str],
         reason: str,
         now: float,
+        *,
+        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
     ) -> list[Task]:
         """The worker's RUNNING tasks among `task_ids` never reached it (lost in
-        transit): back to PENDING at once with attempt+1, without using up one of
-        the task's attempts (CANCELLED if cancellation was requested)."""
+        transit). Each is a reassignment (see "Taking a task back" below) with no
+        delay (run_after = now). Returns the changed tasks."""
+
+    # Taking a task back from a worker ("reassignment"), shared by requeue_tasks,
+    # requeue_expired (lease expiry) and reap_lost_workers, fenced on the task being
+    # RUNNING at the attempt read in the same transaction:
+    # - cancel_requested: -> CANCELLED (nobody wants another attempt);
+    # - reassignments < max_reassignments: -> PENDING, attempt + 1, reassignments + 1,
+    #   error = reason; max_attempts is untouched, and since retries are counted as
+    #   attempt - reassignments this does not use one up;
+    # - otherwise -> FAILED, error = f"{reason}; taken back from its worker
+    #   {reassignments} times (reassignment cap {max_reassignments})".
+    # The attempt record ends with outcome LOST (requeue_tasks, reap_lost_workers)
+    # or EXPIRED (requeue_expired) and error = reason.
 
     @abc.abstractmethod
     async def update_progress(
@@ -211,19 +279,53 @@ class Store(abc.ABC):
         """Fenced, idempotent results, all in one transaction, one decision each:
         ACCEPTED when the task is RUNNING with that attempt and worker (COMPLETED;
         FAILED, or PENDING with attempt+1 and run_after = now + backoff when
-        retriable and attempts remain; CANCELLED); DUPLICATE when that same
-        attempt's result was already accepted; STALE otherwise; UNKNOWN_TASK when
-        there is no such task."""
+        retriable and attempts remain, i.e. attempt - reassignments < max_attempts;
+        CANCELLED); DUPLICATE when that same attempt's result was already accepted;
+        STALE otherwise; UNKNOWN_TASK when there is no such task. An accepted result
+        ends its attempt record with the reported outcome (completed, failed or
+        cancelled) and error."""
 
     @abc.abstractmethod
-    async def requeue_expired(self, backoff: RetryBackoff, now: float) -> list[Task]:
-        """Tasks RUNNING with lease_expires_at < now go back to PENDING with
-        attempt+1 (run_after = now + backoff), or to FAILED when attempts are
-        exhausted; returns the tasks after the change."""
+    async def requeue_expired(
+        self,
+        backoff: RetryBackoff,
+        now: float,
+        *,
+        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+        deadline_grace_s: float = DEFAULT_DEADLINE_GRACE_S,
+    ) -> list[Task]:
+        """The server's own enforcement of leases and deadlines, over RUNNING tasks:
+        - deadline passed (started_at + timeout_s + deadline_grace_s < now): a failure
+          of that attempt (outcome TIMED_OUT, error "deadline of {timeout_s}s passed
+          (worker W)"): PENDING with attempt+1 and run_after = now + backoff while
+          attempts remain, else FAILED; CANCELLED if cancellation was requested;
+        - otherwise lease_expires_at < now: the worker vanished, so a reassignment
+          (see "Taking a task back"; outcome EXPIRED, reason "lease expired (worker
+          W)") with run_after = now + backoff.delay(attempt).
+        Returns the tasks after the change."""
+
+    @abc.abstractmethod
+    async def reap_lost_workers(
+        self,
+        silent_since: float,
+        backoff: RetryBackoff,
+        now: float,
+        *,
+        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+    ) -> LostWorkers:
+        """Workers whose session last heartbeated before `silent_since` (the server
+        passes now - 3 x heartbeat interval) are dead, in one transaction: their
+        sessions are deleted (the next call with that token is an unknown session),
+        the worker rows get status "offline" and session_token_hash NULL, and each
+        of their RUNNING tasks is taken back (see "Taking a task back"; outcome LOST,
+        reason "worker W went silent", run_after = now + backoff.delay(attempt))."""
 
     @abc.abstractmethod
     async def extend_running_leases(self, lease_ttl_s: float, now: float) -> int:
-        """At server start: every RUNNING lease ends no earlier than now + ttl."""
+        """At server start: every RUNNING lease ends no earlier than now + ttl, and
+        every session counts as heard from at `now` at the earliest, so the server's
+        own downtime never expires a lease or a live worker. Returns the number of
+        leases changed."""
 
     @abc.abstractmethod
     async def cancel_task(self, task_id: str, user_id: str | None, now: float) -> Task | None:
@@ -233,6 +335,22 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def running_tasks(self, worker_id: str) -> list[Task]: ...
+
+    @abc.abstractmethod
+    async def task_attempts(self, task_id: str) -> list[TaskAttempt]:
+        """Every attempt record of the task, in attempt order (empty when unknown)."""
+
+    @abc.abstractmethod
+    async def pending_by_type(self) -> dict[str, int]:
+        """Count of PENDING tasks per type, backoff or not, without cancel requested
+        (for readiness: which queued types no connected worker can run)."""
+
+    @abc.abstractmethod
+    async def prune_finished(self, finished_before: float, limit: int) -> int:
+        """Delete up to `limit` terminal tasks with completed_at < finished_before,
+        oldest first, with their attempt records and idempotency keys, in one
+        transaction; return how many tasks went (the caller repeats while it gets
+        `limit`, so each transaction stays short)."""
 
     @abc.abstractmethod
     async def pending_count(
@@ -259,6 +377,25 @@ class Store(abc.ABC):
         now: float,
     ) -> Session | None:
         """Record a heartbeat; None when the session is unknown."""
+
+    async def heartbeat_and_renew(
+        self,
+        token_hash: str,
+        status: str,
+        stats: Mapping[str, Any],
+        capacity: Mapping[str, int],
+        lease_ttl_s: float,
+        now: float,
+        task_ids: Sequence[str] | None = None,
+    ) -> HeartbeatReply | None:
+        """`heartbeat` then `renew_leases` for the session's worker; None (nothing
+        renewed) when the session is unknown. This default makes two writes; a backend
+        may override it to make one transaction of both."""
+        session = await self.heartbeat(token_hash, status, stats, capacity, now)
+        if session is None:
+            return None
+        cancel = await self.renew_leases(session.worker_id, lease_ttl_s, now, task_ids)
+        return HeartbeatReply(session, cancel)
 
     @abc.abstractmethod
     async def list_workers(self) -> list[WorkerRecord]: ...

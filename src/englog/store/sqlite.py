@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 
 from englog.domain.entries import Entry, EntryFields, check_times
 from englog.domain.tasks import (
+    DEFAULT_MAX_REASSIGNMENTS,
+    AttemptOutcome,
     Disposition,
     NewTask,
     ReportedResult,
@@ -36,13 +38,18 @@ from englog.domain.tasks import (
     ResultOutcome,
     RetryBackoff,
     Task,
+    TaskAttempt,
     TaskStatus,
     check_transition,
     next_status_after_failure,
 )
 from englog.domain.tokens import new_id
 from englog.store.base import (
+    DEFAULT_DEADLINE_GRACE_S,
     EntryQuery,
+    HeartbeatReply,
+    IdempotencyKeyReused,
+    LostWorkers,
     Session,
     Store,
     StoreClosed,
@@ -367,6 +374,20 @@ def _task(row: sqlite3.Row) -> Task:
         run_after=row["run_after"],
         cancel_requested=bool(row["cancel_requested"]),
         metadata=json.loads(row["metadata"]),
+        reassignments=row["reassignments"],
+    )
+
+
+def _attempt(row: sqlite3.Row) -> TaskAttempt:
+    outcome = row["outcome"]
+    return TaskAttempt(
+        task_id=row["task_id"],
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        outcome=None if outcome is None else AttemptOutcome(outcome),
+        error=row["error"],
     )
 
 
@@ -624,6 +645,11 @@ def _claim(
     ).fetchall()
     position = {seq: i for i, seq in enumerate(chosen)}
     rows.sort(key=lambda r: position[r["seq"]])
+    conn.executemany(
+        "INSERT OR REPLACE INTO task_attempts (task_id, attempt, worker_id, started_at)"
+        " VALUES (?, ?, ?, ?)",
+        [(row["id"], row["attempt"], worker_id, now) for row in rows],
+    )
     return [_task(row) for row in rows]
 
 
@@ -634,14 +660,23 @@ def _end_attempt(
     now: float,
     backoff: RetryBackoff,
     *,
+    outcome: AttemptOutcome,
     error: str | None,
+    attempt_error: str | None = None,
     result: Any = None,
     accepted_worker: str | None = None,
+    reassigned: bool = False,
 ) -> sqlite3.Row:
-    """Move a RUNNING attempt to `target`: PENDING means a new attempt after backoff;
-    anything else is terminal. accepted_worker marks the result as accepted."""
+    """Move a RUNNING attempt to `target` and close its attempt record: PENDING means a
+    new attempt after backoff; anything else is terminal. accepted_worker marks the
+    result as accepted; reassigned counts the attempt as taken back, not failed."""
     current = TaskStatus(row["status"])
     check_transition(current, target)
+    conn.execute(
+        "UPDATE task_attempts SET ended_at = ?, outcome = ?, error = ?"
+        " WHERE task_id = ? AND attempt = ? AND ended_at IS NULL",
+        (now, str(outcome), attempt_error or error, row["id"], row["attempt"]),
+    )
     params = {
         "id": row["id"],
         "attempt": row["attempt"],
@@ -652,6 +687,7 @@ def _end_attempt(
         "accepted_attempt": row["attempt"] if accepted_worker else None,
         "accepted_worker": accepted_worker,
         "run_after": now + backoff.delay(row["attempt"]),
+        "reassigned": int(reassigned),
     }
     if target is TaskStatus.PENDING:
         changes = (
@@ -665,7 +701,7 @@ def _end_attempt(
         )
     updated: sqlite3.Row = conn.execute(
         f"UPDATE tasks SET status = :status, {changes}, lease_expires_at = NULL,"
-        " error = :error, updated_at = :now,"
+        " error = :error, updated_at = :now, reassignments = reassignments + :reassigned,"
         " accepted_attempt = COALESCE(:accepted_attempt, accepted_attempt),"
         " accepted_worker = COALESCE(:accepted_worker, accepted_worker)"
         " WHERE id = :id AND status = 'running' AND attempt = :attempt RETURNING *",
@@ -679,7 +715,9 @@ def _target_for(result: ReportedResult, row: sqlite3.Row) -> TaskStatus:
         return TaskStatus.COMPLETED
     if result.outcome is ResultOutcome.CANCELLED or row["cancel_requested"]:
         return TaskStatus.CANCELLED  # a failure after a cancel request is not retried
-    return next_status_after_failure(row["attempt"], row["max_attempts"], result.retriable)
+    return next_status_after_failure(
+        row["attempt"], row["max_attempts"], result.retriable, row["reassignments"]
+    )
 
 
 def _decide(
@@ -708,6 +746,7 @@ def _decide(
         target,
         now,
         backoff,
+        outcome=AttemptOutcome(str(result.outcome)),
         error=error,
         result=result.result,
         accepted_worker=result.worker_id,
@@ -715,35 +754,88 @@ def _decide(
     return decision(Disposition.ACCEPTED, TaskStatus(updated["status"]), "")
 
 
-def _requeue_expired(conn: sqlite3.Connection, backoff: RetryBackoff, now: float) -> list[Task]:
+def _take_back(
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    reason: str,
+    outcome: AttemptOutcome,
+    now: float,
+    backoff: RetryBackoff,
+    max_reassignments: int,
+) -> Task:
+    """A reassignment (base.py "Taking a task back"): not the task's failure, capped."""
+    if row["cancel_requested"]:
+        target, error = TaskStatus.CANCELLED, reason  # nobody wants another attempt
+    elif row["reassignments"] < max_reassignments:
+        target, error = TaskStatus.PENDING, reason
+    else:
+        target = TaskStatus.FAILED
+        error = (
+            f"{reason}; taken back from its worker {row['reassignments']} times"
+            f" (reassignment cap {max_reassignments})"
+        )
+    updated = _end_attempt(
+        conn,
+        row,
+        target,
+        now,
+        backoff,
+        outcome=outcome,
+        error=error,
+        attempt_error=reason,
+        reassigned=target is TaskStatus.PENDING,
+    )
+    return _task(updated)
+
+
+def _requeue_expired(
+    conn: sqlite3.Connection,
+    backoff: RetryBackoff,
+    now: float,
+    max_reassignments: int,
+    deadline_grace_s: float,
+) -> list[Task]:
     rows = conn.execute(
-        "SELECT * FROM tasks WHERE status = 'running' AND lease_expires_at < ?"
+        "SELECT * FROM tasks WHERE status = 'running'"
+        " AND (lease_expires_at < ? OR started_at + timeout_s + ? < ?)"
         " ORDER BY lease_expires_at, seq",
-        (now,),
+        (now, deadline_grace_s, now),
     ).fetchall()
     changed = []
     for row in rows:
-        if row["cancel_requested"]:
-            target = TaskStatus.CANCELLED  # nobody wants another attempt
+        if row["started_at"] + row["timeout_s"] + deadline_grace_s < now:
+            error = f"deadline of {row['timeout_s']:g}s passed (worker {row['worker_id']})"
+            if row["cancel_requested"]:
+                target = TaskStatus.CANCELLED
+            else:
+                target = next_status_after_failure(
+                    row["attempt"], row["max_attempts"], True, row["reassignments"]
+                )
+            updated = _end_attempt(
+                conn, row, target, now, backoff, outcome=AttemptOutcome.TIMED_OUT, error=error
+            )
+            changed.append(_task(updated))
         else:
-            target = next_status_after_failure(row["attempt"], row["max_attempts"], True)
-        error = f"lease expired (worker {row['worker_id']})"
-        changed.append(_task(_end_attempt(conn, row, target, now, backoff, error=error)))
+            reason = f"lease expired (worker {row['worker_id']})"
+            changed.append(
+                _take_back(
+                    conn, row, reason, AttemptOutcome.EXPIRED, now, backoff, max_reassignments
+                )
+            )
     return changed
 
 
 _NO_DELAY = RetryBackoff(initial_s=0.0, jitter=False)
-# Deliveries lost in transit that do not use up an attempt; past this, they do, so a
-# task that can never be delivered (or a flapping worker) still ends.
-MAX_FREE_REASSIGNMENTS = 10
 
 
 def _requeue_lost(
-    conn: sqlite3.Connection, worker_id: str, task_ids: Sequence[str], reason: str, now: float
+    conn: sqlite3.Connection,
+    worker_id: str,
+    task_ids: Sequence[str],
+    reason: str,
+    now: float,
+    max_reassignments: int,
 ) -> list[Task]:
-    """Back to PENDING at once with attempt+1 (fencing the lost delivery) and, up to
-    MAX_FREE_REASSIGNMENTS times, one more allowed attempt: a delivery that never
-    arrived is not the task's failure."""
     changed = []
     for chunk in _chunks(task_ids):
         rows = conn.execute(
@@ -752,21 +844,89 @@ def _requeue_lost(
             (worker_id, *chunk),
         ).fetchall()
         for row in rows:
-            free = row["reassignments"] < MAX_FREE_REASSIGNMENTS
-            if row["cancel_requested"]:
-                target = TaskStatus.CANCELLED
-            elif free:
-                target = TaskStatus.PENDING
-                conn.execute(
-                    "UPDATE tasks SET max_attempts = max_attempts + 1,"
-                    " reassignments = reassignments + 1 WHERE id = ?",
-                    (row["id"],),
+            changed.append(
+                _take_back(
+                    conn, row, reason, AttemptOutcome.LOST, now, _NO_DELAY, max_reassignments
                 )
-            else:
-                target = next_status_after_failure(row["attempt"], row["max_attempts"], True)
-            updated = _end_attempt(conn, row, target, now, _NO_DELAY, error=reason)
-            changed.append(_task(updated))
+            )
     return changed
+
+
+def _reap_lost_workers(
+    conn: sqlite3.Connection,
+    silent_since: float,
+    backoff: RetryBackoff,
+    now: float,
+    max_reassignments: int,
+) -> LostWorkers:
+    dead = [
+        row["worker_id"]
+        for row in conn.execute(
+            "DELETE FROM sessions WHERE last_heartbeat_at < ? RETURNING worker_id",
+            (silent_since,),
+        ).fetchall()
+    ]
+    tasks: list[Task] = []
+    for worker_id in sorted(set(dead)):
+        conn.execute(
+            "UPDATE workers SET status = 'offline', session_token_hash = NULL WHERE id = ?",
+            (worker_id,),
+        )
+        rows = conn.execute(
+            "SELECT * FROM tasks WHERE status = 'running' AND worker_id = ? ORDER BY seq",
+            (worker_id,),
+        ).fetchall()
+        reason = f"worker {worker_id} went silent"
+        for row in rows:
+            tasks.append(
+                _take_back(conn, row, reason, AttemptOutcome.LOST, now, backoff, max_reassignments)
+            )
+    return LostWorkers(sorted(set(dead)), tasks)
+
+
+def _submit_idempotent(
+    conn: sqlite3.Connection,
+    task: NewTask,
+    key: str,
+    fingerprint: str,
+    ttl_s: float,
+    now: float,
+) -> tuple[Task, bool]:
+    scope = task.user_id or ""
+    found = conn.execute(
+        "SELECT k.fingerprint, k.created_at, t.* FROM idempotency_keys k"
+        " JOIN tasks t ON t.id = k.task_id WHERE k.scope = ? AND k.key = ?",
+        (scope, key),
+    ).fetchone()
+    if found is not None and found["created_at"] >= now - ttl_s:
+        if found["fingerprint"] != fingerprint:
+            raise IdempotencyKeyReused(key, found["id"])
+        return _task(found), False
+    [stored] = _insert_tasks(conn, [task], now)
+    conn.execute(
+        "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, task_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (scope, key, fingerprint, stored.id, now),
+    )
+    return stored, True
+
+
+def _prune_finished(conn: sqlite3.Connection, finished_before: float, limit: int) -> int:
+    ids = [
+        row["id"]
+        for row in conn.execute(
+            "SELECT id FROM tasks WHERE completed_at IS NOT NULL AND completed_at < ?"
+            " AND status IN ('completed', 'failed', 'cancelled')"
+            " ORDER BY completed_at LIMIT ?",
+            (finished_before, max(0, limit)),
+        ).fetchall()
+    ]
+    for chunk in _chunks(ids):
+        marks = _marks(len(chunk))
+        conn.execute(f"DELETE FROM task_attempts WHERE task_id IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM idempotency_keys WHERE task_id IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM tasks WHERE id IN ({marks})", chunk)
+    return len(ids)
 
 
 def _cancel(conn: sqlite3.Connection, task_id: str, user_id: str | None, now: float) -> Task | None:
@@ -852,6 +1012,31 @@ def _heartbeat(
         (now, status, json.dumps(dict(stats)), json.dumps(dict(capacity)), row["worker_id"]),
     )
     return _session(row)
+
+
+def _renew(
+    conn: sqlite3.Connection,
+    worker_id: str,
+    lease_ttl_s: float,
+    now: float,
+    task_ids: Sequence[str] | None,
+) -> list[str]:
+    sql = (
+        "UPDATE tasks SET lease_expires_at = MAX(COALESCE(lease_expires_at, 0), ?)"
+        " WHERE worker_id = ? AND status = 'running'"
+    )
+    if task_ids is None:
+        rows = conn.execute(
+            sql + " RETURNING id, cancel_requested", (now + lease_ttl_s, worker_id)
+        ).fetchall()
+    else:
+        rows = []
+        for chunk in _chunks(task_ids):
+            rows += conn.execute(
+                f"{sql} AND id IN ({_marks(len(chunk))}) RETURNING id, cancel_requested",
+                (now + lease_ttl_s, worker_id, *chunk),
+            ).fetchall()
+    return sorted(row["id"] for row in rows if row["cancel_requested"])
 
 
 # --- the store ---------------------------------------------------------------------------
@@ -1003,6 +1188,13 @@ class SQLiteStore(Store):
         tasks = list(tasks)
         return await self._write(lambda conn: _insert_tasks(conn, tasks, now))
 
+    async def submit_idempotent(
+        self, task: NewTask, key: str, fingerprint: str, ttl_s: float, now: float
+    ) -> tuple[Task, bool]:
+        return await self._write(
+            lambda conn: _submit_idempotent(conn, task, key, fingerprint, ttl_s, now)
+        )
+
     async def get_task(self, task_id: str, user_id: str | None = None) -> Task | None:
         row = await self._read(lambda conn: _task_row(conn, task_id, user_id))
         return None if row is None else _task(row)
@@ -1049,26 +1241,8 @@ class SQLiteStore(Store):
         now: float,
         task_ids: Sequence[str] | None = None,
     ) -> list[str]:
-        sql = (
-            "UPDATE tasks SET lease_expires_at = MAX(COALESCE(lease_expires_at, 0), ?)"
-            " WHERE worker_id = ? AND status = 'running'"
-        )
-
-        def renew(conn: sqlite3.Connection) -> list[str]:
-            if task_ids is None:
-                rows = conn.execute(
-                    sql + " RETURNING id, cancel_requested", (now + lease_ttl_s, worker_id)
-                ).fetchall()
-            else:
-                rows = []
-                for chunk in _chunks(task_ids):
-                    rows += conn.execute(
-                        f"{sql} AND id IN ({_marks(len(chunk))}) RETURNING id, cancel_requested",
-                        (now + lease_ttl_s, worker_id, *chunk),
-                    ).fetchall()
-            return sorted(row["id"] for row in rows if row["cancel_requested"])
-
-        return await self._write(renew)
+        ids = None if task_ids is None else list(task_ids)
+        return await self._write(lambda conn: _renew(conn, worker_id, lease_ttl_s, now, ids))
 
     async def requeue_tasks(
         self,
@@ -1076,10 +1250,15 @@ class SQLiteStore(Store):
         task_ids: Sequence[str],
         reason: str,
         now: float,
+        *,
+        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
     ) -> list[Task]:
         if not task_ids:
             return []
-        return await self._write(lambda conn: _requeue_lost(conn, worker_id, task_ids, reason, now))
+        ids = list(task_ids)
+        return await self._write(
+            lambda conn: _requeue_lost(conn, worker_id, ids, reason, now, max_reassignments)
+        )
 
     async def update_progress(
         self,
@@ -1110,8 +1289,29 @@ class SQLiteStore(Store):
         results = list(results)
         return await self._write(lambda conn: [_decide(conn, r, backoff, now) for r in results])
 
-    async def requeue_expired(self, backoff: RetryBackoff, now: float) -> list[Task]:
-        return await self._write(lambda conn: _requeue_expired(conn, backoff, now))
+    async def requeue_expired(
+        self,
+        backoff: RetryBackoff,
+        now: float,
+        *,
+        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+        deadline_grace_s: float = DEFAULT_DEADLINE_GRACE_S,
+    ) -> list[Task]:
+        return await self._write(
+            lambda conn: _requeue_expired(conn, backoff, now, max_reassignments, deadline_grace_s)
+        )
+
+    async def reap_lost_workers(
+        self,
+        silent_since: float,
+        backoff: RetryBackoff,
+        now: float,
+        *,
+        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+    ) -> LostWorkers:
+        return await self._write(
+            lambda conn: _reap_lost_workers(conn, silent_since, backoff, now, max_reassignments)
+        )
 
     async def extend_running_leases(self, lease_ttl_s: float, now: float) -> int:
         def extend(conn: sqlite3.Connection) -> int:
@@ -1120,12 +1320,36 @@ class SQLiteStore(Store):
                 " AND (lease_expires_at IS NULL OR lease_expires_at < ?)",
                 (now + lease_ttl_s, now + lease_ttl_s),
             )
+            conn.execute(
+                "UPDATE sessions SET last_heartbeat_at = ? WHERE last_heartbeat_at < ?",
+                (now, now),
+            )
             return cursor.rowcount
 
         return await self._write(extend)
 
     async def cancel_task(self, task_id: str, user_id: str | None, now: float) -> Task | None:
         return await self._write(lambda conn: _cancel(conn, task_id, user_id, now))
+
+    async def task_attempts(self, task_id: str) -> list[TaskAttempt]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY attempt", (task_id,)
+            ).fetchall()
+        )
+        return [_attempt(row) for row in rows]
+
+    async def pending_by_type(self) -> dict[str, int]:
+        rows = await self._read(
+            lambda conn: conn.execute(
+                "SELECT type, COUNT(*) AS n FROM tasks"
+                " WHERE status = 'pending' AND cancel_requested = 0 GROUP BY type ORDER BY type"
+            ).fetchall()
+        )
+        return {row["type"]: row["n"] for row in rows}
+
+    async def prune_finished(self, finished_before: float, limit: int) -> int:
+        return await self._write(lambda conn: _prune_finished(conn, finished_before, limit))
 
     async def running_tasks(self, worker_id: str) -> list[Task]:
         rows = await self._read(
@@ -1178,6 +1402,29 @@ class SQLiteStore(Store):
         return await self._write(
             lambda conn: _heartbeat(conn, token_hash, status, stats, capacity, now)
         )
+
+    async def heartbeat_and_renew(
+        self,
+        token_hash: str,
+        status: str,
+        stats: Mapping[str, Any],
+        capacity: Mapping[str, int],
+        lease_ttl_s: float,
+        now: float,
+        task_ids: Sequence[str] | None = None,
+    ) -> HeartbeatReply | None:
+        """One transaction instead of the default's two: a heartbeat is the most
+        frequent write a worker makes."""
+        stats, capacity = dict(stats), dict(capacity)
+        ids = None if task_ids is None else list(task_ids)
+
+        def beat(conn: sqlite3.Connection) -> HeartbeatReply | None:
+            session = _heartbeat(conn, token_hash, status, stats, capacity, now)
+            if session is None:
+                return None
+            return HeartbeatReply(session, _renew(conn, session.worker_id, lease_ttl_s, now, ids))
+
+        return await self._write(beat)
 
     async def list_workers(self) -> list[WorkerRecord]:
         rows = await self._read(

@@ -1,0 +1,32 @@
+-- englog SQLite schema, version 2: attempt history, idempotency keys, retention.
+
+-- One row per delivery of a task; ended_at/outcome stay NULL while it runs.
+-- outcome: completed | failed | cancelled | lost | expired | timed_out.
+CREATE TABLE task_attempts (
+    task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    worker_id TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    outcome TEXT,
+    error TEXT,
+    PRIMARY KEY (task_id, attempt)
+);
+
+-- scope is the submitting user's id, '' for the admin.
+CREATE TABLE idempotency_keys (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+
+CREATE INDEX idempotency_keys_task ON idempotency_keys (task_id);
+
+-- Retention pruning walks finished tasks oldest first.
+CREATE INDEX tasks_finished ON tasks (completed_at) WHERE completed_at IS NOT NULL;
+
+-- Dead-worker detection scans sessions by age.
+CREATE INDEX sessions_heartbeat ON sessions (last_heartbeat_at);
