@@ -12,10 +12,12 @@ from englog.store.base import (
     WorkerInfo,
     WorkerRecord,
 )
+from englog.store.postgres import PostgresStore
 from englog.store.sqlite import SQLiteStore
 
 __all__ = [
     "EntryQuery",
+    "PostgresStore",
     "SQLiteStore",
     "Session",
     "Store",
@@ -34,15 +36,15 @@ def open_store(url: str) -> Store:
     """Build (not open) the store a URL names.
 
     `sqlite:///relative/path.db` and `sqlite:////absolute/path.db` give SQLite;
-    `postgresql://...` is reserved for the PostgreSQL backend."""
+    `postgresql://user@host:port/db` (or `postgres://`) gives PostgreSQL."""
     if url.startswith(_SQLITE_PREFIX):
         path = url[len(_SQLITE_PREFIX) :].split("?", 1)[0]
         if not path or path == ":memory:":
             raise ValueError(f"database URL {url!r} needs a file path, e.g. sqlite:///englog.db")
         return SQLiteStore(path)
-    if url.startswith(("postgresql://", "postgres://", "postgresql+")):
-        raise StoreError("PostgreSQL support arrives with a later release")
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
     raise ValueError(
         f"unsupported database URL {url!r}: use sqlite:///relative.db, "
-        "sqlite:////absolute/path.db or postgresql://..."
+        "sqlite:////absolute/path.db or postgresql://user@host:5432/db"
     )
