@@ -97,11 +97,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         await server.stop(grace_s=0.5)
 
 
-async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate: Any, within_s: float = 15.0) -> None:
+    deadline = time.monotonic() + within_s
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s: {predicate}")
+            raise TimeoutError(f"condition not met within {within_s}s: {predicate}")
         await asyncio.sleep(0.02)
 
 
