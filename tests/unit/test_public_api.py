@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-PACKAGES = ["englog.domain", "englog.server", "englog.store", "englog.tasks", "englog.worker"]
+PACKAGES = [
+    "englog.domain",
+    "englog.resilience",
+    "englog.server",
+    "englog.store",
+    "englog.tasks",
+    "englog.worker",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
