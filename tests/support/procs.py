@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -244,3 +245,39 @@ async def eventually(
             return value
         await asyncio.sleep(interval)
     raise TimeoutError(f"timed out after {within}s waiting for {what or predicate}")
+
+
+def holds_for(
+    predicate: Callable[[], Any], duration: float, interval: float = 0.1, what: str = ""
+) -> None:
+    """Check that `predicate` stays truthy for `duration` seconds (for "never happens"
+    assertions such as a worker that must not connect); fails at the first lapse."""
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        assert predicate(), f"no longer true: {what or predicate}"
+        time.sleep(interval)
+
+
+def log_events(proc: Proc, event: str | None = None) -> list[dict[str, Any]]:
+    """The JSON log lines of a process (structlog renders JSON when not on a terminal),
+    optionally only those whose `event` is `event`; other lines are skipped."""
+    found: list[dict[str, Any]] = []
+    for line in proc.log().splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and (event is None or record.get("event") == event):
+            found.append(record)
+    return found
+
+
+def port_accepting(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on `host:port`."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

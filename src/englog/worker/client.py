@@ -169,6 +169,10 @@ class Worker:
             self.runner.close()
             await self.conn.close()
             await self.outbox.close()
+            aclose = getattr(get_backend(), "aclose", None)
+            if callable(aclose):  # the AI backend's HTTP connections
+                with contextlib.suppress(Exception):
+                    await aclose()
             self._log.info(
                 "worker_stopped",
                 unacknowledged_results=len(self._pending) + len(self._unsaved),

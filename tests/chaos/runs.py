@@ -1,0 +1,230 @@
+"""What every chaos test does around its faults: submit many tasks, wait until each is
+terminal, tally what the server accepted (across its restarts) and check the promise
+of the product: no task lost, none stuck, each result accepted exactly once."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.procs import (
+    WORKER_TOKEN,
+    Cluster,
+    Proc,
+    base_env,
+    englog_cmd,
+    log_events,
+    metric_value,
+    wait_for,
+)
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+DISPOSITIONS = ("accepted", "duplicate", "stale", "unknown_task")
+RESULTS_METRIC = "englog_task_results_total"
+
+
+def submit_many(
+    api: httpx.Client,
+    n: int,
+    type_: str = "sleep",
+    payload: dict[str, Any] | None = None,
+    **fields: Any,
+) -> list[str]:
+    """Submit `n` tasks of one type with the admin token; returns their ids in order."""
+    ids = []
+    for i in range(n):
+        body = {"type": type_, "payload": {**(payload or {}), "n": i}, **fields}
+        r = api.post("/v1/tasks", json=body)
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["task_id"])
+    return ids
+
+
+def all_tasks(api: httpx.Client) -> dict[str, dict[str, Any]]:
+    """Every task the admin can see, by id (pages of 1000)."""
+    found: dict[str, dict[str, Any]] = {}
+    for offset in range(0, 100_000, 1000):
+        page = api.get("/v1/tasks", params={"limit": 1000, "offset": offset}).json()["tasks"]
+        found.update((t["task_id"], t) for t in page)
+        if len(page) < 1000:
+            break
+    return found
+
+
+def status_counts(tasks: Iterable[dict[str, Any]]) -> Counter[str]:
+    return Counter(t["status"] for t in tasks)
+
+
+def wait_all_terminal(
+    api: httpx.Client, ids: list[str], timeout: float, interval: float = 0.25
+) -> dict[str, dict[str, Any]]:
+    """Wait until every task in `ids` is terminal; the failure says where they stand."""
+    last: dict[str, dict[str, Any]] = {}
+
+    def done() -> bool:
+        nonlocal last
+        found = all_tasks(api)
+        last = {i: found[i] for i in ids if i in found}
+        return len(last) == len(ids) and all(t["status"] in TERMINAL for t in last.values())
+
+    try:
+        wait_for(done, timeout, interval=interval, what=f"{len(ids)} tasks terminal")
+    except TimeoutError as exc:
+        stuck = [t for t in last.values() if t["status"] not in TERMINAL][:5]
+        raise AssertionError(
+            f"not every task finished within {timeout}s: {dict(status_counts(last.values()))}, "
+            f"missing={len(ids) - len(last)}; first unfinished: {stuck}"
+        ) from exc
+    return last
+
+
+def wait_completed_count(api: httpx.Client, ids: list[str], at_least: int, timeout: float) -> None:
+    wanted = set(ids)
+
+    def enough() -> bool:
+        tasks = all_tasks(api)
+        return sum(tasks[i]["status"] == "completed" for i in wanted if i in tasks) >= at_least
+
+    wait_for(enough, timeout, interval=0.1, what=f"{at_least} tasks completed")
+
+
+def wait_all_in(api: httpx.Client, ids: list[str], status: str, timeout: float = 20.0) -> None:
+    def all_there() -> bool:
+        return all(api.get(f"/v1/tasks/{i}").json()["status"] == status for i in ids)
+
+    wait_for(all_there, timeout, interval=0.05, what=f"{len(ids)} tasks {status}")
+
+
+@dataclass
+class ResultLedger:
+    """Server result counters summed over its lives (its metrics restart with it):
+    `scrape()` before each kill, once the counters have settled, and at the end."""
+
+    totals: Counter[str] = field(default_factory=Counter)
+
+    def scrape(self, api: httpx.Client, settle: float = 5.0) -> None:
+        """Take the counters once two reads in a row agree (reports in flight land)."""
+        previous: dict[str, float] = {}
+
+        def settled() -> dict[str, float] | None:
+            nonlocal previous
+            now = read_results(api)
+            same = now == previous
+            previous = now
+            return now if same else None
+
+        try:
+            values = wait_for(settled, settle, interval=0.2, what="result counters settle")
+        except TimeoutError:
+            values = previous
+        self.totals.update(values)
+
+
+def read_results(api: httpx.Client) -> dict[str, float]:
+    text = api.get("/metrics").text
+    values = {d: metric_value(text, RESULTS_METRIC, disposition=d) for d in DISPOSITIONS}
+    values["accepted_completed"] = metric_value(
+        text, RESULTS_METRIC, disposition="accepted", outcome="completed"
+    )
+    return values
+
+
+def registrations(workers: Iterable[Proc]) -> int:
+    """Worker (re)registrations seen in the worker logs: first connects plus reconnects."""
+    return sum(len(log_events(w, "registered")) for w in workers)
+
+
+@dataclass
+class RunTotals:
+    name: str
+    tasks: dict[str, dict[str, Any]]
+    ledger: ResultLedger
+    registrations: int
+    started: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        counts = status_counts(self.tasks.values())
+        t = self.ledger.totals
+        parts = [
+            f"tasks={len(self.tasks)}",
+            f"completed={counts['completed']}",
+            f"failed={counts['failed']}",
+            f"cancelled={counts['cancelled']}",
+            f"accepted={int(t['accepted'])}",
+            f"duplicate={int(t['duplicate'])}",
+            f"stale={int(t['stale'])}",
+            f"unknown={int(t['unknown_task'])}",
+            f"registrations={self.registrations}",
+            f"retried={sum(task['attempt'] > 1 for task in self.tasks.values())}",
+            f"wall={time.monotonic() - self.started:.1f}s",
+            *(f"{k}={v}" for k, v in self.extra.items()),
+        ]
+        return f"[chaos] {self.name}: " + " ".join(parts)
+
+    def assert_nothing_lost(self, expect_all_completed: bool = True) -> None:
+        """Every task terminal (completed when expected), and exactly one accepted
+        completed result per completed task: none lost, none counted twice."""
+        counts = status_counts(self.tasks.values())
+        assert set(counts) <= TERMINAL, f"tasks not terminal: {counts}"
+        if expect_all_completed:
+            bad = [t for t in self.tasks.values() if t["status"] != "completed"][:5]
+            assert not bad, f"{self.line()}\nnot completed: {bad}"
+        accepted = self.ledger.totals["accepted_completed"]
+        assert accepted == counts["completed"], (
+            f"{self.line()}\naccepted completed results ({accepted:g}) != completed tasks "
+            f"({counts['completed']}): a result was lost or accepted twice"
+        )
+        no_result = [
+            t for t in self.tasks.values() if t["status"] == "completed" and not t["worker_id"]
+        ][:5]
+        assert not no_result, f"completed without a worker: {no_result}"
+
+
+def outbox_rows(path: Path) -> int:
+    """Rows the worker's SQLite outbox still holds, whatever its schema: the sum over
+    its tables except bookkeeping ones (schema versions, settings)."""
+    if not path.exists():
+        return 0
+    con = sqlite3.connect(path, timeout=2)
+    try:
+        tables = [
+            name
+            for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not name.startswith("sqlite_")
+            and not any(w in name.lower() for w in ("version", "migration", "meta", "setting"))
+        ]
+        return sum(int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables)
+    finally:
+        con.close()
+
+
+def start_worker(
+    cluster: Cluster,
+    worker_id: str,
+    *extra: str,
+    server: str | None = None,
+    concurrency: int = 4,
+) -> Proc:
+    """Like `Cluster.start_worker`, but able to dial another address (the proxy)."""
+    args = englog_cmd(
+        "worker",
+        "--server",
+        server or f"127.0.0.1:{cluster.grpc_port}",
+        "--worker-id",
+        worker_id,
+        "--concurrency",
+        str(concurrency),
+        *extra,
+    )
+    env = base_env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN)
+    proc = Proc(args, env, cluster.tmp / f"worker-{worker_id}.log")
+    cluster.workers[worker_id] = proc.start()
+    return proc
