@@ -107,6 +107,14 @@ def server(
     tls_ca: Annotated[
         str | None, typer.Option(envvar="ENGLOG_TLS_CA", help="CA for client certs (mTLS)")
     ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            envvar="ENGLOG_INSECURE",
+            help="Serve plaintext gRPC (no TLS): only when asked",
+        ),
+    ] = False,
     retention: Annotated[
         str,
         typer.Option(
@@ -133,6 +141,8 @@ def server(
     tokens = tuple(t.strip() for t in worker_tokens.split(",") if t.strip())
     if not tokens:
         fail("no worker tokens: set ENGLOG_WORKER_TOKENS (comma separated) or --worker-tokens")
+    if not tls_cert and not insecure:
+        fail("no TLS certificate: give --tls-cert and --tls-key, or --insecure for plaintext gRPC")
     try:
         settings = ServerSettings(
             db_url=db,
@@ -207,8 +217,11 @@ def worker(
     ] = None,
     drain_timeout: Annotated[float, typer.Option(envvar="ENGLOG_DRAIN_TIMEOUT", min=0)] = 30.0,
     insecure: Annotated[
-        bool, typer.Option(envvar="ENGLOG_INSECURE", help="Plaintext gRPC (no TLS)")
-    ] = True,
+        bool,
+        typer.Option(
+            "--insecure", envvar="ENGLOG_INSECURE", help="Plaintext gRPC: only when asked"
+        ),
+    ] = False,
     tls_cert: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_CERT")] = None,
     tls_key: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_KEY")] = None,
     tls_ca: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_CA")] = None,

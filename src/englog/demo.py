@@ -52,6 +52,7 @@ async def run_demo(console: Console) -> int:
                 token=worker_token,
                 worker_id="demo-worker",
                 concurrency=2,
+                insecure=True,  # both ends in this process, on loopback
                 drain_timeout_s=5.0,
             ),
             load_handlers(),

@@ -78,3 +78,21 @@ def test_worker_unknown_handler_module_is_one_line() -> None:
     out = run("worker", "--token", "t", "--handlers", "no.such.module")
     assert out.returncode == 1
     assert "no.such.module" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_plaintext_only_when_asked(tmp_path: Path) -> None:
+    out = run(
+        "server",
+        "--db",
+        f"sqlite:///{tmp_path / 's.db'}",
+        "--grpc-listen",
+        f"127.0.0.1:{free_port()}",
+        "--http-listen",
+        f"127.0.0.1:{free_port()}",
+        ENGLOG_WORKER_TOKENS="wt",
+        ENGLOG_INSECURE="0",
+    )
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    [line] = out.stderr.strip().splitlines()
+    assert "--tls-cert" in line and "--insecure" in line

@@ -77,6 +77,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             server=server.addresses.grpc,
             token=TOKEN,
             worker_id="wh",
+            insecure=True,
             concurrency=2,
             health_listen="127.0.0.1:0",
             outbox=str(tmp_path / "outbox.db"),

@@ -55,7 +55,10 @@ def englog_cmd(*args: str) -> list[str]:
 
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENGLOG_")}
-    env.update({"ENGLOG_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}, **extra)
+    # Plaintext on loopback unless a test gives TLS files (which turn TLS on).
+    env.update(
+        {"ENGLOG_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1", "ENGLOG_INSECURE": "1"}, **extra
+    )
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 

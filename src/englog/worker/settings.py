@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from englog.ai.config import AIConfig, AITimeouts, ModelOptions
 from englog.resilience.backoff import BackoffPolicy
@@ -31,7 +32,7 @@ class WorkerSettings:
     ai_timeouts: AITimeouts = field(default_factory=AITimeouts)
     ai_options: ModelOptions = field(default_factory=ModelOptions)
     outbox: str | None = None
-    insecure: bool = True
+    insecure: bool = False  # plaintext only when asked
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None
@@ -57,6 +58,15 @@ class WorkerSettings:
             raise ValueError("concurrency must be at least 1")
         if not self.worker_id.strip():
             raise ValueError("worker id must not be empty")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together (client certificate for mTLS)")
+        for flag, path in (
+            ("--tls-cert", self.tls_cert),
+            ("--tls-key", self.tls_key),
+            ("--tls-ca", self.tls_ca),
+        ):
+            if path and not Path(path).is_file():
+                raise ValueError(f"{flag}: no such file: {path}")
         self.ai_config()  # refuses a bad --ai, --ai-fallback, --model or URL now
 
     def ai_config(self) -> AIConfig:

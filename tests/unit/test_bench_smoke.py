@@ -1,0 +1,50 @@
+"""The bench's command line and pure helpers (the bench itself is `make bench`, never
+part of the test suite: no timed assertions here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.cli import SECTIONS, _median_of, parse_args
+from bench.harness import percentile
+
+
+def test_defaults_run_every_section_but_profile_with_issue_sizes() -> None:
+    args = parse_args([])
+    assert args.sections == [s for s in SECTIONS if s != "profile"]
+    assert (args.runs, args.tasks, args.rtt_tasks, args.backlog) == (3, 10_000, 1000, 100_000)
+    assert args.db == "sqlite"
+
+
+def test_quick_shrinks_everything() -> None:
+    args = parse_args(["--quick", "--sections", "compare,recovery"])
+    assert args.sections == ["compare", "recovery"]
+    assert args.runs == 1 and args.tasks <= 1000 and args.rtt_tasks <= 100
+    assert args.backlog <= 5000
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--sections", "nope"], ["--sections", ","], ["--runs", "0"], ["--db", "mysql"]],
+)
+def test_bad_arguments_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse_args(argv)
+    assert exc.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_median_of_nested_runs() -> None:
+    runs = [
+        {"throughput": {"tasks_per_s": v, "tasks": 10}, "label": "x"} for v in (300.0, 100.0, 200.0)
+    ]
+    assert _median_of(runs) == {"throughput": {"tasks_per_s": 200.0, "tasks": 10}}
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [float(i) for i in range(1, 101)]
+    assert percentile(samples, 50) == 50.0
+    assert percentile(samples, 99) == 99.0
+    assert percentile([7.0], 99) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
