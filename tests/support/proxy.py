@@ -153,6 +153,8 @@ class FaultProxy:
             _, hung = await asyncio.wait(handlers, timeout=5)
             for task in hung:
                 task.cancel()
+            # A cancelled handler must still run its `finally` (closing its sockets).
+            await asyncio.gather(*hung, return_exceptions=True)
 
     # --- forwarding -------------------------------------------------------------
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -264,6 +266,16 @@ async def run_chaos(proxy: FaultProxy, schedule: ChaosSchedule, stop: asyncio.Ev
         proxy.heal()
 
 
+async def _cancel_leftovers() -> None:
+    """What asyncio.run does before closing a loop: cancel every other task and let it
+    finish, so no transport is left for the garbage collector to warn about."""
+    this = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not this]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class ThreadedProxy:
     """A FaultProxy on its own event loop in a daemon thread, with blocking controls."""
 
@@ -351,6 +363,8 @@ class ThreadedProxy:
             self.stop_chaos()
         with contextlib.suppress(Exception):
             self._call(self.proxy.close())
+        with contextlib.suppress(Exception):
+            self._call(_cancel_leftovers())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()

@@ -244,4 +244,8 @@ def test_threaded_proxy_controls_from_synchronous_code() -> None:
         future = tp.start_chaos(ChaosSchedule(duration=30, cut_every=0.05))
         tp.stop_chaos()
         assert future.done()
+        accepted = tp.stats.accepted
         socket.create_connection(("127.0.0.1", tp.port), timeout=5).close()
+        # Close only once the proxy took the connection: one still being accepted
+        # when the loop stops is a socket nobody closes.
+        wait_for(lambda: tp.stats.accepted > accepted, 5, what="last connection accepted")
