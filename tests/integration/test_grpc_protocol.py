@@ -217,25 +217,26 @@ async def test_duplicate_and_stale_results_are_fenced(
         t = await server.state.store.get_task(task_id)
         return t is not None and t.attempt >= 2
 
+    # It keeps heartbeating throughout (naming no task), so it is never declared dead.
     async with heartbeating(stub, session):
         await eventually(requeued, what="lease expiry")
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.ReportTaskResult(
-            pb.ReportTaskResultRequest(session_token=session, results=[result(a)]),
-            metadata=AUTH,
-        )
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    # Attempt 2 arrives on the same stream; its result is accepted once, then duplicate.
-    [a2] = await stream.next()
-    assert (a2.task_id, a2.attempt) == (task_id, 2)
-    dispositions = []
-    for _ in range(2):
-        reply = await stub.ReportTaskResult(
-            pb.ReportTaskResultRequest(session_token=session, results=[result(a2)]),
-            metadata=AUTH,
-        )
-        dispositions.append(reply.acks[0].disposition)
-    assert dispositions == [pb.RESULT_DISPOSITION_ACCEPTED, pb.RESULT_DISPOSITION_DUPLICATE]
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.ReportTaskResult(
+                pb.ReportTaskResultRequest(session_token=session, results=[result(a)]),
+                metadata=AUTH,
+            )
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        # Attempt 2 arrives on the same stream; its result is accepted once, then duplicate.
+        [a2] = await stream.next()
+        assert (a2.task_id, a2.attempt) == (task_id, 2)
+        dispositions = []
+        for _ in range(2):
+            reply = await stub.ReportTaskResult(
+                pb.ReportTaskResultRequest(session_token=session, results=[result(a2)]),
+                metadata=AUTH,
+            )
+            dispositions.append(reply.acks[0].disposition)
+        assert dispositions == [pb.RESULT_DISPOSITION_ACCEPTED, pb.RESULT_DISPOSITION_DUPLICATE]
     task = await server.state.store.get_task(task_id)
     assert task is not None and task.status == "completed" and task.result == {"i": 0}
     await stream.close()
