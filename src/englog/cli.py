@@ -216,6 +216,14 @@ def worker(
         list[str] | None, typer.Option(envvar="ENGLOG_HANDLERS", help="Module with @handler")
     ] = None,
     drain_timeout: Annotated[float, typer.Option(envvar="ENGLOG_DRAIN_TIMEOUT", min=0)] = 30.0,
+    health_check_interval: Annotated[
+        float,
+        typer.Option(
+            envvar="ENGLOG_HEALTH_CHECK_INTERVAL",
+            min=0.1,
+            help="Seconds between gRPC health checks of the server",
+        ),
+    ] = 30.0,
     insecure: Annotated[
         bool,
         typer.Option(
@@ -271,6 +279,7 @@ def worker(
             tls_key=tls_key,
             tls_ca=tls_ca,
             drain_timeout_s=drain_timeout,
+            health_check_interval_s=health_check_interval,
         )
         w = Worker(settings, registry)
         set_backend(make_backend(settings.ai_config()))

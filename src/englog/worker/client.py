@@ -76,6 +76,18 @@ class SessionLost(Exception):
     """The server no longer knows our session: register again."""
 
 
+class ChannelClosed(ConnectionError):
+    """A call ended because its channel was closed or replaced under it (grpc.aio
+    raises CancelledError then): retriable, and the session starts over."""
+
+
+def _cancelled_by_grpc() -> bool:
+    """grpc.aio reports a call cancelled by a closing channel as CancelledError; it is
+    ours only if this task was not itself asked to cancel."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() == 0
+
+
 class Worker:
     def __init__(
         self,
@@ -268,7 +280,8 @@ class Worker:
 
     async def _register(self) -> None:
         s = self.settings
-        reply = await self._stub.RegisterWorker(
+        reply = await self._call_once(
+            self._stub.RegisterWorker,
             pb.RegisterWorkerRequest(
                 worker_id=s.worker_id,
                 name=s.name or s.worker_id,
@@ -277,8 +290,6 @@ class Worker:
                 metadata={"ai": s.ai, "pid": str(os.getpid())},
                 max_concurrency=s.concurrency,
             ),
-            metadata=self._metadata(),
-            timeout=s.rpc_timeout_s,
         )
         self._session = reply.session_token
         self._heartbeat_s = reply.heartbeat_interval_s or 5.0
@@ -303,7 +314,7 @@ class Worker:
             self._heartbeat_now.clear()
             deadline = time.monotonic() + self._heartbeat_s
             reply = await self._call(
-                "heartbeat", self._stub.WorkerHeartbeat, self._heartbeat_request, deadline
+                "heartbeat", "WorkerHeartbeat", self._heartbeat_request, deadline
             )
             for task_id in reply.cancel_task_ids:
                 if self.runner.cancel(task_id, CancelReason.SERVER):
@@ -373,6 +384,10 @@ class Worker:
                 if exc.code() == grpc.StatusCode.CANCELLED and self._draining:
                     return
                 self._raise_for(exc)
+            except asyncio.CancelledError:
+                if self._draining or not _cancelled_by_grpc():
+                    raise
+                raise ChannelClosed("task stream cancelled: the channel was replaced") from None
             finally:
                 self._set_stream_up(False)
                 self._stream_call = None
@@ -434,9 +449,11 @@ class Worker:
                     # The session loop notices too (its heartbeat) and registers again;
                     # the next attempt uses whatever session is current then.
                     await asyncio.sleep(backoff.next_delay())
-                except grpc.aio.AioRpcError as exc:
+                except (grpc.aio.AioRpcError, ConnectionError, TimeoutError) as exc:
                     self._log.warning(
-                        "report_failed", code=exc.code().name, pending=len(self._pending)
+                        "report_failed",
+                        code=grpc_code(exc) or type(exc).__name__,
+                        pending=len(self._pending),
                     )
                     await asyncio.sleep(backoff.next_delay())
 
@@ -472,7 +489,7 @@ class Worker:
             )
 
         try:
-            reply = await self._call("report", self._stub.ReportTaskResult, request)
+            reply = await self._call("report", "ReportTaskResult", request)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
                 self._log.warning("results_rejected", detail=exc.details(), count=len(batch))
@@ -542,7 +559,7 @@ class Worker:
                 continue
             latest, self._progress_latest = self._progress_latest, {}
             for (task_id, attempt), (percent, message) in latest.items():
-                with contextlib.suppress(grpc.aio.AioRpcError, SessionLost):
+                with contextlib.suppress(grpc.aio.AioRpcError, SessionLost, ConnectionError):
                     await self._call_once(
                         self._stub.UpdateTaskProgress,
                         pb.UpdateTaskProgressRequest(
@@ -609,15 +626,16 @@ class Worker:
     async def _call(
         self,
         operation: str,
-        method: Callable[..., Awaitable[T]],
+        method: str,
         request: Callable[[], object],
         deadline: float | None = None,
-    ) -> T:
-        """One RPC with retries; the request is rebuilt per attempt (fresh session,
-        fresh held ids). A session the server no longer knows is not retried."""
+    ) -> Any:
+        """One RPC with retries; the stub and the request are taken afresh for every
+        attempt (the channel may have been replaced; the session and held ids may have
+        changed). A session the server no longer knows is not retried."""
 
-        async def attempt() -> T:
-            return await self._call_once(method, request())
+        async def attempt() -> Any:
+            return await self._call_once(getattr(self._stub, method), request())
 
         return await self.retrier.call(operation, attempt, deadline=deadline)
 
@@ -629,6 +647,10 @@ class Worker:
         except grpc.aio.AioRpcError as exc:
             self._raise_for(exc)
             raise
+        except asyncio.CancelledError:
+            if not _cancelled_by_grpc():
+                raise
+            raise ChannelClosed("call cancelled: the channel was replaced or closed") from None
 
     def _raise_for(self, exc: grpc.aio.AioRpcError) -> None:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED and "register" in (exc.details() or ""):
