@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -19,7 +20,7 @@ from englog.ai.schemas import WeeklyReportRequest
 from englog.resilience.breaker import BreakerPolicy
 from englog.resilience.retry import RetryPolicy
 from englog.tasks.base import TaskContext, TaskError
-from englog.tasks.insight import insight_generation
+from englog.tasks.insight import WAIT_MARGIN_S, insight_generation
 from tests.support import fake_ollama as fo
 from tests.support.fake_ollama import FakeOllama
 from tests.unit.test_ollama_backend import insight_request, sample_entries
@@ -121,10 +122,11 @@ def test_bad_config_is_refused_with_a_clear_message(kwargs: dict[str, Any], mess
 # --- task handlers translate AI errors ----------------------------------------------------
 
 
-async def run_insight(backend: Any) -> dict[str, Any]:
+async def run_insight(backend: Any, deadline_in_s: float = WAIT_MARGIN_S + 0.5) -> dict[str, Any]:
+    """A handler run whose deadline leaves it half a second of waiting for the LLM."""
     set_backend(backend)
     try:
-        ctx = TaskContext("t1", "insight_generation", 1, deadline=1e12)
+        ctx = TaskContext("t1", "insight_generation", 1, deadline=time.time() + deadline_in_s)
         payload = insight_request().model_dump(mode="json")
         return await insight_generation(ctx, payload)  # type: ignore[no-any-return]
     finally:
@@ -141,3 +143,15 @@ async def test_handler_marks_unavailable_retriable_and_missing_model_not(fake: F
     assert not missing.value.retriable and "ollama pull nope:1b" in str(missing.value)
     result = await run_insight(ollama(fake))
     assert result["backend"] == "ollama" and result["degraded"] is False
+
+
+async def test_handler_waits_for_the_llm_instead_of_spending_its_attempt(
+    fake: FakeOllama,
+) -> None:
+    """`wait`: an outage shorter than the deadline costs time, not an attempt."""
+    fake.script(fo.status(503))
+    backend = ollama(fake, breaker=BreakerPolicy(failure_threshold=1, open_timeout_s=0.3))
+    result = await run_insight(backend, deadline_in_s=WAIT_MARGIN_S + 20)
+    assert result["backend"] == "ollama"
+    assert len(fake.calls()) == 2  # the failed call, then one probe once the breaker allowed it
+    await backend.aclose()

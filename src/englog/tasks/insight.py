@@ -5,15 +5,17 @@ task runs anywhere; the worker installs another (Ollama) at start when asked."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from englog.ai.backend import AIBackend, get_backend, set_backend
-from englog.ai.errors import AIError
+from englog.ai.errors import AIError, AIUnavailable
 from englog.ai.schemas import InsightRequest, describe_validation_error
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S
+from englog.resilience.backoff import Backoff, BackoffPolicy
 from englog.tasks.base import NonRetriableError, TaskContext, TaskError, handler
 
 __all__ = [
@@ -52,12 +54,33 @@ def backend_name(backend: AIBackend) -> str:
     return str(getattr(backend, "name", type(backend).__name__))
 
 
-async def run_backend(call: Awaitable[M]) -> M:
-    """Await a backend call, turning AI errors into task errors with their retry meaning."""
-    try:
-        return await call
-    except AIError as exc:
-        raise TaskError(str(exc), retriable=exc.retriable) from exc
+# While the LLM is unavailable a running AI task waits in place (its lease is kept by
+# heartbeats, and the worker takes no new AI tasks meanwhile) instead of spending one of
+# its attempts; it gives up this much before its deadline, as a retriable failure.
+WAIT_MARGIN_S = 5.0
+WAIT_BACKOFF = BackoffPolicy(initial_s=0.5, max_s=5.0)
+
+
+async def run_backend(ctx: TaskContext, backend: AIBackend, call: Callable[[], Awaitable[M]]) -> M:
+    """Run a backend call, turning AI errors into task errors with their retry meaning.
+    An unavailable backend is waited for (until it is usable again or the deadline
+    nears): `--ai-fallback wait` keeps AI work queued, it does not burn attempts."""
+    backoff = Backoff(WAIT_BACKOFF)
+    while True:
+        try:
+            return await call()
+        except AIUnavailable as exc:
+            last = exc
+        except AIError as exc:
+            raise TaskError(str(exc), retriable=exc.retriable) from exc
+        usable = getattr(backend, "usable", None)
+        ctx.progress(50, f"waiting for the AI backend: {last}")
+        while True:
+            if ctx.time_left <= WAIT_MARGIN_S:
+                raise TaskError(str(last), retriable=True) from last
+            await asyncio.sleep(min(backoff.next_delay(), ctx.time_left - WAIT_MARGIN_S))
+            if not callable(usable) or usable()[0]:
+                break
 
 
 @handler("insight_generation", timeout_s=INSIGHT_TIMEOUT_S, requires=("ai",))
@@ -67,6 +90,6 @@ async def insight_generation(ctx: TaskContext, payload: dict[str, Any]) -> dict[
     backend = get_backend()
     ctx.progress(10, f"computing facts over {len(req.entries)} entries")
     ctx.progress(50, f"writing narrative ({backend_name(backend)})")
-    result = await run_backend(backend.generate_insight(req))
+    result = await run_backend(ctx, backend, lambda: backend.generate_insight(req))
     ctx.progress(100, "done")
     return result.model_dump(mode="json")

@@ -23,6 +23,6 @@ async def weekly_report(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, 
     backend = get_backend()
     ctx.progress(10, f"computing facts for {req.week_start}..{req.week_end}")
     ctx.progress(50, f"writing report ({backend_name(backend)})")
-    result = await run_backend(backend.generate_weekly_report(req))
+    result = await run_backend(ctx, backend, lambda: backend.generate_weekly_report(req))
     ctx.progress(100, "done")
     return result.model_dump(mode="json")
