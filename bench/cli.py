@@ -1,0 +1,171 @@
+"""`python -m bench`: englog against Celery + Redis, side by side, then englog alone for
+scaling, a deep backlog and recovery. Prints a table and writes JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import scenarios
+from bench.procs import REPO, BenchError
+
+SECTIONS = ("compare", "postgres", "scaling", "backlog", "recovery", "profile")
+DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="few tasks and one run, for development")
+    p.add_argument(
+        "--sections",
+        default=",".join(SECTIONS[:-1]),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all but profile)",
+    )
+    p.add_argument("--runs", type=int, default=3, help="runs per comparison (median reported)")
+    p.add_argument("--tasks", type=int, default=10_000, help="no-op tasks per throughput run")
+    p.add_argument("--rtt-tasks", type=int, default=1000, help="sequential round trips per run")
+    p.add_argument("--backlog", type=int, default=100_000, help="tasks queued before any worker")
+    p.add_argument("--threads", type=int, default=8, help="harness submission threads")
+    p.add_argument("--concurrency", type=int, default=32, help="englog worker concurrency")
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="for --db postgresql",
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    args = p.parse_args(argv)
+    chosen = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown or not chosen:
+        p.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    args.sections = chosen
+    for name in ("runs", "tasks", "rtt_tasks", "backlog", "threads", "concurrency"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.quick:
+        args.runs, args.tasks = 1, min(args.tasks, 1000)
+        args.rtt_tasks, args.backlog = min(args.rtt_tasks, 100), min(args.backlog, 5000)
+    return args
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every numeric leaf across runs of the same shape."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        if isinstance(value, dict):
+            out[key] = _median_of([r[key] for r in runs])
+        elif isinstance(value, int | float):
+            out[key] = round(statistics.median(r[key] for r in runs), 2)
+    return out
+
+
+RATIOS = {
+    "throughput_tasks_per_s": ("throughput", "tasks_per_s"),
+    "batch_tasks_per_s": ("batch", "tasks_per_s"),
+    "roundtrip_p50_ms": ("roundtrip", "p50_ms"),
+    "roundtrip_p99_ms": ("roundtrip", "p99_ms"),
+    "server_peak_rss_mb": ("rss_mb", "server_peak"),
+    "worker_peak_rss_mb": ("rss_mb", "worker_peak"),
+}
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """englog and Celery runs interleaved, so background noise hits both alike."""
+    from bench.celery_side import CeleryRedis
+    from bench.englog_side import Englog
+
+    db = scenarios.db_url(args)
+    runs: dict[str, list[dict[str, Any]]] = {"englog": [], "celery": []}
+    for i in range(args.runs):
+        for name in runs:
+            if name == "englog":
+                make: Callable[[Path], Any] = lambda t: Englog(  # noqa: E731
+                    t, db_url=db and scenarios.fresh_pg(db), concurrency=args.concurrency
+                )
+            else:
+                make = CeleryRedis
+            print(f"  compare run {i + 1}/{args.runs}: {name} ...", flush=True)
+            runs[name].append(scenarios.one_run(make, args))
+            print(f"    {json.dumps(runs[name][-1])}", flush=True)
+    median = {name: _median_of(r) for name, r in runs.items()}
+    ratio = {
+        key: round(median["englog"][a][b] / median["celery"][a][b], 2)
+        for key, (a, b) in RATIOS.items()
+        if median["celery"][a][b]
+    }
+    return {"runs": runs, "median": median, "englog_over_celery": ratio}
+
+
+def print_table(results: dict[str, Any]) -> None:
+    cmp = results.get("compare")
+    if cmp and "median" in cmp:
+        e, c, r = cmp["median"]["englog"], cmp["median"]["celery"], cmp["englog_over_celery"]
+        print(f"\n{'metric (median)':<28}{'englog':>12}{'celery':>12}{'englog/celery':>15}")
+        for key, (a, b) in RATIOS.items():
+            print(f"{key:<28}{e[a][b]:>12}{c[a][b]:>12}{r.get(key, '-'):>15}")
+        print(f"{'worker_idle_rss_mb':<28}{e['rss_mb']['worker_idle']:>12}"
+              f"{c['rss_mb']['worker_idle']:>12}")  # fmt: skip
+    for section in ("postgres", "scaling", "backlog", "recovery", "profile"):
+        if section in results:
+            print(f"\n{section}: {json.dumps(results[section], indent=1)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    runners: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+        "compare": compare,
+        "postgres": scenarios.postgres,
+        "scaling": scenarios.scaling,
+        "backlog": scenarios.backlog,
+        "recovery": scenarios.recovery,
+        "profile": scenarios.profile,
+    }
+    failed = []
+    try:
+        for section in args.sections:
+            print(f"== {section}", flush=True)
+            started = time.monotonic()
+            try:
+                results[section] = runners[section](args)
+            except BenchError as exc:  # one broken section must not lose the others
+                print(f"{section} failed: {exc}", file=sys.stderr, flush=True)
+                results[section] = {"error": str(exc)}
+                failed.append(section)
+            results[section]["section_seconds"] = round(time.monotonic() - started, 1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    print(f"\nresults written to {args.out}")
+    if failed:
+        print(f"failed sections: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,219 @@
+"""englog under test: a real server (SQLite by default) and real worker processes, driven
+over its REST API exactly as a user would."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.procs import BenchError, Service, clean_env, free_port, python, wait_until
+
+WORKER_TOKEN = "bench-worker-token"
+ADMIN_TOKEN = "bench-admin-token"
+BATCH = 1000
+# Loopback only: plaintext gRPC must be asked for (the variable, not the flag, so older
+# builds without the flag run too).
+PLAINTEXT = {"ENGLOG_INSECURE": "true"}
+COMPLETED_METRIC = 'englog_task_results_total{disposition="accepted",outcome="completed"}'
+ACKED_METRIC = 'englog_worker_results_acknowledged_total{disposition="accepted"}'
+
+
+def _phases(task: dict[str, Any]) -> tuple[float, float]:
+    """Seconds from submission to lease, and from lease to the accepted result."""
+    created, started, done = (
+        datetime.fromisoformat(task[k]).timestamp()
+        for k in ("created_at", "started_at", "completed_at")
+    )
+    return started - created, done - started
+
+
+def _metric(text: str, sample: str) -> int | None:
+    for line in text.splitlines():
+        if line.startswith(sample):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return None
+
+
+class Englog:
+    """One englog server and its workers; restartable on the same ports and database."""
+
+    name = "englog"
+
+    def __init__(
+        self,
+        tmp: Path,
+        db_url: str | None = None,
+        concurrency: int = 32,
+        lease_ttl: float = 30.0,
+        heartbeat: float = 5.0,
+        profile_dir: Path | None = None,
+    ) -> None:
+        self.tmp = tmp
+        self.profile_dir = profile_dir
+        self.db_url = db_url or f"sqlite:///{tmp / 'bench.db'}"
+        self.concurrency = concurrency
+        self.lease_ttl = lease_ttl
+        self.heartbeat = heartbeat
+        self.http_port, self.grpc_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.server: Service | None = None
+        self.workers: dict[str, Service] = {}
+        self.health_ports: dict[str, int] = {}
+        self._local = threading.local()
+        # (queued, running) seconds of each round trip, from the task's own timestamps.
+        self.phases: list[tuple[float, float]] = []
+
+    # --- processes -------------------------------------------------------------------
+    def _python(self, role: str) -> list[str]:
+        """`python -m englog`, or under pyinstrument (bench.profiled) when profiling."""
+        if self.profile_dir is None:
+            return [python(), "-m", "englog"]
+        return [python(), "-m", "bench.profiled", str(self.profile_dir / f"{role}.txt")]
+
+    def start_server(self) -> Service:
+        args = [
+            *self._python("server"), "server",
+            "--db", self.db_url,
+            "--grpc-listen", f"127.0.0.1:{self.grpc_port}",
+            "--http-listen", f"127.0.0.1:{self.http_port}",
+            "--lease-ttl", str(self.lease_ttl),
+            "--heartbeat-interval", str(self.heartbeat),
+            "--log-level", "warning",
+        ]  # fmt: skip
+        env = clean_env(
+            ENGLOG_WORKER_TOKENS=WORKER_TOKEN, ENGLOG_ADMIN_TOKEN=ADMIN_TOKEN, **PLAINTEXT
+        )
+        self.server = Service("englog server", args, env, self.tmp / "server.log").start()
+        self.wait_ready()
+        return self.server
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        server = self.server
+        assert server is not None
+
+        def ready() -> bool:
+            server.check_alive()
+            return httpx.get(f"{self.url}/readiness", timeout=2).status_code == 200
+
+        wait_until(ready, timeout, "englog server readiness")
+
+    def start_worker(self, worker_id: str) -> Service:
+        args = [
+            *self._python(f"worker-{worker_id}"), "worker",
+            "--server", f"127.0.0.1:{self.grpc_port}",
+            "--worker-id", worker_id,
+            "--concurrency", str(self.concurrency),
+            "--outbox", str(self.tmp / f"outbox-{worker_id}.db"),
+            "--health-listen", f"127.0.0.1:{self.health_ports.setdefault(worker_id, free_port())}",
+            "--log-level", "warning",
+        ]  # fmt: skip
+        env = clean_env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN, **PLAINTEXT)
+        log = self.tmp / f"worker-{worker_id}.log"
+        worker = Service(f"englog worker {worker_id}", args, env, log).start()
+        self.workers[worker_id] = worker
+        return worker
+
+    def wait_connected(self, *worker_ids: str, timeout: float = 60.0) -> None:
+        def connected() -> bool:
+            for w in self.workers.values():
+                w.check_alive()
+            rows = self.client().get("/v1/workers").json()["workers"]
+            return set(worker_ids) <= {w["id"] for w in rows if w["connected"]}
+
+        wait_until(connected, timeout, f"workers {worker_ids} connected", interval=0.05)
+
+    def start(self, workers: int = 1) -> None:
+        self.start_server()
+        ids = [f"w{i + 1}" for i in range(workers)]
+        for wid in ids:
+            self.start_worker(wid)
+        self.wait_connected(*ids)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for service in [*self.workers.values(), *([self.server] if self.server else [])]:
+            service.stop(timeout)
+
+    def roles(self) -> dict[str, list[int]]:
+        assert self.server is not None
+        return {"server": [self.server.pid], "worker": [w.pid for w in self.workers.values()]}
+
+    # --- the client ------------------------------------------------------------------
+    def client(self) -> httpx.Client:
+        """One keep-alive connection per harness thread."""
+        c: httpx.Client | None = getattr(self._local, "client", None)
+        if c is None:
+            c = httpx.Client(
+                base_url=self.url,
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                timeout=60,
+            )
+            self._local.client = c
+        return c
+
+    def submit_one(self, i: int) -> str:
+        r = self.client().post("/v1/tasks", json={"type": "noop", "payload": {"i": i}})
+        if r.status_code != 202:
+            raise BenchError(f"englog submit: {r.status_code} {r.text[:200]}")
+        task_id: str = r.json()["task_id"]
+        return task_id
+
+    def submit_many(self, start: int, count: int) -> None:
+        """`count` tasks through `POST /v1/tasks/batch`, BATCH at a time."""
+        for first in range(start, start + count, BATCH):
+            n = min(BATCH, start + count - first)
+            body: dict[str, Any] = {
+                "tasks": [{"type": "noop", "payload": {"i": i}} for i in range(first, first + n)]
+            }
+            r = self.client().post("/v1/tasks/batch", json=body)
+            if r.status_code != 202:
+                raise BenchError(f"englog batch submit: {r.status_code} {r.text[:200]}")
+
+    def completed(self) -> int:
+        """Results the server has committed and acknowledged, summed from the workers'
+        own counters, so that polling puts no load on the server under test (its
+        /metrics runs a COUNT over the pending tasks, which grows with the queue). Falls
+        back to the server's counter for builds whose workers lack it."""
+        total, found = 0, False
+        for worker_id, port in self.health_ports.items():
+            if not self.workers[worker_id].alive:
+                continue
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            value = _metric(text, ACKED_METRIC)
+            if value is not None:
+                total, found = total + value, True
+        if found:
+            return total
+        return _metric(self.client().get("/metrics").text, COMPLETED_METRIC) or 0
+
+    def stored_completed_at_least(self, n: int) -> bool:
+        """The database's own answer: is there an n-th completed task?"""
+        r = self.client().get(
+            "/v1/tasks", params={"status": "completed", "limit": 1, "offset": n - 1}
+        )
+        return bool(r.json()["count"])
+
+    def roundtrip(self, i: int, timeout: float = 30.0) -> float:
+        """Submit one task, then poll its state back to back until it is completed."""
+        c = self.client()
+        started = time.perf_counter()
+        task_id = self.submit_one(i)
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            task = c.get(f"/v1/tasks/{task_id}").json()
+            status = task["status"]
+            if status == "completed":
+                elapsed = time.perf_counter() - started
+                self.phases.append(_phases(task))
+                return elapsed
+            if status in ("failed", "cancelled"):
+                raise BenchError(f"englog task {task_id} ended {status}")
+        raise BenchError(f"englog task {task_id} not completed within {timeout}s")
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self.client().get(f"/v1/tasks/{task_id}").json()
+        return body

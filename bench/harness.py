@@ -1,0 +1,108 @@
+"""The one client both systems get: a pool of threads submitting as fast as they can,
+completion detected by polling a cheap count, and sequential round trips."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from bench.procs import BenchError
+
+POLL_S = 0.02
+
+
+class System(Protocol):
+    name: str
+
+    def submit_one(self, i: int) -> str: ...
+    def submit_many(self, start: int, count: int) -> None: ...
+    def completed(self) -> int: ...
+    def roundtrip(self, i: int, timeout: float = 30.0) -> float: ...
+
+
+def _drain(jobs: Sequence[Callable[[], object]], threads: int) -> None:
+    """Run `jobs` on `threads` threads, each taking the next job as soon as it is free."""
+    lock = threading.Lock()
+    it = iter(jobs)
+
+    def loop() -> None:
+        while True:
+            with lock:
+                job = next(it, None)
+            if job is None:
+                return
+            job()
+
+    with ThreadPoolExecutor(threads) as pool:
+        for f in [pool.submit(loop) for _ in range(threads)]:
+            f.result()
+
+
+def throughput(
+    system: System, n: int, threads: int, batch: bool = False, timeout: float = 600.0
+) -> dict[str, float]:
+    """Submit `n` no-op tasks (one request each, or 1,000 per request) and wait until
+    every result is back. tasks/s counts from the first submission to the last result."""
+    base = system.completed()
+    target = base + n
+    if batch:
+        step = 1000
+        jobs = [(lambda s=s: system.submit_many(s, min(step, n - s))) for s in range(0, n, step)]
+    else:
+        jobs = [(lambda i=i: system.submit_one(i)) for i in range(n)]
+    started = time.perf_counter()
+    _drain(jobs, threads)
+    submitted = time.perf_counter()
+    deadline = started + timeout
+    while (done := system.completed()) < target:
+        if time.perf_counter() > deadline:
+            raise BenchError(f"{system.name}: {done - base} of {n} results after {timeout}s")
+        time.sleep(POLL_S)
+    finished = time.perf_counter()
+    return {
+        "tasks": n,
+        "seconds": round(finished - started, 3),
+        "tasks_per_s": round(n / (finished - started), 1),
+        "submit_per_s": round(n / (submitted - started), 1),
+    }
+
+
+def roundtrips(system: System, n: int, warmup: int = 20) -> dict[str, float]:
+    """Sequential: submit one, wait until its result is visible, then the next."""
+    for i in range(warmup):
+        system.roundtrip(-1 - i)
+    phases: list[tuple[float, float]] | None = getattr(system, "phases", None)
+    if phases is not None:
+        phases.clear()
+    samples = sorted(system.roundtrip(i) for i in range(n))
+    out = {
+        "tasks": n,
+        "p50_ms": round(percentile(samples, 50) * 1000, 2),
+        "p99_ms": round(percentile(samples, 99) * 1000, 2),
+        "mean_ms": round(statistics.fmean(samples) * 1000, 2),
+    }
+    if phases:
+        # Where the round trip goes, by the server's clock: queued, then leased to result.
+        out["queued_p50_ms"] = round(statistics.median(q for q, _ in phases) * 1000, 2)
+        out["running_p50_ms"] = round(statistics.median(r for _, r in phases) * 1000, 2)
+    return out
+
+
+def percentile(sorted_samples: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of already sorted samples."""
+    if not sorted_samples:
+        raise ValueError("no samples")
+    rank = max(1, round(pct / 100 * len(sorted_samples)))
+    return sorted_samples[min(rank, len(sorted_samples)) - 1]
+
+
+def throughput_submit_only(system: System, n: int, threads: int) -> None:
+    """Queue `n` tasks through the batch path without waiting for results."""
+    step = 1000
+    _drain(
+        [(lambda s=s: system.submit_many(s, min(step, n - s))) for s in range(0, n, step)], threads
+    )
