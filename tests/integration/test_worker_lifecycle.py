@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.procs import Cluster, cluster, metric_value, wait_for
+from tests.support.procs import Cluster, cluster, free_port, metric_value, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -115,3 +115,24 @@ def test_large_payloads_and_an_oversized_result_do_not_block_the_worker(tmp_path
         assert tasks[3]["result"]["n"] == 3
         assert failed["status"] == "failed" and "too large" in failed["error"]
         assert failed["attempt"] == 1  # non-retriable: not tried again
+
+
+def test_sigterm_stops_server_and_worker_with_health_gracefully(tmp_path: Path) -> None:
+    """One SIGTERM is a graceful stop, exit 0, for a server and for a worker serving
+    its health endpoints (their HTTP servers must not take the signal for themselves)."""
+    with cluster(tmp_path) as c:
+        server = c.start_server()
+        health = free_port()
+        worker = c.start_worker("w1", "--health-listen", f"127.0.0.1:{health}")
+        c.wait_workers_connected("w1")
+        wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{health}/readiness", timeout=2).status_code
+            == 200,
+            20,
+            what="worker readiness",
+        )
+        assert worker.terminate(timeout=30) == 0, worker.log()[-2000:]
+        assert '"worker_stopped"' in worker.log()
+        assert server.terminate(timeout=30) == 0, server.log()[-2000:]
+        assert '"server_stopped"' in server.log()
+        assert "second signal" not in server.log() + worker.log()

@@ -160,7 +160,8 @@ class Server:
             lifespan="off",
         )
         self._http = uvicorn.Server(config)
-        self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # The process owns SIGTERM/SIGINT (graceful drain): uvicorn must not take them.
+        self._http.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         self._tasks.append(asyncio.create_task(self._serve_http(sock), name="http"))
         # uvicorn offers no "started" event to await; poll its flag, bounded.
         async with asyncio.timeout(HTTP_START_TIMEOUT_S):

@@ -106,7 +106,8 @@ async def serve_health(worker: Worker, sock: socket.socket) -> None:
         create_health_app(worker), log_level="warning", access_log=False, lifespan="off"
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # The process owns SIGTERM/SIGINT (graceful drain): uvicorn must not take them.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     try:
         await server.serve(sockets=[sock])
     finally:
