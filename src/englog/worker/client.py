@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -259,7 +260,21 @@ class Worker:
             except* grpc.aio.AioRpcError as group:
                 err = group.exceptions[0]
                 assert isinstance(err, grpc.aio.AioRpcError)
-                self._log.warning("connection_problem", code=err.code().name, detail=err.details())
+                if err.code() in (
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                ):
+                    # Retried (the server's tokens may be rotated back), but said loudly.
+                    self._log.error(
+                        "server_refused_worker",
+                        code=err.code().name,
+                        detail=err.details(),
+                        hint="check ENGLOG_WORKER_TOKEN against the server's ENGLOG_WORKER_TOKENS",
+                    )
+                else:
+                    self._log.warning(
+                        "connection_problem", code=err.code().name, detail=err.details()
+                    )
                 if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                     self.conn.report_broken(f"{err.code().name} on a session call")
             except* (TimeoutError, ConnectionError) as group:
@@ -309,13 +324,16 @@ class Worker:
 
     async def _heartbeat_loop(self, backoff: Backoff) -> None:
         """Never starved by task work: handlers run in their own tasks and threads, and
-        a failed beat is retried until the next one is due."""
+        a failed beat is retried until the next one is due. Beats go through the
+        control-plane breaker with registration: their successes close it after an
+        incident, and a server failing them all is left alone while it is open."""
         while True:
             self._heartbeat_now.clear()
             deadline = time.monotonic() + self._heartbeat_s
-            reply = await self._call(
-                "heartbeat", "WorkerHeartbeat", self._heartbeat_request, deadline
+            beat = functools.partial(
+                self._call, "heartbeat", "WorkerHeartbeat", self._heartbeat_request, deadline
             )
+            reply = await self.breaker.call(beat)
             for task_id in reply.cancel_task_ids:
                 if self.runner.cancel(task_id, CancelReason.SERVER):
                     self._log.info("task_cancel_requested", task_id=task_id)
