@@ -157,6 +157,7 @@ async def test_health_readiness_and_metrics(rig: Rig) -> None:
         "englog_worker_outbox_depth 0.0",
         'englog_worker_results_acknowledged_total{disposition="accepted"} 1.0',
         "englog_worker_stream_up 1.0",
+        "process_resident_memory_bytes",
     ):
         assert name in metrics, name
 

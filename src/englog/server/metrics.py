@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 
 @dataclass(slots=True)
@@ -23,6 +23,7 @@ class ServerMetrics:
 
     def __post_init__(self) -> None:
         r = self.registry
+        ProcessCollector(registry=r)  # CPU seconds, resident memory, open file descriptors
         self.results = Counter(
             "englog_task_results",
             "Reported results by disposition and outcome",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 CONNECTION_STATES = ("idle", "connecting", "ready", "transient_failure", "shutdown")
 BREAKER_STATES = ("closed", "open", "half_open")
@@ -13,6 +13,7 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # CPU seconds, resident memory, open file descriptors
         self.connection_state = Gauge(
             "englog_worker_connection_state",
             "1 for the channel's current connectivity state",
