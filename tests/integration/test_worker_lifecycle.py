@@ -3,6 +3,7 @@ server that is killed and restarted under it."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -136,3 +137,21 @@ def test_sigterm_stops_server_and_worker_with_health_gracefully(tmp_path: Path) 
         assert server.terminate(timeout=30) == 0, server.log()[-2000:]
         assert '"server_stopped"' in server.log()
         assert "second signal" not in server.log() + worker.log()
+
+
+def test_drain_timeout_is_kept_even_when_a_handler_blocks_its_thread(tmp_path: Path) -> None:
+    """A thread cannot be killed: past --drain-timeout the worker reports the task back
+    (retriable) and exits without waiting for the thread."""
+    with cluster(tmp_path) as c:
+        c.start_server()
+        worker = c.start_worker("w1", "--drain-timeout", "0.5")
+        c.wait_workers_connected("w1")
+        with c.admin() as api:
+            task_id = submit(api, "sleep_blocking", seconds=30)
+            wait_status(api, task_id, {"running"})
+            started = time.monotonic()
+            assert worker.terminate(timeout=20) == 0, worker.log()[-2000:]
+            assert time.monotonic() - started < 10
+            assert "handler thread(s) still running" in worker.log()
+            task = task_of(api, task_id)
+        assert task["status"] == "pending" and task["attempt"] == 2, task

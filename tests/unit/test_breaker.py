@@ -299,3 +299,23 @@ async def test_guard_context_manager_and_reset() -> None:
         pass
     s = breaker.stats()
     assert s.total_successes == 1 and s.transitions == {"closed->open": 1, "open->closed": 1}
+
+
+async def test_observed_calls_are_never_refused_and_teach_the_breaker() -> None:
+    """Heartbeats: they must go on while the circuit is open, and their outcomes count
+    whenever it is not."""
+    breaker, clock = make()
+    for _ in range(5):
+        with pytest.raises(ConnectionRefusedError):
+            await breaker.observe(boom)
+    assert breaker.state is OPEN
+    assert await breaker.observe(ok) == "ok"  # not refused while open...
+    with pytest.raises(ConnectionRefusedError):
+        await breaker.observe(boom)
+    assert breaker.stats().total_rejections == 0
+    assert breaker.stats().consecutive_failures == 0  # ...and not counted either
+    clock.advance(30)
+    assert breaker.state is HALF_OPEN
+    for _ in range(3):
+        await breaker.observe(ok)
+    assert breaker.state is CLOSED

@@ -37,7 +37,13 @@ class Backoff:
     def next_delay(self) -> float:
         """Full jitter: uniform in [0, min(cap, initial * factor**failures)]."""
         p = self.policy
-        ceiling = min(p.max_s, p.initial_s * p.factor**self.failures)
+        # Growth stops at the cap: an outage of hours must not overflow the power.
+        ceiling = p.initial_s
+        for _ in range(self.failures):
+            ceiling *= p.factor
+            if ceiling >= p.max_s:
+                break
+        ceiling = min(p.max_s, ceiling)
         self.failures += 1
         self._healthy_since = None
         return self.rng(0.0, ceiling)

@@ -167,6 +167,24 @@ class CircuitBreaker:
         async with self.guard():
             return await fn()
 
+    async def observe(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run `fn` without ever refusing it, and learn from its outcome unless the
+        circuit is open. For calls that must go on whatever the breaker says (heartbeats
+        keep leases alive); their successes still close a half-open circuit."""
+        ticket = None
+        if self.state is not BreakerState.OPEN:
+            self._stats.total_calls += 1
+            ticket = _Ticket(self._generation, probe=False)
+        try:
+            result = await fn()
+        except BaseException as exc:
+            if ticket is not None:
+                self._finish(ticket, exc)
+            raise
+        if ticket is not None:
+            self._finish(ticket, None)
+        return result
+
     def guard(self) -> _Guard:
         """`async with breaker.guard():` around a call; raises CircuitOpenError if refused."""
         return _Guard(self)

@@ -65,8 +65,17 @@ _DISPOSITIONS = {
     pb.RESULT_DISPOSITION_UNKNOWN_TASK: "unknown_task",
 }
 
-# Codes with which the server refuses a whole report because of what it carries.
-_REJECTED_WHOLE = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+def _content_refused(exc: grpc.aio.AioRpcError) -> bool:
+    """The server refuses a report for what it carries (not because it is busy):
+    INVALID_ARGUMENT, or RESOURCE_EXHAUSTED about the message size. An overloaded
+    server's RESOURCE_EXHAUSTED is retried like any other outage."""
+    code = exc.code()
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return True
+    return code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than" in (exc.details() or "")
+
+
 MAX_REPORT_BYTES = 8 * 1024 * 1024
 # How long shutdown waits for the server to acknowledge the last results; what is
 # still unacknowledged then stays in the outbox for the next start.
@@ -231,9 +240,7 @@ class Worker:
         self._outbox_wakeup.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(RESULT_FLUSH_TIMEOUT_S):
-                while self._unsaved or self._acked or not self._outbox_idle.is_set():
-                    self._outbox_wakeup.set()
-                    await asyncio.sleep(0.01)
+                await self._outbox_idle.wait()
         for loop in loops:
             loop.cancel()
 
@@ -324,16 +331,16 @@ class Worker:
 
     async def _heartbeat_loop(self, backoff: Backoff) -> None:
         """Never starved by task work: handlers run in their own tasks and threads, and
-        a failed beat is retried until the next one is due. Beats go through the
-        control-plane breaker with registration: their successes close it after an
-        incident, and a server failing them all is left alone while it is open."""
+        a failed beat is retried until the next one is due. The control-plane breaker
+        observes beats without ever refusing one (leases depend on them): their
+        outcomes open it, and their successes close it again after an incident."""
         while True:
             self._heartbeat_now.clear()
             deadline = time.monotonic() + self._heartbeat_s
             beat = functools.partial(
                 self._call, "heartbeat", "WorkerHeartbeat", self._heartbeat_request, deadline
             )
-            reply = await self.breaker.call(beat)
+            reply = await self.breaker.observe(beat)
             for task_id in reply.cancel_task_ids:
                 if self.runner.cancel(task_id, CancelReason.SERVER):
                     self._log.info("task_cancel_requested", task_id=task_id)
@@ -420,6 +427,7 @@ class Worker:
     def _result_ready(self, result: FinishedResult) -> None:
         self._unsaved[result.key] = result
         self._all_reported.clear()
+        self._outbox_idle.clear()
         self._progress_latest.pop(result.key, None)
         self._outbox_wakeup.set()
         m = self.metrics
@@ -431,27 +439,28 @@ class Worker:
             )
 
     async def _outbox_loop(self) -> None:
-        """One commit for everything that finished or was acknowledged meanwhile."""
+        """One commit for everything that finished or was acknowledged meanwhile. A
+        result stays in `_unsaved` until committed, so it is held (leases, stream
+        reopen) and counted (shutdown) the whole time."""
         while True:
             await self._outbox_wakeup.wait()
             self._outbox_wakeup.clear()
-            if not self._unsaved and not self._acked:
-                continue
-            self._outbox_idle.clear()
-            saving, self._unsaved = self._unsaved, {}
-            forgetting, self._acked = self._acked, []
-            try:
-                await self.outbox.commit(list(saving.values()), forgetting)
-            except Exception as exc:
-                # A full or broken disk must not stop reporting: the results are still
-                # in memory and go out now; only a crash of this process could lose them.
-                self._log.error("outbox_write_failed", error=str(exc), results=len(saving))
-            finally:
-                self._outbox_idle.set()
-            self._pending.update(saving)
-            self.metrics.outbox_depth.set(len(self._pending) + len(self._unsaved))
-            if saving:
-                self._results_waiting.set()
+            while self._unsaved or self._acked:
+                saving = dict(self._unsaved)
+                forgetting, self._acked = self._acked, []
+                try:
+                    await self.outbox.commit(list(saving.values()), forgetting)
+                except Exception as exc:
+                    # A full or broken disk must not stop reporting: the results are
+                    # still in memory and go out now; only a crash could lose them.
+                    self._log.error("outbox_write_failed", error=str(exc), results=len(saving))
+                for key, result in saving.items():
+                    self._unsaved.pop(key, None)
+                    self._pending[key] = result
+                self.metrics.outbox_depth.set(self.pending_results)
+                if saving:
+                    self._results_waiting.set()
+            self._outbox_idle.set()
 
     async def _reporter_loop(self) -> None:
         backoff = Backoff(self.settings.reconnect)
@@ -474,6 +483,10 @@ class Worker:
                         pending=len(self._pending),
                     )
                     await asyncio.sleep(backoff.next_delay())
+                except Exception:
+                    # A bug of ours must not take the worker (and its running tasks) down.
+                    self._log.exception("report_crashed", pending=len(self._pending))
+                    await asyncio.sleep(backoff.next_delay())
 
     def _next_batch(self) -> list[FinishedResult]:
         """Oldest results first, bounded in count and bytes (one gRPC message)."""
@@ -493,7 +506,7 @@ class Worker:
         try:
             await self._report(batch)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() not in _REJECTED_WHOLE or len(batch) == 1:
+            if not _content_refused(exc) or len(batch) == 1:
                 raise
             # One bad result must not hold back the others: report them one by one.
             for result in batch:
@@ -513,7 +526,7 @@ class Worker:
                 self._log.warning("results_rejected", detail=exc.details(), count=len(batch))
                 self._forget(r.key for r in batch)
                 return
-            if exc.code() in _REJECTED_WHOLE and len(batch) == 1:
+            if _content_refused(exc) and len(batch) == 1:
                 self._replace_rejected(batch[0], exc)
             raise
         for ack in reply.acks:
@@ -551,6 +564,7 @@ class Worker:
         for key in keys:
             if self._pending.pop(key, None) is not None:
                 self._acked.append(key)
+        self._outbox_idle.clear()
         self._outbox_wakeup.set()
         self.metrics.outbox_depth.set(len(self._pending) + len(self._unsaved))
         self._update_reported()

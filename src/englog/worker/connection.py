@@ -224,6 +224,11 @@ class ConnectionManager:
             self.health_failures += 1
             log.warning("health_check_failed", code=exc.code().name, detail=exc.details())
             return False
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            return False  # grpc.aio's way of saying the channel was closed under the call
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             self.health_failures += 1
             log.warning("server_not_serving", status=reply.status)

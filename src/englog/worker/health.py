@@ -8,6 +8,7 @@ the worker's idle memory matters. Imported only when the flag is given."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -18,17 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from englog.addresses import split_hostport
 from englog.ai.backend import get_backend
 
 if TYPE_CHECKING:
     from englog.worker.client import Worker
 
 
-def split_hostport(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+# httptools parses HTTP in C; h11 (pure Python) is the fallback when it is missing.
+HTTP_PARSER = "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
 def create_health_app(worker: Worker) -> Starlette:
@@ -89,21 +88,26 @@ def create_health_app(worker: Worker) -> Starlette:
 
 def bind_health(listen: str) -> socket.socket:
     """Bind before the worker starts, so a taken port is a clear error at once."""
-    host, port = split_hostport(listen)
+    host, port = split_hostport(listen, "--health-listen")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         sock.close()
-        raise OSError(f"cannot listen for health on {listen}: {exc.strerror or exc}") from exc
+        reason = getattr(exc, "strerror", None) or exc
+        raise OSError(f"cannot listen for health on {listen}: {reason}") from exc
     return sock
 
 
 async def serve_health(worker: Worker, sock: socket.socket) -> None:
     """Serve until cancelled."""
     config = uvicorn.Config(
-        create_health_app(worker), log_level="warning", access_log=False, lifespan="off"
+        create_health_app(worker),
+        http=HTTP_PARSER,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     # The process owns SIGTERM/SIGINT (graceful drain): uvicorn must not take them.

@@ -13,6 +13,7 @@ import contextvars
 import enum
 import functools
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +99,8 @@ class Runner:
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency + SPARE_THREADS, thread_name_prefix="englog-handler"
         )
+        self._busy = 0
+        self._busy_lock = threading.Lock()
         self.completed = 0
         self.failed = 0
         self._idle = asyncio.Event()
@@ -162,6 +165,22 @@ class Runner:
     def close(self) -> None:
         """Release the handler threads (without waiting for ones past their deadline)."""
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def busy_threads(self) -> int:
+        """Sync handlers still running in their threads (past their deadline or the
+        drain, since a thread cannot be killed): the process exits without them."""
+        with self._busy_lock:
+            return self._busy
+
+    def _in_thread(self, func: Callable[..., Any], ctx: TaskContext, payload: Any) -> Any:
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            return func(ctx, payload)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
 
     async def _run(self, a: pb.TaskAssignment, ctx: TaskContext) -> FinishedResult:
         # Every log line about this task (handler's included) carries who and which attempt.
@@ -243,7 +262,7 @@ class Runner:
                     loop = asyncio.get_running_loop()
                     # The thread runs in a copy of this context: its logs keep the task ids.
                     call = functools.partial(
-                        contextvars.copy_context().run, spec.func, ctx, payload
+                        contextvars.copy_context().run, self._in_thread, spec.func, ctx, payload
                     )
                     value = await loop.run_in_executor(self._threads, call)
         except TimeoutError:
@@ -282,4 +301,7 @@ def _encode(value: Any) -> dict[str, Any]:
 
 
 def _failure(error: str, retriable: bool) -> dict[str, Any]:
-    return {"outcome": ResultOutcome.FAILED, "error": error, "retriable": retriable}
+    # Errors travel as protobuf strings and SQLite text: a lone surrogate (from
+    # os.fsdecode, say) would make both refuse the whole batch.
+    clean = error.encode("utf-8", "replace").decode("utf-8")
+    return {"outcome": ResultOutcome.FAILED, "error": clean, "retriable": retriable}

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from englog.addresses import split_hostport
 from englog.ai.config import AIConfig, AITimeouts, ModelOptions
 from englog.resilience.backoff import BackoffPolicy
 from englog.resilience.breaker import BreakerPolicy
@@ -58,6 +59,9 @@ class WorkerSettings:
             raise ValueError("concurrency must be at least 1")
         if not self.worker_id.strip():
             raise ValueError("worker id must not be empty")
+        split_hostport(self.server, "--server")
+        if self.health_listen:
+            split_hostport(self.health_listen, "--health-listen")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("--tls-cert and --tls-key go together (client certificate for mTLS)")
         for flag, path in (
