@@ -127,7 +127,16 @@ async def test_health_readiness_and_metrics(rig: Rig) -> None:
     health = (await get(rig.health + "/health")).json()
     server_dep = health["dependencies"]["server"]
     assert server_dep["connection"] == "ready" and server_dep["breaker"] == "closed"
-    assert health["dependencies"]["ai"] == {"backend": "switchable", "usable": True}
+    ai = health["dependencies"]["ai"]
+    assert ai["backend"] == "switchable" and ai["usable"] is True
+    assert ai["health"]["status"] == "healthy"  # asked of the backend, never a generation
+    record = await rig.server.state.store.get_worker("wh")
+    assert record is not None
+    assert record.stats["dependencies"] == {
+        "control_plane": "closed",
+        "ai": "usable",
+        "ai_health": "healthy",
+    }
     assert health["dependencies"]["outbox"] == {"durable": True, "unacknowledged": 0}
 
     [task_id] = [

@@ -146,6 +146,7 @@ class Worker:
         self._started = time.monotonic()
         self._process = psutil.Process(os.getpid())
         self._ai_usable: tuple[bool, str] = (True, "")
+        self.ai_health: dict[str, Any] | None = None
         self.registered = asyncio.Event()
         self.stream_up = False
         self.registrations = 0
@@ -362,6 +363,17 @@ class Worker:
             capacity[name] = 0 if blocked else self.settings.concurrency
         return capacity
 
+    def _dependencies(self) -> dict[str, str]:
+        """What the server shows of this worker's dependencies (GET /v1/workers)."""
+        ok, why = self._ai_usable
+        deps = {
+            "control_plane": str(self.breaker.state),
+            "ai": "usable" if ok else f"unusable: {why}",
+        }
+        if self.ai_health is not None:
+            deps["ai_health"] = str(self.ai_health.get("status", "unknown"))
+        return deps
+
     def _held_ids(self) -> set[str]:
         """Tasks this worker still answers for: running, or finished but not yet
         acknowledged (their leases must hold until the server has the result)."""
@@ -382,6 +394,7 @@ class Worker:
                 memory_bytes=self._process.memory_info().rss,
                 uptime_s=time.monotonic() - self._started,
                 connection_status="connected" if self.stream_up else "connecting",
+                dependencies=self._dependencies(),
             ),
             capacity=self._capacity(),
             active_task_ids=sorted(self._held_ids()),
@@ -627,9 +640,13 @@ class Worker:
 
     async def _ai_watch_loop(self) -> None:
         """Follows the AI backend's usability (its breaker); a change is told to the
-        server at once, so AI tasks stop (or resume) being routed here."""
+        server at once, so AI tasks stop (or resume) being routed here. Every
+        `ai_health_interval_s` it also asks the backend's health (never a generation),
+        so a missing model is said at start and shown in /health."""
+        next_health = 0.0
         while True:
-            usable = getattr(get_backend(), "usable", None)
+            backend = get_backend()
+            usable = getattr(backend, "usable", None)
             state = usable() if callable(usable) else (True, "")
             if state[0] != self._ai_usable[0]:
                 self._log.warning("ai_usability_changed", usable=state[0], reason=state[1])
@@ -637,7 +654,20 @@ class Worker:
                 self._heartbeat_now.set()
             else:
                 self._ai_usable = state
+            if time.monotonic() >= next_health:
+                next_health = time.monotonic() + self.settings.ai_health_interval_s
+                await self._check_ai_health(backend)
             await asyncio.sleep(self.settings.ai_watch_interval_s)
+
+    async def _check_ai_health(self, backend: Any) -> None:
+        try:
+            health = await backend.health()
+        except Exception as exc:  # a backend's bug must not stop the watch
+            health = {"status": "unhealthy", "error": f"{type(exc).__name__}: {exc}"}
+        was = (self.ai_health or {}).get("status")
+        self.ai_health = health
+        if health.get("status") not in (None, "healthy", "ok") and was != health.get("status"):
+            self._log.warning("ai_backend_unhealthy", **{k: str(v) for k, v in health.items()})
 
     # --- hooks and helpers ------------------------------------------------------------
     def _on_connection_state(self, state: str) -> None:

@@ -39,6 +39,8 @@ def create_health_app(worker: Worker) -> Starlette:
         ai: dict[str, Any] = {"backend": getattr(backend, "name", "?"), "usable": ai_ok}
         if ai_why:
             ai["reason"] = ai_why
+        if worker.ai_health is not None:
+            ai["health"] = worker.ai_health
         ai_breaker = getattr(backend, "breaker", None)
         if ai_breaker is not None:
             ai["breaker"] = str(ai_breaker.state)

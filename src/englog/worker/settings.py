@@ -50,6 +50,7 @@ class WorkerSettings:
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     stats_interval_s: float = 60.0
     ai_watch_interval_s: float = 0.5
+    ai_health_interval_s: float = 30.0
     rpc_timeout_s: float = 10.0
     progress_interval_s: float = 0.5
     max_results_per_report: int = 256
