@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -22,7 +22,15 @@ from englog.resilience.breaker import BreakerPolicy, BreakerState
 from englog.worker.client import Worker
 from englog.worker.handlers import load_handlers
 from englog.worker.settings import WorkerSettings
-from tests.support.procs import Proc, base_env, cluster, englog_cmd, free_port, wait_for
+from tests.support.procs import (
+    Proc,
+    base_env,
+    cluster,
+    englog_cmd,
+    eventually,
+    free_port,
+    wait_for,
+)
 
 
 class OverloadedServer(pb_grpc.WorkerServiceServicer):
@@ -55,14 +63,6 @@ class OverloadedServer(pb_grpc.WorkerServiceServicer):
         yield pb.TaskAssignmentBatch()  # pragma: no cover
 
 
-async def until(predicate: Callable[[], bool], within_s: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {within_s}s: {what}")
-        await asyncio.sleep(0.02)
-
-
 async def test_overloaded_server_opens_the_breaker_which_recovers_by_itself() -> None:
     fake = OverloadedServer(failures=5)
     server = grpc.aio.server()
@@ -83,8 +83,10 @@ async def test_overloaded_server_opens_the_breaker_which_recovers_by_itself() ->
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
     try:
-        await until(lambda: worker.stream_up, what="registered after the overload")
-        await until(lambda: worker.breaker.state is BreakerState.CLOSED, what="breaker closed")
+        await eventually(lambda: worker.stream_up, 20, what="registered after the overload")
+        await eventually(
+            lambda: worker.breaker.state is BreakerState.CLOSED, 20, what="breaker closed"
+        )
         stats = worker.breaker.stats()
         assert stats.transitions == {
             "closed->open": 1,

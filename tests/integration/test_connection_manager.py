@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,17 +19,10 @@ from englog.server.state import ServerSettings
 from englog.worker.client import Worker
 from englog.worker.handlers import load_handlers
 from englog.worker.settings import WorkerSettings
+from tests.support.procs import eventually
 from tests.support.proxy import FaultProxy
 
 TOKEN = "wt-conn"
-
-
-async def until(predicate: Callable[[], bool], within_s: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {within_s}s: {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -71,24 +65,26 @@ async def test_blackholed_connection_is_replaced_after_a_failed_health_check(
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
     try:
-        await until(lambda: worker.stream_up, what="first stream")
+        await eventually(lambda: worker.stream_up, 20, what="first stream")
         assert worker.conn.generation == 1
         proxy.blackhole(2.0)
-        await until(lambda: worker.conn.health_failures >= 1, what="failed health check")
-        await until(lambda: worker.conn.generation >= 2, what="a new connection")
-        await until(lambda: worker.stream_up and worker.registrations >= 2, what="re-registered")
+        await eventually(lambda: worker.conn.health_failures >= 1, 20, what="failed health check")
+        await eventually(lambda: worker.conn.generation >= 2, 20, what="a new connection")
+        await eventually(
+            lambda: worker.stream_up and worker.registrations >= 2, 20, what="re-registered"
+        )
         assert worker.conn.stats().reconnects >= 1
 
         [task] = await server.state.store.submit_tasks(
             [NewTask(type="noop", payload={"after": "blackhole"})], time.time()
         )
         server.state.notify_tasks()
-        for _ in range(500):
+
+        async def completed() -> Any:
             done = await server.state.store.get_task(task.id)
-            if done is not None and done.status is TaskStatus.COMPLETED:
-                break
-            await asyncio.sleep(0.02)
-        assert done is not None and done.status is TaskStatus.COMPLETED
+            return done if done is not None and done.status is TaskStatus.COMPLETED else None
+
+        done = await eventually(completed, 10, what="task after the blackhole")
         assert done.result == {"after": "blackhole"}
     finally:
         stop.set()

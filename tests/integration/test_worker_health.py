@@ -24,6 +24,7 @@ from englog.server.state import ServerSettings
 from englog.worker.client import Worker
 from englog.worker.handlers import load_handlers
 from englog.worker.settings import WorkerSettings
+from tests.support.procs import eventually
 
 TOKEN = "wt-health"
 
@@ -88,7 +89,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
     try:
-        await wait_until(lambda: worker.health_port is not None)
+        await eventually(lambda: worker.health_port is not None, 15, what="health up")
         yield Rig(server, worker, backend, f"http://127.0.0.1:{worker.health_port}")
     finally:
         stop.set()
@@ -96,14 +97,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             await asyncio.wait_for(run, 20)
         set_backend(None)
         await server.stop(grace_s=0.5)
-
-
-async def wait_until(predicate: Any, within_s: float = 15.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {within_s}s: {predicate}")
-        await asyncio.sleep(0.02)
 
 
 async def get(url: str) -> httpx.Response:
@@ -121,7 +114,7 @@ async def submit_insight(server: Server) -> str:
 
 
 async def test_health_readiness_and_metrics(rig: Rig) -> None:
-    await wait_until(lambda: rig.worker.stream_up)
+    await eventually(lambda: rig.worker.stream_up)
     ready = await get(rig.health + "/readiness")
     assert ready.status_code == 200, ready.text
     health = (await get(rig.health + "/health")).json()
@@ -151,12 +144,8 @@ async def test_health_readiness_and_metrics(rig: Rig) -> None:
         task = await rig.server.state.store.get_task(task_id)
         return task is not None and task.status is TaskStatus.COMPLETED
 
-    for _ in range(300):
-        if await done():
-            break
-        await asyncio.sleep(0.02)
-    assert await done()
-    await wait_until(lambda: rig.worker.pending_results == 0)
+    await eventually(done, 10, what="noop completed")
+    await eventually(lambda: rig.worker.pending_results == 0)
     metrics = (await get(rig.health + "/metrics")).text
     for name in (
         'englog_worker_connection_state{state="ready"} 1.0',
@@ -172,9 +161,9 @@ async def test_health_readiness_and_metrics(rig: Rig) -> None:
 
 
 async def test_ai_tasks_wait_while_the_backend_is_unusable(rig: Rig) -> None:
-    await wait_until(lambda: rig.worker.stream_up)
+    await eventually(lambda: rig.worker.stream_up)
     rig.backend.ok = False
-    await wait_until(lambda: not rig.worker.ai_usable()[0])
+    await eventually(lambda: not rig.worker.ai_usable()[0])
     ready = await get(rig.health + "/readiness")
     assert ready.status_code == 503
     assert "test circuit open" in ready.json()["reason"]
@@ -185,26 +174,28 @@ async def test_ai_tasks_wait_while_the_backend_is_unusable(rig: Rig) -> None:
         assert record is not None
         return dict(record.capacity)
 
-    for _ in range(200):
-        if (await capacity()).get("insight_generation") == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert (await capacity())["insight_generation"] == 0
+    async def paused() -> bool:
+        return (await capacity()).get("insight_generation") == 0
+
+    await eventually(paused, 10, what="zero AI capacity at the server")
     assert (await capacity())["noop"] == 2
 
     task_id = await submit_insight(rig.server)
-    await asyncio.sleep(0.5)  # several dispatch rounds: it must not be handed out
-    task = await rig.server.state.store.get_task(task_id)
-    assert task is not None and task.status is TaskStatus.PENDING and task.attempt == 1
+    # Through several dispatch rounds (0.5 s polls, and the submit's own wake-up) it
+    # must never be handed out.
+    for _ in range(15):
+        task = await rig.server.state.store.get_task(task_id)
+        assert task is not None and task.status is TaskStatus.PENDING and task.attempt == 1
+        await asyncio.sleep(0.05)
     assert rig.backend.calls == 0
 
     rig.backend.ok = True
-    for _ in range(500):
+
+    async def completed() -> Any:
         task = await rig.server.state.store.get_task(task_id)
-        assert task is not None
-        if task.status is TaskStatus.COMPLETED:
-            break
-        await asyncio.sleep(0.02)
-    assert task.status is TaskStatus.COMPLETED and task.attempt == 1
+        return task if task is not None and task.status is TaskStatus.COMPLETED else None
+
+    task = await eventually(completed, 10, what="insight completed once usable")
+    assert task.attempt == 1
     assert rig.backend.calls == 1
     assert (await get(rig.health + "/readiness")).status_code == 200

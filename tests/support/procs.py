@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import signal
@@ -241,9 +242,12 @@ def cluster(tmp: Path, **kwargs: Any) -> Iterator[Cluster]:
 async def eventually(
     predicate: Callable[[], Any], within: float = 10.0, interval: float = 0.05, what: str = ""
 ) -> Any:
-    """Async twin of wait_for: await `predicate()` until truthy, bounded in time."""
+    """Async twin of wait_for: `predicate()` (awaited when it returns an awaitable)
+    until truthy, bounded in time."""
     for _ in range(max(1, int(within / interval))):
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         await asyncio.sleep(interval)
