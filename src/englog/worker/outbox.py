@@ -52,6 +52,16 @@ class _Batch:
     done: asyncio.Future[None] | None = None
 
 
+def _settle(batch: _Batch | None, error: Exception | None) -> None:
+    if batch is None or batch.done is None or batch.done.done():
+        return
+    if error is None:
+        batch.done.set_result(None)
+    else:
+        batch.done.set_exception(error)
+        batch.done.exception()  # retrieved here: a cancelled waiter must not log it
+
+
 class Outbox:
     """Durable results awaiting acknowledgement. All methods run on the event loop;
     the file is touched only by the writer thread."""
@@ -160,6 +170,7 @@ class Outbox:
     async def _write_batches(self) -> None:
         """Commits batch after batch until nothing waits; callers that arrive during a
         commit join the next one."""
+        batch: _Batch | None = None
         try:
             while self._next is not None:
                 batch, self._next = self._next, None
@@ -167,15 +178,14 @@ class Outbox:
                 try:
                     await asyncio.to_thread(self._commit, batch)
                 except Exception as exc:
-                    if not batch.done.done():
-                        batch.done.set_exception(
-                            OutboxError(f"outbox write failed ({self.path}): {exc}")
-                        )
+                    _settle(batch, OutboxError(f"outbox write failed ({self.path}): {exc}"))
                 else:
-                    if not batch.done.done():
-                        batch.done.set_result(None)
+                    _settle(batch, None)
         finally:
             self._writing = None
+            # Cancelled mid-way (the loop is closing): nobody may wait forever.
+            for left in (batch, self._next):
+                _settle(left, OutboxError("outbox writer stopped before committing"))
 
     def _commit(self, batch: _Batch) -> None:
         rows = []
