@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -197,3 +198,23 @@ def test_isolation_and_authentication_on_a_real_server(tmp_path: Path) -> None:
             anon = httpx.get(f"{c.server.url}/v1/tasks/{task['task_id']}")
             assert anon.status_code == 401
             assert anon.json()["error"] == "unauthenticated"
+
+
+def test_long_poll_is_woken_by_the_workers_report(tmp_path: Path) -> None:
+    """`GET /v1/tasks/{id}?wait_s=` answers when ReportTaskResult commits the result,
+    not when wait_s runs out."""
+    with cluster(tmp_path) as c:
+        token = c.create_user("ada")
+        c.start_server()
+        c.start_worker("w1")
+        c.wait_workers_connected("w1")
+        with user_client(c, token) as api:
+            r = api.post("/v1/tasks", json={"type": "sleep", "payload": {"seconds": 0.3}})
+            assert r.status_code == 202, r.text
+            started = time.monotonic()
+            task = api.get(
+                f"/v1/tasks/{r.json()['task_id']}", params={"wait_s": 25}, timeout=30
+            ).json()
+            elapsed = time.monotonic() - started
+        assert task["status"] == "completed" and task["result"] == {"slept": 0.3}, task
+        assert elapsed < 15, elapsed

@@ -3,6 +3,7 @@ inspection, isolation between users, error shapes and the operational endpoints.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from englog.server.http_api import create_http_app
 from englog.server.state import ServerSettings, ServerState
 from englog.store.base import WorkerInfo
 from englog.store.sqlite import SQLiteStore
+from tests.support.procs import eventually
 
 ADMIN = {"Authorization": "Bearer admintoken"}
 
@@ -838,3 +840,92 @@ async def test_cancelling_a_finished_task_is_409_with_its_status(
     assert response.status_code == 409
     assert response.json()["task_status"] == "completed"
     assert "completed" in response.json()["detail"]
+
+
+# --- long polling: GET /v1/tasks/{id}?wait_s= ------------------------------------------
+
+
+async def _waiting(state: ServerState, count: int) -> bool:
+    return state.watch.waiting == count
+
+
+async def test_wait_s_answers_as_soon_as_the_result_is_accepted(
+    client: httpx.AsyncClient, store: SQLiteStore, state: ServerState, alice: dict[str, str]
+) -> None:
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    started = time.monotonic()
+    waiter = asyncio.create_task(client.get(f"/v1/tasks/{task_id}?wait_s=20", headers=alice))
+    await eventually(lambda: _waiting(state, 1), what="the request waits")
+    assert not waiter.done()
+    done = ReportedResult(claimed.id, 1, "w1", ResultOutcome.COMPLETED, result={"ok": 1})
+    await store.report_results([done], RetryBackoff(), time.time())
+    state.watch.finished([task_id])  # what the gRPC service does after the commit
+    response = await asyncio.wait_for(waiter, 5)
+    assert response.status_code == 200
+    assert response.json()["status"] == "completed" and response.json()["result"] == {"ok": 1}
+    assert time.monotonic() - started < 10
+    assert state.watch.waiting == 0
+
+
+async def test_wait_s_is_woken_by_a_cancel(
+    client: httpx.AsyncClient, state: ServerState, alice: dict[str, str]
+) -> None:
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    waiter = asyncio.create_task(client.get(f"/v1/tasks/{task_id}?wait_s=20", headers=alice))
+    await eventually(lambda: _waiting(state, 1), what="the request waits")
+    assert (await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)).status_code == 200
+    response = await asyncio.wait_for(waiter, 5)
+    assert response.json()["status"] == "cancelled"
+
+
+async def test_wait_s_ends_with_the_state_then_and_rereads_the_store(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+) -> None:
+    """Nobody wakes the request (as when another replica accepts the result): it
+    answers after wait_s with what the store holds at that moment."""
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    started = time.monotonic()
+    response = await client.get(f"/v1/tasks/{task_id}?wait_s=0.2", headers=alice)
+    assert response.status_code == 200 and response.json()["status"] == "pending"
+    assert time.monotonic() - started >= 0.2
+
+    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    waiter = asyncio.create_task(client.get(f"/v1/tasks/{task_id}?wait_s=0.3", headers=alice))
+    done = ReportedResult(claimed.id, 1, "w1", ResultOutcome.COMPLETED)
+    await store.report_results([done], RetryBackoff(), time.time())  # no wake-up
+    response = await asyncio.wait_for(waiter, 5)
+    assert response.json()["status"] == "completed"
+
+
+async def test_wait_s_on_a_finished_or_unknown_task_answers_at_once(
+    client: httpx.AsyncClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)
+    started = time.monotonic()
+    response = await client.get(f"/v1/tasks/{task_id}?wait_s=20", headers=alice)
+    assert response.json()["status"] == "cancelled"
+    assert (await client.get(f"/v1/tasks/{task_id}?wait_s=20", headers=bob)).status_code == 404
+    assert (await client.get("/v1/tasks/nope?wait_s=20", headers=alice)).status_code == 404
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("wait_s", ["0", "-1", "30.5", "soon", "nan"])
+async def test_wait_s_out_of_range_is_422(
+    client: httpx.AsyncClient, alice: dict[str, str], wait_s: str
+) -> None:
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    response = await client.get(f"/v1/tasks/{task_id}?wait_s={wait_s}", headers=alice)
+    assert response.status_code == 422
+    assert fields(response) == ["query.wait_s"]

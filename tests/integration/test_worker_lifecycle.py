@@ -127,8 +127,7 @@ def test_sigterm_stops_server_and_worker_with_health_gracefully(tmp_path: Path) 
         worker = c.start_worker("w1", "--health-listen", f"127.0.0.1:{health}")
         c.wait_workers_connected("w1")
         wait_for(
-            lambda: httpx.get(f"http://127.0.0.1:{health}/readiness", timeout=2).status_code
-            == 200,
+            lambda: httpx.get(f"http://127.0.0.1:{health}/readiness", timeout=2).status_code == 200,
             20,
             what="worker readiness",
         )

@@ -325,6 +325,9 @@ async def test_claim_respects_per_type_capacity_and_limit(store: Store) -> None:
     assert await store.pending_count(now=T0) == 4
     assert await store.pending_count(["weekly_report"], now=T0) == 1
     assert await store.pending_count([], now=T0) == 0
+    assert await store.has_pending(["weekly_report", "gpu_job"], now=T0)
+    assert not await store.has_pending(["gpu_job"], now=T0)
+    assert not await store.has_pending([], now=T0)
 
 
 async def test_claim_waits_for_run_after(store: Store) -> None:
@@ -337,6 +340,8 @@ async def test_claim_waits_for_run_after(store: Store) -> None:
     retry_at = T0 + 1 + NO_JITTER.delay(1)
     assert await store.claim_tasks("w1", {"noop": 1}, 1, TTL, retry_at - 0.01) == []
     assert await store.pending_count(now=retry_at - 0.01) == 0
+    assert not await store.has_pending(["noop"], now=retry_at - 0.01)
+    assert await store.has_pending(["noop"], now=retry_at)
     [again] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, retry_at)
     assert (again.id, again.attempt) == (task.id, 2)
 

@@ -17,6 +17,7 @@ entries or another user's data.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -28,6 +29,11 @@ from englog.server.state import ServerState
 from englog.store.base import User
 
 USER_GENERIC_TYPES: frozenset[str] = frozenset({"noop", "sleep"})
+# Users found by token are remembered this long, saving a store read per request.
+# Tokens are never revoked or reassigned, so a remembered user is never wrong; unknown
+# tokens are not remembered, so a user created a moment ago is found at once.
+USER_CACHE_TTL_S = 60.0
+USER_CACHE_MAX = 10_000
 
 # auto_error=False: we answer 401 ourselves, in the API's error shape.
 _bearer = HTTPBearer(auto_error=False, description="A user API token or the admin token")
@@ -52,8 +58,9 @@ class Principal:
         return self.is_admin or task_type in USER_GENERIC_TYPES
 
 
-def server_state(request: Request) -> ServerState:
-    """The ServerState the app was built with (set by create_http_app)."""
+async def server_state(request: Request) -> ServerState:
+    """The ServerState the app was built with (set by create_http_app). `async` so
+    FastAPI calls it inline instead of through its thread pool, once per request."""
     state: ServerState = request.app.state.englog
     return state
 
@@ -69,13 +76,31 @@ async def current_principal(
     """Resolve `Authorization: Bearer <token>` to a user or the admin; 401 otherwise."""
     if credentials is None:
         raise _unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    token = credentials.credentials
+    principal = await principal_for(state, credentials.credentials)
+    if principal is None:
+        raise _unauthenticated("invalid or unknown token")
+    return principal
+
+
+_ADMIN = Principal(user=None)
+
+
+async def principal_for(state: ServerState, token: str) -> Principal | None:
+    """The admin or the user a bearer token names; None for an unknown token."""
     admin_token = state.settings.admin_token
     if admin_token and tokens_match(token, admin_token):
-        return Principal(user=None)
-    user = await state.store.user_by_token_hash(hash_token(token))
+        return _ADMIN
+    token_hash = hash_token(token)
+    now = time.monotonic()
+    cached = state.users_by_token.get(token_hash)
+    if cached is not None and cached[0] > now:
+        return Principal(user=cached[1])
+    user = await state.store.user_by_token_hash(token_hash)
     if user is None:
-        raise _unauthenticated("invalid or unknown token")
+        return None
+    if len(state.users_by_token) >= USER_CACHE_MAX:
+        state.users_by_token.clear()
+    state.users_by_token[token_hash] = (now + USER_CACHE_TTL_S, user)
     return Principal(user=user)
 
 

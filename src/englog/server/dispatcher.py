@@ -177,7 +177,7 @@ class Dispatcher:
             claimable = stream.claimable()
             # A poll without a wake-up only claims (a write) when a read sees work.
             if claimable and (
-                woken or await self._store.pending_count(list(claimable), now=self._clock())
+                woken or await self._store.has_pending(list(claimable), now=self._clock())
             ):
                 tasks = await self._store.claim_tasks(
                     stream.worker_id,

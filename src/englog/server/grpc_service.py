@@ -257,6 +257,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         for r, d in zip(reported, decisions, strict=True):
             self._state.metrics.results.labels(d.disposition.value, r.outcome.value).inc()
+        self._state.watch.finished(
+            d.task_id for d in decisions if d.status is not None and d.status.terminal
+        )
         # Only an accepted result frees a slot: a duplicate's slot was freed when it was
         # first accepted, and a stale one's task may run here again as a newer attempt.
         self._dispatcher.task_finished(

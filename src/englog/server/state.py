@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from englog.domain.tasks import DEFAULT_MAX_REASSIGNMENTS, RetryBackoff
 from englog.server.metrics import ServerMetrics
-from englog.store.base import DEFAULT_DEADLINE_GRACE_S, Store
+from englog.server.watch import TaskWatch
+from englog.store.base import DEFAULT_DEADLINE_GRACE_S, Store, User
 
 DAY_S = 86_400.0
 
@@ -76,6 +77,10 @@ class ServerState:
     # worker declared dead are dropped with `forget_workers`.
     sessions: dict[str, str] = field(default_factory=dict)
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    # API token hash -> (monotonic expiry, user): see englog.server.auth.principal_for.
+    users_by_token: dict[str, tuple[float, User]] = field(default_factory=dict)
+    # Long-polling GET /v1/tasks/{id}?wait_s=: woken after terminal states commit.
+    watch: TaskWatch = field(default_factory=TaskWatch)
 
     def forget_workers(self, worker_ids: set[str]) -> None:
         """Drop cached sessions of workers whose sessions the store deleted."""

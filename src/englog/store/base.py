@@ -359,6 +359,12 @@ class Store(abc.ABC):
         """PENDING tasks ready at `now` (the wall clock when None), of any type when
         types is None."""
 
+    async def has_pending(self, types: Sequence[str], *, now: float) -> bool:
+        """Whether any task of these types is ready at `now`: the dispatcher's idle poll,
+        which needs one row, not a count of the whole queue. Stores override it with a
+        query that stops at the first match."""
+        return await self.pending_count(types, now=now) > 0
+
     # --- workers and sessions ---------------------------------------------------
     @abc.abstractmethod
     async def register_worker(self, info: WorkerInfo, session_token_hash: str, now: float) -> None:

@@ -1229,6 +1229,17 @@ class PostgresStore(Store):
         )
         return int(row["n"]) if row is not None else 0
 
+    async def has_pending(self, types: Sequence[str], *, now: float) -> bool:
+        if not types:
+            return False
+        row = await self._fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending'"
+            " AND type = ANY($1::text[]) AND run_after <= $2 AND NOT cancel_requested) AS found",
+            list(types),
+            now,
+        )
+        return bool(row is not None and row["found"])
+
     # --- workers and sessions -------------------------------------------------------
     async def register_worker(self, info: WorkerInfo, session_token_hash: str, now: float) -> None:
         capacity = {capability: info.max_concurrency for capability in info.capabilities}

@@ -640,7 +640,9 @@ def _claim(
     rows = conn.execute(
         "UPDATE tasks SET status = 'running', worker_id = ?, lease_expires_at = ?,"
         " started_at = ?, updated_at = ?, progress = 0, progress_message = NULL"
-        f" WHERE status = 'pending' AND seq IN ({_marks(len(chosen))}) RETURNING *",
+        # `+status`: a key lookup per chosen seq. Without the `+` SQLite walks every
+        # pending row through tasks_lease (10 ms per claim at 100,000 pending).
+        f" WHERE +status = 'pending' AND seq IN ({_marks(len(chosen))}) RETURNING *",
         (worker_id, now + lease_ttl_s, now, now, *chosen),
     ).fetchall()
     position = {seq: i for i, seq in enumerate(chosen)}
@@ -1377,6 +1379,16 @@ class SQLiteStore(Store):
             sql += f" AND type IN ({_marks(len(types))})"
             args += list(types)
         return int(await self._read(lambda conn: conn.execute(sql, args).fetchone()[0]))
+
+    async def has_pending(self, types: Sequence[str], *, now: float) -> bool:
+        if not types:
+            return False
+        sql = (
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending'"
+            f" AND type IN ({_marks(len(types))}) AND run_after <= ? AND cancel_requested = 0)"
+        )
+        args = [*types, now]
+        return bool(await self._read(lambda conn: conn.execute(sql, args).fetchone()[0]))
 
     # --- workers and sessions -------------------------------------------------------
     async def register_worker(self, info: WorkerInfo, session_token_hash: str, now: float) -> None:
