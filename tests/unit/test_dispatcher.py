@@ -58,3 +58,30 @@ async def test_busy_streams_are_woken_after_idle_ones(store: SQLiteStore) -> Non
     d.notify()
     await asyncio.gather(*waiters)
     assert order == ["idle", "busy"]
+
+
+async def test_a_reopened_stream_keeps_the_capacity_the_worker_advertised(
+    store: SQLiteStore,
+) -> None:
+    """A type the worker paused (its LLM is down) stays paused across a reconnect."""
+    d = Dispatcher(store, 30.0, time.time)
+    stream = await d.open_stream(
+        "w1", ["noop", "insight_generation"], 4, [], {"insight_generation": 0, "noop": 4}
+    )
+    assert stream.claimable() == {"noop": 4}
+
+
+async def test_an_idle_stream_frees_slots_the_store_no_longer_runs(store: SQLiteStore) -> None:
+    """Another replica reaped or accepted them: the slot must not leak."""
+    await store.submit_tasks([NewTask(type="noop", payload={})], time.time())
+    [task] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    d = Dispatcher(store, 30.0, time.time, poll_interval_s=0.01, resync_interval_s=0.05)
+    stream = await d.open_stream("w1", ["noop"], 1, [task.id])
+    assert stream.free_slots() == 0
+    # Taken back behind this dispatcher's back, as another replica's reaper would.
+    await store.requeue_tasks("w1", [task.id], "reaped elsewhere", time.time())
+    batches = d.assignments(stream)
+    batch = await asyncio.wait_for(anext(batches), 5)  # the freed slot claims it again
+    assert [t.id for t in batch] == [task.id] and batch[0].attempt == 2
+    stream.closed = True
+    await batches.aclose()

@@ -311,3 +311,19 @@ async def test_prune_finished_deletes_old_finished_tasks_in_batches(store: Store
     # The pending task's idempotency key still answers.
     _, created = await store.submit_idempotent(new(), "key", "fp", DAY, T0 + 60)
     assert not created
+
+
+async def test_lost_in_transit_requeue_is_fenced_by_attempt(store: Store) -> None:
+    """A stale stream's clean-up must not take back a newer delivery to the same worker."""
+    await register(store, "w1", "s1", T0)
+    [task] = await store.submit_tasks([new()], T0)
+    first = await claim_one(store, "w1", T0)
+    await store.requeue_tasks("w1", [task.id], "lost", T0 + 1)
+    second = await claim_one(store, "w1", T0 + 2)
+    assert (first.attempt, second.attempt) == (1, 2)
+    taken = await store.requeue_tasks("w1", [task.id], "lost", T0 + 3, attempts={task.id: 1})
+    assert taken == []
+    still = await store.get_task(task.id)
+    assert still is not None and (still.status, still.attempt) == (TaskStatus.RUNNING, 2)
+    [back] = await store.requeue_tasks("w1", [task.id], "lost", T0 + 4, attempts={task.id: 2})
+    assert (back.status, back.attempt) == (TaskStatus.PENDING, 3)

@@ -17,6 +17,7 @@ import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
+from englog.addresses import split_hostport
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.server.dispatcher import Dispatcher
 from englog.server.grpc_service import WorkerService
@@ -34,13 +35,6 @@ HTTP_START_TIMEOUT_S = 10.0
 # httptools parses HTTP in C (h11, the pure-Python fallback, cost ~7 % of the main
 # thread under load). The event loop stays asyncio's: grpc.aio does not support uvloop.
 HTTP_PARSER = "httptools" if importlib.util.find_spec("httptools") else "h11"
-
-
-def split_hostport(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"expected HOST:PORT with a port up to 65535, got {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
@@ -120,7 +114,7 @@ class Server:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         creds = server_credentials(self.settings)
-        host, port = split_hostport(self.settings.grpc_listen)
+        host, port = split_hostport(self.settings.grpc_listen, "--grpc-listen")
         target = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         try:
             if creds is None:
@@ -141,7 +135,7 @@ class Server:
         return f"{host}:{bound}"
 
     async def _start_http(self) -> str:
-        host, port = split_hostport(self.settings.http_listen)
+        host, port = split_hostport(self.settings.http_listen, "--http-listen")
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted sockets inherit this: without it a keep-alive response (headers and

@@ -19,6 +19,9 @@ from englog.store.base import Store
 
 log = structlog.get_logger("englog.server.dispatcher")
 
+# How often an idle stream checks its in-flight set against the store.
+RESYNC_INTERVAL_S = 5.0
+
 
 @dataclass(slots=True)
 class WorkerStream:
@@ -64,8 +67,10 @@ class Dispatcher:
         clock: Callable[[], float],
         poll_interval_s: float = 0.5,
         max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+        resync_interval_s: float = RESYNC_INTERVAL_S,
     ) -> None:
         self._store = store
+        self._resync_interval_s = resync_interval_s
         self._max_reassignments = max_reassignments
         self._lease_ttl_s = lease_ttl_s
         self._clock = clock
@@ -126,13 +131,21 @@ class Dispatcher:
         capabilities: Iterable[str],
         max_concurrency: int,
         held_task_ids: Iterable[str],
+        advertised: Mapping[str, int] | None = None,
     ) -> WorkerStream:
         """Replace any older stream of the worker and requeue the worker's RUNNING tasks
         it no longer holds: they were sent on a stream that broke before delivery.
 
         The new stream is registered before the first await, so a result reported while
-        the store is read is recorded (`finished_early`) instead of leaking a slot."""
-        stream = WorkerStream(worker_id, frozenset(capabilities), max(1, max_concurrency))
+        the store is read is recorded (`finished_early`) instead of leaking a slot. It
+        starts from the capacity the worker last advertised (`advertised`, from its
+        record), so a type it paused (AI unusable) stays paused across a reconnect."""
+        stream = WorkerStream(
+            worker_id,
+            frozenset(capabilities),
+            max(1, max_concurrency),
+            advertised=dict(advertised or {}),
+        )
         stream.syncing = True
         old = self._streams.get(worker_id)
         if old is not None:
@@ -142,7 +155,7 @@ class Dispatcher:
         held = set(held_task_ids)
         try:
             running = await self._store.running_tasks(worker_id)
-            lost = [t.id for t in running if t.id not in held]
+            lost = {t.id: t.attempt for t in running if t.id not in held}
             if lost:
                 await self._requeue_lost(worker_id, lost)
         except BaseException:
@@ -153,13 +166,15 @@ class Dispatcher:
         stream.finished_early.clear()
         return stream
 
-    async def _requeue_lost(self, worker_id: str, ids: list[str]) -> None:
+    async def _requeue_lost(self, worker_id: str, attempts: dict[str, int]) -> None:
+        """Fenced by attempt: a newer delivery of the same task is never taken back."""
         requeued = await self._store.requeue_tasks(
             worker_id,
-            ids,
+            list(attempts),
             "assignment lost in transit",
             self._clock(),
             max_reassignments=self._max_reassignments,
+            attempts=attempts,
         )
         log.info("lost_assignments_requeued", worker_id=worker_id, count=len(requeued))
         self.notify()
@@ -172,6 +187,7 @@ class Dispatcher:
     async def assignments(self, stream: WorkerStream) -> AsyncIterator[list[Task]]:
         """Yield batches of freshly leased tasks for as long as the stream is open."""
         woken = True
+        last_sync = self._clock()
         while not stream.closed:
             stream.wake.clear()
             claimable = stream.claimable()
@@ -188,14 +204,29 @@ class Dispatcher:
                 )
                 if tasks and stream.closed:
                     # Replaced while claiming: these never reach the worker.
-                    await self._requeue_lost(stream.worker_id, [t.id for t in tasks])
+                    await self._requeue_lost(stream.worker_id, {t.id: t.attempt for t in tasks})
                     return
                 if tasks:
                     stream.inflight.update(t.id for t in tasks)
                     yield tasks
                     continue
+            idle = not woken and stream.inflight
+            if idle and self._clock() - last_sync >= self._resync_interval_s:
+                last_sync = self._clock()
+                await self._resync(stream)
             woken = False
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll_interval_s):
                     await stream.wake.wait()
                     woken = True
+
+    async def _resync(self, stream: WorkerStream) -> None:
+        """Forget in-flight ids the store no longer runs for this worker. Another
+        replica may have reaped or accepted them (several servers on one database), and
+        a slot that is never freed would leave the worker idle while connected."""
+        running = {t.id for t in await self._store.running_tasks(stream.worker_id)}
+        gone = stream.inflight - running
+        if gone:
+            log.info("inflight_resynced", worker_id=stream.worker_id, freed=len(gone))
+            stream.forget(gone)
+            stream.wake.set()

@@ -191,6 +191,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 worker.info.capabilities,
                 worker.info.max_concurrency,
                 request.held_task_ids,
+                advertised=worker.capacity,
             ),
         )
         self._state.connected_workers[worker_id] = frozenset(worker.info.capabilities)

@@ -851,7 +851,17 @@ async def submit_task(
 ) -> TaskAccepted:
     """Generic submission: admin for any known type, users for the test types only
     (see englog.server.auth)."""
+    await _learn_types(state, [body.type])
     return await _submit(request, response, _generic_task(state, principal, body, "body"))
+
+
+async def _learn_types(state: ServerState, types: Sequence[str]) -> None:
+    """Types this process has not seen may be known to the store: a worker registered
+    with another replica, or before this server restarted."""
+    if all(t in state.known_types for t in types):
+        return
+    for record in await state.store.list_workers():
+        state.known_types.update(record.info.capabilities)
 
 
 def _generic_task(
@@ -892,6 +902,7 @@ async def submit_batch(
     instead of one per task is what makes bulk submission cheap."""
     new_tasks: list[NewTask] = []
     total = 0
+    await _learn_types(state, [item.type for item in body.tasks])
     for i, item in enumerate(body.tasks):
         field = f"body.tasks.{i}"
         new_tasks.append(_generic_task(state, principal, item, field))
@@ -1037,9 +1048,16 @@ async def readiness(state: State) -> JSONResponse:
     try:
         pending = await state.store.pending_count()
         by_type = await state.store.pending_by_type()
+        records = await state.store.list_workers() if by_type else []
     except Exception as exc:
         return JSONResponse({"status": "not_ready", "reason": f"store: {exc}"}, status_code=503)
-    routable = frozenset().union(*state.connected_workers.values())
+    # Workers streaming from this server, and those heard from lately by any replica.
+    routable = set().union(*state.connected_workers.values())
+    recent = state.clock() - 3 * state.settings.heartbeat_interval_s
+    for record in records:
+        heard = record.last_heartbeat_at or 0.0
+        if record.status != "offline" and heard >= recent:
+            routable.update(record.info.capabilities)
     unroutable = {t: n for t, n in by_type.items() if t not in routable}
     return JSONResponse(
         {

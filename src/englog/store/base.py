@@ -242,10 +242,13 @@ class Store(abc.ABC):
         now: float,
         *,
         max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+        attempts: Mapping[str, int] | None = None,
     ) -> list[Task]:
         """The worker's RUNNING tasks among `task_ids` never reached it (lost in
         transit). Each is a reassignment (see "Taking a task back" below) with no
-        delay (run_after = now). Returns the changed tasks."""
+        delay (run_after = now). Fenced: with `attempts` (task id -> attempt), a task
+        is taken back only while it still runs that attempt, so a newer delivery of
+        it to the same worker is never undone. Returns the changed tasks."""
 
     # Taking a task back from a worker ("reassignment"), shared by requeue_tasks,
     # requeue_expired (lease expiry) and reap_lost_workers, fenced on the task being

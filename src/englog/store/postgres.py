@@ -587,21 +587,20 @@ async def _renew(
     now: float,
     task_ids: Sequence[str] | None,
 ) -> list[str]:
-    sql = (
+    """Rows are locked in `seq` order, as report_results locks them, so a heartbeat and
+    a report of the same worker never deadlock; a row being reported right now is
+    skipped (its lease no longer matters)."""
+    where = "worker_id = $2 AND status = 'running'"
+    args: list[Any] = [now + lease_ttl_s, worker_id]
+    if task_ids is not None:
+        where += " AND id = ANY($3::text[])"
+        args.append(list(task_ids))
+    rows = await conn.fetch(
         "UPDATE tasks SET lease_expires_at = GREATEST(COALESCE(lease_expires_at, 0), $1)"
-        " WHERE worker_id = $2 AND status = 'running'"
+        f" WHERE seq IN (SELECT seq FROM tasks WHERE {where} ORDER BY seq FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, cancel_requested",
+        *args,
     )
-    if task_ids is None:
-        rows = await conn.fetch(
-            sql + " RETURNING id, cancel_requested", now + lease_ttl_s, worker_id
-        )
-    else:
-        rows = await conn.fetch(
-            sql + " AND id = ANY($3::text[]) RETURNING id, cancel_requested",
-            now + lease_ttl_s,
-            worker_id,
-            list(task_ids),
-        )
     return sorted(row["id"] for row in rows if row["cancel_requested"])
 
 
@@ -1005,6 +1004,7 @@ class PostgresStore(Store):
         now: float,
         *,
         max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+        attempts: Mapping[str, int] | None = None,
     ) -> list[Task]:
         if not task_ids:
             return []
@@ -1016,7 +1016,10 @@ class PostgresStore(Store):
                 list(task_ids),
             )
             ends = [
-                _take_back(row, reason, AttemptOutcome.LOST, now, max_reassignments) for row in rows
+                _take_back(row, reason, AttemptOutcome.LOST, now, max_reassignments)
+                for row in rows
+                # Fenced: a newer attempt of it runs now, not ours to take back.
+                if attempts is None or attempts.get(row["id"]) == row["attempt"]
             ]
             return await _end_attempts(conn, ends, now)
 

@@ -837,6 +837,7 @@ def _requeue_lost(
     reason: str,
     now: float,
     max_reassignments: int,
+    attempts: Mapping[str, int] | None = None,
 ) -> list[Task]:
     changed = []
     for chunk in _chunks(task_ids):
@@ -846,6 +847,8 @@ def _requeue_lost(
             (worker_id, *chunk),
         ).fetchall()
         for row in rows:
+            if attempts is not None and attempts.get(row["id"]) != row["attempt"]:
+                continue  # a newer attempt of it runs now: not ours to take back
             changed.append(
                 _take_back(
                     conn, row, reason, AttemptOutcome.LOST, now, _NO_DELAY, max_reassignments
@@ -1254,12 +1257,15 @@ class SQLiteStore(Store):
         now: float,
         *,
         max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
+        attempts: Mapping[str, int] | None = None,
     ) -> list[Task]:
         if not task_ids:
             return []
         ids = list(task_ids)
         return await self._write(
-            lambda conn: _requeue_lost(conn, worker_id, ids, reason, now, max_reassignments)
+            lambda conn: _requeue_lost(
+                conn, worker_id, ids, reason, now, max_reassignments, attempts
+            )
         )
 
     async def update_progress(

@@ -141,6 +141,7 @@ class Worker:
         self._session_ready = asyncio.Event()
         self._heartbeat_s = 5.0
         self._heartbeat_now = asyncio.Event()
+        self._beat_done = asyncio.Event()
         self._draining = False
         self._stream_call: grpc.aio.UnaryStreamCall | None = None
         self._started = time.monotonic()
@@ -255,6 +256,7 @@ class Worker:
             delay: float | None = None
             try:
                 await self.breaker.call(self._register)
+                self._beat_done.clear()
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._heartbeat_loop(backoff))
                     tg.create_task(self._stream_loop(backoff))
@@ -342,6 +344,7 @@ class Worker:
                 self._call, "heartbeat", "WorkerHeartbeat", self._heartbeat_request, deadline
             )
             reply = await self.breaker.observe(beat)
+            self._beat_done.set()
             for task_id in reply.cancel_task_ids:
                 if self.runner.cancel(task_id, CancelReason.SERVER):
                     self._log.info("task_cancel_requested", task_id=task_id)
@@ -401,6 +404,9 @@ class Worker:
         )
 
     async def _stream_loop(self, backoff: Backoff) -> None:
+        # The stream opens after this session's first heartbeat: the server then knows
+        # our capacity (a type paused because the LLM is down stays paused).
+        await self._beat_done.wait()
         while not self._draining:
             call = self._stub.StreamTasks(
                 pb.StreamTasksRequest(
