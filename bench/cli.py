@@ -35,7 +35,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tasks", type=int, default=10_000, help="no-op tasks per throughput run")
     p.add_argument("--rtt-tasks", type=int, default=1000, help="sequential round trips per run")
     p.add_argument("--backlog", type=int, default=100_000, help="tasks queued before any worker")
-    p.add_argument("--threads", type=int, default=8, help="harness submission threads")
+    p.add_argument("--threads", type=int, default=16, help="harness submission threads")
     p.add_argument("--concurrency", type=int, default=32, help="englog worker concurrency")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument(
