@@ -36,7 +36,8 @@ from englog.store import (
     WorkerInfo,
     open_store,
 )
-from englog.store.postgres import _migration_files
+from englog.store.postgres import _MIGRATION_FILE
+from englog.store.rules import migration_files
 from tests.support.pg import create_database, drop_database, truncate_all
 from tests.support.procs import eventually
 
@@ -682,7 +683,7 @@ async def test_pg_replicas_starting_together_migrate_once() -> None:
         finally:
             await conn.close()
         assert [(r["version"], r["name"]) for r in rows] == [
-            (version, name) for version, name, _ in _migration_files()
+            (version, name) for version, name, _ in migration_files(_MIGRATION_FILE)
         ]
         assert rows[0]["name"] == "postgres_0001_initial.sql"
     finally:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.resources
 import json
 import re
 import time
@@ -35,7 +34,6 @@ from englog.domain.tasks import (
     NewTask,
     ReportedResult,
     ResultDecision,
-    ResultOutcome,
     RetryBackoff,
     Task,
     TaskAttempt,
@@ -58,6 +56,16 @@ from englog.store.base import (
     WorkerInfo,
     WorkerRecord,
 )
+from englog.store.rules import (
+    as_datetime,
+    check_entry_changes,
+    instant,
+    judge,
+    migration_files,
+    plain,
+    take_back,
+    target_for,
+)
 
 log = structlog.get_logger("englog.store.postgres")
 
@@ -76,16 +84,6 @@ Record = asyncpg.Record
 # --- migrations ------------------------------------------------------------------------
 
 
-def _migration_files() -> list[tuple[int, str, str]]:
-    root = importlib.resources.files("englog.store.migrations")
-    found = []
-    for item in root.iterdir():
-        match = _MIGRATION_FILE.match(item.name)
-        if match:
-            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
 async def _migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply pending migrations in one transaction; the advisory lock makes replicas
     that start together take turns, and the later ones find nothing left to do."""
@@ -97,7 +95,7 @@ async def _migrate(conn: asyncpg.Connection) -> list[str]:
             " name text NOT NULL, applied_at double precision NOT NULL)"
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-        for version, name, script in _migration_files():
+        for version, name, script in migration_files(_MIGRATION_FILE):
             if version in done:
                 continue
             await conn.execute(script)
@@ -117,23 +115,6 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 # --- row conversion ---------------------------------------------------------------------
-
-
-def _instant(value: datetime) -> float:
-    """Unix seconds; a naive datetime is taken as UTC so range queries stay total."""
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
-def _as_datetime(value: Any, field_name: str) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return datetime.fromisoformat(value)
-    raise ValueError(f"{field_name} must be a datetime")
-
-
-def _plain(value: Any) -> Any:
-    return getattr(value, "value", value)
 
 
 def _task(row: Record) -> Task:
@@ -230,43 +211,19 @@ def _claim_order(row: Record) -> tuple[int, float, int]:
 
 # --- entries ---------------------------------------------------------------------------
 
-_ENTRY_EDITABLE = frozenset(
-    {
-        "title",
-        "description",
-        "type",
-        "project",
-        "tags",
-        "start_time",
-        "end_time",
-        "value_rating",
-        "impact_level",
-    }
-)
-_ENTRY_NULLABLE = frozenset({"description", "project"})
-
 
 def _entry_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
     columns: dict[str, Any] = {}
     for name, value in changes.items():
         if name in ("start_time", "end_time"):
-            moment = _as_datetime(value, name)
+            moment = as_datetime(value, name)
             columns[name] = moment.isoformat()
-            columns[name.replace("_time", "_ts")] = _instant(moment)
+            columns[name.replace("_time", "_ts")] = instant(moment)
         elif name == "tags":
             columns["tags"] = list(value)
         else:
-            columns[name] = _plain(value)
+            columns[name] = plain(value)
     return columns
-
-
-def _check_entry_changes(changes: Mapping[str, Any]) -> None:
-    unknown = set(changes) - _ENTRY_EDITABLE
-    if unknown:
-        raise ValueError(f"entries have no editable field(s) {sorted(unknown)}")
-    nulled = sorted(k for k, v in changes.items() if v is None and k not in _ENTRY_NULLABLE)
-    if nulled:
-        raise ValueError(f"field(s) {nulled} cannot be null")
 
 
 _INSERT_ENTRIES = """
@@ -289,15 +246,15 @@ def _entry_arrays(entries: Sequence[EntryFields]) -> tuple[list[str], list[list[
         values = (
             fields.title,
             fields.description,
-            _plain(fields.type),
+            plain(fields.type),
             fields.project,
             json.dumps(list(fields.tags)),
             fields.start_time.isoformat(),
             fields.end_time.isoformat(),
-            _instant(fields.start_time),
-            _instant(fields.end_time),
-            _plain(fields.value_rating),
-            _plain(fields.impact_level),
+            instant(fields.start_time),
+            instant(fields.end_time),
+            plain(fields.value_rating),
+            plain(fields.impact_level),
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
@@ -448,16 +405,7 @@ def _take_back(
     max_reassignments: int,
 ) -> _End:
     """A reassignment (base.py "Taking a task back"): not the task's failure, capped."""
-    if row["cancel_requested"]:
-        target, error = TaskStatus.CANCELLED, reason  # nobody wants another attempt
-    elif row["reassignments"] < max_reassignments:
-        target, error = TaskStatus.PENDING, reason
-    else:
-        target = TaskStatus.FAILED
-        error = (
-            f"{reason}; taken back from its worker {row['reassignments']} times"
-            f" (reassignment cap {max_reassignments})"
-        )
+    target, error = take_back(row, reason, max_reassignments)
     return _End(
         row["id"],
         row["attempt"],
@@ -494,16 +442,6 @@ def _expired_end(
     return _take_back(row, reason, AttemptOutcome.EXPIRED, run_after, max_reassignments)
 
 
-def _target_for(result: ReportedResult, row: Mapping[str, Any]) -> TaskStatus:
-    if result.outcome is ResultOutcome.COMPLETED:
-        return TaskStatus.COMPLETED
-    if result.outcome is ResultOutcome.CANCELLED or row["cancel_requested"]:
-        return TaskStatus.CANCELLED  # a failure after a cancel request is not retried
-    return next_status_after_failure(
-        row["attempt"], row["max_attempts"], result.retriable, row["reassignments"]
-    )
-
-
 def _decide(
     result: ReportedResult,
     rows: dict[str, dict[str, Any]],
@@ -513,20 +451,12 @@ def _decide(
     """Judge one result against the locked row, and update that in-memory row so a
     second copy of the result in the same report is judged a duplicate."""
 
-    def decision(disposition: Disposition, status: TaskStatus | None, detail: str = "") -> Any:
-        return ResultDecision(result.task_id, result.attempt, disposition, status, detail)
-
     row = rows.get(result.task_id)
-    if row is None:
-        return decision(Disposition.UNKNOWN_TASK, None, "no such task"), None
-    status = TaskStatus(row["status"])
-    if (row["accepted_attempt"], row["accepted_worker"]) == (result.attempt, result.worker_id):
-        return decision(Disposition.DUPLICATE, status, "this attempt's result was accepted"), None
-    current = (row["attempt"], row["worker_id"]) == (result.attempt, result.worker_id)
-    if status is not TaskStatus.RUNNING or not current:
-        detail = f"task is {status} at attempt {row['attempt']} (worker {row['worker_id']})"
-        return decision(Disposition.STALE, status, detail), None
-    target = _target_for(result, row)
+    refused = judge(result, row)
+    if refused is not None:
+        return refused, None
+    assert row is not None
+    target = target_for(result, row)
     error = None if target is TaskStatus.COMPLETED else (result.error or str(result.outcome))
     end = _End(
         result.task_id,
@@ -545,7 +475,7 @@ def _decide(
     )
     if target is TaskStatus.PENDING:
         row.update(attempt=row["attempt"] + 1, worker_id=None)
-    return decision(Disposition.ACCEPTED, target), end
+    return ResultDecision(result.task_id, result.attempt, Disposition.ACCEPTED, target), end
 
 
 _REGISTER = """
@@ -843,9 +773,9 @@ class PostgresStore(Store):
     async def list_entries(self, user_id: str, query: EntryQuery) -> list[Entry]:
         where, args = ["user_id = $1"], [user_id]
         for clause, value in (
-            ("end_ts > {}", None if query.start is None else _instant(query.start)),
-            ("start_ts < {}", None if query.end is None else _instant(query.end)),
-            ("type = {}", None if query.type is None else _plain(query.type)),
+            ("end_ts > {}", None if query.start is None else instant(query.start)),
+            ("start_ts < {}", None if query.end is None else instant(query.end)),
+            ("type = {}", None if query.type is None else plain(query.type)),
             ("project = {}", query.project),
         ):
             if value is not None:
@@ -862,7 +792,7 @@ class PostgresStore(Store):
         self, user_id: str, entry_id: str, changes: Mapping[str, Any], now: float
     ) -> Entry | None:
         changes = dict(changes)
-        _check_entry_changes(changes)
+        check_entry_changes(changes)
         async with self._tx() as conn:
             row = await conn.fetchrow(
                 "SELECT * FROM entries WHERE id = $1 AND user_id = $2 FOR UPDATE",
@@ -871,8 +801,8 @@ class PostgresStore(Store):
             )
             if row is None:
                 return None
-            start = _as_datetime(changes.get("start_time", row["start_time"]), "start_time")
-            end = _as_datetime(changes.get("end_time", row["end_time"]), "end_time")
+            start = as_datetime(changes.get("start_time", row["start_time"]), "start_time")
+            end = as_datetime(changes.get("end_time", row["end_time"]), "end_time")
             check_times(start, end)
             columns = _entry_columns(changes) | {"updated_at": now}
             assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, 3))

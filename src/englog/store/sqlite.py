@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import enum
-import importlib.resources
 import json
 import queue
 import re
@@ -35,7 +33,6 @@ from englog.domain.tasks import (
     NewTask,
     ReportedResult,
     ResultDecision,
-    ResultOutcome,
     RetryBackoff,
     Task,
     TaskAttempt,
@@ -57,6 +54,16 @@ from englog.store.base import (
     User,
     WorkerInfo,
     WorkerRecord,
+)
+from englog.store.rules import (
+    as_datetime,
+    check_entry_changes,
+    instant,
+    judge,
+    migration_files,
+    plain,
+    take_back,
+    target_for,
 )
 
 T = TypeVar("T")
@@ -260,16 +267,6 @@ def _connect(path: str, *, writer: bool) -> sqlite3.Connection:
     return conn
 
 
-def _migration_files() -> list[tuple[int, str, str]]:
-    root = importlib.resources.files("englog.store.migrations")
-    found = []
-    for item in root.iterdir():
-        match = _MIGRATION_FILE.match(item.name)
-        if match:
-            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
 def _statements(script: str) -> Iterator[str]:
     """Split a migration into statements (executescript would commit on its own)."""
     buffer = ""
@@ -290,7 +287,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
     )
-    for version, name, script in _migration_files():
+    for version, name, script in migration_files(_MIGRATION_FILE):
         conn.execute("BEGIN IMMEDIATE")
         try:
             done = conn.execute(
@@ -321,29 +318,12 @@ def _in_read_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connect
 # --- row conversion ---------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
 def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
-
-
-def _as_datetime(value: Any, field_name: str) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return datetime.fromisoformat(value)
-    raise ValueError(f"{field_name} must be a datetime")
-
-
-def _instant(value: datetime) -> float:
-    """Unix seconds; a naive datetime is taken as UTC so range queries stay total."""
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def _from_unix(value: float) -> datetime:
@@ -449,21 +429,6 @@ def _marks(count: int) -> str:
 
 # --- entry operations (run on a connection inside a transaction) -------------------------
 
-_ENTRY_EDITABLE = frozenset(
-    {
-        "title",
-        "description",
-        "type",
-        "project",
-        "tags",
-        "start_time",
-        "end_time",
-        "value_rating",
-        "impact_level",
-    }
-)
-_ENTRY_NULLABLE = frozenset({"description", "project"})
-
 
 def _insert_entries(
     conn: sqlite3.Connection, user_id: str, entries: Sequence[EntryFields], now: float
@@ -480,15 +445,15 @@ def _insert_entries(
                 user_id,
                 fields.title,
                 fields.description,
-                _plain(fields.type),
+                plain(fields.type),
                 fields.project,
                 json.dumps(list(fields.tags)),
                 fields.start_time.isoformat(),
                 fields.end_time.isoformat(),
-                _instant(fields.start_time),
-                _instant(fields.end_time),
-                _plain(fields.value_rating),
-                _plain(fields.impact_level),
+                instant(fields.start_time),
+                instant(fields.end_time),
+                plain(fields.value_rating),
+                plain(fields.impact_level),
                 now,
                 now,
             ),
@@ -518,13 +483,13 @@ def _entry_columns(changes: Mapping[str, Any]) -> dict[str, Any]:
     columns: dict[str, Any] = {}
     for name, value in changes.items():
         if name in ("start_time", "end_time"):
-            moment = _as_datetime(value, name)
+            moment = as_datetime(value, name)
             columns[name] = moment.isoformat()
-            columns[name.replace("_time", "_ts")] = _instant(moment)
+            columns[name.replace("_time", "_ts")] = instant(moment)
         elif name == "tags":
             columns["tags"] = json.dumps(list(value))
         else:
-            columns[name] = _plain(value)
+            columns[name] = plain(value)
     return columns
 
 
@@ -535,19 +500,14 @@ def _update_entry(
     changes: Mapping[str, Any],
     now: float,
 ) -> Entry | None:
-    unknown = set(changes) - _ENTRY_EDITABLE
-    if unknown:
-        raise ValueError(f"entries have no editable field(s) {sorted(unknown)}")
-    nulled = sorted(k for k, v in changes.items() if v is None and k not in _ENTRY_NULLABLE)
-    if nulled:
-        raise ValueError(f"field(s) {nulled} cannot be null")
+    check_entry_changes(changes)
     row = conn.execute(
         "SELECT * FROM entries WHERE id = ? AND user_id = ?", (entry_id, user_id)
     ).fetchone()
     if row is None:
         return None
-    start = _as_datetime(changes.get("start_time", row["start_time"]), "start_time")
-    end = _as_datetime(changes.get("end_time", row["end_time"]), "end_time")
+    start = as_datetime(changes.get("start_time", row["start_time"]), "start_time")
+    end = as_datetime(changes.get("end_time", row["end_time"]), "end_time")
     check_times(start, end)
     columns = _entry_columns(changes) | {"updated_at": now}
     assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -563,13 +523,13 @@ def _list_entries(conn: sqlite3.Connection, user_id: str, query: EntryQuery) -> 
     where, args = ["user_id = ?"], [user_id]
     if query.start is not None:
         where.append("end_ts > ?")
-        args.append(_instant(query.start))
+        args.append(instant(query.start))
     if query.end is not None:
         where.append("start_ts < ?")
-        args.append(_instant(query.end))
+        args.append(instant(query.end))
     if query.type is not None:
         where.append("type = ?")
-        args.append(_plain(query.type))
+        args.append(plain(query.type))
     if query.project is not None:
         where.append("project = ?")
         args.append(query.project)
@@ -712,35 +672,14 @@ def _end_attempt(
     return updated
 
 
-def _target_for(result: ReportedResult, row: sqlite3.Row) -> TaskStatus:
-    if result.outcome is ResultOutcome.COMPLETED:
-        return TaskStatus.COMPLETED
-    if result.outcome is ResultOutcome.CANCELLED or row["cancel_requested"]:
-        return TaskStatus.CANCELLED  # a failure after a cancel request is not retried
-    return next_status_after_failure(
-        row["attempt"], row["max_attempts"], result.retriable, row["reassignments"]
-    )
-
-
 def _decide(
     conn: sqlite3.Connection, result: ReportedResult, backoff: RetryBackoff, now: float
 ) -> ResultDecision:
-    def decision(
-        disposition: Disposition, status: TaskStatus | None, detail: str
-    ) -> ResultDecision:
-        return ResultDecision(result.task_id, result.attempt, disposition, status, detail)
-
     row = conn.execute("SELECT * FROM tasks WHERE id = ?", (result.task_id,)).fetchone()
-    if row is None:
-        return decision(Disposition.UNKNOWN_TASK, None, "no such task")
-    status = TaskStatus(row["status"])
-    if row["accepted_attempt"] == result.attempt and row["accepted_worker"] == result.worker_id:
-        return decision(Disposition.DUPLICATE, status, "this attempt's result was accepted")
-    current = (row["attempt"], row["worker_id"]) == (result.attempt, result.worker_id)
-    if status is not TaskStatus.RUNNING or not current:
-        detail = f"task is {status} at attempt {row['attempt']} (worker {row['worker_id']})"
-        return decision(Disposition.STALE, status, detail)
-    target = _target_for(result, row)
+    refused = judge(result, row)
+    if refused is not None:
+        return refused
+    target = target_for(result, row)
     error = None if target is TaskStatus.COMPLETED else (result.error or str(result.outcome))
     updated = _end_attempt(
         conn,
@@ -753,7 +692,9 @@ def _decide(
         result=result.result,
         accepted_worker=result.worker_id,
     )
-    return decision(Disposition.ACCEPTED, TaskStatus(updated["status"]), "")
+    return ResultDecision(
+        result.task_id, result.attempt, Disposition.ACCEPTED, TaskStatus(updated["status"])
+    )
 
 
 def _take_back(
@@ -766,16 +707,7 @@ def _take_back(
     max_reassignments: int,
 ) -> Task:
     """A reassignment (base.py "Taking a task back"): not the task's failure, capped."""
-    if row["cancel_requested"]:
-        target, error = TaskStatus.CANCELLED, reason  # nobody wants another attempt
-    elif row["reassignments"] < max_reassignments:
-        target, error = TaskStatus.PENDING, reason
-    else:
-        target = TaskStatus.FAILED
-        error = (
-            f"{reason}; taken back from its worker {row['reassignments']} times"
-            f" (reassignment cap {max_reassignments})"
-        )
+    target, error = take_back(row, reason, max_reassignments)
     updated = _end_attempt(
         conn,
         row,

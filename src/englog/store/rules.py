@@ -1,0 +1,136 @@
+"""What both stores decide the same way, as pure functions of a row, so SQLite and
+PostgreSQL cannot drift apart: how a reported result is judged (accepted, duplicate,
+stale), which status it leads to, what taking a task back from its worker does, and
+the small conversions and checks of entry fields. Each store only reads the row and
+writes the outcome with its own SQL."""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from englog.domain.tasks import (
+    Disposition,
+    ReportedResult,
+    ResultDecision,
+    ResultOutcome,
+    TaskStatus,
+    next_status_after_failure,
+)
+
+
+class Row(Protocol):
+    """sqlite3.Row, asyncpg.Record and dicts all answer row["column"]."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+# --- migrations ------------------------------------------------------------------------
+
+
+def migration_files(pattern: re.Pattern[str]) -> list[tuple[int, str, str]]:
+    """(version, name, script) of the packaged migrations whose names match, in order."""
+    root = importlib.resources.files("englog.store.migrations")
+    found = []
+    for item in root.iterdir():
+        match = pattern.match(item.name)
+        if match:
+            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+# --- values ------------------------------------------------------------------------------
+
+
+def instant(value: datetime) -> float:
+    """Unix seconds; a naive datetime is taken as UTC so range queries stay total."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def as_datetime(value: Any, field_name: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    raise ValueError(f"{field_name} must be a datetime")
+
+
+def plain(value: Any) -> Any:
+    """An enum's value, anything else as is."""
+    return getattr(value, "value", value)
+
+
+# --- entries -----------------------------------------------------------------------------
+
+ENTRY_EDITABLE = frozenset(
+    {
+        "title",
+        "description",
+        "type",
+        "project",
+        "tags",
+        "start_time",
+        "end_time",
+        "value_rating",
+        "impact_level",
+    }
+)
+ENTRY_NULLABLE = frozenset({"description", "project"})
+
+
+def check_entry_changes(changes: Mapping[str, Any]) -> None:
+    unknown = set(changes) - ENTRY_EDITABLE
+    if unknown:
+        raise ValueError(f"entries have no editable field(s) {sorted(unknown)}")
+    nulled = sorted(k for k, v in changes.items() if v is None and k not in ENTRY_NULLABLE)
+    if nulled:
+        raise ValueError(f"field(s) {nulled} cannot be null")
+
+
+# --- task state --------------------------------------------------------------------------
+
+
+def judge(result: ReportedResult, row: Row | None) -> ResultDecision | None:
+    """The fence: None when the result is accepted (the task runs that very attempt on
+    that very worker), else the decision that refuses it."""
+
+    def decision(disposition: Disposition, status: TaskStatus | None, detail: str) -> Any:
+        return ResultDecision(result.task_id, result.attempt, disposition, status, detail)
+
+    if row is None:
+        return decision(Disposition.UNKNOWN_TASK, None, "no such task")
+    status = TaskStatus(row["status"])
+    if (row["accepted_attempt"], row["accepted_worker"]) == (result.attempt, result.worker_id):
+        return decision(Disposition.DUPLICATE, status, "this attempt's result was accepted")
+    current = (row["attempt"], row["worker_id"]) == (result.attempt, result.worker_id)
+    if status is not TaskStatus.RUNNING or not current:
+        detail = f"task is {status} at attempt {row['attempt']} (worker {row['worker_id']})"
+        return decision(Disposition.STALE, status, detail)
+    return None
+
+
+def target_for(result: ReportedResult, row: Row) -> TaskStatus:
+    """Where an accepted result takes its task."""
+    if result.outcome is ResultOutcome.COMPLETED:
+        return TaskStatus.COMPLETED
+    if result.outcome is ResultOutcome.CANCELLED or row["cancel_requested"]:
+        return TaskStatus.CANCELLED  # a failure after a cancel request is not retried
+    return next_status_after_failure(
+        row["attempt"], row["max_attempts"], result.retriable, row["reassignments"]
+    )
+
+
+def take_back(row: Row, reason: str, max_reassignments: int) -> tuple[TaskStatus, str]:
+    """A reassignment (base.py "Taking a task back"): not the task's failure, but capped.
+    Returns the task's next status and its error."""
+    if row["cancel_requested"]:
+        return TaskStatus.CANCELLED, reason  # nobody wants another attempt
+    if row["reassignments"] < max_reassignments:
+        return TaskStatus.PENDING, reason
+    return TaskStatus.FAILED, (
+        f"{reason}; taken back from its worker {row['reassignments']} times"
+        f" (reassignment cap {max_reassignments})"
+    )
