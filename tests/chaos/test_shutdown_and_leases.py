@@ -114,12 +114,14 @@ def test_blocking_handlers_on_every_slot_keep_their_leases(
     tmp_path: Path, say: Callable[[str], None]
 ) -> None:
     started = time.monotonic()
-    with cluster(tmp_path, lease_ttl=1.0, heartbeat=0.25) as c:
+    # Margins a loaded 2-core machine keeps: silence is declared after 1.5 s, the lease
+    # is 2 s, and each handler blocks its thread for 4 s, twice the lease.
+    with cluster(tmp_path, lease_ttl=2.0, heartbeat=0.5) as c:
         c.start_server()
         w1 = start_worker(c, "w1", concurrency=2)
         c.wait_workers_connected("w1")
         with c.admin() as api:
-            ids = submit_many(api, 4, "sleep_blocking", {"seconds": 2.5})
+            ids = submit_many(api, 4, "sleep_blocking", {"seconds": 4.0})
             tasks = wait_all_terminal(api, ids, timeout=40)
             metrics = api.get("/metrics").text
             ledger = ResultLedger()

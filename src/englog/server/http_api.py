@@ -3,7 +3,9 @@ workers, and the health/readiness/metrics endpoints operators and load balancers
 
 Every error leaves as JSON `{"error": <code>, "detail": ...}`; validation errors list
 `{"field": "body.entries.0.end_time", "message": ...}` so clients can point at the
-offending input. The store is the only source of truth: nothing here caches state.
+offending input. The store is the source of truth; what this process keeps (the task
+types it has seen, a short-lived token -> user cache, its own workers' streams) is
+refreshed from the store where another replica may know better.
 """
 
 from __future__ import annotations
