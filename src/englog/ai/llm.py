@@ -111,8 +111,39 @@ class LLMBackend:
     ) -> ChatAnswer:
         raise NotImplementedError
 
-    async def health(self) -> dict[str, Any]:
+    async def _probe(self) -> dict[str, Any]:
+        """Ask the server what it serves (never a generation): at least `model_present`."""
         raise NotImplementedError
+
+    # Errors a probe can meet beyond a timeout; each backend names its client's.
+    PROBE_ERRORS: tuple[type[Exception], ...] = (ConnectionError, ValueError)
+
+    def _probe_error(self, exc: Exception) -> str:
+        return f"{type(exc).__name__}: {exc}"
+
+    def _missing_model(self) -> str:
+        return f"model {self.model!r} not served"
+
+    # --- health ------------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        """Whether the server answers and serves the model, within health_s."""
+        out: dict[str, Any] = {
+            "backend": self.name,
+            "url": self.url,
+            "model": self.model,
+            "breaker": self.breaker_state(),
+        }
+        try:
+            async with asyncio.timeout(self.timeouts.health_s):
+                out |= await self._probe()
+        except TimeoutError:
+            error = f"no answer within {self.timeouts.health_s:g} s"
+            return out | {"status": "unhealthy", "error": error}
+        except self.PROBE_ERRORS as exc:
+            return out | {"status": "unhealthy", "error": self._probe_error(exc)}
+        if not out.get("model_present"):
+            return out | {"status": "unhealthy", "error": self._missing_model()}
+        return out | {"status": "healthy" if self.breaker.allows_calls() else "open"}
 
     async def aclose(self) -> None:
         """Release connections; the backend is not usable afterwards."""

@@ -14,7 +14,6 @@ Health is `/api/version` plus the model in `/api/tags`; never a generation."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -83,6 +82,14 @@ class OllamaBackend(LLMBackend):
             logprobs=response.logprobs,
         )
 
+    PROBE_ERRORS = (ollama.ResponseError, httpx.TransportError, ConnectionError, ValueError)
+
+    def _probe_error(self, exc: Exception) -> str:
+        return str(self._error(exc))
+
+    def _missing_model(self) -> str:
+        return f"model missing: run `ollama pull {self.model}`"
+
     async def _probe(self) -> dict[str, Any]:
         raw = await self._client._request_raw("GET", "/api/version")  # no public method
         listed = await self._client.list()
@@ -91,32 +98,6 @@ class OllamaBackend(LLMBackend):
             "version": raw.json().get("version"),
             "model_present": with_tag(self.model) in names,
         }
-
-    async def health(self) -> dict[str, Any]:
-        """Server version and whether the model is pulled, within health_s."""
-        out: dict[str, Any] = {
-            "backend": self.name,
-            "url": self.url,
-            "model": self.model,
-            "breaker": self.breaker_state(),
-        }
-        try:
-            async with asyncio.timeout(self.timeouts.health_s):
-                out |= await self._probe()
-        except TimeoutError:
-            return out | {
-                "status": "unhealthy",
-                "error": f"no answer within {self.timeouts.health_s:g} s",
-            }
-        except (ollama.ResponseError, httpx.TransportError, ConnectionError, ValueError) as exc:
-            return out | {"status": "unhealthy", "error": str(self._error(exc))}
-        if not out["model_present"]:
-            return out | {
-                "status": "unhealthy",
-                "error": f"model missing: run `ollama pull {self.model}`",
-            }
-        status = "healthy" if self.breaker.allows_calls() else "open"
-        return out | {"status": status}
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -10,7 +10,6 @@ are `AIUnavailable`; a 404 (unknown model or path) and other 4xx are
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -85,27 +84,13 @@ class OpenAICompatBackend(LLMBackend):
         logprobs = [_Logprob(float(t["logprob"])) for t in tokens] if tokens else None
         return ChatAnswer(content, choice.get("finish_reason") == "length", logprobs)
 
-    async def health(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "backend": self.name,
-            "url": self.url,
-            "model": self.model,
-            "breaker": self.breaker_state(),
-        }
-        try:
-            async with asyncio.timeout(self.timeouts.health_s):
-                response = await self._client.get("/models")
-            response.raise_for_status()
-            listed = {m.get("id") for m in response.json().get("data", [])}
-        except TimeoutError:
-            return out | {"status": "unhealthy", "error": "no answer in time"}
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
-            return out | {"status": "unhealthy", "error": f"{type(exc).__name__}: {exc}"}
-        present = self.model in listed
-        out["model_present"] = present
-        if not present:
-            return out | {"status": "unhealthy", "error": f"model {self.model!r} not served"}
-        return out | {"status": "healthy" if self.breaker.allows_calls() else "open"}
+    PROBE_ERRORS = (httpx.HTTPError, ValueError, AttributeError)
+
+    async def _probe(self) -> dict[str, Any]:
+        response = await self._client.get("/models")
+        response.raise_for_status()
+        listed = {m.get("id") for m in response.json().get("data", [])}
+        return {"model_present": self.model in listed}
 
     async def aclose(self) -> None:
         await self._client.aclose()
