@@ -236,7 +236,7 @@ def worker(
     log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "info",
 ) -> None:
     """Run a worker: dial the server, pull tasks, run them, report results."""
-    from englog.ai.backend import make_backend, set_backend
+    from englog.ai.backend import make_backend
     from englog.ai.config import AITimeouts, ModelOptions
     from englog.worker.client import Worker
     from englog.worker.handlers import HandlerLoadError, load_handlers
@@ -281,8 +281,7 @@ def worker(
             drain_timeout_s=drain_timeout,
             health_check_interval_s=health_check_interval,
         )
-        w = Worker(settings, registry)
-        set_backend(make_backend(settings.ai_config()))
+        w = Worker(settings, registry, backend=make_backend(settings.ai_config()))
     except (HandlerLoadError, ValueError, OSError, OutboxError) as exc:
         fail(str(exc))
     run_until_signal(w.run)

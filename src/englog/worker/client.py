@@ -30,7 +30,7 @@ import psutil
 import structlog
 
 from englog import __version__
-from englog.ai.backend import get_backend
+from englog.ai.backend import AIBackend, get_backend, set_backend
 from englog.domain.tasks import ResultOutcome
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
@@ -105,9 +105,13 @@ class Worker:
         registry: HandlerRegistry,
         *,
         metrics: WorkerMetrics | None = None,
+        backend: AIBackend | None = None,
     ) -> None:
+        """`backend`: the AI backend this worker installs for its tasks while it runs and
+        closes at the end; None leaves the process-wide one (`set_backend`) alone."""
         if not registry.names():
             raise ValueError("the worker has no task handlers")
+        self._backend = backend
         self.outbox = Outbox(settings.outbox)
         leftovers = self.outbox.open()  # OutboxError: the caller says why and exits
         self.outbox.remember_worker_id(settings.worker_id)
@@ -168,6 +172,8 @@ class Worker:
             types=self.registry.names(),
         )
         self.conn.open()  # bad TLS files fail here, before anything starts
+        if self._backend is not None:
+            set_backend(self._backend)
         health_sock = None
         if self.settings.health_listen:
             from englog.worker.health import bind_health, serve_health
@@ -193,10 +199,12 @@ class Worker:
             self.runner.close()
             await self.conn.close()
             await self.outbox.close()
-            aclose = getattr(get_backend(), "aclose", None)
-            if callable(aclose):  # the AI backend's HTTP connections
-                with contextlib.suppress(Exception):
-                    await aclose()
+            if self._backend is not None:  # ours: close its HTTP connections
+                aclose = getattr(self._backend, "aclose", None)
+                if callable(aclose):
+                    with contextlib.suppress(Exception):
+                        await aclose()
+                set_backend(None)
             self._log.info(
                 "worker_stopped",
                 unacknowledged_results=len(self._pending) + len(self._unsaved),
