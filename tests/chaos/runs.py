@@ -24,6 +24,7 @@ from tests.support.procs import (
     metric_value,
     wait_for,
 )
+from tests.support.proxy import ThreadedProxy
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 DISPOSITIONS = ("accepted", "duplicate", "stale", "unknown_task")
@@ -228,3 +229,17 @@ def start_worker(
     proc = Proc(args, env, cluster.tmp / f"worker-{worker_id}.log")
     cluster.workers[worker_id] = proc.start()
     return proc
+
+
+def start_workers_behind(
+    c: Cluster, proxy: ThreadedProxy, tmp: Path, ids: Iterable[str] = ("w1", "w2")
+) -> list[Proc]:
+    """Workers with their own outboxes, dialling the server through the proxy."""
+    workers = [
+        start_worker(
+            c, wid, "--outbox", str(tmp / f"{wid}.outbox"), server=proxy.target, concurrency=8
+        )
+        for wid in ids
+    ]
+    c.wait_workers_connected(*ids)
+    return workers

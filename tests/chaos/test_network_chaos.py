@@ -17,7 +17,7 @@ from tests.chaos.runs import (
     RunTotals,
     all_tasks,
     registrations,
-    start_worker,
+    start_workers_behind,
     submit_many,
     wait_all_terminal,
 )
@@ -39,16 +39,7 @@ def test_300_tasks_through_cuts_latency_and_blackholes(
     with cluster(tmp_path, lease_ttl=6.0, heartbeat=1.0) as c:
         c.start_server()
         with ThreadedProxy(c.grpc_port) as proxy:
-            for wid in ("w1", "w2"):
-                start_worker(
-                    c,
-                    wid,
-                    "--outbox",
-                    str(tmp_path / f"{wid}.outbox"),
-                    server=proxy.target,
-                    concurrency=8,
-                )
-            c.wait_workers_connected("w1", "w2")
+            start_workers_behind(c, proxy, tmp_path)
             chaos = proxy.start_chaos(CHAOS)
             with c.admin() as api:
                 ids = submit_many(api, TASKS, "sleep", {"seconds": 0.4}, max_attempts=10)

@@ -13,7 +13,7 @@ from tests.chaos.runs import (
     ResultLedger,
     RunTotals,
     registrations,
-    start_worker,
+    start_workers_behind,
     submit_many,
     wait_all_terminal,
     wait_completed_count,
@@ -45,16 +45,7 @@ def test_300_tasks_survive_two_server_sigkills(tmp_path: Path, say: Callable[[st
     with cluster(tmp_path, lease_ttl=5.0, heartbeat=0.5) as c:
         c.start_server()
         with ThreadedProxy(c.grpc_port) as proxy:
-            for wid in ("w1", "w2"):
-                start_worker(
-                    c,
-                    wid,
-                    "--outbox",
-                    str(tmp_path / f"{wid}.outbox"),
-                    server=proxy.target,
-                    concurrency=8,
-                )
-            c.wait_workers_connected("w1", "w2")
+            start_workers_behind(c, proxy, tmp_path)
             with c.admin() as api:
                 ids = submit_many(api, TASKS, "sleep", {"seconds": 0.2})
                 wait_completed_count(api, ids, TASKS // 3, timeout=60)
