@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -58,13 +57,18 @@ from englog.store.base import (
 )
 from englog.store.rules import (
     as_datetime,
+    attempt_from_row,
     check_entry_changes,
+    entry_from_row,
     instant,
     judge,
     migration_files,
     plain,
+    session_from_row,
     take_back,
     target_for,
+    task_from_row,
+    worker_from_row,
 )
 
 log = structlog.get_logger("englog.store.postgres")
@@ -117,92 +121,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 # --- row conversion ---------------------------------------------------------------------
 
 
-def _task(row: Record) -> Task:
-    return Task(
-        id=row["id"],
-        type=row["type"],
-        payload=row["payload"],
-        status=TaskStatus(row["status"]),
-        user_id=row["user_id"],
-        priority=row["priority"],
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        timeout_s=row["timeout_s"],
-        worker_id=row["worker_id"],
-        lease_expires_at=row["lease_expires_at"],
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        result=row["result"],
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        run_after=row["run_after"],
-        cancel_requested=row["cancel_requested"],
-        metadata=row["metadata"],
-        reassignments=row["reassignments"],
-    )
-
-
-def _attempt(row: Record) -> TaskAttempt:
-    outcome = row["outcome"]
-    return TaskAttempt(
-        task_id=row["task_id"],
-        attempt=row["attempt"],
-        worker_id=row["worker_id"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        outcome=None if outcome is None else AttemptOutcome(outcome),
-        error=row["error"],
-    )
-
-
-def _entry(row: Record) -> Entry:
-    return Entry(
-        id=row["id"],
-        user_id=row["user_id"],
-        title=row["title"],
-        description=row["description"],
-        type=row["type"],
-        project=row["project"],
-        tags=row["tags"],
-        start_time=datetime.fromisoformat(row["start_time"]),
-        end_time=datetime.fromisoformat(row["end_time"]),
-        value_rating=row["value_rating"],
-        impact_level=row["impact_level"],
-        created_at=datetime.fromtimestamp(row["created_at"], UTC),
-        updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
-    )
-
-
-def _worker(row: Record) -> WorkerRecord:
-    info = WorkerInfo(
-        id=row["id"],
-        name=row["name"],
-        capabilities=tuple(row["capabilities"]),
-        version=row["version"],
-        metadata=row["metadata"],
-        max_concurrency=row["max_concurrency"],
-    )
-    return WorkerRecord(
-        info=info,
-        registered_at=row["registered_at"],
-        last_heartbeat_at=row["last_heartbeat_at"],
-        status=row["status"],
-        stats=row["stats"],
-        capacity=row["capacity"],
-        session_token_hash=row["session_token_hash"],
-    )
-
-
-def _session(row: Record) -> Session:
-    return Session(
-        token_hash=row["token_hash"],
-        worker_id=row["worker_id"],
-        created_at=row["created_at"],
-        last_heartbeat_at=row["last_heartbeat_at"],
-    )
+_task = task_from_row
+_attempt = attempt_from_row
+_entry = entry_from_row
+_worker = worker_from_row
+_session = session_from_row
 
 
 def _claim_order(row: Record) -> tuple[int, float, int]:

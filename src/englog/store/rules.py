@@ -1,25 +1,30 @@
 """What both stores decide the same way, as pure functions of a row, so SQLite and
 PostgreSQL cannot drift apart: how a reported result is judged (accepted, duplicate,
-stale), which status it leads to, what taking a task back from its worker does, and
-the small conversions and checks of entry fields. Each store only reads the row and
-writes the outcome with its own SQL."""
+stale), which status it leads to, what taking a task back from its worker does, the
+checks and conversions of entry fields, and how rows become domain objects. Each store
+only reads the rows and writes the outcome with its own SQL."""
 
 from __future__ import annotations
 
 import importlib.resources
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from englog.domain.entries import Entry
 from englog.domain.tasks import (
+    AttemptOutcome,
     Disposition,
     ReportedResult,
     ResultDecision,
     ResultOutcome,
+    Task,
+    TaskAttempt,
     TaskStatus,
     next_status_after_failure,
 )
+from englog.store.base import Session, WorkerInfo, WorkerRecord
 
 
 class Row(Protocol):
@@ -133,4 +138,101 @@ def take_back(row: Row, reason: str, max_reassignments: int) -> tuple[TaskStatus
     return TaskStatus.FAILED, (
         f"{reason}; taken back from its worker {row['reassignments']} times"
         f" (reassignment cap {max_reassignments})"
+    )
+
+
+# --- rows into domain objects ----------------------------------------------------------
+# `decode` turns a JSON column into its value: SQLite keeps JSON as text, PostgreSQL's
+# driver already decodes jsonb.
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def task_from_row(row: Row, decode: Callable[[Any], Any] = _same) -> Task:
+    return Task(
+        id=row["id"],
+        type=row["type"],
+        payload=decode(row["payload"]),
+        status=TaskStatus(row["status"]),
+        user_id=row["user_id"],
+        priority=row["priority"],
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        timeout_s=row["timeout_s"],
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+        progress=row["progress"],
+        progress_message=row["progress_message"],
+        result=decode(row["result"]),
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        run_after=row["run_after"],
+        cancel_requested=bool(row["cancel_requested"]),
+        metadata=decode(row["metadata"]),
+        reassignments=row["reassignments"],
+    )
+
+
+def attempt_from_row(row: Row) -> TaskAttempt:
+    outcome = row["outcome"]
+    return TaskAttempt(
+        task_id=row["task_id"],
+        attempt=row["attempt"],
+        worker_id=row["worker_id"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        outcome=None if outcome is None else AttemptOutcome(outcome),
+        error=row["error"],
+    )
+
+
+def entry_from_row(row: Row, decode: Callable[[Any], Any] = _same) -> Entry:
+    return Entry(
+        id=row["id"],
+        user_id=row["user_id"],
+        title=row["title"],
+        description=row["description"],
+        type=row["type"],
+        project=row["project"],
+        tags=decode(row["tags"]),
+        start_time=datetime.fromisoformat(row["start_time"]),
+        end_time=datetime.fromisoformat(row["end_time"]),
+        value_rating=row["value_rating"],
+        impact_level=row["impact_level"],
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
+    )
+
+
+def worker_from_row(row: Row, decode: Callable[[Any], Any] = _same) -> WorkerRecord:
+    info = WorkerInfo(
+        id=row["id"],
+        name=row["name"],
+        capabilities=tuple(decode(row["capabilities"])),
+        version=row["version"],
+        metadata=decode(row["metadata"]),
+        max_concurrency=row["max_concurrency"],
+    )
+    return WorkerRecord(
+        info=info,
+        registered_at=row["registered_at"],
+        last_heartbeat_at=row["last_heartbeat_at"],
+        status=row["status"],
+        stats=decode(row["stats"]),
+        capacity=decode(row["capacity"]),
+        session_token_hash=row["session_token_hash"],
+    )
+
+
+def session_from_row(row: Row) -> Session:
+    return Session(
+        token_hash=row["token_hash"],
+        worker_id=row["worker_id"],
+        created_at=row["created_at"],
+        last_heartbeat_at=row["last_heartbeat_at"],
     )

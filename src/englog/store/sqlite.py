@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,13 +56,18 @@ from englog.store.base import (
 )
 from englog.store.rules import (
     as_datetime,
+    attempt_from_row,
     check_entry_changes,
+    entry_from_row,
     instant,
     judge,
     migration_files,
     plain,
+    session_from_row,
     take_back,
     target_for,
+    task_from_row,
+    worker_from_row,
 )
 
 T = TypeVar("T")
@@ -326,96 +330,20 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def _from_unix(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
-
 def _task(row: sqlite3.Row) -> Task:
-    return Task(
-        id=row["id"],
-        type=row["type"],
-        payload=json.loads(row["payload"]),
-        status=TaskStatus(row["status"]),
-        user_id=row["user_id"],
-        priority=row["priority"],
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        timeout_s=row["timeout_s"],
-        worker_id=row["worker_id"],
-        lease_expires_at=row["lease_expires_at"],
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        result=_loads(row["result"]),
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        run_after=row["run_after"],
-        cancel_requested=bool(row["cancel_requested"]),
-        metadata=json.loads(row["metadata"]),
-        reassignments=row["reassignments"],
-    )
-
-
-def _attempt(row: sqlite3.Row) -> TaskAttempt:
-    outcome = row["outcome"]
-    return TaskAttempt(
-        task_id=row["task_id"],
-        attempt=row["attempt"],
-        worker_id=row["worker_id"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        outcome=None if outcome is None else AttemptOutcome(outcome),
-        error=row["error"],
-    )
+    return task_from_row(row, _loads)
 
 
 def _entry(row: sqlite3.Row) -> Entry:
-    return Entry(
-        id=row["id"],
-        user_id=row["user_id"],
-        title=row["title"],
-        description=row["description"],
-        type=row["type"],
-        project=row["project"],
-        tags=json.loads(row["tags"]),
-        start_time=datetime.fromisoformat(row["start_time"]),
-        end_time=datetime.fromisoformat(row["end_time"]),
-        value_rating=row["value_rating"],
-        impact_level=row["impact_level"],
-        created_at=_from_unix(row["created_at"]),
-        updated_at=_from_unix(row["updated_at"]),
-    )
+    return entry_from_row(row, _loads)
 
 
 def _worker(row: sqlite3.Row) -> WorkerRecord:
-    info = WorkerInfo(
-        id=row["id"],
-        name=row["name"],
-        capabilities=tuple(json.loads(row["capabilities"])),
-        version=row["version"],
-        metadata=json.loads(row["metadata"]),
-        max_concurrency=row["max_concurrency"],
-    )
-    return WorkerRecord(
-        info=info,
-        registered_at=row["registered_at"],
-        last_heartbeat_at=row["last_heartbeat_at"],
-        status=row["status"],
-        stats=json.loads(row["stats"]),
-        capacity=json.loads(row["capacity"]),
-        session_token_hash=row["session_token_hash"],
-    )
+    return worker_from_row(row, _loads)
 
 
-def _session(row: sqlite3.Row) -> Session:
-    return Session(
-        token_hash=row["token_hash"],
-        worker_id=row["worker_id"],
-        created_at=row["created_at"],
-        last_heartbeat_at=row["last_heartbeat_at"],
-    )
+_attempt = attempt_from_row
+_session = session_from_row
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
