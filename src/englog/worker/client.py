@@ -43,7 +43,7 @@ from englog.resilience.breaker import (
 )
 from englog.resilience.retry import Retrier, grpc_code
 from englog.tasks.base import HandlerRegistry
-from englog.worker.connection import ConnectionManager
+from englog.worker.connection import ConnectionManager, cancelled_by_grpc
 from englog.worker.metrics import WorkerMetrics
 from englog.worker.outbox import Key, Outbox
 from englog.worker.runner import CancelReason, FinishedResult, Runner
@@ -89,13 +89,6 @@ class SessionLost(Exception):
 class ChannelClosed(ConnectionError):
     """A call ended because its channel was closed or replaced under it (grpc.aio
     raises CancelledError then): retriable, and the session starts over."""
-
-
-def _cancelled_by_grpc() -> bool:
-    """grpc.aio reports a call cancelled by a closing channel as CancelledError; it is
-    ours only if this task was not itself asked to cancel."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() == 0
 
 
 class Worker:
@@ -437,7 +430,7 @@ class Worker:
                     return
                 self._raise_for(exc)
             except asyncio.CancelledError:
-                if self._draining or not _cancelled_by_grpc():
+                if self._draining or not cancelled_by_grpc():
                     raise
                 raise ChannelClosed("task stream cancelled: the channel was replaced") from None
             finally:
@@ -724,7 +717,7 @@ class Worker:
             self._raise_for(exc)
             raise
         except asyncio.CancelledError:
-            if not _cancelled_by_grpc():
+            if not cancelled_by_grpc():
                 raise
             raise ChannelClosed("call cancelled: the channel was replaced or closed") from None
 

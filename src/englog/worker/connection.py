@@ -55,11 +55,10 @@ def channel_options(reconnect: BackoffPolicy) -> tuple[tuple[str, int], ...]:
 
 
 def channel_credentials(settings: WorkerSettings) -> grpc.ChannelCredentials:
+    """The files were checked by WorkerSettings (they exist; cert and key go together)."""
     ca = Path(settings.tls_ca).read_bytes() if settings.tls_ca else None
     key = Path(settings.tls_key).read_bytes() if settings.tls_key else None
     cert = Path(settings.tls_cert).read_bytes() if settings.tls_cert else None
-    if (key is None) != (cert is None):
-        raise ValueError("--tls-cert and --tls-key go together (client certificate for mTLS)")
     return grpc.ssl_channel_credentials(ca, key, cert)
 
 
@@ -72,6 +71,13 @@ def make_channel(settings: WorkerSettings) -> grpc.aio.Channel:
     if not uses_tls(settings):
         return grpc.aio.insecure_channel(settings.server, options=options)
     return grpc.aio.secure_channel(settings.server, channel_credentials(settings), options=options)
+
+
+def cancelled_by_grpc() -> bool:
+    """grpc.aio reports a call cut by its channel closing as CancelledError; it is the
+    channel's doing, not a cancellation, only if this task was not asked to cancel."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,10 +231,9 @@ class ConnectionManager:
             log.warning("health_check_failed", code=exc.code().name, detail=exc.details())
             return False
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task.cancelling():
+            if not cancelled_by_grpc():
                 raise
-            return False  # grpc.aio's way of saying the channel was closed under the call
+            return False  # the channel was closed under the call
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
             self.health_failures += 1
             log.warning("server_not_serving", status=reply.status)
