@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,32 +47,12 @@ def fields(response: httpx.Response) -> list[str]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "t.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-def notified() -> list[int]:
-    return []
-
-
-@pytest.fixture
 def state(store: SQLiteStore, notified: list[int]) -> ServerState:
     return ServerState(
         store=store,
         settings=ServerSettings(admin_token="admintoken"),
         notify_tasks=lambda: notified.append(1),
     )
-
-
-@pytest.fixture
-async def client(state: ServerState) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_http_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ and one dispatcher wake-up per batch."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +12,7 @@ import pytest
 
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S, TaskStatus
 from englog.domain.tokens import hash_token
-from englog.server.http_api import MAX_BATCH, create_http_app
+from englog.server.http_api import MAX_BATCH
 from englog.server.state import ServerSettings, ServerState
 from englog.store.sqlite import SQLiteStore
 
@@ -23,29 +21,9 @@ PAYLOAD_LIMIT = 2000
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "t.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
-def notified() -> list[int]:
-    return []
-
-
-@pytest.fixture
 def state(store: SQLiteStore, notified: list[int]) -> ServerState:
     settings = ServerSettings(admin_token="admintoken", max_payload_bytes=PAYLOAD_LIMIT)
     return ServerState(store=store, settings=settings, notify_tasks=lambda: notified.append(1))
-
-
-@pytest.fixture
-async def client(state: ServerState) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_http_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 async def user(store: SQLiteStore, name: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.procs import wait_for
+from tests.support.procs import eventually, wait_for
 from tests.support.proxy import ChaosSchedule, FaultProxy, ThreadedProxy, run_chaos
 
 pytestmark = pytest.mark.timeout(30)
@@ -205,11 +205,10 @@ async def test_schedule_cuts_and_blackholes_then_ends_healed(proxy: FaultProxy) 
 async def test_schedule_stops_early_when_asked(proxy: FaultProxy) -> None:
     stop = asyncio.Event()
     runner = asyncio.create_task(run_chaos(proxy, ChaosSchedule(duration=60, cut_every=0.1), stop))
-    await asyncio.sleep(0.25)
+    await eventually(lambda: proxy.stats.cut_rounds >= 1, 5, what="a first round of cuts")
     stop.set()
     async with asyncio.timeout(2):
-        await runner
-    assert proxy.stats.cut_rounds >= 1
+        await runner  # long before the 60 s schedule would end
 
 
 def test_schedule_validates_itself() -> None:
