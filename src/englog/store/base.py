@@ -343,6 +343,16 @@ class Store(abc.ABC):
     async def task_attempts(self, task_id: str) -> list[TaskAttempt]:
         """Every attempt record of the task, in attempt order (empty when unknown)."""
 
+    async def get_task_detail(
+        self, task_id: str, user_id: str | None = None
+    ) -> tuple[Task, list[TaskAttempt]] | None:
+        """The task (as `get_task` sees it) with its attempt records, in one read where
+        the backend can: `GET /v1/tasks/{id}` answers from it."""
+        task = await self.get_task(task_id, user_id)
+        if task is None:
+            return None
+        return task, await self.task_attempts(task_id)
+
     @abc.abstractmethod
     async def pending_by_type(self) -> dict[str, int]:
         """Count of PENDING tasks per type, backoff or not, without cancel requested

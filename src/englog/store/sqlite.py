@@ -1207,6 +1207,23 @@ class SQLiteStore(Store):
         )
         return [_attempt(row) for row in rows]
 
+    async def get_task_detail(
+        self, task_id: str, user_id: str | None = None
+    ) -> tuple[Task, list[TaskAttempt]] | None:
+        def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]] | None:
+            row = _task_row(conn, task_id, user_id)
+            if row is None:
+                return None
+            attempts = conn.execute(
+                "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY attempt", (task_id,)
+            ).fetchall()
+            return row, attempts
+
+        found = await self._read(read)
+        if found is None:
+            return None
+        return _task(found[0]), [_attempt(a) for a in found[1]]
+
     async def pending_by_type(self) -> dict[str, int]:
         rows = await self._read(
             lambda conn: conn.execute(
