@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from englog.domain.tasks import NewTask
-from englog.server.dispatcher import Dispatcher
+from englog.domain.tasks import NewTask, TaskStatus
+from englog.server.dispatcher import Dispatcher, WorkerStream
 from englog.store import SQLiteStore
+from tests.support.procs import eventually
 
 
 @pytest.fixture
@@ -85,3 +87,100 @@ async def test_an_idle_stream_frees_slots_the_store_no_longer_runs(store: SQLite
     assert [t.id for t in batch] == [task.id] and batch[0].attempt == 2
     stream.closed = True
     await batches.aclose()
+
+
+def _idle(stream: WorkerStream) -> bool:
+    """The stream's claim loop has run and waits."""
+    return not (stream.hinted or stream.claiming)
+
+
+async def test_a_submission_with_a_free_slot_is_leased_in_its_own_commit(
+    store: SQLiteStore,
+) -> None:
+    d = Dispatcher(store, 30.0, time.time)
+    stream = await d.open_stream("w1", ["noop"], 2, [])
+    batches = d.assignments(stream)
+    pulling = asyncio.create_task(anext(batches))
+    await eventually(lambda: _idle(stream), within=5, interval=0.001)  # found nothing
+    commits = store.commits
+    [task] = await d.submit([NewTask(type="noop", payload={})], time.time())
+    assert store.commits == commits + 1  # insert and lease: one transaction
+    assert (task.status, task.worker_id) == (TaskStatus.RUNNING, "w1")
+    assert stream.inflight == {task.id} and stream.free_slots() == 1
+    [pushed] = await asyncio.wait_for(pulling, 5)
+    assert pushed.id == task.id
+    assert store.commits == commits + 1  # pushed without a claim of its own
+    await batches.aclose()
+
+
+async def test_without_a_free_slot_a_submission_waits_in_the_queue(store: SQLiteStore) -> None:
+    d = Dispatcher(store, 30.0, time.time)
+    stream = await d.open_stream("w1", ["noop"], 1, [])
+    stream.inflight.add("busy")
+    [task] = await d.submit([NewTask(type="noop", payload={})], time.time())
+    assert task.status == TaskStatus.PENDING
+    assert stream.wake.is_set()  # notified, as before
+
+
+async def test_a_stream_that_is_claiming_is_not_leased_to(store: SQLiteStore) -> None:
+    """Its claim may be filling the very slots a submission would take."""
+    d = Dispatcher(store, 30.0, time.time)
+    stream = await d.open_stream("w1", ["noop"], 1, [])
+    stream.claiming = True
+    [task] = await d.submit([NewTask(type="noop", payload={})], time.time())
+    assert task.status == TaskStatus.PENDING and not stream.inflight
+
+
+async def test_a_submission_does_not_jump_an_older_task(store: SQLiteStore) -> None:
+    [older] = await store.submit_tasks([NewTask(type="noop", payload={}, priority=2)], 0.0)
+    d = Dispatcher(store, 30.0, time.time)
+    stream = await d.open_stream("w1", ["noop"], 1, [])
+    [fresh] = await d.submit([NewTask(type="noop", payload={})], time.time())
+    assert fresh.status == TaskStatus.PENDING
+    assert stream.inflight == {older.id}
+    assert [t.id for t in stream.ready] == [older.id]
+
+
+async def test_a_lease_for_a_stream_closed_meanwhile_is_taken_back(store: SQLiteStore) -> None:
+    d = Dispatcher(store, 30.0, time.time)
+    stream = await d.open_stream("w1", ["noop"], 1, [])
+    submitting = asyncio.create_task(d.submit([NewTask(type="noop", payload={})], time.time()))
+    await asyncio.sleep(0)  # one step: the submission now waits for its commit
+    assert stream.reserved == 1
+    d.close_stream(stream)
+    await submitting
+    [task] = await store.list_tasks(None)
+    assert (task.status, task.attempt, task.reassignments) == (TaskStatus.PENDING, 2, 1)
+
+
+async def test_leases_pushed_but_never_sent_go_back_when_the_stream_ends(
+    store: SQLiteStore,
+) -> None:
+    d = Dispatcher(store, 30.0, time.time)
+    stream = await d.open_stream("w1", ["noop"], 2, [])
+    await d.submit([NewTask(type="noop", payload={})], time.time())
+    assert len(stream.ready) == 1
+    d.close_stream(stream)
+    await d.release(stream)
+    [task] = await store.list_tasks(None)
+    assert (task.status, task.attempt) == (TaskStatus.PENDING, 2)
+
+
+async def test_a_freed_slot_claims_again_only_when_the_queue_may_hold_work(
+    store: SQLiteStore,
+) -> None:
+    """After a claim that found the queue empty, a finished task is no reason to write."""
+    d = Dispatcher(store, 30.0, time.time)
+    stream = await d.open_stream("w1", ["noop"], 2, [])
+    batches = d.assignments(stream)
+    pulling = asyncio.create_task(anext(batches))
+    await eventually(lambda: _idle(stream), within=5, interval=0.001)
+    assert stream.starved
+    stream.inflight.add("t1")
+    d.task_finished("w1", ["t1"])
+    assert not stream.hinted
+    d.notify()  # new work may be there
+    assert stream.hinted and not stream.starved
+    pulling.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pulling

@@ -36,6 +36,7 @@ from englog.store import (
     WorkerInfo,
     open_store,
 )
+from englog.store.base import Claim
 from englog.store.postgres import _MIGRATION_FILE
 from englog.store.rules import migration_files
 from tests.support.pg import create_database, drop_database, truncate_all
@@ -311,6 +312,35 @@ async def test_claim_takes_the_high_priority_task_behind_an_older_backlog(
     [urgent] = await store.submit_tasks([new(priority=3)], T0 + 1)
     [got] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0 + 2)
     assert got.id == urgent.id
+
+
+async def test_submit_and_claim_leases_in_the_same_transaction(store: Store) -> None:
+    """Inserted and leased at once; each task's attempt record is opened, and a batch
+    larger than the claim leaves the rest PENDING in order."""
+    tasks = [new(n=i) for i in range(3)]
+    stored, leased = await store.submit_and_claim(tasks, T0, Claim("w1", {"noop": 2}, 2, TTL))
+    assert [t.status for t in stored] == [TaskStatus.PENDING] * 3
+    assert [t.id for t in leased] == [t.id for t in stored[:2]]
+    for t in leased:
+        assert (t.status, t.worker_id, t.lease_expires_at, t.attempt) == (
+            TaskStatus.RUNNING,
+            "w1",
+            T0 + TTL,
+            1,
+        )
+        [attempt] = await store.task_attempts(t.id)
+        assert (attempt.worker_id, attempt.outcome) == ("w1", None)
+    left = await store.get_task(stored[2].id)
+    assert left is not None and left.status == TaskStatus.PENDING
+
+
+async def test_submit_and_claim_never_lets_a_new_task_jump_the_queue(store: Store) -> None:
+    [older] = await store.submit_tasks([new(priority=1)], T0 - 5)
+    [fresh], [leased] = await store.submit_and_claim([new()], T0, Claim("w1", {"noop": 1}, 1, TTL))
+    assert leased.id == older.id
+    still = await store.get_task(fresh.id)
+    assert still is not None and still.status == TaskStatus.PENDING
+    assert await store.has_pending(["noop"], now=T0)
 
 
 async def test_claim_respects_per_type_capacity_and_limit(store: Store) -> None:

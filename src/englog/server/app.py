@@ -69,6 +69,7 @@ class Server:
             max_reassignments=settings.max_reassignments,
         )
         self.state.notify_tasks = self.dispatcher.notify
+        self.state.handoff = self.dispatcher.submit
         # Tasks another replica made claimable (PostgreSQL NOTIFY); 0.5 s poll otherwise.
         self._store.add_task_listener(self.dispatcher.notify)
         self._grpc: grpc.aio.Server | None = None

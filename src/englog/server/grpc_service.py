@@ -8,6 +8,7 @@ unknown task, FAILED_PRECONDITION when every reported result is stale."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -216,6 +217,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 self._state.connected_workers.pop(worker_id, None)
             self._dispatcher.close_stream(stream)
             log.info("stream_closed", worker_id=worker_id)
+            # Leases pushed but never sent go back now, not when the worker returns.
+            with contextlib.suppress(Exception):
+                await self._dispatcher.release(stream)
 
     async def UpdateTaskProgress(
         self, request: pb.UpdateTaskProgressRequest, context: grpc.aio.ServicerContext

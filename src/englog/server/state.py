@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from englog.domain.tasks import DEFAULT_MAX_REASSIGNMENTS, RetryBackoff
+from englog.domain.tasks import DEFAULT_MAX_REASSIGNMENTS, NewTask, RetryBackoff, Task
 from englog.server.metrics import ServerMetrics
 from englog.server.watch import TaskWatch
 from englog.store.base import DEFAULT_DEADLINE_GRACE_S, Store, User
@@ -66,6 +66,9 @@ class ServerState:
     settings: ServerSettings
     # Called after tasks are submitted or cancelled so streams wake at once.
     notify_tasks: Callable[[], None] = lambda: None
+    # The dispatcher's `submit` once streams are served: a task that finds a free slot
+    # is leased in its own insert's transaction and pushed at once.
+    handoff: Callable[[Sequence[NewTask], float], Awaitable[list[Task]]] | None = None
     # Task types the server accepts: built-ins plus whatever registered workers declare.
     known_types: set[str] = field(default_factory=lambda: set(BUILTIN_TASK_TYPES))
     clock: Callable[[], float] = time.time
@@ -81,6 +84,14 @@ class ServerState:
     users_by_token: dict[str, tuple[float, User]] = field(default_factory=dict)
     # Long-polling GET /v1/tasks/{id}?wait_s=: woken after terminal states commit.
     watch: TaskWatch = field(default_factory=TaskWatch)
+
+    async def submit(self, tasks: Sequence[NewTask]) -> list[Task]:
+        """Store new tasks and get them moving (every submission route comes here)."""
+        if self.handoff is not None:
+            return await self.handoff(tasks, self.clock())
+        stored = await self.store.submit_tasks(tasks, self.clock())
+        self.notify_tasks()
+        return stored
 
     def forget_workers(self, worker_ids: set[str]) -> None:
         """Drop cached sessions of workers whose sessions the store deleted."""

@@ -120,6 +120,16 @@ class EntryQuery:
     offset: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim on behalf of one worker stream, as `Store.claim_tasks` takes it."""
+
+    worker_id: str
+    capacity: Mapping[str, int]
+    limit: int
+    lease_ttl_s: float
+
+
 class Store(abc.ABC):
     """Persistence for users, entries, tasks, workers and sessions."""
 
@@ -220,6 +230,20 @@ class Store(abc.ABC):
         FIFO within a priority. They become RUNNING for `worker_id` with
         lease_expires_at = now + lease_ttl_s; started_at is set. Each claim opens an
         attempt record (task_id, attempt, worker_id, started_at = now; outcome None)."""
+
+    async def submit_and_claim(
+        self, tasks: Sequence[NewTask], now: float, claim: Claim
+    ) -> tuple[list[Task], list[Task]]:
+        """`submit_tasks`, then `claim_tasks` for `claim` in the same transaction: a task
+        submitted while a stream has a free slot is leased with one commit, not two.
+        The claim takes the best PENDING tasks as usual, so a new task jumps no queue.
+        Returns (the submitted tasks as inserted, the claimed tasks). This default runs
+        two transactions; stores override it with one."""
+        stored = await self.submit_tasks(tasks, now)
+        claimed = await self.claim_tasks(
+            claim.worker_id, claim.capacity, claim.limit, claim.lease_ttl_s, now
+        )
+        return stored, claimed
 
     @abc.abstractmethod
     async def renew_leases(

@@ -43,6 +43,7 @@ from englog.domain.tasks import (
 from englog.domain.tokens import new_id
 from englog.store.base import (
     DEFAULT_DEADLINE_GRACE_S,
+    Claim,
     EntryQuery,
     HeartbeatReply,
     IdempotencyKeyReused,
@@ -415,7 +416,7 @@ ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 
 
 async def _insert_tasks(
-    conn: asyncpg.Connection, tasks: Sequence[NewTask], now: float
+    conn: asyncpg.Connection, tasks: Sequence[NewTask], now: float, *, notify: bool = True
 ) -> list[Task]:
     rows = await conn.fetch(
         _INSERT_TASKS,
@@ -429,8 +430,27 @@ async def _insert_tasks(
         [t.timeout_s for t in tasks],
         [json.dumps(dict(t.metadata)) for t in tasks],
     )
-    await _notify(conn)
+    if notify:
+        await _notify(conn)
     return [_task(row) for row in sorted(rows, key=lambda r: r["seq"])]
+
+
+async def _claim(conn: asyncpg.Connection, claim: Claim, now: float) -> list[Task]:
+    limit = claim.limit
+    takes = {t: min(int(free), limit) for t, free in claim.capacity.items() if int(free) > 0}
+    if limit <= 0 or not takes:
+        return []
+    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    rows = await conn.fetch(
+        _CLAIM,
+        list(takes),
+        list(takes.values()),
+        now,
+        limit,
+        claim.worker_id,
+        now + claim.lease_ttl_s,
+    )
+    return [_task(row) for row in sorted(rows, key=_claim_order)]
 
 
 async def _renew(
@@ -823,21 +843,22 @@ class PostgresStore(Store):
         lease_ttl_s: float,
         now: float,
     ) -> list[Task]:
-        takes = {t: min(int(free), limit) for t, free in capacity.items() if int(free) > 0}
-        if limit <= 0 or not takes:
+        if limit <= 0 or not any(int(free) > 0 for free in capacity.values()):
             return []
-        check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
         async with self._tx() as conn:
-            rows = await conn.fetch(
-                _CLAIM,
-                list(takes),
-                list(takes.values()),
-                now,
-                limit,
-                worker_id,
-                now + lease_ttl_s,
-            )
-        return [_task(row) for row in sorted(rows, key=_claim_order)]
+            return await _claim(conn, Claim(worker_id, capacity, limit, lease_ttl_s), now)
+
+    async def submit_and_claim(
+        self, tasks: Sequence[NewTask], now: float, claim: Claim
+    ) -> tuple[list[Task], list[Task]]:
+        if not tasks:
+            return [], []
+        async with self._tx() as conn:
+            stored = await _insert_tasks(conn, tasks, now, notify=False)
+            claimed = await _claim(conn, claim, now)
+            if {t.id for t in stored} - {t.id for t in claimed}:
+                await _notify(conn)  # some stay PENDING: other replicas' streams may take them
+        return stored, claimed
 
     async def renew_leases(
         self,

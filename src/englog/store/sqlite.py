@@ -42,6 +42,7 @@ from englog.domain.tasks import (
 from englog.domain.tokens import new_id
 from englog.store.base import (
     DEFAULT_DEADLINE_GRACE_S,
+    Claim,
     EntryQuery,
     HeartbeatReply,
     IdempotencyKeyReused,
@@ -1052,6 +1053,19 @@ class SQLiteStore(Store):
     async def submit_tasks(self, tasks: Sequence[NewTask], now: float) -> list[Task]:
         tasks = list(tasks)
         return await self._write(lambda conn: _insert_tasks(conn, tasks, now))
+
+    async def submit_and_claim(
+        self, tasks: Sequence[NewTask], now: float, claim: Claim
+    ) -> tuple[list[Task], list[Task]]:
+        tasks = list(tasks)
+        capacity = dict(claim.capacity)
+
+        def write(conn: sqlite3.Connection) -> tuple[list[Task], list[Task]]:
+            stored = _insert_tasks(conn, tasks, now)
+            claimed = _claim(conn, claim.worker_id, capacity, claim.limit, claim.lease_ttl_s, now)
+            return stored, claimed
+
+        return await self._write(write)
 
     async def submit_idempotent(
         self, task: NewTask, key: str, fingerprint: str, ttl_s: float, now: float
