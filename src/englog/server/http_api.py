@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -206,25 +208,30 @@ class TaskView(BaseModel):
 
     @classmethod
     def of(cls, task: Task) -> TaskView:
-        return cls(
-            task_id=task.id,
-            type=task.type,
-            status=task.status,
-            progress=task.progress,
-            progress_message=task.progress_message,
-            attempt=task.attempt,
-            max_attempts=task.max_attempts,
-            worker_id=task.worker_id,
-            result=task.result,
-            error=task.error,
-            created_at=_iso(task.created_at),
-            started_at=_iso(task.started_at),
-            completed_at=_iso(task.completed_at),
-            priority=task.priority,
-            timeout_s=task.timeout_s,
-            cancel_requested=task.cancel_requested,
-            reassignments=task.reassignments,
-        )
+        return cls(**_task_fields(task))
+
+
+def _task_fields(task: Task) -> dict[str, Any]:
+    """TaskView's fields, shared with TaskDetail so it is built in one validation."""
+    return {
+        "task_id": task.id,
+        "type": task.type,
+        "status": task.status,
+        "progress": task.progress,
+        "progress_message": task.progress_message,
+        "attempt": task.attempt,
+        "max_attempts": task.max_attempts,
+        "worker_id": task.worker_id,
+        "result": task.result,
+        "error": task.error,
+        "created_at": _iso(task.created_at),
+        "started_at": _iso(task.started_at),
+        "completed_at": _iso(task.completed_at),
+        "priority": task.priority,
+        "timeout_s": task.timeout_s,
+        "cancel_requested": task.cancel_requested,
+        "reassignments": task.reassignments,
+    }
 
 
 class AttemptView(BaseModel):
@@ -255,6 +262,17 @@ class TaskDetail(TaskView):
     """`GET /v1/tasks/{id}`: the task with every attempt so far."""
 
     attempts: list[AttemptView]
+
+    @classmethod
+    def of(cls, task: Task, attempts: Sequence[TaskAttempt]) -> TaskDetail:
+        return cls(**_task_fields(task), attempts=[AttemptView.of(a) for a in attempts])
+
+
+# A task with its attempts, as the store reads them for `GET /v1/tasks/{id}`.
+_TaskFound = tuple[Task, list[TaskAttempt]]
+# How FastAPI serialises a route's response model (pydantic's dump_json, by alias), so
+# FastTaskGet's bodies are the route's byte for byte.
+_TASK_DETAIL_JSON: TypeAdapter[TaskDetail] = TypeAdapter(TaskDetail)
 
 
 class TaskAccepted(BaseModel):
@@ -443,7 +461,10 @@ class _RouteTemplate:
     path: str
 
 
+# What the fast paths put in scope["route"], so MetricsMiddleware labels their answers
+# with the template of the route they stand in for.
 _SUBMIT_ROUTE = _RouteTemplate("/v1/tasks")
+_TASK_ROUTE = _RouteTemplate("/v1/tasks/{task_id}")
 
 
 class FastSubmit:
@@ -494,31 +515,123 @@ class FastSubmit:
         except ApiError:
             return False
         try:
-            [stored] = await state.store.submit_tasks([task], state.clock())
+            [stored] = await state.submit([task])
         except StoreError as exc:
             response = await _on_store_error(Request(scope), exc)
             await response(scope, _no_body, send)
             return True
         self.metrics.submitted.labels(stored.type).inc()
-        state.notify_tasks()
         scope["route"] = _SUBMIT_ROUTE  # MetricsMiddleware's label, as the route's
         content = b'{"task_id":"%s","status":"%s"}' % (
             stored.id.encode(),
             str(stored.status).encode(),
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 202,
-                "headers": [
-                    (b"content-length", str(len(content)).encode()),
-                    (b"content-type", b"application/json"),
-                    (b"location", f"/v1/tasks/{stored.id}".encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        location = (b"location", f"/v1/tasks/{stored.id}".encode())
+        await _send_json(send, 202, content, location)
         return True
+
+
+_TASKS_PREFIX = "/v1/tasks/"
+# A `wait_s` value that means the same to float() and to pydantic; anything else (signs,
+# exponents, "nan", percent-escapes, a second parameter after `&`) is the route's to judge.
+_PLAIN_DECIMAL = re.compile(rb"[0-9]+(?:\.[0-9]+)?")
+
+
+class FastTaskGet:
+    """`GET /v1/tasks/{id}` and its long poll `?wait_s=S` without FastAPI's per-request
+    machinery: clients poll it until their task finishes, so it is half of every round
+    trip, and the route's dependency tree, query and response models took about two
+    thirds of the app's time for it (the store read is most of the rest). Only the
+    plain case is taken here: a known bearer token, no query but an in-range `wait_s`,
+    the task found. Anything else goes to the FastAPI route untouched, so its 401, 404
+    and 422 bodies stay its own; the read, the wait (`_find_task`) and the serializer
+    are the route's, so the body is too, byte for byte."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and scope["path"].startswith(_TASKS_PREFIX)
+        ):
+            task_id: str = scope["path"][len(_TASKS_PREFIX) :]
+            if task_id and "/" not in task_id and await self._try_get(scope, task_id, send):
+                return
+        await self.app(scope, receive, send)
+
+    async def _try_get(self, scope: Scope, task_id: str, send: Send) -> bool:
+        """True when the request was answered here."""
+        token = _bearer_token(scope)
+        if token is None:
+            return False
+        try:
+            wait_s = _plain_wait_s(scope["query_string"])
+        except ValueError:
+            return False
+        state = self.state
+        try:
+            principal = await principal_for(state, token)
+        except StoreError:  # the route meets it again and answers its 503
+            return False
+        if principal is None:
+            return False
+        scope["route"] = _TASK_ROUTE  # MetricsMiddleware's label, as the route's
+        try:
+            found = await _find_task(state, task_id, principal.user_id, wait_s)
+        except StoreError as exc:  # answered here: the route would wait all over again
+            response = await _on_store_error(Request(scope), exc)
+            await response(scope, _no_body, send)
+            return True
+        if found is None:
+            return False  # the route's 404
+        await _send_json(send, 200, _TASK_DETAIL_JSON.dump_json(TaskDetail.of(*found)))
+        return True
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    """The token as FastAPI's HTTPBearer reads it: the first Authorization header,
+    scheme `Bearer` in any case, token stripped; None when there is none."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+def _plain_wait_s(query: bytes) -> float | None:
+    """`wait_s` from a query string that holds nothing else; None for an empty one.
+    ValueError for anything else, which the route then validates and explains."""
+    if not query:
+        return None
+    name, _, value = query.partition(b"=")
+    if name != b"wait_s" or not _PLAIN_DECIMAL.fullmatch(value):
+        raise ValueError("not a plain wait_s")
+    wait_s = float(value)
+    if not 0 < wait_s <= MAX_WAIT_S:
+        raise ValueError("wait_s out of range")
+    return wait_s
+
+
+async def _send_json(
+    send: Send, status: int, content: bytes, *headers: tuple[bytes, bytes]
+) -> None:
+    """A JSON response in the two ASGI messages, headers as Starlette's Response sets them."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-length", str(len(content)).encode()),
+                (b"content-type", b"application/json"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
@@ -634,7 +747,8 @@ async def _submit_ai(
 
 
 async def _submit(request: Request, response: Response, task: NewTask) -> TaskAccepted:
-    """Persist one task, then wake the dispatch streams; 202 with a Location.
+    """Persist one task (leased at once when a worker stream has a free slot, else
+    queued and the streams woken); 202 with a Location.
 
     With an `Idempotency-Key` header the same key from the same caller, within
     `idempotency_ttl_s` (24 h), answers 202 again with the first task's id (its status
@@ -644,13 +758,14 @@ async def _submit(request: Request, response: Response, task: NewTask) -> TaskAc
     _check_payload_size(state, task.payload)
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
-        [stored] = await state.store.submit_tasks([task], state.clock())
+        [stored] = await state.submit([task])
         created = True
     else:
         stored, created = await _submit_once(request, state, task, key)
+        if created:
+            state.notify_tasks()
     if created:
         _metrics(request).submitted.labels(stored.type).inc()
-        state.notify_tasks()
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/tasks/{stored.id}"
@@ -914,11 +1029,10 @@ async def submit_batch(
         raise ApiError(
             413, "payload_too_large", f"the batch's payloads total {total} bytes; limit {limit}"
         )
-    stored = await state.store.submit_tasks(new_tasks, state.clock())
+    stored = await state.submit(new_tasks)
     counter = _metrics(request).submitted
     for task_type in {t.type for t in stored}:
         counter.labels(task_type).inc(sum(1 for t in stored if t.type == task_type))
-    state.notify_tasks()
     return BatchAccepted(tasks=[TaskAccepted(task_id=t.id, status=t.status) for t in stored])
 
 
@@ -937,35 +1051,43 @@ async def get_task(
         ),
     ] = None,
 ) -> TaskDetail:
-    if wait_s is None:
-        task = await state.store.get_task(task_id, principal.user_id)
-    else:
-        task = await _wait_finished(state, task_id, principal.user_id, wait_s)
-    if task is None:
+    # The plain case is answered by FastTaskGet before it gets here, with the same body.
+    found = await _find_task(state, task_id, principal.user_id, wait_s)
+    if found is None:
         raise not_found("task")
-    attempts = [AttemptView.of(a) for a in await state.store.task_attempts(task_id)]
-    return TaskDetail(**TaskView.of(task).model_dump(), attempts=attempts)
+    return TaskDetail.of(*found)
+
+
+async def _find_task(
+    state: ServerState, task_id: str, user_id: str | None, wait_s: float | None
+) -> _TaskFound | None:
+    """What `GET /v1/tasks/{id}` answers, for the route and FastTaskGet alike: the task
+    and its attempts in one store read, after waiting for it to finish when `wait_s`."""
+    if wait_s is None:
+        return await state.store.get_task_detail(task_id, user_id)
+    return await _wait_finished(state, task_id, user_id, wait_s)
 
 
 async def _wait_finished(
     state: ServerState, task_id: str, user_id: str | None, wait_s: float
-) -> Task | None:
+) -> _TaskFound | None:
     """The task once it is terminal, or as it is after `wait_s`. Woken by this
     process's commits (TaskWatch), watched before the first read so none is missed; a
-    result another replica accepted shows in the read after the wait."""
+    result another replica accepted shows in the read after the wait. The last read is
+    the answer, so it is a full one (attempts too)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     with state.watch.watch(task_id) as finished:
-        task = await state.store.get_task(task_id, user_id)
-        while task is not None and not task.status.terminal:
+        found = await state.store.get_task_detail(task_id, user_id)
+        while found is not None and not found[0].status.terminal:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
                     await finished.wait()
             finished.clear()  # before the read: a commit during it wakes the next wait
-            task = await state.store.get_task(task_id, user_id)
+            found = await state.store.get_task_detail(task_id, user_id)
             if loop.time() >= deadline:
                 break
-    return task
+    return found
 
 
 @tasks.get("")
@@ -1106,7 +1228,9 @@ def create_http_app(state: ServerState, registry: CollectorRegistry | None = Non
         app.add_exception_handler(exc_type, handler)
     for router in (entries, tasks, ops):
         app.include_router(router)
-    # Added first, so it runs inside MetricsMiddleware (which counts its answers too).
+    # The fast paths are added first, so they run inside MetricsMiddleware (which counts
+    # their answers too).
     app.add_middleware(FastSubmit, state=state, metrics=app.state.metrics)
+    app.add_middleware(FastTaskGet, state=state)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
