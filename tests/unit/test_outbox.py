@@ -65,6 +65,45 @@ async def test_same_attempt_written_twice_keeps_the_latest(tmp_path: Path) -> No
     await again.close()
 
 
+async def keys_after_reopen(path: str) -> list[tuple[str, int]]:
+    box = Outbox(path)
+    try:
+        return [r.key for r in box.open()]
+    finally:
+        await box.close()
+
+
+async def test_a_put_and_a_remove_of_one_key_in_one_commit_leave_it_removed(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "o.db")
+    box = Outbox(path)
+    box.open()
+    await box.commit([result(1), result(2)], [("t1", 1)])  # puts first, then removes
+    await box.close()
+    assert await keys_after_reopen(path) == [("t2", 1)]
+
+
+async def test_calls_sharing_a_batch_keep_their_order_per_key(tmp_path: Path) -> None:
+    """Group commit must not reorder: a remove after a put removes it; a put after a
+    remove (the same attempt saved again) is kept."""
+    path = str(tmp_path / "o.db")
+    box = Outbox(path)
+    box.open()
+    await box.commit([result(1), result(2)], [])
+    # Gathered before the writer runs: all five calls share one transaction.
+    await asyncio.gather(
+        box.commit([result(3)], []),
+        box.commit([], [("t3", 1)]),  # after its put: removed
+        box.commit([], [("t1", 1)]),
+        box.commit([result(1)], []),  # after its remove: kept
+        box.commit([], [("t2", 1)]),
+    )
+    assert box.commits == 2
+    await box.close()
+    assert await keys_after_reopen(path) == [("t1", 1)]
+
+
 async def test_memory_outbox_keeps_nothing() -> None:
     box = Outbox(None)
     assert not box.durable

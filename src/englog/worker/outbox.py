@@ -1,13 +1,21 @@
-"""The worker's outbox: finished results are written here before they are reported,
-and leave only when the server has acknowledged them, so a result survives a
-server outage of any length and a crash (SIGKILL) of the worker itself.
+"""The worker's outbox: finished results are written here while they are reported
+(write-behind: the report never waits for the disk), and leave only when the server
+has acknowledged them. A result acknowledged before its write began is never written
+at all. Otherwise it is in the file within one commit of finishing, so a result the
+server cannot take survives an outage of any length and a later crash (SIGKILL) of the
+worker, and is delivered from here on the next start. The one window: a worker killed
+in the ~1 ms between a task finishing and that commit loses the result, and the server
+runs the task again once its lease expires (at-least-once, as after a crash during the
+task itself); nothing is lost.
 
 The file is a small SQLite database (WAL, synchronous=FULL) written by one thread:
 `put` and `remove` calls that arrive while a commit runs are gathered into the next
-transaction (group commit), so a burst of results costs one fsync, not one each.
-Without a path the outbox lives in memory: same interface, nothing survives the
-process. The file also remembers the worker id, so a restarted worker keeps its
-identity (the server fences results by worker and attempt)."""
+transaction (group commit), so a burst of results costs one fsync, not one each. Order
+is kept per key: a transaction runs its puts before its removes, and a put supersedes
+a remove of its key queued earlier in the same batch, so a remove never overtakes the
+put it follows. Without a path the outbox lives in memory: same interface, nothing
+survives the process. The file also remembers the worker id, so a restarted worker
+keeps its identity (the server fences results by worker and attempt)."""
 
 from __future__ import annotations
 
@@ -147,8 +155,10 @@ class Outbox:
 
     # --- writes -------------------------------------------------------------------
     async def commit(self, puts: Sequence[FinishedResult], removes: Sequence[Key]) -> None:
-        """Save `puts` and forget `removes` in one transaction; returns once committed
-        (at once in memory). Calls made during a commit share the next one."""
+        """Save `puts` and forget `removes` in one transaction, puts first (a key in both
+        ends up removed); returns once committed (at once in memory). Calls made during
+        a commit share the next one, which starts after it: a remove submitted once a
+        put's commit began always lands after that put."""
         if self._db is None or not (puts or removes):
             return
         await self._submit(puts, removes)
@@ -160,6 +170,11 @@ class Outbox:
         if self._next is None:
             self._next = _Batch(done=loop.create_future())
         batch = self._next
+        if puts and batch.removes:
+            # Calls sharing a batch keep their order: this put supersedes an earlier
+            # remove of its key (the transaction runs every put before every remove).
+            saved = {r.key for r in puts}
+            batch.removes = [key for key in batch.removes if key not in saved]
         batch.puts.extend(puts)
         batch.removes.extend(removes)
         assert batch.done is not None

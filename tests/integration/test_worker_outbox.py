@@ -1,0 +1,195 @@
+"""The worker's write-behind outbox with a real in-process server and worker: a result
+is reported without waiting for its outbox commit, one acknowledged before its write
+began is never written, and one the server cannot take is in the outbox file (and
+stays there through a graceful stop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from englog.domain.tasks import NewTask, TaskStatus
+from englog.server.app import Server
+from englog.server.state import ServerSettings
+from englog.worker import client as worker_client
+from englog.worker.client import Worker
+from englog.worker.handlers import load_handlers
+from englog.worker.outbox import Key, _Batch
+from englog.worker.settings import WorkerSettings
+from tests.support.procs import eventually
+
+pytestmark = pytest.mark.timeout(60)
+TOKEN = "wt-outbox"
+
+
+def file_keys(path: Path) -> set[Key]:
+    """What the outbox file holds, read as another process would."""
+    with contextlib.closing(sqlite3.connect(path, timeout=2)) as db:
+        return {(t, a) for t, a in db.execute("SELECT task_id, attempt FROM results")}
+
+
+@dataclass
+class HeldCommits:
+    """Wraps an outbox's commit (run on its writer thread): records every batch, and
+    holds the first one until released, as a slow disk would."""
+
+    puts: list[list[Key]] = field(default_factory=list)
+    removes: list[list[Key]] = field(default_factory=list)
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def install(self, worker: Worker) -> None:
+        commit = worker.outbox._commit
+
+        def held(batch: _Batch) -> None:
+            self.puts.append([r.key for r in batch.puts])
+            self.removes.append(list(batch.removes))
+            if not self.entered.is_set():
+                self.entered.set()
+                self.release.wait(30)
+            commit(batch)
+
+        worker.outbox._commit = held  # type: ignore[method-assign]
+
+
+@dataclass
+class Rig:
+    server: Server
+    worker: Worker
+    outbox: Path
+    stop: asyncio.Event
+    run: asyncio.Task[None]
+
+    async def submit(self, type_: str, **payload: object) -> str:
+        [task] = await self.server.state.store.submit_tasks(
+            [NewTask(type=type_, payload=payload)], time.time()
+        )
+        self.server.state.notify_tasks()
+        return task.id
+
+    async def completed(self, *task_ids: str) -> bool:
+        for task_id in task_ids:
+            task = await self.server.state.store.get_task(task_id)
+            if task is None or task.status is not TaskStatus.COMPLETED:
+                return False
+        return True
+
+
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, held: HeldCommits | None = None) -> AsyncIterator[Rig]:
+    server = Server(
+        ServerSettings(
+            db_url=f"sqlite:///{tmp_path / 's.db'}",
+            grpc_listen="127.0.0.1:0",
+            http_listen="127.0.0.1:0",
+            worker_tokens=(TOKEN,),
+            admin_token="adm",
+            heartbeat_interval_s=0.2,
+            lease_ttl_s=5.0,
+            reap_interval_s=0.1,
+        )
+    )
+    await server.start()
+    assert server.addresses is not None
+    outbox = tmp_path / "outbox.db"
+    worker = Worker(
+        WorkerSettings(
+            server=server.addresses.grpc,
+            token=TOKEN,
+            worker_id="wo",
+            insecure=True,
+            concurrency=4,
+            outbox=str(outbox),
+        ),
+        load_handlers(None),
+    )
+    if held is not None:
+        held.install(worker)
+    stop = asyncio.Event()
+    run = asyncio.create_task(worker.run(stop))
+    try:
+        await eventually(lambda: worker.stream_up, 15, what="worker stream up")
+        yield Rig(server, worker, outbox, stop, run)
+    finally:
+        if held is not None:
+            held.release.set()
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(run, 20)
+        await server.stop(grace_s=0.5)
+
+
+async def test_results_acknowledged_before_their_write_began_are_never_written(
+    tmp_path: Path,
+) -> None:
+    held = HeldCommits()
+    async with running(tmp_path, held) as rig:
+        first = await rig.submit("noop", n=0)
+        await eventually(held.entered.is_set, 10, what="the first result's commit started")
+        # Its commit is held: the result is reported all the same.
+        await eventually(lambda: rig.completed(first), 10, what="reported before its commit")
+        # These finish while the outbox loop waits on that commit, and are acknowledged
+        # before it can start theirs.
+        later = [await rig.submit("noop", n=i) for i in range(1, 6)]
+        await eventually(lambda: rig.completed(*later), 10, what="later results accepted")
+        await eventually(lambda: rig.worker.pending_results == 0, 10, what="all acknowledged")
+        held.release.set()
+        await eventually(lambda: len(held.puts) >= 2, 10, what="the delete after the put")
+        await eventually(rig.worker._outbox_idle.is_set, 10, what="outbox loop idle")
+        assert held.puts == [[(first, 1)], []]
+        assert held.removes == [[], [(first, 1)]]  # the delete follows the committed put
+        assert file_keys(rig.outbox) == set()
+        assert rig.worker.outbox.commits == 2
+
+
+async def test_a_result_the_server_cannot_take_is_in_the_outbox_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_client, "RESULT_FLUSH_TIMEOUT_S", 0.5)
+    async with running(tmp_path) as rig:
+        task_id = await rig.submit("sleep", seconds=1.0)
+        await eventually(lambda: task_id in rig.worker.runner.active_ids, 10, what="running")
+        await rig.server.stop(grace_s=0.1)  # unreachable from now on
+        await eventually(
+            lambda: (task_id, 1) in file_keys(rig.outbox), 10, what="result in the outbox"
+        )
+        assert rig.worker.pending_results == 1  # still waiting to be reported
+        worker = rig.worker
+    # A graceful stop keeps it there, and the next start picks it up.
+    assert file_keys(rig.outbox) == {(task_id, 1)}
+    assert worker.pending_results == 1
+    again = Worker(
+        WorkerSettings(server="127.0.0.1:1", token=TOKEN, worker_id="wo", outbox=str(rig.outbox)),
+        load_handlers(None),
+    )
+    try:
+        assert again.pending_results == 1
+    finally:
+        await again.outbox.close()
+
+
+async def test_a_graceful_stop_waits_for_the_outbox_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_client, "RESULT_FLUSH_TIMEOUT_S", 0.2)
+    held = HeldCommits()
+    async with running(tmp_path, held) as rig:
+        task_id = await rig.submit("sleep", seconds=0.5)
+        await eventually(lambda: task_id in rig.worker.runner.active_ids, 10, what="running")
+        await rig.server.stop(grace_s=0.1)
+        await eventually(held.entered.is_set, 10, what="the result's commit started")
+        rig.stop.set()
+        # Unreported, and its write is still running: the worker must not be done.
+        done, _ = await asyncio.wait({rig.run}, timeout=1.0)
+        assert not done, "the worker stopped before its result was in the outbox"
+        held.release.set()
+        await asyncio.wait_for(rig.run, 10)
+        assert file_keys(rig.outbox) == {(task_id, 1)}
