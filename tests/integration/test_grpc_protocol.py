@@ -382,3 +382,58 @@ async def test_silent_worker_is_declared_dead_and_must_register_again(
     attempts = await server.state.store.task_attempts(task_id)
     assert [(x.attempt, str(x.outcome)) for x in attempts] == [(1, "lost"), (2, "completed")]
     await stream.close()
+
+
+async def test_report_stream_answers_each_report_in_order(
+    server: Server, stub: pb_grpc.WorkerServiceStub
+) -> None:
+    """Accepted, duplicate and unknown all come back as acks on the stream (the unary
+    call would turn a batch of only unknown ones into NOT_FOUND)."""
+    session = await register(stub)
+    await submit(server, 2)
+    stream = open_stream(stub, session)
+    first, second = await stream.next()
+    call = stub.ReportTaskResults(metadata=AUTH)
+    missing = pb.TaskResult(task_id="nope", attempt=1, status=pb.RESULT_STATUS_COMPLETED)
+    sent = [[result(first)], [result(first), result(second)], [missing]]
+    replies = []
+    for results in sent:
+        await call.write(pb.ReportTaskResultRequest(session_token=session, results=results))
+        replies.append(await asyncio.wait_for(call.read(), 5))
+    assert [[(a.task_id, a.disposition) for a in r.acks] for r in replies] == [
+        [(first.task_id, pb.RESULT_DISPOSITION_ACCEPTED)],
+        [
+            (first.task_id, pb.RESULT_DISPOSITION_DUPLICATE),
+            (second.task_id, pb.RESULT_DISPOSITION_ACCEPTED),
+        ],
+        [("nope", pb.RESULT_DISPOSITION_UNKNOWN_TASK)],
+    ]
+    await call.done_writing()
+    assert await asyncio.wait_for(call.code(), 5) == grpc.StatusCode.OK
+    for a in (first, second):
+        task = await server.state.store.get_task(a.task_id)
+        assert task is not None and task.status == "completed"
+    await stream.close()
+
+
+@pytest.mark.parametrize(
+    ("session_ok", "results", "code"),
+    [
+        (
+            True,
+            [pb.TaskResult(task_id="t", attempt=1, status=1, result=b"{no")],
+            "INVALID_ARGUMENT",
+        ),
+        (True, [], "INVALID_ARGUMENT"),
+        (False, [pb.TaskResult(task_id="t", attempt=1, status=1)], "UNAUTHENTICATED"),
+    ],
+)
+async def test_report_stream_ends_with_the_unary_calls_status(
+    stub: pb_grpc.WorkerServiceStub, session_ok: bool, results: list[pb.TaskResult], code: str
+) -> None:
+    session = await register(stub) if session_ok else "not-a-session"
+    call = stub.ReportTaskResults(metadata=AUTH)
+    await call.write(pb.ReportTaskResultRequest(session_token=session, results=results))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await asyncio.wait_for(call.read(), 5)
+    assert err.value.code().name == code

@@ -148,6 +148,8 @@ async def test_results_acknowledged_before_their_write_began_are_never_written(
         assert held.removes == [[], [(first, 1)]]  # the delete follows the committed put
         assert file_keys(rig.outbox) == set()
         assert rig.worker.outbox.commits == 2
+        # Every report rode the report stream: one call, no unary fallback.
+        assert (rig.worker._reports.opened, rig.worker._reports.fallbacks) == (1, 0)
 
 
 async def test_a_result_the_server_cannot_take_is_in_the_outbox_file(

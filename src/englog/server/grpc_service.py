@@ -18,7 +18,14 @@ import grpc
 import structlog
 
 from englog import __version__
-from englog.domain.tasks import Disposition, ReportedResult, ResultOutcome, Task, TaskStatus
+from englog.domain.tasks import (
+    Disposition,
+    ReportedResult,
+    ResultDecision,
+    ResultOutcome,
+    Task,
+    TaskStatus,
+)
 from englog.domain.tokens import hash_token, new_token, tokens_match
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
@@ -250,11 +257,30 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     async def ReportTaskResult(
         self, request: pb.ReportTaskResultRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportTaskResultResponse:
+        decisions = await self._report(request, context)
+        await _check_all_rejected(decisions, context)
+        return _acks(decisions)
+
+    async def ReportTaskResults(
+        self,
+        requests: AsyncIterator[pb.ReportTaskResultRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[pb.ReportTaskResultResponse]:
+        """`ReportTaskResult` over one stream, each request answered by its acks in
+        order. Every result gets its ack, stale and unknown ones included (the unary
+        call turns a batch of only those into an error status); a malformed report or
+        an unknown session ends the stream with the unary call's status."""
+        async for request in requests:
+            yield _acks(await self._report(request, context))
+
+    async def _report(
+        self, request: pb.ReportTaskResultRequest, context: grpc.aio.ServicerContext
+    ) -> list[ResultDecision]:
         worker_id = await self._worker_for(request.session_token, context)
         if not request.results:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no results in the request")
         reported = [await self._reported(r, worker_id, context) for r in request.results]
-        decisions = await self._store_call(
+        decisions: list[ResultDecision] = await self._store_call(
             context,
             self._state.store.report_results(
                 reported, self._state.settings.retry_backoff, self._state.clock()
@@ -272,18 +298,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         if any(d.status is TaskStatus.PENDING for d in decisions):
             self._dispatcher.notify()  # a retry is queued; another stream may take it
-        await _check_all_rejected(decisions, context)
-        return pb.ReportTaskResultResponse(
-            acks=[
-                pb.ResultAck(
-                    task_id=d.task_id,
-                    attempt=d.attempt,
-                    disposition=_DISPOSITIONS[d.disposition],
-                    detail=d.detail,
-                )
-                for d in decisions
-            ]
-        )
+        return decisions
 
     async def _reported(
         self, r: pb.TaskResult, worker_id: str, context: grpc.aio.ServicerContext
@@ -327,6 +342,20 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             server_time=self._state.clock(),
             version=__version__,
         )
+
+
+def _acks(decisions: Sequence[ResultDecision]) -> pb.ReportTaskResultResponse:
+    return pb.ReportTaskResultResponse(
+        acks=[
+            pb.ResultAck(
+                task_id=d.task_id,
+                attempt=d.attempt,
+                disposition=_DISPOSITIONS[d.disposition],
+                detail=d.detail,
+            )
+            for d in decisions
+        ]
+    )
 
 
 async def _check_all_rejected(decisions: Sequence[Any], context: grpc.aio.ServicerContext) -> None:

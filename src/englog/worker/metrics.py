@@ -66,6 +66,11 @@ class WorkerMetrics:
             "Finished results not yet acknowledged by the server",
             registry=r,
         )
+        self.report_stream_fallbacks = Counter(
+            "englog_worker_report_stream_fallbacks",
+            "Reports sent through the unary RPC because the report stream could not carry them",
+            registry=r,
+        )
         self.results_acked = Counter(
             "englog_worker_results_acknowledged",
             "Results the server acknowledged, by disposition",
