@@ -334,6 +334,27 @@ async def test_submit_and_claim_leases_in_the_same_transaction(store: Store) -> 
     assert left is not None and left.status == TaskStatus.PENDING
 
 
+async def test_submit_and_claim_of_tasks_that_fit_leases_exactly_them(store: Store) -> None:
+    tasks = [new(n=1), new("sleep", n=2)]
+    stored, leased = await store.submit_and_claim(
+        tasks, T0, Claim("w1", {"noop": 1, "sleep": 1}, 2, TTL)
+    )
+    assert sorted(t.id for t in leased) == sorted(t.id for t in stored)
+    for t in leased:
+        got = await store.get_task(t.id)
+        assert got is not None
+        assert (got.status, got.worker_id, got.lease_expires_at, got.started_at) == (
+            TaskStatus.RUNNING,
+            "w1",
+            T0 + TTL,
+            T0,
+        )
+        [attempt] = await store.task_attempts(t.id)
+        assert (attempt.attempt, attempt.worker_id, attempt.started_at) == (1, "w1", T0)
+    assert await store.running_tasks("w1") != []
+    assert not await store.has_pending(["noop", "sleep"], now=T0)
+
+
 async def test_submit_and_claim_never_lets_a_new_task_jump_the_queue(store: Store) -> None:
     [older] = await store.submit_tasks([new(priority=1)], T0 - 5)
     [fresh], [leased] = await store.submit_and_claim([new()], T0, Claim("w1", {"noop": 1}, 1, TTL))

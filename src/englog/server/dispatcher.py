@@ -146,6 +146,9 @@ class Dispatcher:
             stream.reserved -= limit
         if leased:
             await self._push(stream, leased)
+            # One loop turn: the stream sends them before the submitter's reply is
+            # written; the task's path to its result is the longer one.
+            await asyncio.sleep(0)
         by_id = {t.id: t for t in leased}
         if any(t.id not in by_id for t in stored):
             self.notify()  # some stay PENDING (or an older task was leased instead)

@@ -8,6 +8,7 @@ unknown task, FAILED_PRECONDITION when every reported result is stale."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -288,7 +289,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         for r, d in zip(reported, decisions, strict=True):
             self._state.metrics.results.labels(d.disposition.value, r.outcome.value).inc()
-        self._state.watch.finished(
+        woken = self._state.watch.finished(
             d.task_id for d in decisions if d.status is not None and d.status.terminal
         )
         # Only an accepted result frees a slot: a duplicate's slot was freed when it was
@@ -298,6 +299,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         if any(d.status is TaskStatus.PENDING for d in decisions):
             self._dispatcher.notify()  # a retry is queued; another stream may take it
+        if woken:
+            # One loop turn: the clients long-polling these tasks are answered before
+            # the worker's ack is built and sent (the ack is on nobody's critical path).
+            await asyncio.sleep(0)
         return decisions
 
     async def _reported(

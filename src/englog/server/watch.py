@@ -40,10 +40,14 @@ class TaskWatch:
                 if not events:
                     del self._waiting[task_id]
 
-    def finished(self, task_ids: Iterable[str]) -> None:
-        """Wake every request waiting for one of these tasks (called after commit)."""
+    def finished(self, task_ids: Iterable[str]) -> int:
+        """Wake every request waiting for one of these tasks (called after commit);
+        returns how many were woken."""
         if not self._waiting:
-            return
+            return 0
+        woken = 0
         for task_id in task_ids:
             for event in self._waiting.get(task_id, ()):
                 event.set()
+                woken += 1
+        return woken

@@ -237,8 +237,9 @@ class Store(abc.ABC):
         """`submit_tasks`, then `claim_tasks` for `claim` in the same transaction: a task
         submitted while a stream has a free slot is leased with one commit, not two.
         The claim takes the best PENDING tasks as usual, so a new task jumps no queue.
-        Returns (the submitted tasks as inserted, the claimed tasks). This default runs
-        two transactions; stores override it with one."""
+        Returns (the submitted tasks, the claimed tasks); a submitted task that was
+        claimed may show either state in the first list. This default runs two
+        transactions; stores override it with one."""
         stored = await self.submit_tasks(tasks, now)
         claimed = await self.claim_tasks(
             claim.worker_id, claim.capacity, claim.limit, claim.lease_ttl_s, now
