@@ -19,7 +19,7 @@ import psutil
 from bench import scenarios
 from bench.procs import REPO, BenchError
 
-SECTIONS = ("compare", "postgres", "scaling", "backlog", "recovery", "profile")
+SECTIONS = ("compare", "paired", "postgres", "scaling", "backlog", "recovery", "profile")
 DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
 
 
@@ -126,6 +126,13 @@ def print_table(results: dict[str, Any]) -> None:
             print(f"{key:<28}{e[a][b]:>12}{c[a][b]:>12}{r.get(key, '-'):>15}")
         print(f"{'worker_idle_rss_mb':<28}{e['rss_mb']['worker_idle']:>12}"
               f"{c['rss_mb']['worker_idle']:>12}")  # fmt: skip
+    pairs = results.get("paired")
+    if pairs and "median" in pairs:
+        e, c = pairs["median"]["englog"], pairs["median"]["celery"]
+        print("\nround trips side by side, alternating (median of runs)")
+        for key in ("p50_ms", "p99_ms"):
+            print(f"{'roundtrip_' + key:<28}{e[key]:>12}{c[key]:>12}"
+                  f"{pairs['englog_over_celery']['roundtrip_' + key]:>15}")  # fmt: skip
     for section in ("postgres", "scaling", "backlog", "recovery", "profile"):
         if section in results:
             print(f"\n{section}: {json.dumps(results[section], indent=1)}")
@@ -140,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     runners: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
         "compare": compare,
+        "paired": scenarios.paired,
         "postgres": scenarios.postgres,
         "scaling": scenarios.scaling,
         "backlog": scenarios.backlog,

@@ -92,6 +92,32 @@ def roundtrips(system: System, n: int, warmup: int = 20) -> dict[str, float]:
     return out
 
 
+def paired_roundtrips(
+    systems: Sequence[System], n: int, warmup: int = 20
+) -> dict[str, dict[str, float]]:
+    """Sequential round trips alternating between systems that run side by side (one
+    on each, then the next task), so that background noise, which on a shared VM
+    changes from one minute to the next, hits every system alike. The order is
+    reversed on every other task."""
+    for system in systems:
+        for i in range(warmup):
+            system.roundtrip(-1 - i)
+    samples: dict[str, list[float]] = {system.name: [] for system in systems}
+    for i in range(n):
+        for system in systems if i % 2 == 0 else list(reversed(systems)):
+            samples[system.name].append(system.roundtrip(i))
+    out: dict[str, dict[str, float]] = {}
+    for name, values in samples.items():
+        values.sort()
+        out[name] = {
+            "tasks": n,
+            "p50_ms": round(percentile(values, 50) * 1000, 2),
+            "p99_ms": round(percentile(values, 99) * 1000, 2),
+            "mean_ms": round(statistics.fmean(values) * 1000, 2),
+        }
+    return out
+
+
 def percentile(sorted_samples: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of already sorted samples."""
     if not sorted_samples:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -71,6 +72,38 @@ def one_run(make: Callable[[Path], Any], args: argparse.Namespace) -> dict[str, 
             return result
         finally:
             system.stop()
+
+
+def paired(args: argparse.Namespace) -> dict[str, Any]:
+    """englog and Celery running at the same time, their round trips alternating task
+    by task (`harness.paired_roundtrips`); `--runs` fresh pairs, medians reported."""
+    from bench.celery_side import CeleryRedis
+
+    runs: list[dict[str, dict[str, float]]] = []
+    for i in range(args.runs):
+        print(f"  paired round trips, run {i + 1}/{args.runs} ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="englog-bench-") as tmp:
+            (Path(tmp) / "englog").mkdir()
+            (Path(tmp) / "celery").mkdir()
+            englog = _englog(Path(tmp) / "englog", args)
+            celery = CeleryRedis(Path(tmp) / "celery")
+            try:
+                englog.start()
+                celery.start()
+                runs.append(harness.paired_roundtrips([englog, celery], args.rtt_tasks))
+            finally:
+                englog.stop()
+                celery.stop()
+        print(f"    {runs[-1]}", flush=True)
+    median = {
+        name: {k: round(statistics.median(r[name][k] for r in runs), 2) for k in runs[0][name]}
+        for name in runs[0]
+    }
+    ratio = {
+        f"roundtrip_{k}": round(median["englog"][k] / median["celery"][k], 2)
+        for k in ("p50_ms", "p99_ms")
+    }
+    return {"runs": runs, "median": median, "englog_over_celery": ratio}
 
 
 def postgres(args: argparse.Namespace) -> dict[str, Any]:

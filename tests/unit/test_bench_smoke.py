@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import SECTIONS, _median_of, parse_args
-from bench.harness import percentile
+from bench.harness import paired_roundtrips, percentile
 
 
 def test_defaults_run_every_section_but_profile_with_issue_sizes() -> None:
@@ -48,3 +48,28 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([7.0], 99) == 7.0
     with pytest.raises(ValueError):
         percentile([], 50)
+
+
+def test_paired_round_trips_alternate_and_reverse_the_order() -> None:
+    calls: list[tuple[str, int]] = []
+
+    class Fake:
+        def __init__(self, name: str, seconds: float) -> None:
+            self.name, self.seconds = name, seconds
+
+        def roundtrip(self, i: int, timeout: float = 30.0) -> float:
+            calls.append((self.name, i))
+            return self.seconds
+
+    out = paired_roundtrips([Fake("a", 0.002), Fake("b", 0.003)], 3, warmup=1)  # type: ignore[list-item]
+    assert calls == [
+        ("a", -1),
+        ("b", -1),
+        ("a", 0),
+        ("b", 0),
+        ("b", 1),
+        ("a", 1),
+        ("a", 2),
+        ("b", 2),
+    ]
+    assert out["a"]["p50_ms"] == 2.0 and out["b"]["p99_ms"] == 3.0 and out["a"]["tasks"] == 3
