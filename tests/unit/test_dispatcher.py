@@ -18,7 +18,8 @@ from tests.support.procs import eventually
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "d.db")
+    # Writes through the writer thread, so a test can act while a commit is pending.
+    s = SQLiteStore(tmp_path / "d.db", quiet_s=None)
     await s.open()
     yield s
     await s.close()

@@ -16,6 +16,7 @@ import pytest
 from englog.domain.entries import EntryFields
 from englog.domain.tasks import NewTask, ReportedResult, ResultOutcome, RetryBackoff
 from englog.store import EntryQuery, SQLiteStore, StoreError
+from tests.support.procs import eventually
 
 T0 = 1_700_000_000.0
 TTL = 30.0
@@ -28,8 +29,9 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
-    """Overrides the two-backend fixture of conftest.py: these tests are SQLite's own."""
-    s = SQLiteStore(db_path)
+    """Overrides the two-backend fixture of conftest.py: these tests are SQLite's own.
+    Every write goes through the writer thread, which some tests hold on purpose."""
+    s = SQLiteStore(db_path, quiet_s=None)
     await s.open()
     yield s
     await s.close()
@@ -186,3 +188,74 @@ async def test_dispatch_path_queries_never_walk_the_pending_queue(
         for sql in on_tasks:
             plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
             assert "SCAN tasks" not in plan and "(status=?)" not in plan, (sql, plan)
+
+
+async def test_a_write_after_a_quiet_spell_commits_on_the_event_loop(db_path: Path) -> None:
+    """No hop to the writer thread when there is nobody to share the commit with; a
+    write right behind another still goes to the thread (group commit under load)."""
+    store = SQLiteStore(db_path, quiet_s=0.05)
+    await store.open()
+    try:
+        assert store._writer is not None
+        loop_thread = threading.get_ident()
+        ran_on: list[int] = []
+
+        def record(_conn: sqlite3.Connection) -> int:
+            ran_on.append(threading.get_ident())
+            return len(ran_on)
+
+        await asyncio.sleep(0.06)
+        quiet = store._writer.submit(record)
+        assert quiet.done() and quiet.result() == 1  # committed before submit returned
+        close_behind = store._writer.submit(record)
+        assert not close_behind.done()
+        assert await close_behind == 2
+        assert ran_on[0] == loop_thread and ran_on[1] != loop_thread
+        commits = store.commits
+        await asyncio.sleep(0.06)
+        failing = store._writer.submit(lambda conn: conn.execute("INSERT INTO nope VALUES (1)"))
+        with pytest.raises(sqlite3.OperationalError):
+            await failing
+        await asyncio.sleep(0.06)
+        [task] = await store.submit_tasks([new()], T0)  # the connection is fine afterwards
+        assert (
+            store.commits == commits + 2
+        )  # the failed one (rolled back to its savepoint), this one
+        assert await store.get_task(task.id) == task
+    finally:
+        await store.close()
+    reopened = SQLiteStore(db_path)
+    await reopened.open()
+    try:
+        assert await reopened.get_task(task.id) == task  # durable, as any commit
+    finally:
+        await reopened.close()
+
+
+async def test_the_writer_thread_checkpoints_the_wal(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's automatic checkpoint is off (it would run inside a commit, maybe one on
+    the event loop); the writer thread copies the WAL back every CHECKPOINT_EVERY."""
+    import englog.store.sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 5)
+    ran_on: list[int] = []
+    real = sqlite_store._GroupCommitWriter._checkpoint
+
+    def recording(self: Any, conn: sqlite3.Connection) -> None:
+        ran_on.append(threading.get_ident())
+        real(self, conn)
+
+    monkeypatch.setattr(sqlite_store._GroupCommitWriter, "_checkpoint", recording)
+    store = SQLiteStore(db_path, quiet_s=0.0)  # every write inline: the thread is woken
+    await store.open()
+    try:
+        auto = await store._write(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        assert auto == 0
+        for i in range(12):
+            await store.submit_tasks([new(n=i)], T0)
+        await eventually(lambda: len(ran_on) >= 2, 5, 0.01, what="two checkpoints")
+        assert threading.get_ident() not in ran_on  # never on the event loop
+    finally:
+        await store.close()
