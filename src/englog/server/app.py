@@ -10,6 +10,7 @@ import math
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import structlog
@@ -35,6 +36,15 @@ HTTP_START_TIMEOUT_S = 10.0
 # httptools parses HTTP in C (h11, the pure-Python fallback, cost ~7 % of the main
 # thread under load). The event loop stays asyncio's: grpc.aio does not support uvloop.
 HTTP_PARSER = "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def _http_protocol() -> Any:
+    """httptools with one write per response (`http_transport`), or h11 without it."""
+    if HTTP_PARSER != "httptools":
+        return HTTP_PARSER
+    from englog.server.http_transport import CoalescingHttpToolsProtocol
+
+    return CoalescingHttpToolsProtocol
 
 
 def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
@@ -154,7 +164,7 @@ class Server:
         bound = sock.getsockname()[1]
         config = uvicorn.Config(
             create_http_app(self.state, self.state.metrics.registry),
-            http=HTTP_PARSER,
+            http=_http_protocol(),
             log_level="warning",
             access_log=False,
             lifespan="off",
