@@ -234,12 +234,14 @@ class Store(abc.ABC):
     async def submit_and_claim(
         self, tasks: Sequence[NewTask], now: float, claim: Claim
     ) -> tuple[list[Task], list[Task]]:
-        """`submit_tasks`, then `claim_tasks` for `claim` in the same transaction: a task
-        submitted while a stream has a free slot is leased with one commit, not two.
-        The claim takes the best PENDING tasks as usual, so a new task jumps no queue.
-        Returns (the submitted tasks, the claimed tasks); a submitted task that was
-        claimed may show either state in the first list. This default runs two
-        transactions; stores override it with one."""
+        """`submit_tasks`, and a claim for `claim` in the same transaction where the
+        store does that well: a task submitted while a stream has a free slot is then
+        leased with one commit, not two. Whatever is claimed is what `claim_tasks` would
+        take (the best PENDING tasks), so a new task jumps no queue. The claimed list may
+        be empty although slots are free (the streams' own claims take the rest; the
+        caller wakes them). Returns (the submitted tasks, the claimed tasks); a
+        submitted task that was claimed may show either state in the first list. This
+        default runs two transactions; stores override it with one."""
         stored = await self.submit_tasks(tasks, now)
         claimed = await self.claim_tasks(
             claim.worker_id, claim.capacity, claim.limit, claim.lease_ttl_s, now

@@ -61,6 +61,7 @@ from englog.store.rules import (
     attempt_from_row,
     check_entry_changes,
     entry_from_row,
+    fits_claim,
     instant,
     judge,
     migration_files,
@@ -187,16 +188,26 @@ def _entry_arrays(entries: Sequence[EntryFields]) -> tuple[list[str], list[list[
 
 # --- tasks -----------------------------------------------------------------------------
 
+# $10..$12: NULLs for PENDING tasks; a worker, its lease expiry and the start time for
+# tasks inserted already RUNNING (`submit_and_claim`).
 _INSERT_TASKS = """
 INSERT INTO tasks (id, user_id, type, payload, status, priority, attempt, max_attempts,
-    timeout_s, created_at, updated_at, run_after, metadata)
-SELECT t.id, t.user_id, t.type, t.payload::jsonb, 'pending', t.priority, 1,
-    t.max_attempts, t.timeout_s, $1, $1, $1, t.metadata::jsonb
+    timeout_s, created_at, updated_at, run_after, metadata, worker_id, lease_expires_at,
+    started_at)
+SELECT t.id, t.user_id, t.type, t.payload::jsonb,
+    CASE WHEN $10::text IS NULL THEN 'pending' ELSE 'running' END, t.priority, 1,
+    t.max_attempts, t.timeout_s, $1, $1, $1, t.metadata::jsonb, $10::text,
+    $11::float8, $12::float8
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
     $8::float8[], $9::text[]) WITH ORDINALITY
     AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
 ORDER BY t.n
 RETURNING *
+"""
+
+_ANY_CLAIMABLE = """
+SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($1::text[])
+    AND run_after <= $2 AND NOT cancel_requested)
 """
 
 # Each type's best candidates (at most its capacity), locked and skipped by concurrent
@@ -416,8 +427,19 @@ ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 
 
 async def _insert_tasks(
-    conn: asyncpg.Connection, tasks: Sequence[NewTask], now: float, *, notify: bool = True
+    conn: asyncpg.Connection,
+    tasks: Sequence[NewTask],
+    now: float,
+    *,
+    notify: bool = True,
+    lease: Claim | None = None,
 ) -> list[Task]:
+    """PENDING tasks; or, with `lease`, tasks RUNNING for its worker from the start
+    (each with its attempt record), as if inserted and claimed at once."""
+    if lease is not None:
+        check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    worker_id = lease.worker_id if lease else None
+    expires = now + lease.lease_ttl_s if lease else None
     rows = await conn.fetch(
         _INSERT_TASKS,
         now,
@@ -429,7 +451,18 @@ async def _insert_tasks(
         [t.max_attempts for t in tasks],
         [t.timeout_s for t in tasks],
         [json.dumps(dict(t.metadata)) for t in tasks],
+        worker_id,
+        expires,
+        now if lease else None,
     )
+    if lease is not None:
+        await conn.execute(
+            "INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)"
+            " SELECT id, 1, $2, $3 FROM unnest($1::text[]) AS t(id)",
+            [row["id"] for row in rows],
+            lease.worker_id,
+            now,
+        )
     if notify:
         await _notify(conn)
     return [_task(row) for row in sorted(rows, key=lambda r: r["seq"])]
@@ -851,14 +884,20 @@ class PostgresStore(Store):
     async def submit_and_claim(
         self, tasks: Sequence[NewTask], now: float, claim: Claim
     ) -> tuple[list[Task], list[Task]]:
+        """Tasks that fit the claim with nothing claimable ahead of them are inserted
+        already leased. Anything else is inserted PENDING and left to the streams' own
+        claims: here, concurrent submissions claiming in their insert's transaction
+        would contend for the same rows (measured: batch throughput -10 %)."""
         if not tasks:
             return [], []
         async with self._tx() as conn:
-            stored = await _insert_tasks(conn, tasks, now, notify=False)
-            claimed = await _claim(conn, claim, now)
-            if {t.id for t in stored} - {t.id for t in claimed}:
-                await _notify(conn)  # some stay PENDING: other replicas' streams may take them
-        return stored, claimed
+            if fits_claim(tasks, claim) and not await conn.fetchval(
+                _ANY_CLAIMABLE, list({t.type for t in tasks}), now
+            ):
+                # One row write per task, and no row locks taken from concurrent claims.
+                leased = await _insert_tasks(conn, tasks, now, notify=False, lease=claim)
+                return leased, leased
+            return await _insert_tasks(conn, tasks, now), []
 
     async def renew_leases(
         self,

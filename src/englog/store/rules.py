@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ from englog.domain.entries import Entry
 from englog.domain.tasks import (
     AttemptOutcome,
     Disposition,
+    NewTask,
     ReportedResult,
     ResultDecision,
     ResultOutcome,
@@ -24,7 +25,7 @@ from englog.domain.tasks import (
     TaskStatus,
     next_status_after_failure,
 )
-from englog.store.base import Session, WorkerInfo, WorkerRecord
+from englog.store.base import Claim, Session, WorkerInfo, WorkerRecord
 
 
 class Row(Protocol):
@@ -236,3 +237,15 @@ def session_from_row(row: Row) -> Session:
         created_at=row["created_at"],
         last_heartbeat_at=row["last_heartbeat_at"],
     )
+
+
+def fits_claim(tasks: Sequence[NewTask], claim: Claim) -> bool:
+    """Could one claim take all of `tasks` (its limit and each type's capacity)? Then,
+    when nothing claimable of their types waits, inserting them already leased is what
+    an insert followed by that claim would do (`Store.submit_and_claim`)."""
+    if len(tasks) > claim.limit:
+        return False
+    wanted: dict[str, int] = {}
+    for task in tasks:
+        wanted[task.type] = wanted.get(task.type, 0) + 1
+    return all(n <= int(claim.capacity.get(t, 0)) for t, n in wanted.items())

@@ -62,6 +62,7 @@ from englog.store.rules import (
     attempt_from_row,
     check_entry_changes,
     entry_from_row,
+    fits_claim,
     instant,
     judge,
     migration_files,
@@ -596,23 +597,15 @@ def _insert_tasks(
 def _leasable_at_once(
     conn: sqlite3.Connection, tasks: Sequence[NewTask], claim: Claim, now: float
 ) -> bool:
-    """Would a claim right after inserting `tasks` take exactly them? Yes when they all
-    fit its capacity and nothing claimable of their types already waits (a claim takes
-    the best PENDING tasks first, so a new task never jumps the queue)."""
-    if len(tasks) > claim.limit:
-        return False
-    wanted: dict[str, int] = {}
-    for task in tasks:
-        wanted[task.type] = wanted.get(task.type, 0) + 1
-    if any(n > int(claim.capacity.get(t, 0)) for t, n in wanted.items()):
-        return False
-    return not any(
+    """They fit one claim and nothing claimable of their types already waits (a claim
+    takes the best PENDING tasks first, so a new task never jumps the queue)."""
+    return fits_claim(tasks, claim) and not any(
         conn.execute(
             "SELECT 1 FROM tasks WHERE status = 'pending' AND type = ? AND run_after <= ?"
             " AND cancel_requested = 0 LIMIT 1",
             (task_type, now),
         ).fetchone()
-        for task_type in wanted
+        for task_type in {t.type for t in tasks}
     )
 
 
