@@ -185,3 +185,16 @@ async def test_a_freed_slot_claims_again_only_when_the_queue_may_hold_work(
     pulling.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await pulling
+
+
+async def test_idle_workers_take_turns_at_submissions(store: SQLiteStore) -> None:
+    d = Dispatcher(store, 30.0, time.time)
+    streams = [await d.open_stream(f"w{i}", ["noop"], 4, []) for i in range(2)]
+    for _ in range(4):
+        [task] = await d.submit([NewTask(type="noop", payload={})], time.time())
+        for s in streams:  # each finishes at once: both stay equally idle
+            if task.id in s.inflight:
+                d.task_finished(s.worker_id, [task.id])
+                s.ready.clear()
+    leased = [t.worker_id for t in await store.list_tasks(None)]
+    assert sorted(leased) == ["w0", "w0", "w1", "w1"]

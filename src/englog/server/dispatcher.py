@@ -156,10 +156,15 @@ class Dispatcher:
 
     def _pick_stream(self, types: set[str]) -> WorkerStream | None:
         """The least loaded open stream with a free slot for one of `types`, unless its
-        claim loop is claiming (it may be filling those very slots)."""
+        claim loop is claiming (it may be filling those very slots); equals take turns,
+        as in `notify`."""
+        streams = list(self._streams.values())
+        if not streams:
+            return None
+        self._turn = (self._turn + 1) % len(streams)
         best: WorkerStream | None = None
         best_load = 1.0
-        for stream in self._streams.values():
+        for stream in streams[self._turn :] + streams[: self._turn]:
             if stream.closed or stream.syncing or stream.claiming:
                 continue
             if not any(stream.claimable().get(t, 0) > 0 for t in types):
