@@ -35,13 +35,15 @@ async def test_writes_of_one_loop_step_leave_together() -> None:
     fake = FakeTransport()
     t = _CoalescingTransport(fake, asyncio.get_running_loop())  # type: ignore[arg-type]
     t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
-    t.write(b"{}")
-    assert fake.writes == [] and t.get_write_buffer_size() == 40
-    await asyncio.sleep(0)
+    assert fake.writes == [] and t.get_write_buffer_size() == 38  # the head waits...
+    t.write(b"{}")  # ...for its body, and both leave at once, together
     assert fake.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
-    t.write(b"next")
+    t.write(b"alone")
+    assert fake.writes[-1] != b"alone"
+    await asyncio.sleep(0)  # a write with no follower leaves at the end of the step
+    assert fake.writes[-1] == b"alone"
     await asyncio.sleep(0)
-    assert fake.writes[-1] == b"next"
+    assert len(fake.writes) == 2
     assert t.get_extra_info("peername") == ("127.0.0.1", 1)  # everything else forwarded
 
 

@@ -18,8 +18,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class _CoalescingTransport:
-    """Forwards everything to the real transport; `write` is deferred to the end of the
-    loop step, so a head and a body written back to back leave in one syscall."""
+    """Forwards everything to the real transport. A write is held until the next one
+    (a head, then its body: both leave in one syscall at once) or the end of the loop
+    step, whichever comes first."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
@@ -27,9 +28,12 @@ class _CoalescingTransport:
         self._pending: list[bytes] = []
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._pending:
-            self._loop.call_soon(self._flush)
+        if self._pending:  # the body after its head: both leave now, no loop turn later
+            self._pending.append(bytes(data))
+            self._flush()
+            return
         self._pending.append(bytes(data))
+        self._loop.call_soon(self._flush)  # a write alone leaves at the end of the step
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
