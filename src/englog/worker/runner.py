@@ -193,7 +193,7 @@ class Runner:
                 outcome = await self._execute(a, ctx)
         except asyncio.CancelledError:
             outcome = self._cancelled_outcome((a.task_id, a.attempt))
-        return FinishedResult(
+        finished = FinishedResult(
             a.task_id,
             a.attempt,
             started_at=started,
@@ -201,11 +201,20 @@ class Runner:
             type=a.type,
             **outcome,
         )
+        # Handed over here, not in the done callback: one loop turn less on the way to
+        # the report (the callback then finds nothing left to do).
+        current = asyncio.current_task()
+        if current is not None:
+            self._complete((a.task_id, a.attempt), current, finished)
+        return finished
 
     def _finish(self, a: pb.TaskAssignment, task: asyncio.Task[FinishedResult]) -> None:
         """Done callback, so bookkeeping happens even for a task cancelled before it
-        started (its coroutine then never runs at all)."""
+        started (its coroutine then never runs at all) or crashed by a bug of ours."""
         key = (a.task_id, a.attempt)
+        running = self._running.get(key)
+        if running is None or running.task is not task:
+            return  # `_run` handed its result over itself
         if task.cancelled():
             now = time.time()
             finished = FinishedResult(
@@ -222,7 +231,16 @@ class Runner:
             )
         else:
             finished = task.result()
-        self._running.pop(key, None)
+        self._complete(key, task, finished)
+
+    def _complete(
+        self, key: tuple[str, int], task: asyncio.Task[FinishedResult], finished: FinishedResult
+    ) -> None:
+        """Once per task: forget it, count it, hand its result over."""
+        running = self._running.get(key)
+        if running is None or running.task is not task:
+            return
+        del self._running[key]
         if not self._running:
             self._idle.set()
         self._count(finished)
