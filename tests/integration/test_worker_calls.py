@@ -1,4 +1,4 @@
-"""The worker's RPC wrapper: `FastPathRetrier` makes its first attempt outside tenacity
+"""The worker's RPC wrapper: `FastPathRetrier` (englog.resilience.retry) makes its first attempt outside tenacity
 and must behave exactly as `Retrier` does (attempts, delays, deadline, statistics and
 the on_retry hook), which this checks side by side on a fake clock."""
 
@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from englog.resilience.retry import Retrier, RetryPolicy
-from englog.worker.client import FastPathRetrier
+from englog.resilience.retry import FastPathRetrier, Retrier, RetryPolicy
 
 POLICY = RetryPolicy(max_attempts=4, initial_delay_s=0.1, multiplier=2.0, jitter=False)
 

@@ -42,7 +42,7 @@ from englog.resilience.breaker import (
     CircuitOpenError,
     grpc_breaker_failure,
 )
-from englog.resilience.retry import Classifier, Retrier, RetryPolicy, RetryStats, grpc_code
+from englog.resilience.retry import FastPathRetrier, grpc_code
 from englog.tasks.base import HandlerRegistry
 from englog.worker.connection import ConnectionManager, cancelled_by_grpc
 from englog.worker.metrics import WorkerMetrics
@@ -82,83 +82,6 @@ MAX_REPORT_BYTES = 8 * 1024 * 1024
 # How long shutdown waits for the server to acknowledge the last results; what is
 # still unacknowledged then stays in the outbox for the next start.
 RESULT_FLUSH_TIMEOUT_S = 10.0
-
-
-class FastPathRetrier(Retrier):
-    """A `Retrier` whose first attempt runs outside tenacity: building and driving an
-    `AsyncRetrying` costs about 35 µs of CPU per call alone and 90-110 µs beside a real
-    gRPC call (measured), paid by every result report although nearly all succeed at
-    once. A first failure that would be retried hands over to the full machinery with
-    that failure replayed as its attempt 1, so attempts, delays, deadlines, statistics
-    and the `on_retry` hook are the same as `Retrier.call`'s."""
-
-    async def call(
-        self,
-        operation: str,
-        fn: Callable[[], Awaitable[T]],
-        *,
-        deadline: float | None = None,
-        policy: RetryPolicy | None = None,
-        retry_on: Classifier | None = None,
-    ) -> T:
-        policy = policy or self.policy
-        stop_at = self._stop_at(policy, deadline)
-        if stop_at is not None and self._clock() >= stop_at:
-            # Raises TimeoutError, counted as the base class does.
-            return await super().call(operation, fn, deadline=deadline, policy=policy)
-        stats = self._stats.setdefault(operation, RetryStats(operation))
-        try:
-            result = await fn()
-        except asyncio.CancelledError:
-            stats.attempts += 1
-            stats.cancelled += 1
-            raise
-        except Exception as exc:
-            retriable = (
-                policy.max_attempts > 1
-                and not _being_cancelled()
-                and (retry_on or self.retry_on)(exc)
-                and (stop_at is None or self._clock() < stop_at)
-            )
-            if not retriable:
-                stats.attempts += 1
-                stats.failures += 1
-                stats.note_error(exc)
-                raise
-            first = exc
-        except BaseException as exc:
-            stats.attempts += 1
-            stats.failures += 1
-            stats.note_error(exc)
-            raise
-        else:
-            stats.attempts += 1
-            stats.successes += 1
-            return result
-        # Outside the handler, so later errors are not chained to the first one.
-        # `stop_at` is absolute: the bound still runs from before the first attempt.
-        return await super().call(
-            operation, _replaying(first, fn), deadline=stop_at, policy=policy, retry_on=retry_on
-        )
-
-
-def _replaying(first: Exception, fn: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
-    """`fn`, except that its first call raises `first` (the attempt already made)."""
-    replayed = False
-
-    async def attempt() -> T:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            raise first
-        return await fn()
-
-    return attempt
-
-
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 class SessionLost(Exception):
