@@ -1,6 +1,7 @@
-"""The worker's RPC wrapper: `FastPathRetrier` (englog.resilience.retry) makes its first attempt outside tenacity
-and must behave exactly as `Retrier` does (attempts, delays, deadline, statistics and
-the on_retry hook), which this checks side by side on a fake clock."""
+"""The worker's RPC wrapper: `FastPathRetrier` (englog.resilience.retry) makes its
+first attempt outside tenacity and must behave exactly as `Retrier` does (attempts,
+delays, deadline, statistics and the on_retry hook), which this checks side by side on
+a fake clock."""
 
 from __future__ import annotations
 
