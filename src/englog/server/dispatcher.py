@@ -108,15 +108,17 @@ class Dispatcher:
         """New or retried tasks may be claimable: wake every stream, least loaded first
         and in rotating order among equals, so work spreads across workers (woken
         streams claim in the order they were woken)."""
-        streams = list(self._streams.values())
-        if not streams:
-            return
-        self._turn = (self._turn + 1) % len(streams)
-        streams = streams[self._turn :] + streams[: self._turn]
-        streams.sort(key=lambda s: len(s.inflight) / s.max_concurrency)
-        for stream in streams:
+        for stream in sorted(self._in_turn(), key=lambda s: len(s.inflight) / s.max_concurrency):
             stream.starved = False
             stream.poke()
+
+    def _in_turn(self) -> list[WorkerStream]:
+        """The streams, starting one further at each call, so equals take turns."""
+        streams = list(self._streams.values())
+        if not streams:
+            return []
+        self._turn = (self._turn + 1) % len(streams)
+        return streams[self._turn :] + streams[: self._turn]
 
     def task_finished(self, worker_id: str, task_ids: Iterable[str]) -> None:
         stream = self._streams.get(worker_id)
@@ -130,12 +132,13 @@ class Dispatcher:
         """Store `tasks`; when a stream has a free slot for them, lease to it in the same
         transaction and push what it got. Returns the tasks as they stand after the
         commit (RUNNING for those leased)."""
-        stream = self._pick_stream({t.type for t in tasks})
+        types = {t.type for t in tasks}
+        stream = self._pick_stream(types)
         if stream is None:
             stored = await self._store.submit_tasks(tasks, now)
             self.notify()
             return stored
-        capacity = {t: n for t, n in stream.claimable().items() if any(x.type == t for x in tasks)}
+        capacity = {t: n for t, n in stream.claimable().items() if t in types}
         limit = min(stream.free_slots(), len(tasks))
         stream.reserved += limit
         try:
@@ -158,16 +161,13 @@ class Dispatcher:
         """The least loaded open stream with a free slot for one of `types`, unless its
         claim loop is claiming (it may be filling those very slots); equals take turns,
         as in `notify`."""
-        streams = list(self._streams.values())
-        if not streams:
-            return None
-        self._turn = (self._turn + 1) % len(streams)
         best: WorkerStream | None = None
         best_load = 1.0
-        for stream in streams[self._turn :] + streams[: self._turn]:
+        for stream in self._in_turn():
             if stream.closed or stream.syncing or stream.claiming:
                 continue
-            if not any(stream.claimable().get(t, 0) > 0 for t in types):
+            claimable = stream.claimable()
+            if not any(claimable.get(t, 0) > 0 for t in types):
                 continue
             load = 1.0 - stream.free_slots() / stream.max_concurrency
             if best is None or load < best_load:

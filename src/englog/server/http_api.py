@@ -493,13 +493,8 @@ class FastSubmit:
         """True when the request was answered here."""
         headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
-        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if (
-            content_type != b"application/json"
-            or scheme.lower() != "bearer"
-            or not token
-            or b"idempotency-key" in headers
-        ):
+        token = _bearer_token(scope)  # as the route reads it
+        if content_type != b"application/json" or token is None or b"idempotency-key" in headers:
             return False
         state = self.state
         try:

@@ -205,9 +205,10 @@ ORDER BY t.n
 RETURNING *
 """
 
+# Is a PENDING task of one of these types ready to be claimed?
 _ANY_CLAIMABLE = """
 SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($1::text[])
-    AND run_after <= $2 AND NOT cancel_requested)
+    AND run_after <= $2 AND NOT cancel_requested) AS found
 """
 
 # Each type's best candidates (at most its capacity), locked and skipped by concurrent
@@ -1148,12 +1149,7 @@ class PostgresStore(Store):
     async def has_pending(self, types: Sequence[str], *, now: float) -> bool:
         if not types:
             return False
-        row = await self._fetchrow(
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending'"
-            " AND type = ANY($1::text[]) AND run_after <= $2 AND NOT cancel_requested) AS found",
-            list(types),
-            now,
-        )
+        row = await self._fetchrow(_ANY_CLAIMABLE, list(types), now)
         return bool(row is not None and row["found"])
 
     # --- workers and sessions -------------------------------------------------------

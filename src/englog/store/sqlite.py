@@ -21,7 +21,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -599,13 +599,17 @@ def _leasable_at_once(
 ) -> bool:
     """They fit one claim and nothing claimable of their types already waits (a claim
     takes the best PENDING tasks first, so a new task never jumps the queue)."""
-    return fits_claim(tasks, claim) and not any(
+    return fits_claim(tasks, claim) and not _any_claimable(conn, {t.type for t in tasks}, now)
+
+
+def _any_claimable(conn: sqlite3.Connection, types: Collection[str], now: float) -> bool:
+    """Is a PENDING task of one of `types` ready to be claimed (an index probe)?"""
+    return bool(
         conn.execute(
-            "SELECT 1 FROM tasks WHERE status = 'pending' AND type = ? AND run_after <= ?"
-            " AND cancel_requested = 0 LIMIT 1",
-            (task_type, now),
-        ).fetchone()
-        for task_type in {t.type for t in tasks}
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending'"
+            f" AND type IN ({_marks(len(types))}) AND run_after <= ? AND cancel_requested = 0)",
+            [*types, now],
+        ).fetchone()[0]
     )
 
 
@@ -1434,12 +1438,7 @@ class SQLiteStore(Store):
     async def has_pending(self, types: Sequence[str], *, now: float) -> bool:
         if not types:
             return False
-        sql = (
-            "SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending'"
-            f" AND type IN ({_marks(len(types))}) AND run_after <= ? AND cancel_requested = 0)"
-        )
-        args = [*types, now]
-        return bool(await self._read(lambda conn: conn.execute(sql, args).fetchone()[0]))
+        return await self._read(lambda conn: _any_claimable(conn, types, now))
 
     # --- workers and sessions -------------------------------------------------------
     async def register_worker(self, info: WorkerInfo, session_token_hash: str, now: float) -> None:

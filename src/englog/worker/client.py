@@ -470,10 +470,7 @@ class Worker:
         key = result.key
         self._pending[key] = result
         self._results_waiting.set()  # the reporter first: its call need not wait for us
-        if self.outbox.durable:
-            self._unsaved[key] = result
-            self._outbox_idle.clear()
-            self._outbox_wakeup.set()
+        self._write_behind(result)
         self._all_reported.clear()
         self._progress_latest.pop(key, None)
         m = self.metrics
@@ -625,8 +622,12 @@ class Worker:
             retriable=False,
         )
         self._pending[result.key] = replacement
-        if self.outbox.durable:  # a restart must not report the refused one again
-            self._unsaved[result.key] = replacement
+        self._write_behind(replacement)  # a restart must not report the refused one again
+
+    def _write_behind(self, result: FinishedResult) -> None:
+        """Hand `result` to the outbox loop (nothing to do without a durable outbox)."""
+        if self.outbox.durable:
+            self._unsaved[result.key] = result
             self._outbox_idle.clear()
             self._outbox_wakeup.set()
 
