@@ -133,6 +133,13 @@ def print_table(results: dict[str, Any]) -> None:
         for key in ("p50_ms", "p99_ms"):
             print(f"{'roundtrip_' + key:<28}{e[key]:>12}{c[key]:>12}"
                   f"{pairs['englog_over_celery']['roundtrip_' + key]:>15}")  # fmt: skip
+        two = pairs["median"].get("englog_two_requests")
+        if two:
+            print("  englog submit, then long poll (two requests):")
+            ratios = pairs["englog_two_requests_over_celery"]
+            for key in ("p50_ms", "p99_ms"):
+                print(f"{'roundtrip_' + key:<28}{two[key]:>12}{c[key]:>12}"
+                      f"{ratios['roundtrip_' + key]:>15}")  # fmt: skip
     for section in ("postgres", "scaling", "backlog", "recovery", "profile"):
         if section in results:
             print(f"\n{section}: {json.dumps(results[section], indent=1)}")

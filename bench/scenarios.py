@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
-from bench.englog_side import Englog
+from bench.englog_side import Englog, TwoRequests
 from bench.procs import BenchError, RssSampler, mb, wait_until
 
 PG_BENCH_DB = "englog_bench"
@@ -90,7 +90,8 @@ def paired(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 englog.start()
                 celery.start()
-                runs.append(harness.paired_roundtrips([englog, celery], args.rtt_tasks))
+                systems = [englog, TwoRequests(englog), celery]
+                runs.append(harness.paired_roundtrips(systems, args.rtt_tasks))
             finally:
                 englog.stop()
                 celery.stop()
@@ -103,7 +104,16 @@ def paired(args: argparse.Namespace) -> dict[str, Any]:
         f"roundtrip_{k}": round(median["englog"][k] / median["celery"][k], 2)
         for k in ("p50_ms", "p99_ms")
     }
-    return {"runs": runs, "median": median, "englog_over_celery": ratio}
+    two = {
+        f"roundtrip_{k}": round(median[TwoRequests.name][k] / median["celery"][k], 2)
+        for k in ("p50_ms", "p99_ms")
+    }
+    return {
+        "runs": runs,
+        "median": median,
+        "englog_over_celery": ratio,
+        "englog_two_requests_over_celery": two,
+    }
 
 
 def postgres(args: argparse.Namespace) -> dict[str, Any]:

@@ -218,3 +218,28 @@ def test_long_poll_is_woken_by_the_workers_report(tmp_path: Path) -> None:
             elapsed = time.monotonic() - started
         assert task["status"] == "completed" and task["result"] == {"slept": 0.3}, task
         assert elapsed < 15, elapsed
+
+
+def test_submission_with_prefer_wait_answers_with_the_result(tmp_path: Path) -> None:
+    """`POST /v1/tasks` with `Prefer: wait=N` answers 200 with the finished task once the
+    worker's result commits, within the one request; a task that outlasts the wait
+    gets the usual 202 and keeps running."""
+    with cluster(tmp_path) as c:
+        token = c.create_user("ada")
+        c.start_server()
+        c.start_worker("w1")
+        c.wait_workers_connected("w1")
+        with user_client(c, token) as api:
+            sleep = {"type": "sleep", "payload": {"seconds": 0.3}}
+            r = api.post("/v1/tasks", json=sleep, headers={"Prefer": "wait=25"}, timeout=30)
+            assert r.status_code == 200, r.text
+            task = r.json()
+            assert task["status"] == "completed" and task["result"] == {"slept": 0.3}, task
+            assert r.headers["preference-applied"] == "wait=25"
+            assert r.headers["location"] == f"/v1/tasks/{task['task_id']}"
+
+            slow = {"type": "sleep", "payload": {"seconds": 2}}
+            r = api.post("/v1/tasks", json=slow, headers={"Prefer": "wait=0.2"})
+            assert r.status_code == 202 and r.json()["status"] == "running", r.text
+            done = wait_terminal(api, r.json()["task_id"])
+        assert done["status"] == "completed", done

@@ -79,8 +79,10 @@ MAX_IDEMPOTENCY_KEY = 255
 # BATCH_PAYLOAD_FACTOR times the per-task limit, so one request stays bounded in memory.
 MAX_BATCH = 1000
 BATCH_PAYLOAD_FACTOR = 8
-# Longest `GET /v1/tasks/{id}?wait_s=`: below common proxy and client idle timeouts.
+# Longest `GET /v1/tasks/{id}?wait_s=` and `Prefer: wait=`: below common proxy and
+# client idle timeouts.
 MAX_WAIT_S = 30.0
+PREFER_HEADER = "Prefer"
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -517,13 +519,59 @@ class FastSubmit:
             return True
         self.metrics.submitted.labels(stored.type).inc()
         scope["route"] = _SUBMIT_ROUTE  # MetricsMiddleware's label, as the route's
-        content = b'{"task_id":"%s","status":"%s"}' % (
-            stored.id.encode(),
-            str(stored.status).encode(),
-        )
+        wait_s = prefer_wait([v for k, v in scope["headers"] if k == b"prefer"])
+        status, content, extra = await _accepted(state, stored, principal.user_id, wait_s)
         location = (b"location", f"/v1/tasks/{stored.id}".encode())
-        await _send_json(send, 202, content, location)
+        await _send_json(send, status, content, location, *extra)
         return True
+
+
+async def _accepted(
+    state: ServerState, stored: Task, user_id: str | None, wait_s: float | None
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """A submission's answer: 202 with the task's id and status; with `Prefer: wait=N`,
+    200 and the task as `GET /v1/tasks/{id}` shows it once it finishes within N seconds
+    (RFC 7240), else that 202 after the wait. The task is committed before any of
+    this, so a failed read during the wait still answers 202: the client must learn
+    its task id rather than resubmit."""
+    accepted = b'{"task_id":"%s","status":"%s"}' % (stored.id.encode(), str(stored.status).encode())
+    if wait_s is None:
+        return 202, accepted, []
+    applied = [(b"preference-applied", f"wait={wait_s:g}".encode())]
+    found: _TaskFound | None = None
+    with contextlib.suppress(StoreError):
+        found = await _wait_finished(state, stored.id, user_id, wait_s)
+    if found is None:
+        return 202, accepted, applied
+    task = found[0]
+    if not task.status.terminal:
+        body = b'{"task_id":"%s","status":"%s"}' % (task.id.encode(), str(task.status).encode())
+        return 202, body, applied
+    content_location = (b"content-location", f"/v1/tasks/{task.id}".encode())
+    return 200, _TASK_DETAIL_JSON.dump_json(TaskDetail.of(*found)), [*applied, content_location]
+
+
+# One RFC 7240 preference: a token, optionally `=value` (a token or a quoted string),
+# then `;parameters` this server does not use.
+_PREFERENCE = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*(?:=\s*("[^"]*"|[^;,\s]*))?')
+
+
+def prefer_wait(values: Sequence[bytes]) -> float | None:
+    """The `wait` preference of `Prefer` headers in seconds, capped at MAX_WAIT_S; None
+    when absent, zero or not a number. RFC 7240 makes preferences hints a server may
+    ignore, so a malformed one is ignored rather than refused; `Preference-Applied`
+    in the answer tells the client whether it was honoured."""
+    for value in values:
+        for preference in value.decode("latin-1").split(","):
+            match = _PREFERENCE.match(preference)
+            if match is None or match.group(1).lower() != "wait":
+                continue
+            raw = (match.group(2) or "").strip('"')
+            if not _PLAIN_DECIMAL.fullmatch(raw.encode()):
+                return None
+            seconds = float(raw)
+            return min(seconds, MAX_WAIT_S) if seconds > 0 else None
+    return None
 
 
 _TASKS_PREFIX = "/v1/tasks/"
@@ -729,7 +777,7 @@ async def _submit_ai(
     type_: str,
     payload: dict[str, Any],
     body: InsightRequest | ReportRequest,
-) -> TaskAccepted:
+) -> Response:
     """AI tasks carry a snapshot of the user's entries, so workers need no database."""
     task = NewTask(
         type=type_,
@@ -741,9 +789,10 @@ async def _submit_ai(
     return await _submit(request, response, task)
 
 
-async def _submit(request: Request, response: Response, task: NewTask) -> TaskAccepted:
+async def _submit(request: Request, response: Response, task: NewTask) -> Response:
     """Persist one task (leased at once when a worker stream has a free slot, else
-    queued and the streams woken); 202 with a Location.
+    queued and the streams woken); 202 with a Location. With `Prefer: wait=N`, the
+    finished task (200) if it finishes within N seconds (`_accepted`).
 
     With an `Idempotency-Key` header the same key from the same caller, within
     `idempotency_ttl_s` (24 h), answers 202 again with the first task's id (its status
@@ -764,7 +813,12 @@ async def _submit(request: Request, response: Response, task: NewTask) -> TaskAc
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/tasks/{stored.id}"
-    return TaskAccepted(task_id=stored.id, status=stored.status)
+    wait_s = prefer_wait([v.encode("latin-1") for v in request.headers.getlist(PREFER_HEADER)])
+    status, content, extra = await _accepted(state, stored, task.user_id, wait_s)
+    answer = Response(content, status, headers=response.headers, media_type="application/json")
+    for name, value in extra:
+        answer.headers[name.decode()] = value.decode()
+    return answer
 
 
 async def _submit_once(
@@ -890,6 +944,14 @@ async def delete_entry(entry_id: str, user: CurrentUser, state: State) -> Respon
 # --- tasks ------------------------------------------------------------------------------
 
 tasks = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+# Every submission route takes `Prefer: wait=N` (see `_accepted`).
+_WAITED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": TaskDetail,
+        "description": "Sent with `Prefer: wait=N` (seconds, at most 30): the task finished"
+        " within the wait; it is shown as GET /v1/tasks/{task_id} shows it.",
+    }
+}
 
 
 async def _insight_entries(state: ServerState, user_id: str, body: InsightRequest) -> list[Entry]:
@@ -916,10 +978,10 @@ async def _insight_entries(state: ServerState, user_id: str, body: InsightReques
     return found
 
 
-@tasks.post("/insights", status_code=202)
+@tasks.post("/insights", status_code=202, response_model=TaskAccepted, responses=_WAITED)
 async def submit_insight(
     body: InsightRequest, user: CurrentUser, state: State, request: Request, response: Response
-) -> TaskAccepted:
+) -> Response:
     found = await _insight_entries(state, user.id, body)
     payload = {
         "insight_type": str(body.insight_type),
@@ -929,10 +991,10 @@ async def submit_insight(
     return await _submit_ai(request, response, user.id, "insight_generation", payload, body)
 
 
-@tasks.post("/reports", status_code=202)
+@tasks.post("/reports", status_code=202, response_model=TaskAccepted, responses=_WAITED)
 async def submit_report(
     body: ReportRequest, user: CurrentUser, state: State, request: Request, response: Response
-) -> TaskAccepted:
+) -> Response:
     """Entries overlapping [week_start 00:00, week_end + 1 day 00:00) UTC."""
     if body.week_end < body.week_start:
         raise invalid("body.week_end", "week_end must not be before week_start")
@@ -953,14 +1015,14 @@ async def submit_report(
     return await _submit_ai(request, response, user.id, "weekly_report", payload, body)
 
 
-@tasks.post("", status_code=202)
+@tasks.post("", status_code=202, response_model=TaskAccepted, responses=_WAITED)
 async def submit_task(
     body: TaskSubmit,
     principal: CurrentPrincipal,
     state: State,
     request: Request,
     response: Response,
-) -> TaskAccepted:
+) -> Response:
     """Generic submission: admin for any known type, users for the test types only
     (see englog.server.auth)."""
     await _learn_types(state, [body.type])

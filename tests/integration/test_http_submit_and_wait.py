@@ -1,0 +1,177 @@
+"""Submit and wait in one request: `Prefer: wait=N` (RFC 7240) on the submission routes.
+The answer is the finished task, as `GET /v1/tasks/{id}` shows it, when it finishes
+within N seconds; otherwise the usual 202. The fast path (FastSubmit) and the FastAPI
+route (taken here by sending an Idempotency-Key) must answer alike."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from englog.domain.tasks import ReportedResult, ResultOutcome, RetryBackoff
+from englog.domain.tokens import hash_token
+from englog.server.http_api import MAX_WAIT_S, create_http_app, prefer_wait
+from englog.server.state import ServerSettings, ServerState
+from englog.store.sqlite import SQLiteStore
+from tests.support.procs import eventually
+
+pytestmark = pytest.mark.timeout(60)
+
+NOOP = {"type": "noop", "payload": {"n": 1}}
+
+
+@pytest.fixture
+def state(store: SQLiteStore) -> ServerState:
+    return ServerState(store=store, settings=ServerSettings(admin_token="admintoken"))
+
+
+@pytest.fixture
+async def client(state: ServerState) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_http_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+@pytest.fixture
+async def alice(store: SQLiteStore) -> dict[str, str]:
+    await store.create_user("alice", hash_token("alice-token"), time.time())
+    return {"Authorization": "Bearer alice-token"}
+
+
+async def complete_next(store: SQLiteStore, state: ServerState, result: object) -> str:
+    """Claim the next pending task as a worker would, report it done, and wake the
+    waiting requests as the gRPC service does after its commit."""
+    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    done = ReportedResult(claimed.id, claimed.attempt, "w1", ResultOutcome.COMPLETED, result)
+    await store.report_results([done], RetryBackoff(), time.time())
+    state.watch.finished([claimed.id])
+    return claimed.id
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([], None),
+        ([b"wait=5"], 5.0),
+        ([b"respond-async, wait=10"], 10.0),
+        ([b"WAIT = 3"], 3.0),
+        ([b'wait="2"'], 2.0),
+        ([b"handling=lenient; x=1, wait=1.5"], 1.5),
+        ([b"respond-async", b"wait=4"], 4.0),
+        ([b"wait=1000"], MAX_WAIT_S),
+        ([b"wait=0"], None),
+        ([b"wait=-1"], None),
+        ([b"wait=abc"], None),
+        ([b"wait=nan"], None),
+        ([b"wait"], None),
+        ([b"waiting=5"], None),
+        ([b"return=minimal"], None),
+    ],
+)
+def test_the_wait_preference_is_read_as_rfc_7240_writes_it(
+    values: list[bytes], expected: float | None
+) -> None:
+    assert prefer_wait(values) == expected
+
+
+@pytest.mark.parametrize("route", ["fast path", "route"])
+async def test_a_task_finished_within_the_wait_is_the_answer(
+    client: httpx.AsyncClient,
+    store: SQLiteStore,
+    state: ServerState,
+    alice: dict[str, str],
+    route: str,
+) -> None:
+    headers = {**alice, "Prefer": "respond-async, wait=20"}
+    if route == "route":
+        headers["Idempotency-Key"] = "k1"
+    waiter = asyncio.create_task(client.post("/v1/tasks", json=NOOP, headers=headers))
+    await eventually(lambda: state.watch.waiting == 1, what="the submission waits")
+    assert not waiter.done()
+    task_id = await complete_next(store, state, {"ok": 1})
+    response = await asyncio.wait_for(waiter, 5)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["preference-applied"] == "wait=20"
+    assert response.headers["location"] == response.headers["content-location"]
+    assert response.headers["location"] == f"/v1/tasks/{task_id}"
+    shown = await client.get(f"/v1/tasks/{task_id}", headers=alice)
+    assert response.content == shown.content  # the GET's answer, byte for byte
+    body = response.json()
+    assert body["status"] == "completed" and body["result"] == {"ok": 1}
+    assert state.watch.waiting == 0
+
+
+@pytest.mark.parametrize("route", ["fast path", "route"])
+async def test_a_task_still_running_after_the_wait_gets_the_usual_202(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str], route: str
+) -> None:
+    headers = {**alice, "Prefer": "wait=0.2"}
+    if route == "route":
+        headers["Idempotency-Key"] = "k2"
+    started = time.monotonic()
+    response = await client.post("/v1/tasks", json=NOOP, headers=headers)
+    assert time.monotonic() - started >= 0.2
+    assert response.status_code == 202, response.text
+    assert response.headers["preference-applied"] == "wait=0.2"
+    task_id = response.json()["task_id"]
+    assert response.json() == {"task_id": task_id, "status": "pending"}
+    assert response.headers["location"] == f"/v1/tasks/{task_id}"
+    assert "content-location" not in response.headers
+    assert (await store.get_task(task_id, None)) is not None
+
+
+@pytest.mark.parametrize("prefer", [None, "wait=0", "wait=soon", "respond-async"])
+async def test_without_a_wait_the_202_comes_at_once(
+    client: httpx.AsyncClient, alice: dict[str, str], prefer: str | None
+) -> None:
+    """An absent, zero or malformed wait is no wait: preferences are hints (RFC 7240),
+    and Preference-Applied says none was applied."""
+    headers = alice if prefer is None else {**alice, "Prefer": prefer}
+    started = time.monotonic()
+    response = await client.post("/v1/tasks", json=NOOP, headers=headers)
+    assert time.monotonic() - started < MAX_WAIT_S / 2
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    assert "preference-applied" not in response.headers
+
+
+async def test_a_store_failure_during_the_wait_still_answers_202_with_the_id(
+    client: httpx.AsyncClient, store: SQLiteStore, state: ServerState, alice: dict[str, str]
+) -> None:
+    """The task was committed before the wait began: the client must learn its id, not
+    see an error it would answer by submitting again."""
+    waiter = asyncio.create_task(
+        client.post("/v1/tasks", json=NOOP, headers={**alice, "Prefer": "wait=20"})
+    )
+    await eventually(lambda: state.watch.waiting == 1, what="the submission waits")
+    [task] = await store.list_tasks(None, None, None, 10, 0)
+    await store.close()
+    state.watch.finished([task.id])  # the re-read meets the closed store
+    response = await asyncio.wait_for(waiter, 5)
+    assert response.status_code == 202, response.text
+    assert response.json() == {"task_id": task.id, "status": "pending"}
+
+
+async def test_ai_submissions_take_the_preference_too(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    entry = {
+        "title": "Queue fencing",
+        "type": "development",
+        "start_time": "2026-11-16T09:30:00Z",
+        "end_time": "2026-11-16T12:00:00Z",
+    }
+    assert (await client.post("/v1/entries", json=entry, headers=alice)).status_code == 201
+    response = await client.post(
+        "/v1/tasks/reports",
+        json={"week_start": "2026-11-16", "week_end": "2026-11-22"},
+        headers={**alice, "Prefer": "wait=0.1"},
+    )
+    assert response.status_code == 202, response.text
+    assert response.headers["preference-applied"] == "wait=0.1"
+    assert response.json()["status"] == "pending"
