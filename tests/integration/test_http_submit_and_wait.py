@@ -175,3 +175,28 @@ async def test_ai_submissions_take_the_preference_too(
     assert response.status_code == 202, response.text
     assert response.headers["preference-applied"] == "wait=0.1"
     assert response.json()["status"] == "pending"
+
+
+async def test_an_idempotent_replay_waits_for_the_first_tasks_result(
+    client: httpx.AsyncClient, store: SQLiteStore, state: ServerState, alice: dict[str, str]
+) -> None:
+    """The same Idempotency-Key again creates nothing; with a wait it answers with the
+    first task once that finishes, at once if it already has."""
+    keyed = {**alice, "Idempotency-Key": "k3"}
+    first = await client.post("/v1/tasks", json=NOOP, headers=keyed)
+    assert first.status_code == 202, first.text
+    waited = {**keyed, "Prefer": "wait=20"}
+    waiter = asyncio.create_task(client.post("/v1/tasks", json=NOOP, headers=waited))
+    await eventually(lambda: state.watch.waiting == 1, what="the replay waits")
+    task_id = await complete_next(store, state, {"n": 1})
+    assert task_id == first.json()["task_id"]
+    response = await asyncio.wait_for(waiter, 5)
+    assert response.status_code == 200, response.text
+    assert response.headers["idempotent-replayed"] == "true"
+    assert response.json()["task_id"] == task_id and response.json()["status"] == "completed"
+
+    started = time.monotonic()
+    again = await client.post("/v1/tasks", json=NOOP, headers=waited)
+    assert time.monotonic() - started < 5  # finished already: no wait at all
+    assert again.status_code == 200 and again.content == response.content
+    assert len(await store.list_tasks(None, None, None, 10, 0)) == 1

@@ -527,20 +527,21 @@ class FastSubmit:
 
 
 async def _accepted(
-    state: ServerState, stored: Task, user_id: str | None, wait_s: float | None
+    state: ServerState, stored: Task, user_id: str | None, wait_s: float | None, fresh: bool = True
 ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     """A submission's answer: 202 with the task's id and status; with `Prefer: wait=N`,
     200 and the task as `GET /v1/tasks/{id}` shows it once it finishes within N seconds
     (RFC 7240), else that 202 after the wait. The task is committed before any of
     this, so a failed read during the wait still answers 202: the client must learn
-    its task id rather than resubmit."""
+    its task id rather than resubmit. `fresh`: `stored` is the task as this request
+    created it (not an idempotent replay), so the wait needs no first read."""
     accepted = b'{"task_id":"%s","status":"%s"}' % (stored.id.encode(), str(stored.status).encode())
     if wait_s is None:
         return 202, accepted, []
     applied = [(b"preference-applied", f"wait={wait_s:g}".encode())]
     found: _TaskFound | None = None
     with contextlib.suppress(StoreError):
-        found = await _wait_finished(state, stored.id, user_id, wait_s)
+        found = await _wait_finished(state, stored.id, user_id, wait_s, stored if fresh else None)
     if found is None:
         return 202, accepted, applied
     task = found[0]
@@ -814,7 +815,7 @@ async def _submit(request: Request, response: Response, task: NewTask) -> Respon
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/tasks/{stored.id}"
     wait_s = prefer_wait([v.encode("latin-1") for v in request.headers.getlist(PREFER_HEADER)])
-    status, content, extra = await _accepted(state, stored, task.user_id, wait_s)
+    status, content, extra = await _accepted(state, stored, task.user_id, wait_s, created)
     answer = Response(content, status, headers=response.headers, media_type="application/json")
     for name, value in extra:
         answer.headers[name.decode()] = value.decode()
@@ -1126,16 +1127,28 @@ async def _find_task(
 
 
 async def _wait_finished(
-    state: ServerState, task_id: str, user_id: str | None, wait_s: float
+    state: ServerState,
+    task_id: str,
+    user_id: str | None,
+    wait_s: float,
+    submitted: Task | None = None,
 ) -> _TaskFound | None:
     """The task once it is terminal, or as it is after `wait_s`. Woken by this
     process's commits (TaskWatch), watched before the first read so none is missed; a
     result another replica accepted shows in the read after the wait. The last read is
-    the answer, so it is a full one (attempts too)."""
+    the answer, so it is a full one (attempts too).
+
+    `submitted`: the task as this request's own submission just committed it, which
+    then stands in for the first read. Safe because the watch is registered in the
+    same loop step as the submission returned: its result can only commit in a later
+    step, after a worker got the task and answered."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     with state.watch.watch(task_id) as finished:
-        found = await state.store.get_task_detail(task_id, user_id)
+        if submitted is not None and not submitted.status.terminal:
+            found: _TaskFound | None = (submitted, [])
+        else:
+            found = await state.store.get_task_detail(task_id, user_id)
         while found is not None and not found[0].status.terminal:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
