@@ -347,15 +347,23 @@ TokenOpt = Annotated[str, typer.Option(envvar="ENGLOG_TOKEN", help="API token")]
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
-def api(method: str, url: str, token: str, path: str, **kwargs: Any) -> Any:
+def api(
+    method: str,
+    url: str,
+    token: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15.0,
+    **kwargs: Any,
+) -> Any:
     if not token:
         fail("no API token: set ENGLOG_TOKEN or --token")
     try:
         response = httpx.request(
             method,
             url.rstrip("/") + path,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=15.0,
+            headers={"Authorization": f"Bearer {token}", **(headers or {})},
+            timeout=timeout,
             **kwargs,
         )
     except httpx.ConnectError:
@@ -378,6 +386,15 @@ def tasks_submit(
     type: Annotated[str, typer.Argument(help="Task type")],
     payload: Annotated[str, typer.Option(help="JSON payload")] = "{}",
     priority: Annotated[int, typer.Option(min=0)] = 0,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=30,
+            help="Wait up to this many seconds for the result (Prefer: wait); print the"
+            " finished task as JSON, or the id if it is still running",
+        ),
+    ] = 0,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = "",
 ) -> None:
@@ -387,9 +404,19 @@ def tasks_submit(
     except ValueError as exc:
         fail(f"--payload is not JSON: {exc}")
     reply = api(
-        "POST", url, token, "/v1/tasks", json={"type": type, "payload": body, "priority": priority}
+        "POST",
+        url,
+        token,
+        "/v1/tasks",
+        json={"type": type, "payload": body, "priority": priority},
+        headers={"Prefer": f"wait={wait:g}"} if wait else None,
+        timeout=wait + 15.0,
     )
-    print(reply["task_id"])
+    if "attempts" not in reply:  # 202: not finished (or no wait asked)
+        print(reply["task_id"])
+        return
+    console.print_json(data=reply)
+    raise typer.Exit(0 if reply["status"] == "completed" else 2)
 
 
 @tasks_app.command("list")

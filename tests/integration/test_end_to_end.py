@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections import Counter
 from datetime import datetime
@@ -10,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.procs import Cluster, cluster, metric_value, wait_for
+from tests.support.procs import Cluster, base_env, cluster, englog_cmd, metric_value, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -243,3 +245,32 @@ def test_submission_with_prefer_wait_answers_with_the_result(tmp_path: Path) -> 
             assert r.status_code == 202 and r.json()["status"] == "running", r.text
             done = wait_terminal(api, r.json()["task_id"])
         assert done["status"] == "completed", done
+
+
+def test_cli_submit_with_wait_prints_the_finished_task(tmp_path: Path) -> None:
+    """`englog tasks submit --wait S` is submit-and-wait from the shell: the finished
+    task as JSON (exit 0 when completed), or its id when it outlasts the wait."""
+    with cluster(tmp_path) as c:
+        token = c.create_user("ada")
+        server = c.start_server()
+        c.start_worker("w1")
+        c.wait_workers_connected("w1")
+
+        def submit(seconds: float, wait: str) -> subprocess.CompletedProcess[str]:
+            args = ["tasks", "submit", "sleep", "--payload", json.dumps({"seconds": seconds})]
+            args += ["--wait", wait, "--url", server.url, "--token", token]
+            return subprocess.run(
+                englog_cmd(*args), env=base_env(), capture_output=True, text=True, timeout=60
+            )
+
+        done = submit(0.2, "20")
+        assert done.returncode == 0, done.stderr
+        task = json.loads(done.stdout)
+        assert task["status"] == "completed" and task["result"] == {"slept": 0.2}, task
+
+        running = submit(3, "0.2")
+        assert running.returncode == 0, running.stderr
+        task_id = running.stdout.strip()
+        assert len(task_id) == 32 and "Traceback" not in running.stderr
+        with user_client(c, token) as api:
+            assert wait_terminal(api, task_id)["status"] == "completed"
