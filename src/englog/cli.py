@@ -211,6 +211,16 @@ def worker(
         str, typer.Option(envvar="ENGLOG_KEEP_ALIVE", help="How long the model stays loaded")
     ] = "10m",
     outbox: Annotated[str | None, typer.Option(envvar="ENGLOG_OUTBOX")] = None,
+    outbox_linger: Annotated[
+        float,
+        typer.Option(
+            envvar="ENGLOG_OUTBOX_LINGER",
+            min=0,
+            max=1,
+            help="Seconds a finished result waits for its acknowledgement before the"
+            " outbox writes it (0: at once)",
+        ),
+    ] = 0.005,
     worker_id: Annotated[str | None, typer.Option(envvar="ENGLOG_WORKER_ID")] = None,
     handlers: Annotated[
         list[str] | None, typer.Option(envvar="ENGLOG_HANDLERS", help="Module with @handler")
@@ -274,6 +284,7 @@ def worker(
                 keep_alive=keep_alive,
             ),
             outbox=outbox,
+            outbox_linger_s=outbox_linger,
             insecure=insecure,
             tls_cert=tls_cert,
             tls_key=tls_key,

@@ -1,7 +1,8 @@
 """The worker's write-behind outbox with a real in-process server and worker: a result
 is reported without waiting for its outbox commit, one acknowledged before its write
-began is never written, and one the server cannot take is in the outbox file (and
-stays there through a graceful stop)."""
+began is never written (with the linger, that is every result the server answers at
+once), and one the server cannot take is in the outbox file (and stays there through
+a graceful stop)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,10 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path, held: HeldCommits | None = None) -> AsyncIterator[Rig]:
+async def running(
+    tmp_path: Path, held: HeldCommits | None = None, linger_s: float | None = None
+) -> AsyncIterator[Rig]:
+    """A server and a worker with an outbox file; `linger_s` None keeps the default."""
     server = Server(
         ServerSettings(
             db_url=f"sqlite:///{tmp_path / 's.db'}",
@@ -108,6 +112,7 @@ async def running(tmp_path: Path, held: HeldCommits | None = None) -> AsyncItera
             insecure=True,
             concurrency=4,
             outbox=str(outbox),
+            **({} if linger_s is None else {"outbox_linger_s": linger_s}),
         ),
         load_handlers(None),
     )
@@ -131,7 +136,7 @@ async def test_results_acknowledged_before_their_write_began_are_never_written(
     tmp_path: Path,
 ) -> None:
     held = HeldCommits()
-    async with running(tmp_path, held) as rig:
+    async with running(tmp_path, held, linger_s=0) as rig:  # every result written at once
         first = await rig.submit("noop", n=0)
         await eventually(held.entered.is_set, 10, what="the first result's commit started")
         # Its commit is held: the result is reported all the same.
@@ -195,3 +200,42 @@ async def test_a_graceful_stop_waits_for_the_outbox_write(
         held.release.set()
         await asyncio.wait_for(rig.run, 10)
         assert file_keys(rig.outbox) == {(task_id, 1)}
+
+
+async def test_results_acknowledged_within_the_linger_are_never_written(
+    tmp_path: Path,
+) -> None:
+    held = HeldCommits()
+    held.release.set()  # nothing is held: only recorded
+    async with running(tmp_path, held, linger_s=0.5) as rig:
+        tasks = [await rig.submit("noop", n=i) for i in range(5)]
+        await eventually(lambda: rig.completed(*tasks), 10, what="results accepted")
+        await eventually(lambda: rig.worker.pending_results == 0, 10, what="all acknowledged")
+        await eventually(rig.worker._outbox_idle.is_set, 10, what="outbox loop idle")
+        assert held.puts == [] and rig.worker.outbox.commits == 0
+        assert file_keys(rig.outbox) == set()
+
+
+async def test_a_result_unacknowledged_after_the_linger_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stops answering while the task runs: once the linger has passed, the
+    result is in the file, though the worker is still trying to report it."""
+    monkeypatch.setattr(worker_client, "RESULT_FLUSH_TIMEOUT_S", 0.5)
+    async with running(tmp_path, linger_s=0.3) as rig:
+        task_id = await rig.submit("sleep", seconds=0.5)
+        await eventually(lambda: task_id in rig.worker.runner.active_ids, 10, what="running")
+        await rig.server.stop(grace_s=0.1)
+        await eventually(lambda: rig.worker.pending_results == 1, 10, what="result finished")
+        finished = time.monotonic()
+        await eventually(
+            lambda: (task_id, 1) in file_keys(rig.outbox), 10, what="result in the outbox"
+        )
+        assert time.monotonic() - finished >= 0.2  # it lingered first (0.3 s, less polling)
+        assert rig.worker.pending_results == 1
+
+
+def test_the_linger_is_bounded() -> None:
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="outbox-linger"):
+            WorkerSettings(outbox_linger_s=bad)

@@ -1,12 +1,13 @@
-"""The worker's outbox: finished results are written here while they are reported
+"""The worker's outbox: finished results are written here behind their reports
 (write-behind: the report never waits for the disk), and leave only when the server
 has acknowledged them. A result acknowledged before its write began is never written
-at all. Otherwise it is in the file within one commit of finishing, so a result the
-server cannot take survives an outage of any length and a later crash (SIGKILL) of the
-worker, and is delivered from here on the next start. The one window: a worker killed
-in the ~1 ms between a task finishing and that commit loses the result, and the server
-runs the task again once its lease expires (at-least-once, as after a crash during the
-task itself); nothing is lost.
+at all; the worker lets a new result linger (`--outbox-linger`, 5 ms) for its
+acknowledgement first, so that is the usual case. Otherwise it is in the file within
+the linger and one commit of finishing, so a result the server cannot take survives an
+outage of any length and a later crash (SIGKILL) of the worker, and is delivered from
+here on the next start. The one window: a worker killed in those few milliseconds loses
+the result, and the server runs the task again once its lease expires (at-least-once,
+as after a crash during the task itself); nothing is lost.
 
 The file is a small SQLite database (WAL, synchronous=FULL) written by one thread:
 `put` and `remove` calls that arrive while a commit runs are gathered into the next

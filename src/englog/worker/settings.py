@@ -13,6 +13,10 @@ from englog.resilience.backoff import BackoffPolicy
 from englog.resilience.breaker import BreakerPolicy
 from englog.resilience.retry import RetryPolicy
 
+# Past this, a SIGKILL loses the results of a noticeable stretch of work (they run again
+# after their leases: nothing is lost, but the work is done twice).
+MAX_OUTBOX_LINGER_S = 1.0
+
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -33,6 +37,9 @@ class WorkerSettings:
     ai_timeouts: AITimeouts = field(default_factory=AITimeouts)
     ai_options: ModelOptions = field(default_factory=ModelOptions)
     outbox: str | None = None
+    # How long a finished result may wait for its acknowledgement before the outbox
+    # writes it (see Worker._outbox_loop); 0 writes at once.
+    outbox_linger_s: float = 0.005
     insecure: bool = False  # plaintext only when asked
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -58,6 +65,8 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if not 0 <= self.outbox_linger_s <= MAX_OUTBOX_LINGER_S:
+            raise ValueError(f"--outbox-linger must be between 0 and {MAX_OUTBOX_LINGER_S:g}s")
         if not self.worker_id.strip():
             raise ValueError("worker id must not be empty")
         split_hostport(self.server, "--server")
