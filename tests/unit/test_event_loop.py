@@ -1,0 +1,42 @@
+"""Which event loop `englog server` and `englog worker` run on (ENGLOG_EVENT_LOOP)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import typer
+import uvloop
+
+from englog.cli import event_loop_factory
+
+
+@pytest.mark.parametrize("value", [None, "auto", "uvloop", " UVLOOP "])
+def test_uvloop_when_installed(monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
+    if value is None:
+        monkeypatch.delenv("ENGLOG_EVENT_LOOP", raising=False)
+    else:
+        monkeypatch.setenv("ENGLOG_EVENT_LOOP", value)
+    factory = event_loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+
+
+def test_asyncio_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENGLOG_EVENT_LOOP", "asyncio")
+    assert event_loop_factory() is None
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        assert not isinstance(runner.get_loop(), uvloop.Loop)
+
+
+def test_an_unknown_loop_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ENGLOG_EVENT_LOOP", "trio")
+    with pytest.raises(typer.Exit):
+        event_loop_factory()
+    assert "ENGLOG_EVENT_LOOP must be auto, asyncio or uvloop" in capsys.readouterr().err
