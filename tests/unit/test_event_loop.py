@@ -1,8 +1,9 @@
-"""Which event loop `englog server` and `englog worker` run on (ENGLOG_EVENT_LOOP)."""
+"""Which event loop and gRPC endpoints `englog server` and `englog worker` run on."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 import typer
@@ -40,3 +41,14 @@ def test_an_unknown_loop_is_a_clear_error(
     with pytest.raises(typer.Exit):
         event_loop_factory()
     assert "ENGLOG_EVENT_LOOP must be auto, asyncio or uvloop" in capsys.readouterr().err
+
+
+def test_grpc_posix_endpoints_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from englog.cli import POSIX_GRPC_ENDPOINTS, use_posix_grpc_endpoints
+
+    monkeypatch.delenv("GRPC_EXPERIMENTS", raising=False)
+    use_posix_grpc_endpoints()
+    assert os.environ["GRPC_EXPERIMENTS"] == POSIX_GRPC_ENDPOINTS
+    monkeypatch.setenv("GRPC_EXPERIMENTS", "")
+    use_posix_grpc_endpoints()
+    assert os.environ["GRPC_EXPERIMENTS"] == ""  # the operator's choice stands
