@@ -42,13 +42,19 @@ async def alice(store: SQLiteStore) -> dict[str, str]:
     return {"Authorization": "Bearer alice-token"}
 
 
-async def complete_next(store: SQLiteStore, state: ServerState, result: object) -> str:
+async def complete_next(
+    store: SQLiteStore, state: ServerState, result: object, handed_over: bool = True
+) -> str:
     """Claim the next pending task as a worker would, report it done, and wake the
-    waiting requests as the gRPC service does after its commit."""
+    waiting requests as the gRPC service does after its commit: with the task as
+    committed handed over (`handed_over`), or without, as the lease reaper does."""
     [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
     done = ReportedResult(claimed.id, claimed.attempt, "w1", ResultOutcome.COMPLETED, result)
-    await store.report_results([done], RetryBackoff(), time.time())
-    state.watch.finished([claimed.id])
+    watched = state.watch.watched([claimed.id]) if handed_over else set()
+    [decision] = await store.report_results([done], RetryBackoff(), time.time(), watched=watched)
+    assert (decision.final is not None) == handed_over
+    finals = {claimed.id: decision.final} if decision.final is not None else None
+    state.watch.finished([claimed.id], finals)
     return claimed.id
 
 
@@ -78,6 +84,7 @@ def test_the_wait_preference_is_read_as_rfc_7240_writes_it(
     assert prefer_wait(values) == expected
 
 
+@pytest.mark.parametrize("handed_over", [True, False])
 @pytest.mark.parametrize("route", ["fast path", "route"])
 async def test_a_task_finished_within_the_wait_is_the_answer(
     client: httpx.AsyncClient,
@@ -85,14 +92,17 @@ async def test_a_task_finished_within_the_wait_is_the_answer(
     state: ServerState,
     alice: dict[str, str],
     route: str,
+    handed_over: bool,
 ) -> None:
+    """Whether the commit hands the finished task over or the request reads it, the
+    answer is the GET's, byte for byte."""
     headers = {**alice, "Prefer": "respond-async, wait=20"}
     if route == "route":
         headers["Idempotency-Key"] = "k1"
     waiter = asyncio.create_task(client.post("/v1/tasks", json=NOOP, headers=headers))
     await eventually(lambda: state.watch.waiting == 1, what="the submission waits")
     assert not waiter.done()
-    task_id = await complete_next(store, state, {"ok": 1})
+    task_id = await complete_next(store, state, {"ok": 1, "t": "naïve ✓"}, handed_over)
     response = await asyncio.wait_for(waiter, 5)
 
     assert response.status_code == 200, response.text
@@ -102,7 +112,8 @@ async def test_a_task_finished_within_the_wait_is_the_answer(
     shown = await client.get(f"/v1/tasks/{task_id}", headers=alice)
     assert response.content == shown.content  # the GET's answer, byte for byte
     body = response.json()
-    assert body["status"] == "completed" and body["result"] == {"ok": 1}
+    assert body["status"] == "completed" and body["result"] == {"ok": 1, "t": "naïve ✓"}
+    assert [a["outcome"] for a in body["attempts"]] == ["completed"]
     assert state.watch.waiting == 0
 
 

@@ -516,6 +516,35 @@ async def test_report_results_accepted_duplicate_stale_unknown(store: Store) -> 
     assert refetched is not None and refetched.updated_at == T0 + 5  # nothing rewritten
 
 
+async def test_watched_tasks_come_back_from_the_report_as_committed(store: Store) -> None:
+    """`watched`: a task the report finishes comes back (task and attempts) exactly as
+    a read after the commit shows it; one it does not finish, one not watched, and a
+    duplicate come back without."""
+    a, b, c = await store.submit_tasks([new(n=1), new(n=2), new(n=3, max_attempts=3)], T0)
+    await store.claim_tasks("w1", {"noop": 3}, 3, TTL, T0)
+    done_a = result(a, "w1", result={"answer": 42, "text": "naïve ✓"})
+    decisions = await store.report_results(
+        [
+            done_a,
+            result(b, "w1", result={"n": 2}),
+            result(c, "w1", "failed", error="retry me", retriable=True),
+        ],
+        NO_JITTER,
+        T0 + 5,
+        watched={a.id, c.id},
+    )
+    final_a, final_b, final_c = (d.final for d in decisions)
+    assert final_b is None  # not watched
+    assert final_c is None  # watched, but back to PENDING: not finished
+    assert final_a is not None
+    detail = await store.get_task_detail(a.id)
+    assert detail is not None
+    assert final_a[0] == detail[0] and list(final_a[1]) == detail[1]
+    assert final_a[0].status is TaskStatus.COMPLETED and len(final_a[1]) == 1
+    [again] = await store.report_results([done_a], NO_JITTER, T0 + 6, watched={a.id})
+    assert again.disposition is Disposition.DUPLICATE and again.final is None
+
+
 async def test_retriable_failure_goes_back_to_pending_with_next_attempt(
     store: Store,
 ) -> None:

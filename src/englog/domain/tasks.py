@@ -193,6 +193,9 @@ class ResultDecision:
     disposition: Disposition
     status: TaskStatus | None = None  # the task's status after the decision
     detail: str = ""
+    # The task and its attempt records as this decision committed them, for the tasks
+    # the caller asked for (`Store.report_results(..., watched=...)`) that it finished.
+    final: tuple[Task, tuple[TaskAttempt, ...]] | None = None
 
 
 # Above the LLM client's per-attempt timeouts (60 s insight, 90 s report) times its

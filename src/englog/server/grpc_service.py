@@ -281,16 +281,20 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         if not request.results:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no results in the request")
         reported = [await self._reported(r, worker_id, context) for r in request.results]
+        # Tasks a request waits on (a long poll, a submission with Prefer: wait) come
+        # back from the commit as committed, so that request answers without a read.
+        watched = self._state.watch.watched(r.task_id for r in reported)
         decisions: list[ResultDecision] = await self._store_call(
             context,
             self._state.store.report_results(
-                reported, self._state.settings.retry_backoff, self._state.clock()
+                reported, self._state.settings.retry_backoff, self._state.clock(), watched=watched
             ),
         )
         for r, d in zip(reported, decisions, strict=True):
             self._state.metrics.results.labels(d.disposition.value, r.outcome.value).inc()
         woken = self._state.watch.finished(
-            d.task_id for d in decisions if d.status is not None and d.status.terminal
+            (d.task_id for d in decisions if d.status is not None and d.status.terminal),
+            {d.task_id: d.final for d in decisions if d.final is not None},
         )
         # Only an accepted result frees a slot: a duplicate's slot was freed when it was
         # first accepted, and a stale one's task may run here again as a newer attempt.

@@ -1153,8 +1153,12 @@ async def _wait_finished(
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
                     await finished.wait()
-            finished.clear()  # before the read: a commit during it wakes the next wait
-            found = await state.store.get_task_detail(task_id, user_id)
+            # Cleared before the read: a commit during it wakes the next wait.
+            final = finished.take()
+            if final is not None:  # the task as the commit that finished it left it
+                found = final[0], list(final[1])
+            else:
+                found = await state.store.get_task_detail(task_id, user_id)
             if loop.time() >= deadline:
                 break
     return found

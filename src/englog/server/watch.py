@@ -11,43 +11,71 @@ the store's, only later.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+
+from englog.domain.tasks import Task, TaskAttempt
+
+Final = tuple[Task, tuple[TaskAttempt, ...]]
+
+
+class Waiter(asyncio.Event):
+    """Set when the task finished; `final` is the task as that commit left it, when
+    the committer had it at hand (then the waiter needs no read)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.final: Final | None = None
+
+    def take(self) -> Final | None:
+        """Clear the event and hand over `final` (once)."""
+        self.clear()
+        final, self.final = self.final, None
+        return final
 
 
 class TaskWatch:
-    """task id -> the events of the requests waiting for it to finish."""
+    """task id -> the requests waiting for it to finish."""
 
     def __init__(self) -> None:
-        self._waiting: dict[str, set[asyncio.Event]] = {}
+        self._waiting: dict[str, set[Waiter]] = {}
 
     @property
     def waiting(self) -> int:
         """Requests waiting right now (for tests and metrics)."""
-        return sum(len(events) for events in self._waiting.values())
+        return sum(len(waiters) for waiters in self._waiting.values())
+
+    def watched(self, task_ids: Iterable[str]) -> set[str]:
+        """Those of `task_ids` some request is waiting for."""
+        if not self._waiting:
+            return set()
+        return {task_id for task_id in task_ids if task_id in self._waiting}
 
     @contextmanager
-    def watch(self, task_id: str) -> Iterator[asyncio.Event]:
-        """An event set when `finished` names the task; unregistered on exit."""
-        event = asyncio.Event()
-        self._waiting.setdefault(task_id, set()).add(event)
+    def watch(self, task_id: str) -> Iterator[Waiter]:
+        """A waiter set when `finished` names the task; unregistered on exit."""
+        waiter = Waiter()
+        self._waiting.setdefault(task_id, set()).add(waiter)
         try:
-            yield event
+            yield waiter
         finally:
-            events = self._waiting.get(task_id)
-            if events is not None:
-                events.discard(event)
-                if not events:
+            waiters = self._waiting.get(task_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
                     del self._waiting[task_id]
 
-    def finished(self, task_ids: Iterable[str]) -> int:
-        """Wake every request waiting for one of these tasks (called after commit);
-        returns how many were woken."""
+    def finished(self, task_ids: Iterable[str], finals: Mapping[str, Final] | None = None) -> int:
+        """Wake every request waiting for one of these tasks (called after commit),
+        handing over the task as committed where `finals` has it; returns how many
+        were woken."""
         if not self._waiting:
             return 0
         woken = 0
         for task_id in task_ids:
-            for event in self._waiting.get(task_id, ()):
-                event.set()
+            final = finals.get(task_id) if finals else None
+            for waiter in self._waiting.get(task_id, ()):
+                waiter.final = final
+                waiter.set()
                 woken += 1
         return woken

@@ -13,7 +13,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -304,7 +304,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def report_results(
-        self, results: Sequence[ReportedResult], backoff: RetryBackoff, now: float
+        self,
+        results: Sequence[ReportedResult],
+        backoff: RetryBackoff,
+        now: float,
+        *,
+        watched: Collection[str] = (),
     ) -> list[ResultDecision]:
         """Fenced, idempotent results, all in one transaction, one decision each:
         ACCEPTED when the task is RUNNING with that attempt and worker (COMPLETED;
@@ -313,7 +318,9 @@ class Store(abc.ABC):
         CANCELLED); DUPLICATE when that same attempt's result was already accepted;
         STALE otherwise; UNKNOWN_TASK when there is no such task. An accepted result
         ends its attempt record with the reported outcome (completed, failed or
-        cancelled) and error."""
+        cancelled) and error. The decision of an accepted result that finishes a task
+        named in `watched` carries the task and its attempts as committed (`final`),
+        read in the same transaction: requests waiting on it answer without a read."""
 
     @abc.abstractmethod
     async def requeue_expired(

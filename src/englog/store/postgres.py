@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -326,6 +327,24 @@ async def _end_attempts(conn: asyncpg.Connection, ends: Sequence[_End], now: flo
     if any(t.status is TaskStatus.PENDING for t in tasks):
         await _notify(conn)
     return tasks
+
+
+async def _finals(
+    conn: asyncpg.Connection, updated: Sequence[Task], watched: Collection[str]
+) -> dict[str, tuple[Task, tuple[TaskAttempt, ...]]]:
+    """The watched tasks among `updated` that finished, with their attempt records, as
+    this transaction leaves them (see Store.report_results)."""
+    done = {t.id: t for t in updated if t.status.terminal and t.id in watched}
+    if not done:
+        return {}
+    rows = await conn.fetch(
+        "SELECT * FROM task_attempts WHERE task_id = ANY($1::text[]) ORDER BY task_id, attempt",
+        list(done),
+    )
+    attempts: dict[str, list[TaskAttempt]] = {task_id: [] for task_id in done}
+    for row in rows:
+        attempts[row["task_id"]].append(_attempt(row))
+    return {task_id: (task, tuple(attempts[task_id])) for task_id, task in done.items()}
 
 
 async def _notify(conn: asyncpg.Connection) -> None:
@@ -964,7 +983,12 @@ class PostgresStore(Store):
         return status == "UPDATE 1"
 
     async def report_results(
-        self, results: Sequence[ReportedResult], backoff: RetryBackoff, now: float
+        self,
+        results: Sequence[ReportedResult],
+        backoff: RetryBackoff,
+        now: float,
+        *,
+        watched: Collection[str] = (),
     ) -> list[ResultDecision]:
         if not results:
             return []
@@ -983,9 +1007,17 @@ class PostgresStore(Store):
                 if end is not None:
                     ends.append(end)
             updated = await _end_attempts(conn, ends, now)
+            finals = await _finals(conn, updated, watched)
         if len(updated) != len(ends):  # impossible while the rows are locked
             raise StoreError("result report lost a race it should have been locked against")
-        return decisions
+        if not finals:
+            return decisions
+        return [
+            dataclasses.replace(d, final=finals[d.task_id])
+            if d.disposition is Disposition.ACCEPTED and d.task_id in finals
+            else d
+            for d in decisions
+        ]
 
     async def requeue_expired(
         self,

@@ -717,7 +717,11 @@ def _end_attempt(
 
 
 def _decide(
-    conn: sqlite3.Connection, result: ReportedResult, backoff: RetryBackoff, now: float
+    conn: sqlite3.Connection,
+    result: ReportedResult,
+    backoff: RetryBackoff,
+    now: float,
+    watched: Collection[str] = (),
 ) -> ResultDecision:
     row = conn.execute("SELECT * FROM tasks WHERE id = ?", (result.task_id,)).fetchone()
     refused = judge(result, row)
@@ -736,9 +740,14 @@ def _decide(
         result=result.result,
         accepted_worker=result.worker_id,
     )
-    return ResultDecision(
-        result.task_id, result.attempt, Disposition.ACCEPTED, TaskStatus(updated["status"])
-    )
+    status = TaskStatus(updated["status"])
+    final = None
+    if status.terminal and result.task_id in watched:
+        attempts = conn.execute(
+            "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY attempt", (result.task_id,)
+        ).fetchall()
+        final = (_task(updated), tuple(_attempt(a) for a in attempts))
+    return ResultDecision(result.task_id, result.attempt, Disposition.ACCEPTED, status, final=final)
 
 
 def _take_back(
@@ -1324,10 +1333,17 @@ class SQLiteStore(Store):
         return await self._write(record)
 
     async def report_results(
-        self, results: Sequence[ReportedResult], backoff: RetryBackoff, now: float
+        self,
+        results: Sequence[ReportedResult],
+        backoff: RetryBackoff,
+        now: float,
+        *,
+        watched: Collection[str] = (),
     ) -> list[ResultDecision]:
-        results = list(results)
-        return await self._write(lambda conn: [_decide(conn, r, backoff, now) for r in results])
+        results, wanted = list(results), frozenset(watched)
+        return await self._write(
+            lambda conn: [_decide(conn, r, backoff, now, wanted) for r in results]
+        )
 
     async def requeue_expired(
         self,
