@@ -104,6 +104,30 @@ async def test_group_commit_batches_concurrent_writes(store: SQLiteStore) -> Non
     assert await store.pending_count(now=T0) == 0
 
 
+async def test_an_operation_failing_alone_leaves_nothing_behind(db_path: Path) -> None:
+    """A write alone in its transaction runs without a savepoint: its failure rolls the
+    whole transaction back, rows it wrote before failing included."""
+    store = SQLiteStore(db_path, quiet_s=0.01)
+    await store.open()
+    try:
+        user = await store.create_user("ada", "taken", T0)
+        half_bad = [entry(12), entry(13).model_copy(update={"title": None})]  # row 2 fails
+        await asyncio.sleep(0.02)  # quiet: the next write runs inline on the loop
+        with pytest.raises(StoreError):
+            await store.add_entries(user.id, half_bad, T0)
+        assert await store.list_entries(user.id, EntryQuery()) == []
+        commits = store.commits
+        await store.create_user("bob", "other", T0)
+        with pytest.raises(StoreError):  # right behind a write: on the writer thread
+            await store.add_entries(user.id, half_bad, T0)
+        assert await store.list_entries(user.id, EntryQuery()) == []
+        assert store.commits == commits + 1  # bob only
+        [saved] = await store.add_entries(user.id, [entry(9)], T0)  # the connection is fine
+        assert await store.list_entries(user.id, EntryQuery()) == [saved]
+    finally:
+        await store.close()
+
+
 async def test_one_failing_operation_does_not_fail_its_batch(store: SQLiteStore) -> None:
     user = await store.create_user("ada", "taken", T0)
     [saved] = await store.add_entries(user.id, [entry(9)], T0)
@@ -218,9 +242,8 @@ async def test_a_write_after_a_quiet_spell_commits_on_the_event_loop(db_path: Pa
             await failing
         await asyncio.sleep(0.06)
         [task] = await store.submit_tasks([new()], T0)  # the connection is fine afterwards
-        assert (
-            store.commits == commits + 2
-        )  # the failed one (rolled back to its savepoint), this one
+        # The failed one alone in its transaction was rolled back (no commit); this one.
+        assert store.commits == commits + 1
         assert await store.get_task(task.id) == task
     finally:
         await store.close()

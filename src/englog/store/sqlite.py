@@ -249,7 +249,16 @@ class _GroupCommitWriter:
         except sqlite3.Error as exc:
             self._answer(batch, exc, inline=inline)
             return
-        for index, op in enumerate(batch):
+        if len(batch) == 1:  # nothing to keep apart: no savepoint (two statements less)
+            [op] = batch
+            try:
+                op.value = op.fn(conn)
+            except Exception as exc:
+                op.value, op.error = None, exc
+                _rollback(conn)
+                self._answer(batch, inline=inline)
+                return
+        for index, op in enumerate(batch if len(batch) > 1 else ()):
             if not self._apply(conn, op):
                 # The whole transaction is gone: earlier work was rolled back with it.
                 lost = StoreError("write lost: another operation aborted its transaction")
