@@ -6,6 +6,8 @@ import json
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -77,6 +79,17 @@ def user_client(c: Cluster, token: str) -> httpx.Client:
     return httpx.Client(
         base_url=c.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
+
+
+@contextmanager
+def one_worker(tmp_path: Path) -> Iterator[tuple[Cluster, str]]:
+    """A server and one connected worker `w1`; the token of user `ada`."""
+    with cluster(tmp_path) as c:
+        token = c.create_user("ada")
+        c.start_server()
+        c.start_worker("w1")
+        c.wait_workers_connected("w1")
+        yield c, token
 
 
 def wait_terminal(client: httpx.Client, task_id: str, timeout: float = 60) -> dict:
@@ -205,11 +218,7 @@ def test_isolation_and_authentication_on_a_real_server(tmp_path: Path) -> None:
 def test_long_poll_is_woken_by_the_workers_report(tmp_path: Path) -> None:
     """`GET /v1/tasks/{id}?wait_s=` answers when ReportTaskResult commits the result,
     not when wait_s runs out."""
-    with cluster(tmp_path) as c:
-        token = c.create_user("ada")
-        c.start_server()
-        c.start_worker("w1")
-        c.wait_workers_connected("w1")
+    with one_worker(tmp_path) as (c, token):
         with user_client(c, token) as api:
             r = api.post("/v1/tasks", json={"type": "sleep", "payload": {"seconds": 0.3}})
             assert r.status_code == 202, r.text
@@ -226,11 +235,7 @@ def test_submission_with_prefer_wait_answers_with_the_result(tmp_path: Path) -> 
     """`POST /v1/tasks` with `Prefer: wait=N` answers 200 with the finished task once the
     worker's result commits, within the one request; a task that outlasts the wait
     gets the usual 202 and keeps running."""
-    with cluster(tmp_path) as c:
-        token = c.create_user("ada")
-        c.start_server()
-        c.start_worker("w1")
-        c.wait_workers_connected("w1")
+    with one_worker(tmp_path) as (c, token):
         with user_client(c, token) as api:
             sleep = {"type": "sleep", "payload": {"seconds": 0.3}}
             r = api.post("/v1/tasks", json=sleep, headers={"Prefer": "wait=25"}, timeout=30)
@@ -250,11 +255,9 @@ def test_submission_with_prefer_wait_answers_with_the_result(tmp_path: Path) -> 
 def test_cli_submit_with_wait_prints_the_finished_task(tmp_path: Path) -> None:
     """`englog tasks submit --wait S` is submit-and-wait from the shell: the finished
     task as JSON (exit 0 when completed), or its id when it outlasts the wait."""
-    with cluster(tmp_path) as c:
-        token = c.create_user("ada")
-        server = c.start_server()
-        c.start_worker("w1")
-        c.wait_workers_connected("w1")
+    with one_worker(tmp_path) as (c, token):
+        assert c.server is not None
+        server = c.server
 
         def submit(seconds: float, wait: str) -> subprocess.CompletedProcess[str]:
             args = ["tasks", "submit", "sleep", "--payload", json.dumps({"seconds": seconds})]
