@@ -271,24 +271,26 @@ class Englog:
 
     def roundtrip_two_requests(self, i: int, timeout: float = 30.0) -> float:
         """Submit one task (202), then long-poll it (`GET /v1/tasks/{id}?wait_s=`): the
-        server answers that second request when the result is committed."""
+        server answers that second request when the result is committed. Its phases
+        are not recorded (they describe `roundtrip`'s)."""
         started = time.perf_counter()
-        return self._polled(self.submit_one(i), started, timeout)
+        return self._polled(self.submit_one(i), started, timeout, record=False)
 
-    def _polled(self, task_id: str, started: float, timeout: float) -> float:
+    def _polled(self, task_id: str, started: float, timeout: float, record: bool = True) -> float:
         deadline = started + timeout
         while (left := deadline - time.perf_counter()) > 0:
             wait_s = max(0.01, min(left, 30.0))
             _, task = self.lean().call("GET", f"/v1/tasks/{task_id}?wait_s={wait_s:.3f}")
             if task["status"] in ("completed", "failed", "cancelled"):
-                return self._finished(task, started)
+                return self._finished(task, started, record)
         raise BenchError(f"englog task {task_id} not completed within {timeout}s")
 
-    def _finished(self, task: dict[str, Any], started: float) -> float:
+    def _finished(self, task: dict[str, Any], started: float, record: bool = True) -> float:
         elapsed = time.perf_counter() - started
         if task["status"] != "completed":
             raise BenchError(f"englog task {task['task_id']} ended {task['status']}")
-        self.phases.append(_phases(task))
+        if record:
+            self.phases.append(_phases(task))
         return elapsed
 
     def task(self, task_id: str) -> dict[str, Any]:

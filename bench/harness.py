@@ -15,13 +15,18 @@ from bench.procs import BenchError
 POLL_S = 0.02
 
 
-class System(Protocol):
+class RoundTrips(Protocol):
+    """What the round-trip measurements need of a system."""
+
     name: str
 
+    def roundtrip(self, i: int, timeout: float = 30.0) -> float: ...
+
+
+class System(RoundTrips, Protocol):
     def submit_one(self, i: int) -> str: ...
     def submit_many(self, start: int, count: int) -> None: ...
     def completed(self) -> int: ...
-    def roundtrip(self, i: int, timeout: float = 30.0) -> float: ...
 
 
 def _drain(jobs: Sequence[Callable[[], object]], threads: int) -> None:
@@ -93,7 +98,7 @@ def roundtrips(system: System, n: int, warmup: int = 20) -> dict[str, float]:
 
 
 def paired_roundtrips(
-    systems: Sequence[System], n: int, warmup: int = 20
+    systems: Sequence[RoundTrips], n: int, warmup: int = 20
 ) -> dict[str, dict[str, float]]:
     """Sequential round trips alternating between systems that run side by side (one
     on each, then the next task), so that background noise, which on a shared VM

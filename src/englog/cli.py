@@ -58,6 +58,8 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     (side by side: -0.07 ms, 3 %). ENGLOG_EVENT_LOOP=asyncio keeps the standard loop.
     None means asyncio's own."""
     choice = os.environ.get("ENGLOG_EVENT_LOOP", "auto").strip().lower()
+    if choice not in ("auto", "asyncio", "uvloop"):
+        fail(f"ENGLOG_EVENT_LOOP must be auto, asyncio or uvloop, not {choice!r}")
     if choice == "asyncio":
         return None
     try:
@@ -66,8 +68,6 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         if choice == "uvloop":
             fail("ENGLOG_EVENT_LOOP=uvloop, but uvloop is not installed")
         return None
-    if choice not in ("auto", "uvloop"):
-        fail(f"ENGLOG_EVENT_LOOP must be auto, asyncio or uvloop, not {choice!r}")
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
 
@@ -462,7 +462,8 @@ def tasks_submit(
         token,
         "/v1/tasks",
         json={"type": type, "payload": body, "priority": priority},
-        headers={"Prefer": f"wait={wait:g}"} if wait else None,
+        # Milliseconds at most: Prefer takes a plain decimal (no exponent).
+        headers={"Prefer": f"wait={wait:.3f}"} if wait >= 0.001 else None,
         timeout=wait + 15.0,
     )
     if "attempts" not in reply:  # 202: not finished (or no wait asked)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from englog.domain.tasks import ReportedResult, ResultOutcome, RetryBackoff
 from englog.domain.tokens import hash_token
+from englog.server.app import Server
 from englog.server.http_api import MAX_WAIT_S, create_http_app, prefer_wait
 from englog.server.state import ServerSettings, ServerState
 from englog.store.sqlite import SQLiteStore
@@ -211,3 +213,59 @@ async def test_an_idempotent_replay_waits_for_the_first_tasks_result(
     assert time.monotonic() - started < 5  # finished already: no wait at all
     assert again.status_code == 200 and again.content == response.content
     assert len(await store.list_tasks(None, None, None, 10, 0)) == 1
+
+
+async def test_a_stopping_server_answers_waiting_requests_at_once(tmp_path: Path) -> None:
+    """A shutdown must not sit out the waits: a submission waiting for its task gets its
+    202 (with the task id: the task is committed) and a long poll the task as it is,
+    both at once, and the server stops."""
+    server = Server(
+        ServerSettings(
+            db_url=f"sqlite:///{tmp_path / 's.db'}",
+            grpc_listen="127.0.0.1:0",
+            http_listen="127.0.0.1:0",
+            worker_tokens=("wt",),
+            admin_token="admintoken",
+        )
+    )
+    await server.start()
+    assert server.addresses is not None
+    admin = {"Authorization": "Bearer admintoken"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://{server.addresses.http}", headers=admin, timeout=60
+        ) as c:
+            submitting = asyncio.create_task(
+                c.post("/v1/tasks", json=NOOP, headers={"Prefer": "wait=30"})
+            )
+            other = (await c.post("/v1/tasks", json=NOOP)).json()["task_id"]
+            polling = asyncio.create_task(c.get(f"/v1/tasks/{other}", params={"wait_s": 30}))
+            await eventually(lambda: server.state.watch.waiting == 2, what="both wait")
+            started = time.monotonic()
+            await asyncio.wait_for(server.stop(), 20)
+            submitted, polled = await asyncio.wait_for(asyncio.gather(submitting, polling), 5)
+            assert time.monotonic() - started < 10
+    finally:
+        await server.stop()
+    assert submitted.status_code == 202, submitted.text
+    assert submitted.json()["status"] == "pending" and len(submitted.json()["task_id"]) == 32
+    assert polled.status_code == 200 and polled.json()["status"] == "pending"
+
+
+async def test_waited_requests_stay_out_of_the_latency_histogram(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    """Their duration is the task's: counted, but not timed as server latency."""
+    assert (await client.post("/v1/tasks", json=NOOP, headers=alice)).status_code == 202
+    waited = await client.post("/v1/tasks", json=NOOP, headers={**alice, "Prefer": "wait=0.05"})
+    assert waited.status_code == 202
+    task_id = waited.json()["task_id"]
+    polled = await client.get(f"/v1/tasks/{task_id}", params={"wait_s": 0.05}, headers=alice)
+    assert polled.status_code == 200
+    text = (await client.get("/metrics")).text
+    submits = 'method="POST",route="/v1/tasks"'
+    assert f'englog_http_requests_total{{{submits},status="202"}} 2.0' in text
+    assert f"englog_http_request_duration_seconds_count{{{submits}}} 1.0" in text
+    gets = 'method="GET",route="/v1/tasks/{task_id}"'
+    assert f'englog_http_requests_total{{{gets},status="200"}} 1.0' in text
+    assert f"englog_http_request_duration_seconds_count{{{gets}}}" not in text

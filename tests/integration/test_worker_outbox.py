@@ -44,6 +44,7 @@ class HeldCommits:
 
     puts: list[list[Key]] = field(default_factory=list)
     removes: list[list[Key]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # monotonic, as each commit began
     entered: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -51,6 +52,7 @@ class HeldCommits:
         commit = worker.outbox._commit
 
         def held(batch: _Batch) -> None:
+            self.times.append(time.monotonic())
             self.puts.append([r.key for r in batch.puts])
             self.removes.append(list(batch.removes))
             if not self.entered.is_set():
@@ -233,6 +235,33 @@ async def test_a_result_unacknowledged_after_the_linger_is_written(
         )
         assert time.monotonic() - finished >= 0.2  # it lingered first (0.3 s, less polling)
         assert rig.worker.pending_results == 1
+
+
+async def test_each_result_lingers_from_its_own_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result that finishes while an earlier one is being written still waits its
+    whole linger for an acknowledgement before it is written in turn."""
+    monkeypatch.setattr(worker_client, "RESULT_FLUSH_TIMEOUT_S", 0.5)
+    held = HeldCommits()
+    async with running(tmp_path, held, linger_s=0.3) as rig:
+        first = await rig.submit("sleep", seconds=0.1)
+        second = await rig.submit("sleep", seconds=0.6)
+        await eventually(
+            lambda: {first, second} <= set(rig.worker.runner.active_ids), 10, what="running"
+        )
+        await rig.server.stop(grace_s=0.1)  # nothing is acknowledged from now on
+        await eventually(held.entered.is_set, 10, what="the first result's write")
+        assert held.puts == [[(first, 1)]]
+        await eventually(lambda: rig.worker.pending_results == 2, 10, what="second finished")
+        second_done = time.monotonic()
+        held.release.set()
+        await eventually(lambda: len(held.puts) >= 2, 10, what="the second result's write")
+        assert held.puts[1] == [(second, 1)]
+        assert held.times[1] - second_done >= 0.2  # its own linger (0.3 s, less polling)
+        await eventually(
+            lambda: file_keys(rig.outbox) == {(first, 1), (second, 1)}, 10, what="both on disk"
+        )
 
 
 def test_the_linger_is_bounded() -> None:

@@ -7,9 +7,10 @@ import os
 
 import pytest
 import typer
-import uvloop
 
 from englog.cli import event_loop_factory
+
+uvloop = pytest.importorskip("uvloop")  # a dependency wherever it builds (not on Windows)
 
 
 @pytest.mark.parametrize("value", [None, "auto", "uvloop", " UVLOOP "])

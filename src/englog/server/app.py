@@ -269,6 +269,9 @@ class Server:
             return
         self._stopped = True
         self.state.ready = False
+        # Waiting requests answer now with what they have (a submission its 202 and task
+        # id) instead of holding the shutdown up for the rest of their wait.
+        self.state.watch.close()
         with contextlib.suppress(Exception):
             await self._health.enter_graceful_shutdown()
         for stream in list(self.dispatcher.streams.values()):

@@ -83,6 +83,10 @@ BATCH_PAYLOAD_FACTOR = 8
 # client idle timeouts.
 MAX_WAIT_S = 30.0
 PREFER_HEADER = "Prefer"
+# Set in the ASGI scope of a request that waited for its task (a long poll, a submission
+# with Prefer: wait): its duration is the task's, not the server's, so it stays out of
+# the request latency histogram.
+WAITED = "englog.waited"
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -405,7 +409,8 @@ class ApiMetrics:
         )
         self.latency = Histogram(
             "englog_http_request_duration_seconds",
-            "HTTP request latency by method and route template.",
+            "HTTP request latency by method and route template (requests that waited"
+            " for their task, with wait_s or Prefer: wait, are left out).",
             ["method", "route"],
             registry=registry,
         )
@@ -455,7 +460,8 @@ class MetricsMiddleware:
             route = getattr(scope.get("route"), "path", "<unmatched>")
             method = scope.get("method", "")
             self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            if not scope.get(WAITED):
+                self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,6 +517,7 @@ class FastSubmit:
             _check_payload_size(state, task.payload)
         except ApiError:
             return False
+        finishes = state.watch.finishes
         try:
             [stored] = await state.submit([task])
         except StoreError as exc:
@@ -520,24 +527,37 @@ class FastSubmit:
         self.metrics.submitted.labels(stored.type).inc()
         scope["route"] = _SUBMIT_ROUTE  # MetricsMiddleware's label, as the route's
         wait_s = prefer_wait([v for k, v in scope["headers"] if k == b"prefer"])
-        status, content, extra = await _accepted(state, stored, principal.user_id, wait_s)
+        fresh = state.watch.finishes == finishes
+        status, content, extra = await _accepted(
+            state, scope, stored, principal.user_id, wait_s, fresh
+        )
         location = (b"location", f"/v1/tasks/{stored.id}".encode())
         await _send_json(send, status, content, location, *extra)
         return True
 
 
 async def _accepted(
-    state: ServerState, stored: Task, user_id: str | None, wait_s: float | None, fresh: bool = True
+    state: ServerState,
+    scope: Scope,
+    stored: Task,
+    user_id: str | None,
+    wait_s: float | None,
+    fresh: bool,
 ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     """A submission's answer: 202 with the task's id and status; with `Prefer: wait=N`,
     200 and the task as `GET /v1/tasks/{id}` shows it once it finishes within N seconds
     (RFC 7240), else that 202 after the wait. The task is committed before any of
     this, so a failed read during the wait still answers 202: the client must learn
-    its task id rather than resubmit. `fresh`: `stored` is the task as this request
-    created it (not an idempotent replay), so the wait needs no first read."""
+    its task id rather than resubmit.
+
+    `fresh`: `stored` is the task as this request created it (not an idempotent
+    replay) and no task finished in this process while it was being submitted, so its
+    own task cannot have finished before the watch exists, and `stored` stands in for
+    the wait's first read."""
     accepted = b'{"task_id":"%s","status":"%s"}' % (stored.id.encode(), str(stored.status).encode())
     if wait_s is None:
         return 202, accepted, []
+    scope[WAITED] = True
     applied = [(b"preference-applied", f"wait={wait_s:g}".encode())]
     found: _TaskFound | None = None
     with contextlib.suppress(StoreError):
@@ -623,6 +643,8 @@ class FastTaskGet:
         if principal is None:
             return False
         scope["route"] = _TASK_ROUTE  # MetricsMiddleware's label, as the route's
+        if wait_s is not None:
+            scope[WAITED] = True
         try:
             found = await _find_task(state, task_id, principal.user_id, wait_s)
         except StoreError as exc:  # answered here: the route would wait all over again
@@ -802,6 +824,7 @@ async def _submit(request: Request, response: Response, task: NewTask) -> Respon
     state: ServerState = request.app.state.englog
     _check_payload_size(state, task.payload)
     key = request.headers.get(IDEMPOTENCY_HEADER)
+    finishes = state.watch.finishes
     if key is None:
         [stored] = await state.submit([task])
         created = True
@@ -815,7 +838,10 @@ async def _submit(request: Request, response: Response, task: NewTask) -> Respon
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/tasks/{stored.id}"
     wait_s = prefer_wait([v.encode("latin-1") for v in request.headers.getlist(PREFER_HEADER)])
-    status, content, extra = await _accepted(state, stored, task.user_id, wait_s, created)
+    fresh = created and state.watch.finishes == finishes
+    status, content, extra = await _accepted(
+        state, request.scope, stored, task.user_id, wait_s, fresh
+    )
     answer = Response(content, status, headers=response.headers, media_type="application/json")
     for name, value in extra:
         answer.headers[name.decode()] = value.decode()
@@ -945,7 +971,8 @@ async def delete_entry(entry_id: str, user: CurrentUser, state: State) -> Respon
 # --- tasks ------------------------------------------------------------------------------
 
 tasks = APIRouter(prefix="/v1/tasks", tags=["tasks"])
-# Every submission route takes `Prefer: wait=N` (see `_accepted`).
+# The single-task submission routes take `Prefer: wait=N` (see `_accepted`); the batch
+# route does not (it sends no Preference-Applied, as RFC 7240 allows).
 _WAITED: dict[int | str, dict[str, Any]] = {
     200: {
         "model": TaskDetail,
@@ -1099,6 +1126,7 @@ async def get_task(
     task_id: str,
     principal: CurrentPrincipal,
     state: State,
+    request: Request,
     wait_s: Annotated[
         float | None,
         Query(
@@ -1110,6 +1138,8 @@ async def get_task(
     ] = None,
 ) -> TaskDetail:
     # The plain case is answered by FastTaskGet before it gets here, with the same body.
+    if wait_s is not None:
+        request.scope[WAITED] = True
     found = await _find_task(state, task_id, principal.user_id, wait_s)
     if found is None:
         raise not_found("task")
@@ -1138,18 +1168,20 @@ async def _wait_finished(
     result another replica accepted shows in the read after the wait. The last read is
     the answer, so it is a full one (attempts too).
 
-    `submitted`: the task as this request's own submission just committed it, which
-    then stands in for the first read. Safe because the watch is registered in the
-    same loop step as the submission returned: its result can only commit in a later
-    step, after a worker got the task and answered."""
+    The answer is the last read, or the task as the commit that finished it handed it
+    over (`Waiter.final`, the same bytes as a read). `submitted`: the task as this
+    request's own submission just committed it, standing in for the first read (see
+    `_accepted` for when that is safe). When the server shuts down the wait ends at
+    once with a last read (`TaskWatch.close`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
-    with state.watch.watch(task_id) as finished:
+    watch = state.watch
+    with watch.watch(task_id) as finished:
         if submitted is not None and not submitted.status.terminal:
             found: _TaskFound | None = (submitted, [])
         else:
             found = await state.store.get_task_detail(task_id, user_id)
-        while found is not None and not found[0].status.terminal:
+        while found is not None and not found[0].status.terminal and not watch.closing:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
                     await finished.wait()

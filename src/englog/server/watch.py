@@ -1,11 +1,15 @@
-"""In-process wake-ups for `GET /v1/tasks/{id}?wait_s=S` (long polling).
+"""In-process wake-ups for requests waiting on a task: `GET /v1/tasks/{id}?wait_s=S`
+(long polling) and submissions with `Prefer: wait=N`.
 
-A waiting request registers interest in a task id *before* it reads the task, so a
-result committed between the read and the wait still wakes it. Whoever commits a
-terminal state in this process (results reported over gRPC, cancellations, the lease
-reaper) calls `finished` afterwards. Another replica's commits never reach these
-events: the waiter then re-reads the store when its wait ends, so the answer is always
-the store's, only later.
+A waiting request registers interest in a task id *before* it reads the task (or, for
+its own submission, before the task can reach a worker), so a result committed between
+the read and the wait still wakes it. Whoever commits a terminal state in this process
+(results reported over gRPC, cancellations, the lease reaper) calls `finished`
+afterwards, handing over the task as committed when it has it (then the waiter needs
+no read). Another replica's commits never reach these events: the waiter then re-reads
+the store when its wait ends, so the answer is always what the store committed, only
+later. When the server shuts down, `close` wakes every waiter to answer with what it
+has, so no request holds the shutdown up for its whole wait.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ class TaskWatch:
 
     def __init__(self) -> None:
         self._waiting: dict[str, set[Waiter]] = {}
+        # `finished` calls so far: a request that saw none during its own submission
+        # knows its task did not finish before its watch existed.
+        self.finishes = 0
+        self.closing = False
 
     @property
     def waiting(self) -> int:
@@ -69,6 +77,7 @@ class TaskWatch:
         """Wake every request waiting for one of these tasks (called after commit),
         handing over the task as committed where `finals` has it; returns how many
         were woken."""
+        self.finishes += 1
         if not self._waiting:
             return 0
         woken = 0
@@ -79,3 +88,11 @@ class TaskWatch:
                 waiter.set()
                 woken += 1
         return woken
+
+    def close(self) -> None:
+        """The server is stopping: wake every waiter now, and let nobody wait from here
+        on (`closing`)."""
+        self.closing = True
+        for waiters in self._waiting.values():
+            for waiter in waiters:
+                waiter.set()
