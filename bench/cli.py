@@ -128,18 +128,19 @@ def print_table(results: dict[str, Any]) -> None:
               f"{c['rss_mb']['worker_idle']:>12}")  # fmt: skip
     pairs = results.get("paired")
     if pairs and "median" in pairs:
-        e, c = pairs["median"]["englog"], pairs["median"]["celery"]
-        print("\nround trips side by side, alternating (median of runs)")
-        for key in ("p50_ms", "p99_ms"):
-            print(f"{'roundtrip_' + key:<28}{e[key]:>12}{c[key]:>12}"
-                  f"{pairs['englog_over_celery']['roundtrip_' + key]:>15}")  # fmt: skip
-        two = pairs["median"].get("englog_two_requests")
-        if two:
-            print("  englog submit, then long poll (two requests):")
-            ratios = pairs["englog_two_requests_over_celery"]
+        c = pairs["median"]["celery"]
+
+        def rows(name: str) -> None:
+            e, ratios = pairs["median"][name], pairs[f"{name}_over_celery"]
             for key in ("p50_ms", "p99_ms"):
-                print(f"{'roundtrip_' + key:<28}{two[key]:>12}{c[key]:>12}"
+                print(f"{'roundtrip_' + key:<28}{e[key]:>12}{c[key]:>12}"
                       f"{ratios['roundtrip_' + key]:>15}")  # fmt: skip
+
+        print("\nround trips side by side, alternating (median of runs)")
+        rows("englog")
+        if "englog_two_requests" in pairs["median"]:
+            print("  englog submit, then long poll (two requests):")
+            rows("englog_two_requests")
     for section in ("postgres", "scaling", "backlog", "recovery", "profile"):
         if section in results:
             print(f"\n{section}: {json.dumps(results[section], indent=1)}")

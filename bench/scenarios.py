@@ -100,19 +100,18 @@ def paired(args: argparse.Namespace) -> dict[str, Any]:
         name: {k: round(statistics.median(r[name][k] for r in runs), 2) for k in runs[0][name]}
         for name in runs[0]
     }
-    ratio = {
-        f"roundtrip_{k}": round(median["englog"][k] / median["celery"][k], 2)
-        for k in ("p50_ms", "p99_ms")
-    }
-    two = {
-        f"roundtrip_{k}": round(median[TwoRequests.name][k] / median["celery"][k], 2)
-        for k in ("p50_ms", "p99_ms")
-    }
+
+    def over_celery(name: str) -> dict[str, float]:
+        return {
+            f"roundtrip_{k}": round(median[name][k] / median["celery"][k], 2)
+            for k in ("p50_ms", "p99_ms")
+        }
+
     return {
         "runs": runs,
         "median": median,
-        "englog_over_celery": ratio,
-        "englog_two_requests_over_celery": two,
+        "englog_over_celery": over_celery("englog"),
+        "englog_two_requests_over_celery": over_celery(TwoRequests.name),
     }
 
 

@@ -82,7 +82,6 @@ BATCH_PAYLOAD_FACTOR = 8
 # Longest `GET /v1/tasks/{id}?wait_s=` and `Prefer: wait=`: below common proxy and
 # client idle timeouts.
 MAX_WAIT_S = 30.0
-PREFER_HEADER = "Prefer"
 # Set in the ASGI scope of a request that waited for its task (a long poll, a submission
 # with Prefer: wait): its duration is the task's, not the server's, so it stays out of
 # the request latency histogram.
@@ -526,23 +525,14 @@ class FastSubmit:
             return True
         self.metrics.submitted.labels(stored.type).inc()
         scope["route"] = _SUBMIT_ROUTE  # MetricsMiddleware's label, as the route's
-        wait_s = prefer_wait([v for k, v in scope["headers"] if k == b"prefer"])
-        fresh = state.watch.finishes == finishes
-        status, content, extra = await _accepted(
-            state, scope, stored, principal.user_id, wait_s, fresh
-        )
+        status, content, extra = await _accepted(state, scope, stored, principal.user_id, finishes)
         location = (b"location", f"/v1/tasks/{stored.id}".encode())
         await _send_json(send, status, content, location, *extra)
         return True
 
 
 async def _accepted(
-    state: ServerState,
-    scope: Scope,
-    stored: Task,
-    user_id: str | None,
-    wait_s: float | None,
-    fresh: bool,
+    state: ServerState, scope: Scope, stored: Task, user_id: str | None, finishes: int | None
 ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     """A submission's answer: 202 with the task's id and status; with `Prefer: wait=N`,
     200 and the task as `GET /v1/tasks/{id}` shows it once it finishes within N seconds
@@ -550,26 +540,29 @@ async def _accepted(
     this, so a failed read during the wait still answers 202: the client must learn
     its task id rather than resubmit.
 
-    `fresh`: `stored` is the task as this request created it (not an idempotent
-    replay) and no task finished in this process while it was being submitted, so its
-    own task cannot have finished before the watch exists, and `stored` stands in for
-    the wait's first read."""
-    accepted = b'{"task_id":"%s","status":"%s"}' % (stored.id.encode(), str(stored.status).encode())
+    `finishes`: `TaskWatch.finishes` read before this request created `stored` (None
+    for an idempotent replay). When no task finished in this process meanwhile, its own
+    task cannot have finished before the watch exists, and `stored` stands in for the
+    wait's first read."""
+    wait_s = prefer_wait([value for name, value in scope["headers"] if name == b"prefer"])
     if wait_s is None:
-        return 202, accepted, []
+        return 202, _accepted_json(stored), []
     scope[WAITED] = True
     applied = [(b"preference-applied", f"wait={wait_s:g}".encode())]
+    fresh = finishes is not None and state.watch.finishes == finishes
     found: _TaskFound | None = None
     with contextlib.suppress(StoreError):
         found = await _wait_finished(state, stored.id, user_id, wait_s, stored if fresh else None)
-    if found is None:
-        return 202, accepted, applied
+    if found is None or not found[0].status.terminal:
+        return 202, _accepted_json(stored if found is None else found[0]), applied
     task = found[0]
-    if not task.status.terminal:
-        body = b'{"task_id":"%s","status":"%s"}' % (task.id.encode(), str(task.status).encode())
-        return 202, body, applied
     content_location = (b"content-location", f"/v1/tasks/{task.id}".encode())
     return 200, _TASK_DETAIL_JSON.dump_json(TaskDetail.of(*found)), [*applied, content_location]
+
+
+def _accepted_json(task: Task) -> bytes:
+    """The 202 body, as the route's TaskAccepted model serialises it."""
+    return b'{"task_id":"%s","status":"%s"}' % (task.id.encode(), str(task.status).encode())
 
 
 # One RFC 7240 preference: a token, optionally `=value` (a token or a quoted string),
@@ -837,10 +830,8 @@ async def _submit(request: Request, response: Response, task: NewTask) -> Respon
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/tasks/{stored.id}"
-    wait_s = prefer_wait([v.encode("latin-1") for v in request.headers.getlist(PREFER_HEADER)])
-    fresh = created and state.watch.finishes == finishes
     status, content, extra = await _accepted(
-        state, request.scope, stored, task.user_id, wait_s, fresh
+        state, request.scope, stored, task.user_id, finishes if created else None
     )
     answer = Response(content, status, headers=response.headers, media_type="application/json")
     for name, value in extra:
@@ -973,7 +964,7 @@ async def delete_entry(entry_id: str, user: CurrentUser, state: State) -> Respon
 tasks = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 # The single-task submission routes take `Prefer: wait=N` (see `_accepted`); the batch
 # route does not (it sends no Preference-Applied, as RFC 7240 allows).
-_WAITED: dict[int | str, dict[str, Any]] = {
+_WAIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "model": TaskDetail,
         "description": "Sent with `Prefer: wait=N` (seconds, at most 30): the task finished"
@@ -1006,7 +997,7 @@ async def _insight_entries(state: ServerState, user_id: str, body: InsightReques
     return found
 
 
-@tasks.post("/insights", status_code=202, response_model=TaskAccepted, responses=_WAITED)
+@tasks.post("/insights", status_code=202, response_model=TaskAccepted, responses=_WAIT_RESPONSES)
 async def submit_insight(
     body: InsightRequest, user: CurrentUser, state: State, request: Request, response: Response
 ) -> Response:
@@ -1019,7 +1010,7 @@ async def submit_insight(
     return await _submit_ai(request, response, user.id, "insight_generation", payload, body)
 
 
-@tasks.post("/reports", status_code=202, response_model=TaskAccepted, responses=_WAITED)
+@tasks.post("/reports", status_code=202, response_model=TaskAccepted, responses=_WAIT_RESPONSES)
 async def submit_report(
     body: ReportRequest, user: CurrentUser, state: State, request: Request, response: Response
 ) -> Response:
@@ -1043,7 +1034,7 @@ async def submit_report(
     return await _submit_ai(request, response, user.id, "weekly_report", payload, body)
 
 
-@tasks.post("", status_code=202, response_model=TaskAccepted, responses=_WAITED)
+@tasks.post("", status_code=202, response_model=TaskAccepted, responses=_WAIT_RESPONSES)
 async def submit_task(
     body: TaskSubmit,
     principal: CurrentPrincipal,

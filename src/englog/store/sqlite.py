@@ -249,24 +249,12 @@ class _GroupCommitWriter:
         except sqlite3.Error as exc:
             self._answer(batch, exc, inline=inline)
             return
-        if len(batch) == 1:  # nothing to keep apart: no savepoint (two statements less)
-            [op] = batch
-            try:
-                op.value = op.fn(conn)
-            except Exception as exc:
-                op.value, op.error = None, exc
-                _rollback(conn)
-                self._answer(batch, inline=inline)
-                return
-        for index, op in enumerate(batch if len(batch) > 1 else ()):
-            if not self._apply(conn, op):
-                # The whole transaction is gone: earlier work was rolled back with it.
-                lost = StoreError("write lost: another operation aborted its transaction")
-                self._answer(batch[:index], lost, inline=inline)
-                self._answer([op], op.error, inline=inline)
-                if index + 1 < len(batch):
-                    self._run_batch(conn, batch[index + 1 :], inline)
-                return
+        if len(batch) == 1:
+            applied = self._apply_alone(conn, batch[0], inline)
+        else:
+            applied = self._apply_each(conn, batch, inline)
+        if not applied:
+            return
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -276,6 +264,33 @@ class _GroupCommitWriter:
         self.commits += 1
         self._since_checkpoint += 1
         self._answer(batch, inline=inline)
+
+    def _apply_each(self, conn: sqlite3.Connection, batch: list[_WriteOp], inline: bool) -> bool:
+        """Run every op of the batch in its own savepoint; False when one aborted the
+        whole transaction (everything is then answered here, and the ops after it run
+        in a transaction of their own)."""
+        for index, op in enumerate(batch):
+            if not self._apply(conn, op):
+                # The whole transaction is gone: earlier work was rolled back with it.
+                lost = StoreError("write lost: another operation aborted its transaction")
+                self._answer(batch[:index], lost, inline=inline)
+                self._answer([op], op.error, inline=inline)
+                if index + 1 < len(batch):
+                    self._run_batch(conn, batch[index + 1 :], inline)
+                return False
+        return True
+
+    def _apply_alone(self, conn: sqlite3.Connection, op: _WriteOp, inline: bool) -> bool:
+        """Run the one op of a transaction, without a savepoint (two statements less):
+        its failure rolls the whole transaction back and is answered here (False)."""
+        try:
+            op.value = op.fn(conn)
+            return True
+        except Exception as exc:
+            op.value, op.error = None, exc
+        _rollback(conn)
+        self._answer([op], inline=inline)
+        return False
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, op: _WriteOp) -> bool:
@@ -725,6 +740,12 @@ def _end_attempt(
     return updated
 
 
+def _attempt_rows(conn: sqlite3.Connection, task_id: str) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY attempt", (task_id,)
+    ).fetchall()
+
+
 def _decide(
     conn: sqlite3.Connection,
     result: ReportedResult,
@@ -752,10 +773,7 @@ def _decide(
     status = TaskStatus(updated["status"])
     final = None
     if status.terminal and result.task_id in watched:
-        attempts = conn.execute(
-            "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY attempt", (result.task_id,)
-        ).fetchall()
-        final = (_task(updated), tuple(_attempt(a) for a in attempts))
+        final = (_task(updated), tuple(_attempt(a) for a in _attempt_rows(conn, result.task_id)))
     return ResultDecision(result.task_id, result.attempt, Disposition.ACCEPTED, status, final=final)
 
 
@@ -1397,11 +1415,7 @@ class SQLiteStore(Store):
         return await self._write(lambda conn: _cancel(conn, task_id, user_id, now))
 
     async def task_attempts(self, task_id: str) -> list[TaskAttempt]:
-        rows = await self._read(
-            lambda conn: conn.execute(
-                "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY attempt", (task_id,)
-            ).fetchall()
-        )
+        rows = await self._read(lambda conn: _attempt_rows(conn, task_id))
         return [_attempt(row) for row in rows]
 
     async def get_task_detail(
@@ -1409,12 +1423,7 @@ class SQLiteStore(Store):
     ) -> tuple[Task, list[TaskAttempt]] | None:
         def read(conn: sqlite3.Connection) -> tuple[Any, list[Any]] | None:
             row = _task_row(conn, task_id, user_id)
-            if row is None:
-                return None
-            attempts = conn.execute(
-                "SELECT * FROM task_attempts WHERE task_id = ? ORDER BY attempt", (task_id,)
-            ).fetchall()
-            return row, attempts
+            return None if row is None else (row, _attempt_rows(conn, task_id))
 
         found = await self._lookup(read)
         if found is None:

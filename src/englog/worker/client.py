@@ -129,8 +129,8 @@ class Worker:
         # acknowledged; alongside, the outbox loop writes it: `_unsaved` (write not begun)
         # -> `_in_outbox` (handed to a commit: maybe in the file) -> `_acked` (to delete).
         self._pending: dict[Key, FinishedResult] = {r.key: r for r in leftovers}
-        self._unsaved: dict[Key, FinishedResult] = {}
-        self._unsaved_since: dict[Key, float] = {}  # monotonic time it was handed over
+        # key -> (result, monotonic time it was handed over: its linger starts there)
+        self._unsaved: dict[Key, tuple[FinishedResult, float]] = {}
         self._in_outbox: set[Key] = set(self._pending)
         self._acked: list[Key] = []
         self._outbox_wakeup = asyncio.Event()
@@ -643,24 +643,22 @@ class Worker:
         linger = self.settings.outbox_linger_s
         if not linger or self._draining or not self._unsaved:
             return 0.0
-        oldest = min(self._unsaved_since[key] for key in self._unsaved)
+        oldest = min(since for _, since in self._unsaved.values())
         return max(0.0, oldest + linger - time.monotonic())
 
     def _due(self) -> dict[Key, FinishedResult]:
         """Take the unsaved results whose linger is over (all when draining)."""
         linger = 0.0 if self._draining else self.settings.outbox_linger_s
         cutoff = time.monotonic() - linger
-        due = {k: r for k, r in self._unsaved.items() if self._unsaved_since[k] <= cutoff}
+        due = {k: r for k, (r, since) in self._unsaved.items() if since <= cutoff}
         for key in due:
             del self._unsaved[key]
-            del self._unsaved_since[key]
         return due
 
     def _write_behind(self, result: FinishedResult) -> None:
         """Hand `result` to the outbox loop (nothing to do without a durable outbox)."""
         if self.outbox.durable:
-            self._unsaved[result.key] = result
-            self._unsaved_since[result.key] = time.monotonic()
+            self._unsaved[result.key] = (result, time.monotonic())
             self._outbox_idle.clear()
             self._outbox_wakeup.set()
 
@@ -673,7 +671,6 @@ class Worker:
             if self._pending.pop(key, None) is None:
                 continue
             self._unsaved.pop(key, None)
-            self._unsaved_since.pop(key, None)
             if key in self._in_outbox:
                 self._in_outbox.discard(key)
                 self._acked.append(key)
