@@ -176,26 +176,6 @@ async def test_long_poll_is_answered_when_the_result_is_committed(
     assert not routed
 
 
-async def test_long_poll_ends_with_the_state_then_and_rereads_the_store(
-    client: httpx.AsyncClient, store: SQLiteStore, routed: list[str], alice: dict[str, str]
-) -> None:
-    """Nobody wakes the request (as when another replica accepts the result): it
-    answers after wait_s with what the store holds at that moment."""
-    task_id = await submit(client, alice)
-    started = time.monotonic()
-    response = await client.get(f"/v1/tasks/{task_id}?wait_s=0.2", headers=alice)
-    assert response.status_code == 200 and response.json()["status"] == "pending"
-    assert time.monotonic() - started >= 0.2
-
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
-    waiter = asyncio.create_task(client.get(f"/v1/tasks/{task_id}?wait_s=0.3", headers=alice))
-    done = ReportedResult(claimed.id, 1, "w1", ResultOutcome.COMPLETED)
-    await store.report_results([done], RetryBackoff(), time.time())  # no wake-up
-    response = await asyncio.wait_for(waiter, 5)
-    assert response.json()["status"] == "completed"
-    assert not routed
-
-
 async def test_another_users_task_is_the_routes_404(
     client: httpx.AsyncClient, routed: list[str], alice: dict[str, str], bob: dict[str, str]
 ) -> None:
