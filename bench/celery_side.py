@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import redis
+from celery.result import AsyncResult
 
 from bench import celery_app
 from bench.procs import BenchError, Service, clean_env, free_port, python, wait_until
@@ -83,6 +84,16 @@ class CeleryRedis:
         """Result keys in the backend's database (DBSIZE is O(1))."""
         assert self._results is not None
         return int(self._results.dbsize())
+
+    def submit_for_result(self, i: int) -> AsyncResult:
+        return self.noop.delay({"i": i})
+
+    def collect_all(self, handles: list[AsyncResult], timeout: float) -> int:
+        """`get()` on each result, as a Celery program collects them."""
+        deadline = time.monotonic() + timeout
+        for result in handles:
+            result.get(timeout=max(0.1, deadline - time.monotonic()))
+        return len(handles)
 
     def roundtrip(self, i: int, timeout: float = 30.0) -> float:
         started = time.perf_counter()

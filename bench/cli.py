@@ -19,7 +19,16 @@ import psutil
 from bench import scenarios
 from bench.procs import REPO, BenchError
 
-SECTIONS = ("compare", "paired", "postgres", "scaling", "backlog", "recovery", "profile")
+SECTIONS = (
+    "compare",
+    "paired",
+    "client",
+    "postgres",
+    "scaling",
+    "backlog",
+    "recovery",
+    "profile",
+)
 DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
 
 
@@ -36,6 +45,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rtt-tasks", type=int, default=1000, help="sequential round trips per run")
     p.add_argument("--backlog", type=int, default=100_000, help="tasks queued before any worker")
     p.add_argument("--threads", type=int, default=16, help="harness submission threads")
+    p.add_argument(
+        "--client-tasks",
+        type=int,
+        default=4000,
+        help="tasks of the client pattern (section client)",
+    )
+    p.add_argument("--client-threads", type=int, default=8, help="its submitting threads")
     p.add_argument("--concurrency", type=int, default=32, help="englog worker concurrency")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument(
@@ -50,12 +66,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if unknown or not chosen:
         p.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     args.sections = chosen
-    for name in ("runs", "tasks", "rtt_tasks", "backlog", "threads", "concurrency"):
+    for name in (
+        "runs", "tasks", "rtt_tasks", "backlog", "threads", "concurrency", "client_tasks",
+        "client_threads",
+    ):  # fmt: skip
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.quick:
         args.runs, args.tasks = 1, min(args.tasks, 1000)
         args.rtt_tasks, args.backlog = min(args.rtt_tasks, 100), min(args.backlog, 5000)
+        args.client_tasks = min(args.client_tasks, 1000)
     return args
 
 
@@ -141,6 +161,12 @@ def print_table(results: dict[str, Any]) -> None:
         if "englog_two_requests" in pairs["median"]:
             print("  englog submit, then long poll (two requests):")
             rows("englog_two_requests")
+    client = results.get("client")
+    if client and "median" in client:
+        e, c = client["median"]["englog"], client["median"]["celery"]
+        print(f"\nclient pattern: submit {e['tasks']:g} from threads, then collect every result")
+        print(f"{'tasks_per_s':<28}{e['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
+              f"{client['englog_over_celery']['tasks_per_s']:>15}")  # fmt: skip
     for section in ("postgres", "scaling", "backlog", "recovery", "profile"):
         if section in results:
             print(f"\n{section}: {json.dumps(results[section], indent=1)}")
@@ -156,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runners: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
         "compare": compare,
         "paired": scenarios.paired,
+        "client": scenarios.client_pattern,
         "postgres": scenarios.postgres,
         "scaling": scenarios.scaling,
         "backlog": scenarios.backlog,

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 
 from bench.procs import BenchError, Service, clean_env, free_port, python, wait_until
+from englog.client import Client as EnglogClient
+from englog.client import ClientError, TaskHandle
 
 WORKER_TOKEN = "bench-worker-token"
 ADMIN_TOKEN = "bench-admin-token"
@@ -171,8 +173,8 @@ class Englog:
         def connected() -> bool:
             for w in self.workers.values():
                 w.check_alive()
-            rows = self.client().get("/v1/workers").json()["workers"]
-            return set(worker_ids) <= {w["id"] for w in rows if w["connected"]}
+            rows = self.api().workers()
+            return set(worker_ids) <= {w.id for w in rows if w.connected}
 
         wait_until(connected, timeout, f"workers {worker_ids} connected", interval=0.05)
 
@@ -192,16 +194,19 @@ class Englog:
         return {"server": [self.server.pid], "worker": [w.pid for w in self.workers.values()]}
 
     # --- the client ------------------------------------------------------------------
+    def api(self) -> EnglogClient:
+        """englog's own client library (admin token), one per harness thread; its
+        connection pool is thread-safe, but a client per thread keeps them apart."""
+        c: EnglogClient | None = getattr(self._local, "api", None)
+        if c is None:
+            c = self._local.api = EnglogClient(self.url, ADMIN_TOKEN, timeout=60)
+        return c
+
     def client(self) -> httpx.Client:
-        """One keep-alive connection per harness thread."""
+        """Plain HTTP, for what is not the REST API (`/metrics`)."""
         c: httpx.Client | None = getattr(self._local, "client", None)
         if c is None:
-            c = httpx.Client(
-                base_url=self.url,
-                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                timeout=60,
-            )
-            self._local.client = c
+            c = self._local.client = httpx.Client(base_url=self.url, timeout=60)
         return c
 
     def lean(self) -> LeanClient:
@@ -219,15 +224,29 @@ class Englog:
         return task_id
 
     def submit_many(self, start: int, count: int) -> None:
-        """`count` tasks through `POST /v1/tasks/batch`, BATCH at a time."""
-        for first in range(start, start + count, BATCH):
-            n = min(BATCH, start + count - first)
-            body: dict[str, Any] = {
-                "tasks": [{"type": "noop", "payload": {"i": i}} for i in range(first, first + n)]
-            }
-            r = self.client().post("/v1/tasks/batch", json=body)
-            if r.status_code != 202:
-                raise BenchError(f"englog batch submit: {r.status_code} {r.text[:200]}")
+        """`count` tasks through the batch route (the client sends BATCH per request)."""
+        try:
+            self.api().submit_many(("noop", {"i": i}) for i in range(start, start + count))
+        except ClientError as exc:
+            raise BenchError(f"englog batch submit: {exc}") from exc
+
+    # --- the client pattern: submit from threads, then collect every result -------------
+    def submit_for_result(self, i: int) -> TaskHandle[Any]:
+        """One task through the client library (`Client.submit`, idempotency key and
+        all), as a program that wants the result submits it."""
+        return self.api().submit("noop", {"i": i})
+
+    def collect_all(self, handles: list[TaskHandle[Any]], timeout: float) -> int:
+        """Every result, with `Client.wait_all` (a few requests for many tasks)."""
+        done = 0
+        try:
+            for task in self.api().wait_all(handles, timeout=timeout):
+                if task.status != "completed":
+                    raise BenchError(f"englog task {task.task_id} ended {task.status}")
+                done += 1
+        except ClientError as exc:
+            raise BenchError(f"englog collect: {exc}") from exc
+        return done
 
     def completed(self) -> int:
         """Results the server has committed and acknowledged, summed from the workers'
@@ -248,10 +267,7 @@ class Englog:
 
     def stored_completed_at_least(self, n: int) -> bool:
         """The database's own answer: is there an n-th completed task?"""
-        r = self.client().get(
-            "/v1/tasks", params={"status": "completed", "limit": 1, "offset": n - 1}
-        )
-        return bool(r.json()["count"])
+        return bool(self.api().tasks(status="completed", limit=1, offset=n - 1).count)
 
     def roundtrip(self, i: int, timeout: float = 30.0) -> float:
         """Submit one task and wait for its result in the same request (`Prefer: wait=`,
@@ -294,8 +310,7 @@ class Englog:
         return elapsed
 
     def task(self, task_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.client().get(f"/v1/tasks/{task_id}").json()
-        return body
+        return self.api().task(task_id).refresh().model_dump(mode="json")
 
 
 class TwoRequests:

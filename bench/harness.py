@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench.procs import BenchError
 
@@ -137,3 +137,41 @@ def throughput_submit_only(system: System, n: int, threads: int) -> None:
     _drain(
         [(lambda s=s: system.submit_many(s, min(step, n - s))) for s in range(0, n, step)], threads
     )
+
+
+class Collects(Protocol):
+    """What the client pattern needs of a system: submit one task for its result, then
+    collect the results of many."""
+
+    name: str
+
+    def submit_for_result(self, i: int) -> Any: ...
+    def collect_all(self, handles: list[Any], timeout: float) -> int: ...
+
+
+def submit_then_collect(
+    system: Collects, n: int, threads: int, timeout: float = 600.0
+) -> dict[str, float]:
+    """The client pattern of issue 13: `n` no-op tasks submitted one request each from
+    `threads` threads, then every result collected (englog: `Client.submit`, then
+    `Client.wait_all`; Celery: `delay()`, then `get()` on each). tasks/s counts from the
+    first submission to the last result in hand."""
+    handles: list[Any] = [None] * n
+
+    def submit(i: int) -> None:
+        handles[i] = system.submit_for_result(i)
+
+    started = time.perf_counter()
+    _drain([(lambda i=i: submit(i)) for i in range(n)], threads)
+    submitted = time.perf_counter()
+    done = system.collect_all(handles, timeout)
+    finished = time.perf_counter()
+    if done != n:
+        raise BenchError(f"{system.name}: collected {done} of {n} results")
+    return {
+        "tasks": n,
+        "seconds": round(finished - started, 3),
+        "tasks_per_s": round(n / (finished - started), 1),
+        "submit_per_s": round(n / (submitted - started), 1),
+        "collect_s": round(finished - submitted, 3),
+    }

@@ -225,14 +225,8 @@ def _worker_kill(args: argparse.Namespace, lease_ttl: float, heartbeat: float) -
         system.concurrency = slots
         try:
             system.start(1)
-            c = system.client()
-            ids = [
-                c.post(
-                    "/v1/tasks",
-                    json={"type": "sleep", "payload": {"seconds": 300}, "timeout_s": 600},
-                ).json()["task_id"]
-                for _ in range(slots)
-            ]
+            api = system.api()
+            ids = [api.submit("sleep", {"seconds": 300}, timeout_s=600).id for _ in range(slots)]
 
             def on(worker_id: str) -> bool:
                 tasks = [system.task(t) for t in ids]
@@ -282,3 +276,39 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
             system.stop(timeout=60)
     reports = sorted(str(p) for p in PROFILE_DIR.glob("*.txt"))
     return {"throughput": single, "batch": batch, "reports": reports}
+
+
+def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 13's client pattern, englog beside Celery in one section: submit
+    --client-tasks no-ops from --client-threads threads, then collect every result. Each
+    run starts both systems afresh (one worker each) and measures them in turn, the
+    order swapped on every other run; medians and their ratio are reported."""
+    from bench.celery_side import CeleryRedis
+
+    makers: dict[str, Callable[[Path], Any]] = {
+        "englog": lambda t: _englog(t, args),
+        "celery": CeleryRedis,
+    }
+    runs: list[dict[str, dict[str, float]]] = []
+    for i in range(args.runs):
+        order = list(makers) if i % 2 == 0 else list(reversed(makers))
+        run: dict[str, dict[str, float]] = {}
+        for name in order:
+            print(f"  client pattern run {i + 1}/{args.runs}: {name} ...", flush=True)
+            with tempfile.TemporaryDirectory(prefix="englog-bench-") as tmp:
+                system = makers[name](Path(tmp))
+                try:
+                    system.start()
+                    run[name] = harness.submit_then_collect(
+                        system, args.client_tasks, args.client_threads
+                    )
+                finally:
+                    system.stop()
+            print(f"    {run[name]}", flush=True)
+        runs.append(run)
+    median = {
+        name: {k: round(statistics.median(r[name][k] for r in runs), 2) for k in runs[0][name]}
+        for name in makers
+    }
+    ratio = round(median["englog"]["tasks_per_s"] / median["celery"]["tasks_per_s"], 2)
+    return {"runs": runs, "median": median, "englog_over_celery": {"tasks_per_s": ratio}}

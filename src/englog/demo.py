@@ -7,24 +7,21 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from englog.ai.sample import load_sample_week
+from englog.client import AsyncClient, AsyncTaskHandle, TaskDetail
 from englog.domain.tokens import hash_token, new_token
-from englog.server.app import Server
-from englog.server.state import ServerSettings
-from englog.worker.client import Worker
-from englog.worker.handlers import load_handlers
-from englog.worker.settings import WorkerSettings
+from englog.server import Server, ServerSettings
+from englog.worker import Worker, WorkerSettings, load_handlers
 
-TERMINAL = {"completed", "failed", "cancelled"}
 WAIT_S = 60.0
 
 
@@ -70,44 +67,27 @@ async def run_demo(console: Console) -> int:
 async def _scenario(console: Console, server: Server, http: str, worker: Worker) -> int:
     api_token = new_token("eng_")
     await server.state.store.create_user("demo", hash_token(api_token), time.time())
-    headers = {"Authorization": f"Bearer {api_token}"}
-    async with httpx.AsyncClient(base_url=f"http://{http}", headers=headers, timeout=10) as c:
-        entries = load_sample_week()
-        reply = await _ok(c.post("/v1/entries/bulk", json={"entries": entries}))
-        console.print(f"loaded {reply['count']} activity entries for the week of 2026-11-16")
+    async with AsyncClient(f"http://{http}", api_token, timeout=10) as client:
+        stored = await client.log_many(load_sample_week())
+        console.print(f"loaded {len(stored)} activity entries for the week of 2026-11-16")
         async with asyncio.timeout(10):
             await worker.registered.wait()
-        insight = await _ok(
-            c.post(
-                "/v1/tasks/insights",
-                json={
-                    "insight_type": "productivity",
-                    "from": "2026-11-16T00:00:00+01:00",
-                    "to": "2026-11-23T00:00:00+01:00",
-                },
-            )
+        week = timezone(timedelta(hours=1))
+        insight = await client.insight(
+            "productivity", datetime(2026, 11, 16, tzinfo=week), datetime(2026, 11, 23, tzinfo=week)
         )
-        report = await _ok(
-            c.post("/v1/tasks/reports", json={"week_start": "2026-11-16", "week_end": "2026-11-22"})
-        )
-        done = await _follow(
-            console, c, {"insight": insight["task_id"], "weekly report": report["task_id"]}
-        )
+        report = await client.report((date(2026, 11, 16), date(2026, 11, 22)))
+        done = await _follow(console, {"insight": insight, "weekly report": report})
     for label, task in done.items():
-        _show(console, label, task)
-    return 0 if all(t["status"] == "completed" for t in done.values()) else 1
+        _show(console, label, task.model_dump(mode="json"))
+    return 0 if all(t.status == "completed" for t in done.values()) else 1
 
 
-async def _ok(request: Any) -> Any:
-    response: httpx.Response = await request
-    if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.url.path}: {response.status_code} {response.text}")
-    return response.json()
-
-
-async def _follow(console: Console, c: httpx.AsyncClient, ids: dict[str, str]) -> dict[str, Any]:
+async def _follow(
+    console: Console, handles: dict[str, AsyncTaskHandle[Any]]
+) -> dict[str, TaskDetail]:
     """Poll the tasks over REST, with a progress bar each, until all are finished."""
-    done: dict[str, Any] = {}
+    done: dict[str, TaskDetail] = {}
     columns = (
         TextColumn("{task.description:<14}"),
         BarColumn(),
@@ -115,19 +95,19 @@ async def _follow(console: Console, c: httpx.AsyncClient, ids: dict[str, str]) -
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        bars = {label: progress.add_task(label, total=100, state="pending") for label in ids}
+        bars = {label: progress.add_task(label, total=100, state="pending") for label in handles}
         async with asyncio.timeout(WAIT_S):
-            while len(done) < len(ids):
-                for label, task_id in ids.items():
+            while len(done) < len(handles):
+                for label, handle in handles.items():
                     if label in done:
                         continue
-                    task = await _ok(c.get(f"/v1/tasks/{task_id}"))
-                    pct = 100 if task["status"] in TERMINAL else task["progress"]
-                    state = task["status"] + (
-                        f" - {task['progress_message']}" if task.get("progress_message") else ""
+                    task = await handle.refresh()
+                    pct = 100 if task.finished else task.progress
+                    state = task.status + (
+                        f" - {task.progress_message}" if task.progress_message else ""
                     )
                     progress.update(bars[label], completed=pct, state=state)
-                    if task["status"] in TERMINAL:
+                    if task.finished:
                         done[label] = task
                 await asyncio.sleep(0.1)
     return done

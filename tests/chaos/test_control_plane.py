@@ -19,7 +19,7 @@ from prometheus_client import generate_latest
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.resilience.breaker import BreakerPolicy, BreakerState
-from englog.worker.client import Worker
+from englog.worker import Worker
 from englog.worker.handlers import load_handlers
 from englog.worker.settings import WorkerSettings
 from tests.support.procs import (
@@ -123,10 +123,13 @@ def test_refused_token_keeps_the_worker_alive_and_not_ready(tmp_path: Path) -> N
 
         def refused() -> bool:
             r = httpx.get(f"http://127.0.0.1:{health}/readiness", timeout=2)
-            return r.status_code == 503 and r.json()["reason"] == "not registered"
+            return r.status_code == 503 and r.json()["reason"] == (
+                "server refused the worker token (UNAUTHENTICATED): check ENGLOG_WORKER_TOKEN"
+            )
 
-        # Connected, but the server refuses the token: not registered, and it stays so.
-        wait_for(refused, 20, what="connected but not registered")
+        # Connected, but the server refuses the token: not registered, it stays so, and
+        # readiness says why.
+        wait_for(refused, 20, what="connected but refused, and readiness says why")
         wait_for(lambda: "server_refused_worker" in worker.log(), 20, what="a logged refusal")
         assert worker.alive
         assert worker.terminate(timeout=20) == 0

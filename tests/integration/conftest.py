@@ -1,6 +1,10 @@
 """The REST API in process (ASGI transport, a real SQLite store): fixtures the HTTP test
 modules share. Each of them defines its own `state` (its server settings); modules with
-fixtures of the same names keep their own."""
+fixtures of the same names keep their own.
+
+Every test of `client` runs twice: with the fast paths in front of the routes (as
+served) and without them, so both ways of answering `POST /v1/tasks` and
+`GET /v1/tasks/{id}` meet the same assertions."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from englog.server.http_api import create_http_app
+from englog.server.http import create_http_app
 from englog.server.state import ServerState
 from englog.store.sqlite import SQLiteStore
 
@@ -29,8 +33,14 @@ def notified() -> list[int]:
     return []
 
 
+@pytest.fixture(params=[True, False], ids=["fast_paths", "routes_only"])
+def fast_paths(request: pytest.FixtureRequest) -> bool:
+    on: bool = request.param
+    return on
+
+
 @pytest.fixture
-async def client(state: ServerState) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_http_app(state))
+async def client(state: ServerState, fast_paths: bool) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_http_app(state, fast_paths=fast_paths))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c

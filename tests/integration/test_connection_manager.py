@@ -16,7 +16,7 @@ import pytest
 from englog.domain.tasks import NewTask, TaskStatus
 from englog.server.app import Server
 from englog.server.state import ServerSettings
-from englog.worker.client import Worker
+from englog.worker import Worker
 from englog.worker.handlers import load_handlers
 from englog.worker.settings import WorkerSettings
 from tests.support.procs import eventually
@@ -78,7 +78,7 @@ async def test_blackholed_connection_is_replaced_after_a_failed_health_check(
         [task] = await server.state.store.submit_tasks(
             [NewTask(type="noop", payload={"after": "blackhole"})], time.time()
         )
-        server.state.notify_tasks()
+        server.dispatcher.notify()
 
         async def completed() -> Any:
             done = await server.state.store.get_task(task.id)

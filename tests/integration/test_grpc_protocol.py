@@ -73,7 +73,7 @@ async def submit(server: Server, n: int, type_: str = "noop", **payload: object)
     tasks = await server.state.store.submit_tasks(
         [NewTask(type=type_, payload={"i": i, **payload}) for i in range(n)], time.time()
     )
-    server.state.notify_tasks()
+    server.dispatcher.notify()
     return [t.id for t in tasks]
 
 
@@ -258,16 +258,93 @@ async def test_unknown_task_result_is_not_found(stub: pb_grpc.WorkerServiceStub)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b"{no", b"[" * 5000 + b"]" * 5000, b'{"x": NaN}', b"[Infinity]", b"1e999"],
+    ids=["broken", "nested_too_deep", "nan", "infinity", "overflowing_float"],
+)
 async def test_malformed_result_is_invalid_argument(
-    server: Server, stub: pb_grpc.WorkerServiceStub
+    server: Server, stub: pb_grpc.WorkerServiceStub, raw: bytes
 ) -> None:
+    """Results PostgreSQL would refuse (NaN, Infinity) or the parser cannot read (deep
+    nesting) are the worker's error, not a store outage a worker would retry forever."""
     session = await register(stub)
-    bad = pb.TaskResult(task_id="t", attempt=1, status=pb.RESULT_STATUS_COMPLETED, result=b"{no")
+    bad = pb.TaskResult(task_id="t", attempt=1, status=pb.RESULT_STATUS_COMPLETED, result=raw)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ReportTaskResult(
             pb.ReportTaskResultRequest(session_token=session, results=[bad]), metadata=AUTH
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "result of t is not JSON"
+
+
+@pytest.mark.parametrize(
+    ("error", "raw", "code"),
+    [
+        ("bad\x00", b"", grpc.StatusCode.INVALID_ARGUMENT),
+        ("", b'{"text": "a\\u0000b"}', grpc.StatusCode.INVALID_ARGUMENT),
+        ("", b'{"a\\u0000": 1}', grpc.StatusCode.INVALID_ARGUMENT),
+        # An escaped backslash before "u0000" is plain text, not NUL: past the check.
+        ("", b'{"text": "a\\\\u0000b"}', grpc.StatusCode.NOT_FOUND),
+    ],
+    ids=["error", "result_value", "result_key", "escaped_backslash"],
+)
+async def test_nul_in_a_result_is_invalid_argument(
+    server: Server, stub: pb_grpc.WorkerServiceStub, error: str, raw: bytes, code: grpc.StatusCode
+) -> None:
+    """PostgreSQL cannot store NUL: refused as the worker's error on every store, never
+    answered as a store outage the worker would retry forever."""
+    session = await register(stub)
+    bad = pb.TaskResult(
+        task_id="t", attempt=1, status=pb.RESULT_STATUS_FAILED, error=error, result=raw
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ReportTaskResult(
+            pb.ReportTaskResultRequest(session_token=session, results=[bad]), metadata=AUTH
+        )
+    assert err.value.code() == code, err.value.details()
+
+
+async def test_nul_in_any_request_string_is_invalid_argument(
+    stub: pb_grpc.WorkerServiceStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.RegisterWorker(
+            pb.RegisterWorkerRequest(
+                worker_id="w1", capabilities=["noop"], max_concurrency=1, metadata={"k": "v\x00"}
+            ),
+            metadata=AUTH,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details() == "metadata contains NUL"
+    session = await register(stub)
+    beat = pb.WorkerHeartbeatRequest(
+        session_token=session, stats=pb.WorkerStats(dependencies={"ollama": "up\x00"})
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.WorkerHeartbeat(beat, metadata=AUTH)
+    assert err.value.details() == "stats.dependencies contains NUL"
+    progress = pb.UpdateTaskProgressRequest(
+        session_token=session, task_id="t", attempt=1, message="half\x00"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.UpdateTaskProgress(progress, metadata=AUTH)
+    assert err.value.details() == "message contains NUL"
+
+
+async def test_non_finite_heartbeat_figures_are_dropped_not_refused(
+    server: Server, stub: pb_grpc.WorkerServiceStub
+) -> None:
+    """PostgreSQL's JSON cannot hold NaN or Infinity; the heartbeat (the worker's
+    liveness) still counts, without those figures."""
+    session = await register(stub)
+    stats = pb.WorkerStats(cpu_percent=float("nan"), uptime_s=float("inf"), active_tasks=1)
+    await stub.WorkerHeartbeat(
+        pb.WorkerHeartbeatRequest(session_token=session, stats=stats), metadata=AUTH
+    )
+    worker = await server.state.store.get_worker("w1")
+    assert worker is not None and worker.stats["active_tasks"] == 1
+    assert worker.stats["cpu_percent"] is None and worker.stats["uptime_s"] is None
 
 
 async def test_heartbeat_renews_leases_and_carries_cancellations(
@@ -356,7 +433,7 @@ async def test_silent_worker_is_declared_dead_and_must_register_again(
         await stream.close_when_done()
     worker = await server.state.store.get_worker("w1")
     assert worker is not None and worker.status == "offline"
-    assert "w1" not in server.state.connected_workers
+    assert "w1" not in server.queue.connected_workers()
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.WorkerHeartbeat(pb.WorkerHeartbeatRequest(session_token=session), metadata=AUTH)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -9,16 +9,19 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import Request
 
-from englog.domain.tasks import ReportedResult, ResultOutcome, RetryBackoff, TaskStatus
+from englog.domain.tasks import ReportedResult, ResultOutcome, TaskStatus
 from englog.domain.tokens import hash_token
-from englog.server.http_api import create_http_app
+from englog.server.auth import server_state
+from englog.server.http import create_http_app
 from englog.server.state import ServerSettings, ServerState
-from englog.store.base import WorkerInfo
+from englog.store.base import Claim, WorkerInfo
 from englog.store.sqlite import SQLiteStore
 from tests.support.procs import eventually
 
 ADMIN = {"Authorization": "Bearer admintoken"}
+NOOP = {"type": "noop"}
 
 
 def auth(token: str) -> dict[str, str]:
@@ -48,11 +51,9 @@ def fields(response: httpx.Response) -> list[str]:
 
 @pytest.fixture
 def state(store: SQLiteStore, notified: list[int]) -> ServerState:
-    return ServerState(
-        store=store,
-        settings=ServerSettings(admin_token="admintoken"),
-        notify_tasks=lambda: notified.append(1),
-    )
+    state = ServerState(store=store, settings=ServerSettings(admin_token="admintoken"))
+    state.queue.dispatcher.notify = lambda: notified.append(1)  # type: ignore[method-assign]
+    return state
 
 
 @pytest.fixture
@@ -79,15 +80,42 @@ async def add_entry(client: httpx.AsyncClient, who: dict[str, str], **changes: A
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, auth("wrong"), {"Authorization": "Basic YTpi"}, {"Authorization": "Bearer"}],
+    [
+        {},
+        auth("wrong"),
+        {"Authorization": "Basic YTpi"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer "},
+    ],
 )
 async def test_unauthenticated_requests_get_401_with_challenge(
     client: httpx.AsyncClient, alice: dict[str, str], headers: dict[str, str]
 ) -> None:
-    response = await client.get("/v1/entries", headers=headers)
-    assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json()["error"] == "unauthenticated"
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    for method, url in [
+        ("GET", "/v1/entries"),
+        ("GET", f"/v1/tasks/{task_id}"),
+        ("GET", f"/v1/tasks/{task_id}?wait_s=5"),
+        ("POST", "/v1/tasks"),
+    ]:
+        body = {"type": "noop"} if method == "POST" else None
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code == 401, url
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["error"] == "unauthenticated"
+
+
+async def test_bearer_scheme_in_any_case_and_a_padded_token_are_accepted(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    for header in ("bearer alice-token", "BEARER   alice-token  "):
+        who = {"Authorization": header}
+        submitted = await client.post("/v1/tasks", json={"type": "noop"}, headers=who)
+        assert submitted.status_code == 202
+        task_id = submitted.json()["task_id"]
+        assert (await client.get(f"/v1/tasks/{task_id}", headers=who)).status_code == 200
 
 
 async def test_admin_token_has_no_entries(client: httpx.AsyncClient) -> None:
@@ -560,7 +588,7 @@ async def test_cancel_running_task_is_requested(
     now = time.time()
     info = WorkerInfo(id="w1", name="w1", capabilities=("sleep",))
     await store.register_worker(info, hash_token("session"), now)
-    claimed = await store.claim_tasks("w1", {"sleep": 1}, 1, 30.0, now)
+    claimed = await store.claim_tasks(Claim("w1", {"sleep": 1}, 1), now)
     assert [t.id for t in claimed] == [task_id]
 
     response = await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)
@@ -636,7 +664,7 @@ async def test_workers_are_admin_only(
 ) -> None:
     info = WorkerInfo(id="w1", name="gpu-box", capabilities=("noop", "sleep"), max_concurrency=4)
     await store.register_worker(info, hash_token("session"), time.time())
-    state.connected_workers["w1"] = frozenset(info.capabilities)
+    await state.queue.dispatcher.open_stream("w1", info.capabilities, 4, [])
 
     forbidden = await client.get("/v1/workers", headers=alice)
     assert forbidden.status_code == 403
@@ -684,14 +712,35 @@ async def test_many_apps_in_one_process(state: ServerState) -> None:
 
 
 async def test_store_failure_is_503(
-    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str], bob: dict[str, str]
 ) -> None:
+    """The admin's token needs no store read, so the task routes meet the failure in
+    their own store calls (a long poll answers at once, not after its wait); bob's
+    token, never used before, meets it when it is looked up."""
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=ADMIN)).json()[
+        "task_id"
+    ]
     await store.close()
     health = await client.get("/health")
     assert health.status_code == 503
     entries = await client.get("/v1/entries", headers=alice)
     assert entries.status_code == 503
     assert entries.json()["error"] == "store_unavailable"
+    started = time.monotonic()
+    for method, url in [
+        ("GET", f"/v1/tasks/{task_id}"),
+        ("GET", f"/v1/tasks/{task_id}?wait_s=20"),
+        ("POST", "/v1/tasks"),
+    ]:
+        body = {"type": "noop"} if method == "POST" else None
+        for who in (ADMIN, bob):
+            response = await client.request(method, url, json=body, headers=who)
+            assert response.json()["error"] == "store_unavailable"
+            assert response.headers["retry-after"] == "1"
+    assert time.monotonic() - started < 10
+    text = (await client.get("/metrics")).text
+    assert 'method="GET",route="/v1/tasks/{task_id}",status="503"' in text
+    assert 'method="POST",route="/v1/tasks",status="503"' in text
 
 
 async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
@@ -731,10 +780,9 @@ async def test_get_task_shows_every_attempt(
         "task_id"
     ]
     assert (await client.get(f"/v1/tasks/{task_id}", headers=alice)).json()["attempts"] == []
-    now = time.time()
-    backoff = RetryBackoff(initial_s=0, jitter=False)
-    for worker, outcome in (("w1", "failed"), ("w2", "completed")):
-        [claimed] = await store.claim_tasks(worker, {"noop": 1}, 1, 30.0, now)
+    for i, (worker, outcome) in enumerate((("w1", "failed"), ("w2", "completed"))):
+        now = time.time() + 2 * i  # past the retry backoff (at most 1 s after attempt 1)
+        [claimed] = await store.claim_tasks(Claim(worker, {"noop": 1}, 1), now)
         report = ReportedResult(
             claimed.id,
             claimed.attempt,
@@ -742,7 +790,7 @@ async def test_get_task_shows_every_attempt(
             ResultOutcome(outcome),
             error="oops" * (outcome == "failed") or None,
         )
-        await store.report_results([report], backoff, now)
+        await store.report_results([report], now)
     got = (await client.get(f"/v1/tasks/{task_id}", headers=alice)).json()
     assert got["status"] == "completed" and got["attempt"] == 2 and got["reassignments"] == 0
     assert [(a["attempt"], a["worker_id"], a["outcome"], a["error"]) for a in got["attempts"]] == [
@@ -800,7 +848,7 @@ async def test_readiness_lists_pending_types_no_connected_worker_can_run(
         assert r.status_code == 202
     ready = (await client.get("/readiness")).json()
     assert ready["unroutable_task_types"] == {"gpu_job": 2, "noop": 1}
-    state.connected_workers["w1"] = frozenset({"noop", "sleep"})
+    await state.queue.dispatcher.open_stream("w1", ["noop", "sleep"], 1, [])
     ready = (await client.get("/readiness")).json()
     assert ready["status"] == "ready" and ready["unroutable_task_types"] == {"gpu_job": 2}
 
@@ -811,9 +859,9 @@ async def test_cancelling_a_finished_task_is_409_with_its_status(
     task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
         "task_id"
     ]
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
     done = ReportedResult(claimed.id, 1, "w1", ResultOutcome.COMPLETED, result={"ok": 1})
-    await store.report_results([done], RetryBackoff(), time.time())
+    await store.report_results([done], time.time())
     response = await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)
     assert response.status_code == 409
     assert response.json()["task_status"] == "completed"
@@ -833,13 +881,13 @@ async def test_wait_s_answers_as_soon_as_the_result_is_accepted(
     task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
         "task_id"
     ]
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
     started = time.monotonic()
     waiter = asyncio.create_task(client.get(f"/v1/tasks/{task_id}?wait_s=20", headers=alice))
     await eventually(lambda: _waiting(state, 1), what="the request waits")
     assert not waiter.done()
     done = ReportedResult(claimed.id, 1, "w1", ResultOutcome.COMPLETED, result={"ok": 1})
-    await store.report_results([done], RetryBackoff(), time.time())
+    await store.report_results([done], time.time())
     state.watch.finished([task_id])  # what the gRPC service does after the commit
     response = await asyncio.wait_for(waiter, 5)
     assert response.status_code == 200
@@ -874,10 +922,10 @@ async def test_wait_s_ends_with_the_state_then_and_rereads_the_store(
     assert response.status_code == 200 and response.json()["status"] == "pending"
     assert time.monotonic() - started >= 0.2
 
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
     waiter = asyncio.create_task(client.get(f"/v1/tasks/{task_id}?wait_s=0.3", headers=alice))
     done = ReportedResult(claimed.id, 1, "w1", ResultOutcome.COMPLETED)
-    await store.report_results([done], RetryBackoff(), time.time())  # no wake-up
+    await store.report_results([done], time.time())  # no wake-up
     response = await asyncio.wait_for(waiter, 5)
     assert response.json()["status"] == "completed"
 
@@ -892,12 +940,16 @@ async def test_wait_s_on_a_finished_or_unknown_task_answers_at_once(
     started = time.monotonic()
     response = await client.get(f"/v1/tasks/{task_id}?wait_s=20", headers=alice)
     assert response.json()["status"] == "cancelled"
-    assert (await client.get(f"/v1/tasks/{task_id}?wait_s=20", headers=bob)).status_code == 404
-    assert (await client.get("/v1/tasks/nope?wait_s=20", headers=alice)).status_code == 404
+    unknown = await client.get("/v1/tasks/nope?wait_s=20", headers=alice)
+    assert unknown.status_code == 404
+    for url in (f"/v1/tasks/{task_id}", f"/v1/tasks/{task_id}?wait_s=20"):
+        foreign = await client.get(url, headers=bob)
+        assert foreign.status_code == 404
+        assert foreign.content == unknown.content  # nothing tells bob the task exists
     assert time.monotonic() - started < 10
 
 
-@pytest.mark.parametrize("wait_s", ["0", "-1", "30.5", "soon", "nan"])
+@pytest.mark.parametrize("wait_s", ["0", "0.0", "-1", "31", "30.5", "soon", "nan", "inf", ""])
 async def test_wait_s_out_of_range_is_422(
     client: httpx.AsyncClient, alice: dict[str, str], wait_s: str
 ) -> None:
@@ -907,3 +959,123 @@ async def test_wait_s_out_of_range_is_422(
     response = await client.get(f"/v1/tasks/{task_id}?wait_s={wait_s}", headers=alice)
     assert response.status_code == 422
     assert fields(response) == ["query.wait_s"]
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "status"),
+    [
+        # Only documented query parameters, each once (englog.server.http.query).
+        ("GET", "?wait_s=5&x=1", 422),
+        ("GET", "?x=1&wait_s=5", 422),
+        ("GET", "?wait_s=5&wait_s=6", 422),
+        ("GET", "?wait%5Fs=5", 200),
+        ("GET", "?wait_s=1e1", 200),
+        ("GET", "?wait_s=%201", 200),
+        ("HEAD", "", 405),
+        ("GET", "/", 307),
+        ("GET", "/cancel", 405),
+    ],
+)
+async def test_unusual_task_urls_get_what_the_route_makes_of_them(
+    client: httpx.AsyncClient, alice: dict[str, str], method: str, suffix: str, status: int
+) -> None:
+    """The task is finished, so no long poll waits."""
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    assert (await client.post(f"/v1/tasks/{task_id}/cancel", headers=alice)).status_code == 200
+    response = await client.request(method, f"/v1/tasks/{task_id}{suffix}", headers=alice)
+    assert response.status_code == status
+
+
+async def test_task_reads_are_counted_by_route_template(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    task_id = (await client.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+        "task_id"
+    ]
+    for url in (f"/v1/tasks/{task_id}", f"/v1/tasks/{task_id}?wait_s=0.01"):
+        assert (await client.get(url, headers=alice)).status_code == 200
+    assert (await client.get("/v1/tasks/nope", headers=alice)).status_code == 404
+    text = (await client.get("/metrics")).text
+    route = 'method="GET",route="/v1/tasks/{task_id}"'
+    assert f'englog_http_requests_total{{{route},status="200"}} 2.0' in text
+    assert f'{route},status="404"' in text
+    assert task_id not in text and "nope" not in text
+
+
+# --- the fast paths -------------------------------------------------------------------------
+
+
+async def test_both_paths_answer_the_same_bytes(
+    state: ServerState, store: SQLiteStore, alice: dict[str, str]
+) -> None:
+    """A task read through the fast path and through the route, at each stage of its
+    life, by its owner and by the admin, with and without a long poll."""
+    apps = [create_http_app(state, fast_paths=on) for on in (True, False)]
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), base_url="http://t") as fast,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), base_url="http://t") as slow,
+    ):
+
+        async def same(url: str, who: dict[str, str]) -> dict[str, Any]:
+            a, b = await fast.get(url, headers=who), await slow.get(url, headers=who)
+            assert a.status_code == b.status_code == 200, (a.text, b.text)
+            assert a.content == b.content
+            for header in ("content-type", "content-length"):
+                assert a.headers[header] == b.headers[header]
+            body: dict[str, Any] = a.json()
+            return body
+
+        task_id = (await fast.post("/v1/tasks", json={"type": "noop"}, headers=alice)).json()[
+            "task_id"
+        ]
+        assert (await same(f"/v1/tasks/{task_id}", alice))["attempts"] == []
+        [first] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
+        failed = ReportedResult(task_id, first.attempt, "w1", ResultOutcome.FAILED, error="boom ✗")
+        await store.report_results([failed], time.time())
+        # Past the retry backoff (at most 1 s after attempt 1).
+        [running] = await store.claim_tasks(Claim("w2", {"noop": 1}, 1), time.time() + 2)
+        await store.update_progress(task_id, running.attempt, "w2", 42.5, "half-way é", time.time())
+        assert (await same(f"/v1/tasks/{task_id}", alice))["progress_message"] == "half-way é"
+        result = {"ok": 1, "text": 'naïve ✓ "quoted"', "f": 0.1, "big": 1e300, "l": [None, True]}
+        report = ReportedResult(task_id, running.attempt, "w2", ResultOutcome.COMPLETED, result)
+        await store.report_results([report], time.time())
+        for url in (f"/v1/tasks/{task_id}", f"/v1/tasks/{task_id}?wait_s=5"):
+            for who in (alice, ADMIN):
+                body = await same(url, who)
+                assert body["status"] == "completed" and body["result"] == result
+                assert [a["outcome"] for a in body["attempts"]] == ["failed", "completed"]
+
+
+async def test_the_fast_paths_answer_the_plain_cases_themselves(
+    state: ServerState, alice: dict[str, str]
+) -> None:
+    """What the fast paths are for: the plain submission and read never reach the
+    FastAPI routes (each resolves `server_state`); anything else does."""
+    app = create_http_app(state)
+    routed: list[str] = []
+
+    async def counted(request: Request) -> ServerState:
+        routed.append(f"{request.method} {request.url.path}")
+        return state
+
+    app.dependency_overrides[server_state] = counted
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        submitted = await c.post("/v1/tasks", json=NOOP, headers=alice)
+        task_id = submitted.json()["task_id"]
+        assert (await c.get(f"/v1/tasks/{task_id}", headers=alice)).status_code == 200
+        polled = await c.get(f"/v1/tasks/{task_id}?wait_s=0.01", headers=alice)
+        assert submitted.status_code == 202 and polled.status_code == 200
+        assert routed == []
+        keyed = {**alice, "Idempotency-Key": "k"}
+        for _ in range(2):  # created, then replayed
+            assert (await c.post("/v1/tasks", json=NOOP, headers=keyed)).status_code == 202
+        assert routed == []
+        # Not a plain decimal: the route reads it (a 10 ms long poll).
+        assert (await c.get(f"/v1/tasks/{task_id}?wait_s=1e-2", headers=alice)).status_code == 200
+        reused = await c.post("/v1/tasks", json={**NOOP, "priority": 1}, headers=keyed)
+        too_long = {**alice, "Idempotency-Key": "k" * 256}
+        bad_key = await c.post("/v1/tasks", json=NOOP, headers=too_long)
+        assert (reused.status_code, bad_key.status_code) == (422, 422)
+        assert routed == [f"GET /v1/tasks/{task_id}", "POST /v1/tasks", "POST /v1/tasks"]

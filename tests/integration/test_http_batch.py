@@ -12,7 +12,7 @@ import pytest
 
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S, TaskStatus
 from englog.domain.tokens import hash_token
-from englog.server.http_api import MAX_BATCH
+from englog.server.http.models import MAX_BATCH
 from englog.server.state import ServerSettings, ServerState
 from englog.store.sqlite import SQLiteStore
 
@@ -23,7 +23,9 @@ PAYLOAD_LIMIT = 2000
 @pytest.fixture
 def state(store: SQLiteStore, notified: list[int]) -> ServerState:
     settings = ServerSettings(admin_token="admintoken", max_payload_bytes=PAYLOAD_LIMIT)
-    return ServerState(store=store, settings=settings, notify_tasks=lambda: notified.append(1))
+    state = ServerState(store=store, settings=settings)
+    state.queue.dispatcher.notify = lambda: notified.append(1)  # type: ignore[method-assign]
+    return state
 
 
 async def user(store: SQLiteStore, name: str) -> dict[str, str]:

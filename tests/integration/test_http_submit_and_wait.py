@@ -1,23 +1,25 @@
 """Submit and wait in one request: `Prefer: wait=N` (RFC 7240) on the submission routes.
 The answer is the finished task, as `GET /v1/tasks/{id}` shows it, when it finishes
-within N seconds; otherwise the usual 202. The fast path (FastSubmit) and the FastAPI
-route (taken here by sending an Idempotency-Key) must answer alike."""
+within N seconds; otherwise the usual 202. Plain and idempotent submissions (with an
+Idempotency-Key) must answer alike, with and without the fast paths (conftest's
+`client`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from englog.domain.tasks import ReportedResult, ResultOutcome, RetryBackoff
+from englog.domain.tasks import ReportedResult, ResultOutcome
 from englog.domain.tokens import hash_token
 from englog.server.app import Server
-from englog.server.http_api import MAX_WAIT_S, create_http_app, prefer_wait
+from englog.server.http.models import MAX_WAIT_S
+from englog.server.http.submission import prefer_wait
 from englog.server.state import ServerSettings, ServerState
+from englog.store import Claim
 from englog.store.sqlite import SQLiteStore
 from tests.support.procs import eventually
 
@@ -32,13 +34,6 @@ def state(store: SQLiteStore) -> ServerState:
 
 
 @pytest.fixture
-async def client(state: ServerState) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_http_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
-
-
-@pytest.fixture
 async def alice(store: SQLiteStore) -> dict[str, str]:
     await store.create_user("alice", hash_token("alice-token"), time.time())
     return {"Authorization": "Bearer alice-token"}
@@ -50,10 +45,10 @@ async def complete_next(
     """Claim the next pending task as a worker would, report it done, and wake the
     waiting requests as the gRPC service does after its commit: with the task as
     committed handed over (`handed_over`), or without, as the lease reaper does."""
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
     done = ReportedResult(claimed.id, claimed.attempt, "w1", ResultOutcome.COMPLETED, result)
     watched = state.watch.watched([claimed.id]) if handed_over else set()
-    [decision] = await store.report_results([done], RetryBackoff(), time.time(), watched=watched)
+    [decision] = await store.report_results([done], time.time(), watched=watched)
     assert (decision.final is not None) == handed_over
     finals = {claimed.id: decision.final} if decision.final is not None else None
     state.watch.finished([claimed.id], finals)
@@ -87,19 +82,19 @@ def test_the_wait_preference_is_read_as_rfc_7240_writes_it(
 
 
 @pytest.mark.parametrize("handed_over", [True, False])
-@pytest.mark.parametrize("route", ["fast path", "route"])
+@pytest.mark.parametrize("idempotent", [False, True])
 async def test_a_task_finished_within_the_wait_is_the_answer(
     client: httpx.AsyncClient,
     store: SQLiteStore,
     state: ServerState,
     alice: dict[str, str],
-    route: str,
+    idempotent: bool,
     handed_over: bool,
 ) -> None:
     """Whether the commit hands the finished task over or the request reads it, the
     answer is the GET's, byte for byte."""
     headers = {**alice, "Prefer": "respond-async, wait=20"}
-    if route == "route":
+    if idempotent:
         headers["Idempotency-Key"] = "k1"
     waiter = asyncio.create_task(client.post("/v1/tasks", json=NOOP, headers=headers))
     await eventually(lambda: state.watch.waiting == 1, what="the submission waits")
@@ -119,12 +114,12 @@ async def test_a_task_finished_within_the_wait_is_the_answer(
     assert state.watch.waiting == 0
 
 
-@pytest.mark.parametrize("route", ["fast path", "route"])
+@pytest.mark.parametrize("idempotent", [False, True])
 async def test_a_task_still_running_after_the_wait_gets_the_usual_202(
-    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str], route: str
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str], idempotent: bool
 ) -> None:
     headers = {**alice, "Prefer": "wait=0.2"}
-    if route == "route":
+    if idempotent:
         headers["Idempotency-Key"] = "k2"
     started = time.monotonic()
     response = await client.post("/v1/tasks", json=NOOP, headers=headers)

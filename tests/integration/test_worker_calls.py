@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
-from englog.resilience.retry import FastPathRetrier, Retrier, RetryPolicy
+from englog.resilience.retry import FastPathRetrier, Retrier, RetryEvent, RetryPolicy
+from englog.worker.grpc_errors import is_retriable
 
 POLICY = RetryPolicy(max_attempts=4, initial_delay_s=0.1, multiplier=2.0, jitter=False)
 
@@ -46,10 +47,12 @@ async def run(
         out.sleeps.append(round(seconds, 6))
         now[0] += seconds
 
-    def on_retry(op: str, attempt: int, delay: float, exc: BaseException) -> None:
-        out.retries.append((op, attempt, round(delay, 6), type(exc).__name__))
+    def on_retry(e: RetryEvent) -> None:
+        out.retries.append((e.operation, e.attempt, round(e.delay_s, 6), type(e.error).__name__))
 
-    retrier = cls(policy, on_retry=on_retry, sleep=sleep, clock=lambda: now[0])
+    retrier = cls(
+        policy, retry_on=is_retriable, on_retry=on_retry, sleep=sleep, clock=lambda: now[0]
+    )
 
     async def fn() -> str:
         out.calls += 1

@@ -15,13 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from englog.ai.backend import set_backend
 from englog.ai.builtin import BuiltinBackend
 from englog.ai.sample import load_sample_week
 from englog.domain.tasks import NewTask, TaskStatus
 from englog.server.app import Server
 from englog.server.state import ServerSettings
-from englog.worker.client import Worker
+from englog.worker import Worker
 from englog.worker.handlers import load_handlers
 from englog.worker.settings import WorkerSettings
 from tests.support.procs import eventually
@@ -72,7 +71,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await server.start()
     assert server.addresses is not None
     backend = SwitchableBackend()
-    set_backend(backend)
     worker = Worker(
         WorkerSettings(
             server=server.addresses.grpc,
@@ -85,6 +83,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             ai_watch_interval_s=0.05,
         ),
         load_handlers(None),
+        backend=backend,  # type: ignore[arg-type]
     )
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
@@ -95,7 +94,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(run, 20)
-        set_backend(None)
         await server.stop(grace_s=0.5)
 
 
@@ -109,7 +107,7 @@ async def submit_insight(server: Server) -> str:
     [task] = await server.state.store.submit_tasks(
         [NewTask(type="insight_generation", payload=payload)], time.time()
     )
-    server.state.notify_tasks()
+    server.dispatcher.notify()
     return task.id
 
 
@@ -138,7 +136,7 @@ async def test_health_readiness_and_metrics(rig: Rig) -> None:
             [NewTask(type="noop", payload={"x": 1})], time.time()
         )
     ]
-    rig.server.state.notify_tasks()
+    rig.server.dispatcher.notify()
 
     async def done() -> bool:
         task = await rig.server.state.store.get_task(task_id)

@@ -20,8 +20,8 @@ import pytest
 from englog.domain.tasks import NewTask, TaskStatus
 from englog.server.app import Server
 from englog.server.state import ServerSettings
-from englog.worker import client as worker_client
-from englog.worker.client import Worker
+from englog.worker import Worker
+from englog.worker import worker as worker_module
 from englog.worker.handlers import load_handlers
 from englog.worker.outbox import Key, _Batch
 from englog.worker.settings import WorkerSettings
@@ -75,7 +75,7 @@ class Rig:
         [task] = await self.server.state.store.submit_tasks(
             [NewTask(type=type_, payload=payload)], time.time()
         )
-        self.server.state.notify_tasks()
+        self.server.dispatcher.notify()
         return task.id
 
     async def completed(self, *task_ids: str) -> bool:
@@ -150,19 +150,19 @@ async def test_results_acknowledged_before_their_write_began_are_never_written(
         await eventually(lambda: rig.worker.pending_results == 0, 10, what="all acknowledged")
         held.release.set()
         await eventually(lambda: len(held.puts) >= 2, 10, what="the delete after the put")
-        await eventually(rig.worker._outbox_idle.is_set, 10, what="outbox loop idle")
+        await eventually(rig.worker.delivery.outbox_idle.is_set, 10, what="outbox loop idle")
         assert held.puts == [[(first, 1)], []]
         assert held.removes == [[], [(first, 1)]]  # the delete follows the committed put
         assert file_keys(rig.outbox) == set()
         assert rig.worker.outbox.commits == 2
         # Every report rode the report stream: one call, no unary fallback.
-        assert (rig.worker._reports.opened, rig.worker._reports.fallbacks) == (1, 0)
+        assert (rig.worker.session.reports.opened, rig.worker.session.reports.fallbacks) == (1, 0)
 
 
 async def test_a_result_the_server_cannot_take_is_in_the_outbox_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker_client, "RESULT_FLUSH_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(worker_module, "RESULT_FLUSH_TIMEOUT_S", 0.5)
     async with running(tmp_path) as rig:
         task_id = await rig.submit("sleep", seconds=1.0)
         await eventually(lambda: task_id in rig.worker.runner.active_ids, 10, what="running")
@@ -188,7 +188,7 @@ async def test_a_result_the_server_cannot_take_is_in_the_outbox_file(
 async def test_a_graceful_stop_waits_for_the_outbox_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(worker_client, "RESULT_FLUSH_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(worker_module, "RESULT_FLUSH_TIMEOUT_S", 0.2)
     held = HeldCommits()
     async with running(tmp_path, held) as rig:
         task_id = await rig.submit("sleep", seconds=0.5)
@@ -213,7 +213,7 @@ async def test_results_acknowledged_within_the_linger_are_never_written(
         tasks = [await rig.submit("noop", n=i) for i in range(5)]
         await eventually(lambda: rig.completed(*tasks), 10, what="results accepted")
         await eventually(lambda: rig.worker.pending_results == 0, 10, what="all acknowledged")
-        await eventually(rig.worker._outbox_idle.is_set, 10, what="outbox loop idle")
+        await eventually(rig.worker.delivery.outbox_idle.is_set, 10, what="outbox loop idle")
         assert held.puts == [] and rig.worker.outbox.commits == 0
         assert file_keys(rig.outbox) == set()
 
@@ -223,7 +223,7 @@ async def test_a_result_unacknowledged_after_the_linger_is_written(
 ) -> None:
     """The server stops answering while the task runs: once the linger has passed, the
     result is in the file, though the worker is still trying to report it."""
-    monkeypatch.setattr(worker_client, "RESULT_FLUSH_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(worker_module, "RESULT_FLUSH_TIMEOUT_S", 0.5)
     async with running(tmp_path, linger_s=0.3) as rig:
         task_id = await rig.submit("sleep", seconds=0.5)
         await eventually(lambda: task_id in rig.worker.runner.active_ids, 10, what="running")
@@ -242,7 +242,7 @@ async def test_each_result_lingers_from_its_own_finish(
 ) -> None:
     """A result that finishes while an earlier one is being written still waits its
     whole linger for an acknowledgement before it is written in turn."""
-    monkeypatch.setattr(worker_client, "RESULT_FLUSH_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(worker_module, "RESULT_FLUSH_TIMEOUT_S", 0.5)
     held = HeldCommits()
     async with running(tmp_path, held, linger_s=0.3) as rig:
         first = await rig.submit("sleep", seconds=0.1)

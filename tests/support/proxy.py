@@ -7,7 +7,9 @@ what a worker sees when a router or the server drops it. Faults:
 - `latency`: seconds added before forwarding each chunk, in both directions;
 - `blackhole(seconds)`: keep connections (and accept new ones) but forward nothing
   for a while, like a partition that heals; held bytes flow again afterwards;
-- `refuse()` / `resume()`: stop listening (and cut), then listen again on the port.
+- `refuse()` / `resume()`: stop listening (and cut), then listen again on the port;
+- `drop_responses`: the next N answers from upstream are not passed on; their
+  connection is reset instead (the request reached the server, its reply was lost).
 
 `FaultProxy` is async, for tests on their own loop; `ThreadedProxy` runs one on a
 loop in a daemon thread, for synchronous tests that drive real processes.
@@ -41,6 +43,7 @@ class ProxyStats:
     refusals: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
+    dropped_responses: int = 0
 
 
 @dataclass(eq=False)
@@ -79,6 +82,7 @@ class FaultProxy:
         self._open = asyncio.Event()  # clear while blackholed
         self._open.set()
         self._handlers: set[asyncio.Task[None]] = set()
+        self.drop_responses = 0
 
     @property
     def listening(self) -> bool:
@@ -212,6 +216,11 @@ class FaultProxy:
                 if self.latency > 0:
                     await asyncio.sleep(self.latency)
                 await self._open.wait()
+                if not up and self.drop_responses > 0:
+                    self.drop_responses -= 1
+                    self.stats.dropped_responses += 1
+                    conn.abort()
+                    return
                 writer.write(data)
                 await writer.drain()
                 if up:
@@ -314,6 +323,12 @@ class ThreadedProxy:
 
     def cut(self) -> int:
         return self._call(self.proxy.cut())
+
+    def drop_next_responses(self, count: int = 1) -> None:
+        async def drop() -> None:
+            self.proxy.drop_responses = count
+
+        self._call(drop())
 
     def set_latency(self, seconds: float) -> None:
         self._loop.call_soon_threadsafe(setattr, self.proxy, "latency", seconds)

@@ -9,13 +9,15 @@ import grpc
 import pytest
 from structlog.testing import capture_logs
 
+from englog.errors import EnglogError
 from englog.resilience import (
     BreakerPolicy,
     BreakerState,
+    BreakerTransition,
     CircuitBreaker,
     CircuitOpenError,
-    grpc_breaker_failure,
 )
+from englog.worker.grpc_errors import grpc_breaker_failure
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
@@ -118,6 +120,7 @@ async def test_open_circuit_rejects_and_says_when_it_will_try_again() -> None:
     assert not called
     err = info.value
     assert (err.name, err.retry_at, err.retry_after_s) == ("dep", opened + 30.0, 18.0)
+    assert isinstance(err, EnglogError) and err.retry_after == 18.0
     s = breaker.stats()
     assert s.total_rejections == 1 and s.opened_at == opened
     assert s.seconds_until_half_open == pytest.approx(18.0)
@@ -126,7 +129,7 @@ async def test_open_circuit_rejects_and_says_when_it_will_try_again() -> None:
 async def test_half_open_after_timeout_then_closes_after_successes() -> None:
     breaker, clock = make()
     changes: list[tuple[str, BreakerState, BreakerState]] = []
-    breaker.add_listener(lambda name, old, new: changes.append((name, old, new)))
+    breaker.add_listener(lambda e: changes.append((e.name, e.old, e.new)))
     await fail(breaker, 5)
     clock.advance(29.9)
     assert breaker.state is OPEN
@@ -272,12 +275,12 @@ async def test_peer_answering_with_client_error_keeps_circuit_closed() -> None:
 async def test_broken_listener_is_logged_not_raised() -> None:
     breaker, _ = make(failure_threshold=1)
 
-    def broken(name: str, old: BreakerState, new: BreakerState) -> None:
+    def broken(event: BreakerTransition) -> None:
         raise RuntimeError("listener bug")
 
     seen: list[BreakerState] = []
     breaker.add_listener(broken)
-    breaker.add_listener(lambda _n, _o, new: seen.append(new))
+    breaker.add_listener(lambda e: seen.append(e.new))
     with capture_logs() as logs:
         await fail(breaker, 1)
     assert breaker.state is OPEN and seen == [OPEN]

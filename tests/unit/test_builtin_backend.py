@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from englog.ai.backend import AIBackend, get_backend
-from englog.ai.builtin import BuiltinBackend, numeric_agreement, quoted_numbers
+from englog.ai.analytics import compute_facts
+from englog.ai.backend import AIBackend, make_backend
+from englog.ai.builtin import BuiltinBackend
+from englog.ai.claims import check_claims
+from englog.ai.confidence import numeric_agreement
 from englog.ai.sample import load_sample_week
-from englog.ai.schemas import InsightRequest, InsightType, WeeklyReportRequest
+from englog.ai.schemas import EntryPayload, InsightRequest, InsightType, WeeklyReportRequest
 from englog.domain.entries import ActivityType, EntryFields
 
 backend = BuiltinBackend()
@@ -102,7 +105,9 @@ async def test_every_insight_type_quotes_its_facts(kind: str) -> None:
     assert result["period_start"] == "2026-11-16" and result["period_end"] == "2026-11-21"
     assert result["key_points"] and result["recommendations"]
     assert result["confidence_components"]["numeric_agreement"] == 1.0
-    assert quoted_numbers(result["key_points"]), "key points should quote numbers"
+    assert result["unsupported_claims"] == []
+    facts = compute_facts([EntryPayload.model_validate(e) for e in load_sample_week()])
+    assert check_claims(result["key_points"], facts).numbers, "key points should quote numbers"
     json.dumps(result)
 
 
@@ -180,9 +185,23 @@ async def test_confidence_follows_the_documented_formula() -> None:
 
 
 def test_numeric_agreement_catches_invented_numbers() -> None:
-    facts = {"total_minutes": 150.0, "focus_ratio": 0.4, "minutes_by_project": {"a": 1, "b": 2}}
+    """Two entries: 60 min of development on "a", 90 min of meeting on "b"."""
+    start = datetime(2026, 11, 16, 9, tzinfo=UTC)
+    entries = [
+        EntryPayload(
+            title=t,
+            type=k,
+            project=p,
+            start_time=start + timedelta(hours=i * 3),
+            end_time=start + timedelta(hours=i * 3, minutes=m),
+        )
+        for i, (t, k, p, m) in enumerate([("x", "development", "a", 60), ("y", "meeting", "b", 90)])
+    ]
+    facts = compute_facts(entries)
     assert numeric_agreement(["2.5 h logged, 40% focus over 2 projects"], facts) == 1.0
     assert numeric_agreement(["2.5 h logged, 55% focus"], facts) == 0.5
+    assert numeric_agreement(["1.5 h in meetings, 1.0 h of development"], facts) == 1.0
+    assert numeric_agreement(["1.0 h in meetings"], facts) == 0.0  # a fact, but not this one
     assert numeric_agreement(['on "v2-api" since 2026-11-16'], facts) == 1.0
     assert numeric_agreement(["no numbers"], facts) == 1.0
 
@@ -231,7 +250,7 @@ async def test_weekly_reports_differ_with_the_data() -> None:
 
 async def test_backend_protocol_and_health() -> None:
     assert isinstance(backend, AIBackend)
-    assert isinstance(get_backend(), AIBackend)
+    assert isinstance(make_backend(), BuiltinBackend)
     assert await backend.health() == {"backend": "builtin", "status": "healthy"}
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from englog.domain.tasks import NewTask, TaskStatus
 from englog.server.dispatcher import Dispatcher, WorkerStream
-from englog.store import SQLiteStore
+from englog.store import Claim, SQLiteStore
 from tests.support.procs import eventually
 
 
@@ -29,8 +29,8 @@ async def test_a_result_reported_while_the_stream_reopens_frees_its_slot(
     store: SQLiteStore,
 ) -> None:
     await store.submit_tasks([NewTask(type="noop", payload={})], time.time())
-    [task] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
-    d = Dispatcher(store, 30.0, time.time)
+    [task] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
+    d = Dispatcher(store, time.time)
     opening = asyncio.create_task(d.open_stream("w1", ["noop"], 2, [task.id]))
     await asyncio.sleep(0)  # the new stream is registered before the store is read
     d.task_finished("w1", [task.id])  # ...and a result for the held task lands now
@@ -40,19 +40,19 @@ async def test_a_result_reported_while_the_stream_reopens_frees_its_slot(
 
 async def test_tasks_the_worker_does_not_hold_are_requeued_on_reopen(store: SQLiteStore) -> None:
     await store.submit_tasks([NewTask(type="noop", payload={"n": i}) for i in range(2)], 0.0)
-    held, lost = await store.claim_tasks("w1", {"noop": 2}, 2, 30.0, time.time())
-    d = Dispatcher(store, 30.0, time.time)
+    held, lost = await store.claim_tasks(Claim("w1", {"noop": 2}, 2), time.time())
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream("w1", ["noop"], 2, [held.id])
-    assert stream.inflight == {held.id}
+    assert stream.inflight == {held.id: "noop"}
     requeued = await store.get_task(lost.id)
     assert requeued is not None and requeued.status == "pending" and requeued.attempt == 2
 
 
 async def test_busy_streams_are_woken_after_idle_ones(store: SQLiteStore) -> None:
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     busy = await d.open_stream("busy", ["noop"], 2, [])
     idle = await d.open_stream("idle", ["noop"], 2, [])
-    busy.inflight.add("t")
+    busy.inflight["t"] = "noop"
     order: list[str] = []
     waiters = [asyncio.create_task(s.wake.wait()) for s in (busy, idle)]
     for s, w in zip((busy, idle), waiters, strict=True):
@@ -67,7 +67,7 @@ async def test_a_reopened_stream_keeps_the_capacity_the_worker_advertised(
     store: SQLiteStore,
 ) -> None:
     """A type the worker paused (its LLM is down) stays paused across a reconnect."""
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream(
         "w1", ["noop", "insight_generation"], 4, [], {"insight_generation": 0, "noop": 4}
     )
@@ -77,8 +77,8 @@ async def test_a_reopened_stream_keeps_the_capacity_the_worker_advertised(
 async def test_an_idle_stream_frees_slots_the_store_no_longer_runs(store: SQLiteStore) -> None:
     """Another replica reaped or accepted them: the slot must not leak."""
     await store.submit_tasks([NewTask(type="noop", payload={})], time.time())
-    [task] = await store.claim_tasks("w1", {"noop": 1}, 1, 30.0, time.time())
-    d = Dispatcher(store, 30.0, time.time, poll_interval_s=0.01, resync_interval_s=0.05)
+    [task] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
+    d = Dispatcher(store, time.time, poll_interval_s=0.01, resync_interval_s=0.05)
     stream = await d.open_stream("w1", ["noop"], 1, [task.id])
     assert stream.free_slots() == 0
     # Taken back behind this dispatcher's back, as another replica's reaper would.
@@ -98,7 +98,7 @@ def _idle(stream: WorkerStream) -> bool:
 async def test_a_submission_with_a_free_slot_is_leased_in_its_own_commit(
     store: SQLiteStore,
 ) -> None:
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream("w1", ["noop"], 2, [])
     batches = d.assignments(stream)
     pulling = asyncio.create_task(anext(batches))
@@ -107,7 +107,7 @@ async def test_a_submission_with_a_free_slot_is_leased_in_its_own_commit(
     [task] = await d.submit([NewTask(type="noop", payload={})], time.time())
     assert store.commits == commits + 1  # insert and lease: one transaction
     assert (task.status, task.worker_id) == (TaskStatus.RUNNING, "w1")
-    assert stream.inflight == {task.id} and stream.free_slots() == 1
+    assert set(stream.inflight) == {task.id} and stream.free_slots() == 1
     [pushed] = await asyncio.wait_for(pulling, 5)
     assert pushed.id == task.id
     assert store.commits == commits + 1  # pushed without a claim of its own
@@ -115,9 +115,9 @@ async def test_a_submission_with_a_free_slot_is_leased_in_its_own_commit(
 
 
 async def test_without_a_free_slot_a_submission_waits_in_the_queue(store: SQLiteStore) -> None:
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream("w1", ["noop"], 1, [])
-    stream.inflight.add("busy")
+    stream.inflight["busy"] = "noop"
     [task] = await d.submit([NewTask(type="noop", payload={})], time.time())
     assert task.status == TaskStatus.PENDING
     assert stream.wake.is_set()  # notified, as before
@@ -125,7 +125,7 @@ async def test_without_a_free_slot_a_submission_waits_in_the_queue(store: SQLite
 
 async def test_a_stream_that_is_claiming_is_not_leased_to(store: SQLiteStore) -> None:
     """Its claim may be filling the very slots a submission would take."""
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream("w1", ["noop"], 1, [])
     stream.claiming = True
     [task] = await d.submit([NewTask(type="noop", payload={})], time.time())
@@ -134,16 +134,16 @@ async def test_a_stream_that_is_claiming_is_not_leased_to(store: SQLiteStore) ->
 
 async def test_a_submission_does_not_jump_an_older_task(store: SQLiteStore) -> None:
     [older] = await store.submit_tasks([NewTask(type="noop", payload={}, priority=2)], 0.0)
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream("w1", ["noop"], 1, [])
     [fresh] = await d.submit([NewTask(type="noop", payload={})], time.time())
     assert fresh.status == TaskStatus.PENDING
-    assert stream.inflight == {older.id}
+    assert set(stream.inflight) == {older.id}
     assert [t.id for t in stream.ready] == [older.id]
 
 
 async def test_a_lease_for_a_stream_closed_meanwhile_is_taken_back(store: SQLiteStore) -> None:
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream("w1", ["noop"], 1, [])
     submitting = asyncio.create_task(d.submit([NewTask(type="noop", payload={})], time.time()))
     await asyncio.sleep(0)  # one step: the submission now waits for its commit
@@ -157,7 +157,7 @@ async def test_a_lease_for_a_stream_closed_meanwhile_is_taken_back(store: SQLite
 async def test_leases_pushed_but_never_sent_go_back_when_the_stream_ends(
     store: SQLiteStore,
 ) -> None:
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream("w1", ["noop"], 2, [])
     await d.submit([NewTask(type="noop", payload={})], time.time())
     assert len(stream.ready) == 1
@@ -171,13 +171,13 @@ async def test_a_freed_slot_claims_again_only_when_the_queue_may_hold_work(
     store: SQLiteStore,
 ) -> None:
     """After a claim that found the queue empty, a finished task is no reason to write."""
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     stream = await d.open_stream("w1", ["noop"], 2, [])
     batches = d.assignments(stream)
     pulling = asyncio.create_task(anext(batches))
     await eventually(lambda: _idle(stream), within=5, interval=0.001)
     assert stream.starved
-    stream.inflight.add("t1")
+    stream.inflight["t1"] = "noop"
     d.task_finished("w1", ["t1"])
     assert not stream.hinted
     d.notify()  # new work may be there
@@ -188,7 +188,7 @@ async def test_a_freed_slot_claims_again_only_when_the_queue_may_hold_work(
 
 
 async def test_idle_workers_take_turns_at_submissions(store: SQLiteStore) -> None:
-    d = Dispatcher(store, 30.0, time.time)
+    d = Dispatcher(store, time.time)
     streams = [await d.open_stream(f"w{i}", ["noop"], 4, []) for i in range(2)]
     for _ in range(4):
         [task] = await d.submit([NewTask(type="noop", payload={})], time.time())

@@ -6,7 +6,7 @@ import asyncio
 import socket
 from typing import Any
 
-from englog.server.http_transport import _CoalescingTransport
+from englog.serving.coalescing import _CoalescingTransport
 from tests.support.procs import eventually
 
 
@@ -61,7 +61,7 @@ async def test_uvicorn_serves_through_the_protocol() -> None:
     """A real uvicorn server with the protocol answers a real request in full."""
     import uvicorn
 
-    from englog.server.http_transport import CoalescingHttpToolsProtocol
+    from englog.serving.coalescing import CoalescingHttpToolsProtocol
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         body = b'{"ok":true}'

@@ -223,7 +223,7 @@ async def test_breaker_opens_refuses_half_opens_and_closes(fake: FakeOllama) -> 
     policy = BreakerPolicy(failure_threshold=2, success_threshold=2, open_timeout_s=30.0)
     b = make_backend(fake, breaker=policy, clock=clock, retry=RetryPolicy(max_attempts=1))
     changes: list[tuple[str, str]] = []
-    b.breaker.add_listener(lambda _name, old, new: changes.append((old.value, new.value)))
+    b.breaker.add_listener(lambda e: changes.append((e.old.value, e.new.value)))
     assert b.usable() == (True, "")
     fake.script(fo.status(500), fo.status(502))
     for _ in range(2):

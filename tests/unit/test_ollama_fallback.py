@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from englog.ai.backend import make_backend, set_backend
+from englog.ai.backend import make_backend
 from englog.ai.builtin import BuiltinBackend
 from englog.ai.confidence import DEGRADED_FACTOR
 from englog.ai.config import AIConfig, AITimeouts
-from englog.ai.errors import AINonRetriable
+from englog.ai.errors import AIModelMissing
 from englog.ai.fallback import FallbackBackend
 from englog.ai.ollama import OllamaBackend
 from englog.ai.schemas import WeeklyReportRequest
@@ -70,11 +70,17 @@ async def test_degrade_answers_with_builtin_when_the_llm_fails(fake: FakeOllama)
     await backend.aclose()
 
 
-async def test_degrade_does_not_hide_a_missing_model(fake: FakeOllama) -> None:
+async def test_degrade_serves_a_missing_model_and_says_how_to_fix_it(fake: FakeOllama) -> None:
+    """Issue 15: with degrade, a missing model is served by the builtin backend, and the
+    result's reason keeps the `ollama pull` hint; without degrade it stays non-retriable."""
     backend = FallbackBackend(ollama(fake, model="absent:1b"))
-    with pytest.raises(AINonRetriable, match="ollama pull absent:1b"):
-        await backend.generate_insight(insight_request())
+    insight = await backend.generate_insight(insight_request())
+    assert insight.degraded and "ollama pull absent:1b" in (insight.degraded_reason or "")
     await backend.aclose()
+    bare = ollama(fake, model="absent:1b")
+    with pytest.raises(AIModelMissing, match="ollama pull absent:1b"):
+        await bare.generate_insight(insight_request())
+    await bare.aclose()
 
 
 async def test_wait_mode_is_the_bare_backend_and_reports_unusable(fake: FakeOllama) -> None:
@@ -124,13 +130,10 @@ def test_bad_config_is_refused_with_a_clear_message(kwargs: dict[str, Any], mess
 
 async def run_insight(backend: Any, deadline_in_s: float = WAIT_MARGIN_S + 0.5) -> dict[str, Any]:
     """A handler run whose deadline leaves it half a second of waiting for the LLM."""
-    set_backend(backend)
-    try:
-        ctx = TaskContext("t1", "insight_generation", 1, deadline=time.time() + deadline_in_s)
-        payload = insight_request().model_dump(mode="json")
-        return await insight_generation(ctx, payload)  # type: ignore[no-any-return]
-    finally:
-        set_backend(None)
+    ctx = TaskContext("t1", "insight_generation", 1, deadline=time.time() + deadline_in_s)
+    ctx.ai = backend
+    payload = insight_request().model_dump(mode="json")
+    return await insight_generation(ctx, payload)  # type: ignore[no-any-return]
 
 
 async def test_handler_marks_unavailable_retriable_and_missing_model_not(fake: FakeOllama) -> None:

@@ -11,8 +11,8 @@ import grpc
 import pytest
 from structlog.testing import capture_logs
 
-from englog.resilience import Retrier, RetryPolicy, grpc_code, is_retriable, retry_call
-from englog.resilience.retry import RETRIABLE_CODES
+from englog.resilience import Retrier, RetryEvent, RetryPolicy, is_transient, retry_call
+from englog.worker.grpc_errors import RETRIABLE_CODES, grpc_code, is_retriable
 
 EXPECTED_RETRIABLE = {
     "UNAVAILABLE",
@@ -59,7 +59,9 @@ def failing(times: int, exc: Callable[[], BaseException], result: object = "ok")
 
 
 def make(policy: RetryPolicy | None = None, **kw: object) -> tuple[Retrier, FakeTime]:
+    """A retrier with the worker's gRPC classification, on a fake clock."""
     t = FakeTime()
+    kw = {"retry_on": is_retriable, "describe": grpc_code, **kw}
     return Retrier(policy or RetryPolicy(), sleep=t.sleep, clock=t.clock, **kw), t  # type: ignore[arg-type]
 
 
@@ -210,7 +212,7 @@ async def test_cancellation_during_backoff_sleep_stops_at_once() -> None:
         sleeping.set()
         await asyncio.Event().wait()
 
-    retrier = Retrier(RetryPolicy(), sleep=sleep_forever)
+    retrier = Retrier(RetryPolicy(), retry_on=is_retriable, sleep=sleep_forever)
     fn = failing(100, lambda: rpc_error(grpc.StatusCode.UNAVAILABLE))
     task = asyncio.create_task(retrier.call("op", fn))
     await asyncio.wait_for(sleeping.wait(), 5)
@@ -318,8 +320,11 @@ async def test_stats_are_a_snapshot() -> None:
 async def test_on_retry_hook_and_log_line_for_each_retry() -> None:
     seen: list[tuple[str, int, float, str | None]] = []
 
-    def hook(operation: str, attempt: int, delay_s: float, exc: BaseException) -> None:
-        seen.append((operation, attempt, delay_s, grpc_code(exc)))
+    def hook(event: RetryEvent) -> None:
+        assert grpc_code(event.error) == event.code
+        seen.append((event.operation, event.attempt, event.delay_s, event.code))
+        with pytest.raises(AttributeError):
+            event.attempt = 99  # type: ignore[misc]  # frozen: hooks cannot change it
         raise RuntimeError("a broken hook must not break the call")
 
     retrier, t = make(on_retry=hook)
@@ -344,3 +349,18 @@ async def test_retry_call_convenience() -> None:
     fn = failing(1, ConnectionRefusedError, result="up")
     assert await retry_call("op", fn, sleep=t.sleep, clock=t.clock) == "up"
     assert len(t.sleeps) == 1 and 0 <= t.sleeps[0] <= 0.1
+
+
+async def test_default_classifier_knows_no_transport() -> None:
+    """Without a classifier only timeouts and connection errors are retried, and no
+    short code is recorded: gRPC meaning is the worker's to pass in."""
+    t = FakeTime()
+    retrier = Retrier(RetryPolicy(max_attempts=3), sleep=t.sleep, clock=t.clock)
+    assert is_transient(ConnectionResetError()) and is_transient(TimeoutError())
+    assert not is_transient(rpc_error(grpc.StatusCode.UNAVAILABLE))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await retrier.call("rpc", failing(5, lambda: rpc_error(grpc.StatusCode.UNAVAILABLE)))
+    assert await retrier.call("net", failing(2, ConnectionResetError)) == "ok"
+    stats = retrier.stats()
+    assert (stats["rpc"].attempts, stats["rpc"].last_code) == (1, None)
+    assert stats["net"].attempts == 3

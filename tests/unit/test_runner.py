@@ -11,9 +11,15 @@ from typing import Any
 import pytest
 
 from englog.domain.tasks import ResultOutcome
-from englog.protocol import worker_pb2 as pb
-from englog.tasks.base import HandlerRegistry, NonRetriableError, TaskContext
-from englog.worker.runner import MAX_RESULT_BYTES, CancelReason, FinishedResult, Runner
+from englog.tasks.base import HandlerRegistry, NonRetriableError, TaskContext, TaskError
+from englog.worker.assignment import Assignment
+from englog.worker.runner import (
+    MAX_RESULT_BYTES,
+    CancelReason,
+    FinishedResult,
+    ProgressEvent,
+    Runner,
+)
 
 
 class Harness:
@@ -27,14 +33,14 @@ class Harness:
         self.results.append(r)
         self.done.set()
 
-    def _progress(self, task_id: str, attempt: int, pct: float, msg: str) -> None:
-        self.progress.append((task_id, pct))
+    def _progress(self, e: ProgressEvent) -> None:
+        self.progress.append((e.task_id, e.percent))
 
     def submit(
         self, task_id: str, type_: str, attempt: int = 1, timeout_s: float = 5.0, **payload: Any
     ) -> None:
         self.runner.submit(
-            pb.TaskAssignment(
+            Assignment(
                 task_id=task_id,
                 type=type_,
                 attempt=attempt,
@@ -169,3 +175,29 @@ async def test_drain_waits_then_cancels_leftovers() -> None:
     assert by_id["q"].outcome is ResultOutcome.COMPLETED
     assert by_id["f"].error == CancelReason.SHUTDOWN.value and by_id["f"].retriable
     assert ("q", 50.0) in h.progress
+
+
+async def test_handlers_get_the_runners_ai_backend_and_retry_after_is_kept() -> None:
+    """The AI backend is passed in (no process-wide one) and reaches handlers as
+    `ctx.ai`; a TaskError's `retry_after` reaches the finished result."""
+    backend = object()
+    seen: list[object] = []
+
+    async def uses_ai(ctx: TaskContext, payload: dict[str, Any]) -> None:
+        seen.append(ctx.ai)
+        raise TaskError("circuit open", retriable=True, retry_after=7.5)
+
+    registry = registry_with(uses_ai=uses_ai)
+    results: list[FinishedResult] = []
+    done = asyncio.Event()
+
+    def on_result(r: FinishedResult) -> None:
+        results.append(r)
+        done.set()
+
+    runner = Runner(registry, 1, "w-ai", on_result, lambda e: None, ai=backend)  # type: ignore[arg-type]
+    runner.submit(Assignment(task_id="t", type="uses_ai", attempt=1, timeout_s=5.0))
+    await asyncio.wait_for(done.wait(), 5)
+    assert seen == [backend]
+    assert (results[0].retriable, results[0].retry_after_s) == (True, 7.5)
+    runner.close()

@@ -8,6 +8,7 @@ The clock is always passed in as `now`, so nothing here sleeps."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -27,8 +28,11 @@ from englog.domain.tasks import (
     TaskStatus,
 )
 from englog.store import (
+    Claim,
     EntryQuery,
+    Heartbeat,
     PostgresStore,
+    QueuePolicy,
     SQLiteStore,
     Store,
     StoreClosed,
@@ -36,9 +40,8 @@ from englog.store import (
     WorkerInfo,
     open_store,
 )
-from englog.store.base import Claim
-from englog.store.postgres import _MIGRATION_FILE
-from englog.store.rules import migration_files
+from englog.store.migrations import migration_files
+from englog.store.postgres.schema import MIGRATION_FILE
 from tests.support.pg import create_database, drop_database, truncate_all
 from tests.support.procs import eventually
 
@@ -46,11 +49,26 @@ T0 = 1_700_000_000.0
 TTL = 30.0
 NO_JITTER = RetryBackoff(initial_s=2.0, factor=2.0, max_s=60.0, jitter=False)
 CEST = timezone(timedelta(hours=2))
+POLICY = QueuePolicy(lease_ttl_s=TTL, retry_backoff=NO_JITTER)
+
+
+@pytest.fixture
+def policy() -> QueuePolicy:
+    """The store's queue policy; a test parametrizes `policy` to change a setting."""
+    return POLICY
+
+
+@pytest.fixture
+async def store(store_url: str, policy: QueuePolicy) -> AsyncIterator[Store]:
+    s = open_store(store_url, policy=policy)
+    await s.open()
+    yield s
+    await s.close()
 
 
 async def reopen(store: Store, url: str) -> Store:
     await store.close()
-    fresh = open_store(url)
+    fresh = open_store(url, policy=store.policy)
     await fresh.open()
     return fresh
 
@@ -293,7 +311,7 @@ async def test_claim_orders_by_priority_then_fifo(store: Store) -> None:
     low1, high1 = await store.submit_tasks([new(n=1), new(priority=5, n=2)], T0)
     low2, high2 = await store.submit_tasks([new(n=3), new(priority=5, n=4)], T0)
     [mid] = await store.submit_tasks([new(priority=1, n=5)], T0 - 10)
-    claimed = await store.claim_tasks("w1", {"noop": 10}, 10, TTL, T0 + 1)
+    claimed = await store.claim_tasks(Claim("w1", {"noop": 10}, 10), T0 + 1)
     assert [t.id for t in claimed] == [high1.id, high2.id, mid.id, low1.id, low2.id]
     for t in claimed:
         assert (t.status, t.worker_id, t.lease_expires_at, t.started_at) == (
@@ -302,7 +320,7 @@ async def test_claim_orders_by_priority_then_fifo(store: Store) -> None:
             T0 + 1 + TTL,
             T0 + 1,
         )
-    assert await store.claim_tasks("w2", {"noop": 10}, 10, TTL, T0 + 1) == []
+    assert await store.claim_tasks(Claim("w2", {"noop": 10}, 10), T0 + 1) == []
 
 
 async def test_claim_takes_the_high_priority_task_behind_an_older_backlog(
@@ -310,7 +328,7 @@ async def test_claim_takes_the_high_priority_task_behind_an_older_backlog(
 ) -> None:
     await store.submit_tasks([new(n=i) for i in range(3)], T0)
     [urgent] = await store.submit_tasks([new(priority=3)], T0 + 1)
-    [got] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0 + 2)
+    [got] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0 + 2)
     assert got.id == urgent.id
 
 
@@ -319,7 +337,7 @@ async def test_submit_and_claim_takes_only_the_best_and_leaves_the_rest(store: S
     transaction; PostgreSQL leaves it to the streams) is the head of the queue, leased
     with its attempt record; the rest stays PENDING."""
     tasks = [new(n=i) for i in range(3)]
-    stored, leased = await store.submit_and_claim(tasks, T0, Claim("w1", {"noop": 2}, 2, TTL))
+    stored, leased = await store.submit_and_claim(tasks, T0, Claim("w1", {"noop": 2}, 2))
     assert [t.id for t in leased] == [t.id for t in stored[: len(leased)]]
     for t in leased:
         assert (t.status, t.worker_id, t.lease_expires_at, t.attempt) == (
@@ -338,7 +356,7 @@ async def test_submit_and_claim_takes_only_the_best_and_leaves_the_rest(store: S
 async def test_submit_and_claim_of_tasks_that_fit_leases_exactly_them(store: Store) -> None:
     tasks = [new(n=1), new("sleep", n=2)]
     stored, leased = await store.submit_and_claim(
-        tasks, T0, Claim("w1", {"noop": 1, "sleep": 1}, 2, TTL)
+        tasks, T0, Claim("w1", {"noop": 1, "sleep": 1}, 2)
     )
     assert sorted(t.id for t in leased) == sorted(t.id for t in stored)
     for t in leased:
@@ -358,7 +376,7 @@ async def test_submit_and_claim_of_tasks_that_fit_leases_exactly_them(store: Sto
 
 async def test_submit_and_claim_never_lets_a_new_task_jump_the_queue(store: Store) -> None:
     [older] = await store.submit_tasks([new(priority=1)], T0 - 5)
-    [fresh], leased = await store.submit_and_claim([new()], T0, Claim("w1", {"noop": 1}, 1, TTL))
+    [fresh], leased = await store.submit_and_claim([new()], T0, Claim("w1", {"noop": 1}, 1))
     assert [t.id for t in leased] in ([older.id], [])  # the older one, or none at all
     still = await store.get_task(fresh.id)
     assert still is not None and still.status == TaskStatus.PENDING
@@ -369,12 +387,12 @@ async def test_claim_respects_per_type_capacity_and_limit(store: Store) -> None:
     await store.submit_tasks([new("noop", n=i) for i in range(5)], T0)
     await store.submit_tasks([new("sleep", priority=1, n=i) for i in range(5)], T0)
     await store.submit_tasks([new("weekly_report", priority=9)], T0)
-    got = await store.claim_tasks("w", {"noop": 3, "sleep": 2, "weekly_report": 0}, 4, TTL, T0)
+    got = await store.claim_tasks(Claim("w", {"noop": 3, "sleep": 2, "weekly_report": 0}, 4), T0)
     assert [t.type for t in got] == ["sleep", "sleep", "noop", "noop"]
-    got = await store.claim_tasks("w", {"noop": 5}, 100, TTL, T0)
+    got = await store.claim_tasks(Claim("w", {"noop": 5}, 100), T0)
     assert [t.payload["n"] for t in got] == [2, 3, 4]
-    assert await store.claim_tasks("w", {"sleep": 5}, 0, TTL, T0) == []
-    assert await store.claim_tasks("w", {}, 5, TTL, T0) == []
+    assert await store.claim_tasks(Claim("w", {"sleep": 5}, 0), T0) == []
+    assert await store.claim_tasks(Claim("w", {}, 5), T0) == []
     assert await store.pending_count(now=T0) == 4
     assert await store.pending_count(["weekly_report"], now=T0) == 1
     assert await store.pending_count([], now=T0) == 0
@@ -385,17 +403,15 @@ async def test_claim_respects_per_type_capacity_and_limit(store: Store) -> None:
 
 async def test_claim_waits_for_run_after(store: Store) -> None:
     [task] = await store.submit_tasks([new()], T0)
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
-    decisions = await store.report_results(
-        [result(claimed, "w1", "failed", error="boom")], NO_JITTER, T0 + 1
-    )
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
+    decisions = await store.report_results([result(claimed, "w1", "failed", error="boom")], T0 + 1)
     assert decisions[0].status is TaskStatus.PENDING
     retry_at = T0 + 1 + NO_JITTER.delay(1)
-    assert await store.claim_tasks("w1", {"noop": 1}, 1, TTL, retry_at - 0.01) == []
+    assert await store.claim_tasks(Claim("w1", {"noop": 1}, 1), retry_at - 0.01) == []
     assert await store.pending_count(now=retry_at - 0.01) == 0
     assert not await store.has_pending(["noop"], now=retry_at - 0.01)
     assert await store.has_pending(["noop"], now=retry_at)
-    [again] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, retry_at)
+    [again] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), retry_at)
     assert (again.id, again.attempt) == (task.id, 2)
 
 
@@ -403,7 +419,7 @@ async def test_cancel_requested_tasks_are_never_claimed(store: Store) -> None:
     [task] = await store.submit_tasks([new()], T0)
     cancelled = await store.cancel_task(task.id, None, T0)
     assert cancelled is not None and cancelled.status is TaskStatus.CANCELLED
-    assert await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0) == []
+    assert await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0) == []
 
 
 # --- leases ---------------------------------------------------------------------------
@@ -411,27 +427,28 @@ async def test_cancel_requested_tasks_are_never_claimed(store: Store) -> None:
 
 async def test_heartbeat_renewal_keeps_lease_alive(store: Store) -> None:
     [task] = await store.submit_tasks([new()], T0)
-    await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
-    assert await store.renew_leases("w1", TTL, T0 + 25) == []
-    assert await store.requeue_expired(NO_JITTER, T0 + 40) == []
+    await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
+    assert await store.renew_leases("w1", T0 + 25) == []
+    assert await store.requeue_expired(T0 + 40) == []
     got = await store.get_task(task.id)
     assert got is not None and got.lease_expires_at == T0 + 25 + TTL
-    assert await store.update_progress(task.id, 1, "w1", 50, "half", TTL, T0 + 50) is True
-    assert await store.update_progress(task.id, 2, "w1", 60, "x", TTL, T0 + 50) is False
-    assert await store.update_progress(task.id, 1, "w2", 60, "x", TTL, T0 + 50) is False
+    assert await store.update_progress(task.id, 1, "w1", 50, "half", T0 + 50) is True
+    assert await store.update_progress(task.id, 2, "w1", 60, "x", T0 + 50) is False
+    assert await store.update_progress(task.id, 1, "w2", 60, "x", T0 + 50) is False
     got = await store.get_task(task.id)
     assert got is not None
     assert (got.progress, got.progress_message, got.lease_expires_at) == (50, "half", T0 + 80)
     assert [t.id for t in await store.running_tasks("w1")] == [task.id]
 
 
+@pytest.mark.parametrize("policy", [dataclasses.replace(POLICY, max_reassignments=1)])
 async def test_expired_leases_requeue_then_fail_at_the_reassignment_cap(
     store: Store,
 ) -> None:
     [task] = await store.submit_tasks([new(max_attempts=2)], T0)
-    [first] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
-    assert await store.requeue_expired(NO_JITTER, T0 + TTL) == []  # not yet expired
-    [requeued] = await store.requeue_expired(NO_JITTER, T0 + TTL + 1)
+    [first] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
+    assert await store.requeue_expired(T0 + TTL) == []  # not yet expired
+    [requeued] = await store.requeue_expired(T0 + TTL + 1)
     assert (requeued.status, requeued.attempt, requeued.worker_id) == (
         TaskStatus.PENDING,
         2,
@@ -442,28 +459,31 @@ async def test_expired_leases_requeue_then_fail_at_the_reassignment_cap(
     assert requeued.lease_expires_at is None
 
     now = requeued.run_after
-    [second] = await store.claim_tasks("w2", {"noop": 1}, 1, TTL, now)
+    [second] = await store.claim_tasks(Claim("w2", {"noop": 1}, 1), now)
     assert second.attempt == 2
     # An expired lease is a reassignment, not a failure: max_attempts=2 is not used up,
     # the reassignment cap (1 here) is.
-    [dead] = await store.requeue_expired(NO_JITTER, now + TTL + 1, max_reassignments=1)
+    [dead] = await store.requeue_expired(now + TTL + 1)
     assert (dead.status, dead.attempt) == (TaskStatus.FAILED, 2)
     assert dead.error is not None and dead.error.startswith("lease expired (worker w2)")
     assert dead.completed_at == now + TTL + 1
     assert await store.get_task(task.id) == dead
     # The first attempt's late result is stale; so is the second's.
-    decisions = await store.report_results(
-        [result(first, "w1"), result(second, "w2")], NO_JITTER, now + 100
-    )
+    decisions = await store.report_results([result(first, "w1"), result(second, "w2")], now + 100)
     assert [d.disposition for d in decisions] == [Disposition.STALE, Disposition.STALE]
 
 
-async def test_extend_running_leases_at_server_start(store: Store) -> None:
+async def test_extend_running_leases_at_server_start(store: Store, store_url: str) -> None:
     await store.submit_tasks([new(timeout_s=1000.0), new(timeout_s=1000.0)], T0)
-    await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
-    await store.claim_tasks("w2", {"noop": 1}, 1, 1000.0, T0)
-    assert await store.extend_running_leases(TTL, T0 + 100) == 1
-    assert await store.requeue_expired(NO_JITTER, T0 + 100 + TTL - 1) == []
+    await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
+    long_leases = open_store(store_url, policy=dataclasses.replace(POLICY, lease_ttl_s=1000.0))
+    await long_leases.open()
+    try:
+        await long_leases.claim_tasks(Claim("w2", {"noop": 1}, 1), T0)
+    finally:
+        await long_leases.close()
+    assert await store.extend_running_leases(T0 + 100) == 1
+    assert await store.requeue_expired(T0 + 100 + TTL - 1) == []
     [w1_task] = await store.running_tasks("w1")
     [w2_task] = await store.running_tasks("w2")
     assert w1_task.lease_expires_at == T0 + 100 + TTL
@@ -475,7 +495,7 @@ async def test_extend_running_leases_at_server_start(store: Store) -> None:
 
 async def test_report_results_accepted_duplicate_stale_unknown(store: Store) -> None:
     a, b = await store.submit_tasks([new(n=1), new(n=2)], T0)
-    await store.claim_tasks("w1", {"noop": 2}, 2, TTL, T0)
+    await store.claim_tasks(Claim("w1", {"noop": 2}, 2), T0)
     done = result(a, "w1", result={"answer": 42})
     decisions = await store.report_results(
         [
@@ -485,7 +505,6 @@ async def test_report_results_accepted_duplicate_stale_unknown(store: Store) -> 
             result(b, "w1", attempt=7),  # not the current attempt
             ReportedResult("nope", 1, "w1", ResultOutcome.COMPLETED),
         ],
-        NO_JITTER,
         T0 + 5,
     )
     assert [d.disposition for d in decisions] == [
@@ -510,7 +529,7 @@ async def test_report_results_accepted_duplicate_stale_unknown(store: Store) -> 
         T0 + 5,
         None,
     )
-    [again] = await store.report_results([done], NO_JITTER, T0 + 9)
+    [again] = await store.report_results([done], T0 + 9)
     assert again.disposition is Disposition.DUPLICATE
     refetched = await store.get_task(a.id)
     assert refetched is not None and refetched.updated_at == T0 + 5  # nothing rewritten
@@ -521,7 +540,7 @@ async def test_watched_tasks_come_back_from_the_report_as_committed(store: Store
     a read after the commit shows it; one it does not finish, one not watched, and a
     duplicate come back without."""
     a, b, c = await store.submit_tasks([new(n=1), new(n=2), new(n=3, max_attempts=3)], T0)
-    await store.claim_tasks("w1", {"noop": 3}, 3, TTL, T0)
+    await store.claim_tasks(Claim("w1", {"noop": 3}, 3), T0)
     done_a = result(a, "w1", result={"answer": 42, "text": "naïve ✓"})
     decisions = await store.report_results(
         [
@@ -529,7 +548,6 @@ async def test_watched_tasks_come_back_from_the_report_as_committed(store: Store
             result(b, "w1", result={"n": 2}),
             result(c, "w1", "failed", error="retry me", retriable=True),
         ],
-        NO_JITTER,
         T0 + 5,
         watched={a.id, c.id},
     )
@@ -541,17 +559,51 @@ async def test_watched_tasks_come_back_from_the_report_as_committed(store: Store
     assert detail is not None
     assert final_a[0] == detail[0] and list(final_a[1]) == detail[1]
     assert final_a[0].status is TaskStatus.COMPLETED and len(final_a[1]) == 1
-    [again] = await store.report_results([done_a], NO_JITTER, T0 + 6, watched={a.id})
+    [again] = await store.report_results([done_a], T0 + 6, watched={a.id})
     assert again.disposition is Disposition.DUPLICATE and again.final is None
+
+
+async def test_task_details_come_in_the_order_asked_for_those_the_user_may_see(
+    store: Store,
+) -> None:
+    ada = await store.create_user("ada", "hash-ada", T0)
+    a, b = await store.submit_tasks([new(user_id=ada.id), new(n=1)], T0)
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0 + 1)
+    assert claimed.id == a.id
+    details = await store.get_task_details([b.id, "missing", a.id, b.id])
+    assert [(t.id, [x.attempt for x in attempts]) for t, attempts in details] == [
+        (b.id, []),
+        (a.id, [1]),
+        (b.id, []),
+    ]
+    assert details[1] == await store.get_task_detail(a.id)
+    mine = await store.get_task_details([b.id, a.id], user_id=ada.id)
+    assert [t.id for t, _ in mine] == [a.id]
+    assert await store.get_task_details([]) == []
+
+
+async def test_task_statuses_of_the_tasks_the_user_may_see(store: Store) -> None:
+    ada = await store.create_user("ada", "hash-ada", T0)
+    a, b, c = await store.submit_tasks([new(user_id=ada.id), new(n=1), new(n=2)], T0)
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0 + 1)
+    assert claimed.id == a.id
+    await store.cancel_task(c.id, None, T0 + 2)
+    assert await store.task_statuses([a.id, "missing", b.id, c.id]) == {
+        a.id: TaskStatus.RUNNING,
+        b.id: TaskStatus.PENDING,
+        c.id: TaskStatus.CANCELLED,
+    }
+    assert await store.task_statuses([b.id, a.id], user_id=ada.id) == {a.id: TaskStatus.RUNNING}
+    assert await store.task_statuses([]) == {}
 
 
 async def test_retriable_failure_goes_back_to_pending_with_next_attempt(
     store: Store,
 ) -> None:
     [task] = await store.submit_tasks([new(max_attempts=3)], T0)
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
     failure = result(claimed, "w1", "failed", error="ollama down", retriable=True)
-    [decision] = await store.report_results([failure], NO_JITTER, T0 + 3)
+    [decision] = await store.report_results([failure], T0 + 3)
     assert (decision.disposition, decision.status) == (Disposition.ACCEPTED, TaskStatus.PENDING)
     stored = await store.get_task(task.id)
     assert stored is not None
@@ -562,7 +614,7 @@ async def test_retriable_failure_goes_back_to_pending_with_next_attempt(
         None,
     )
     # The same failure reported again is a duplicate, not a second retry.
-    [decision] = await store.report_results([failure], NO_JITTER, T0 + 4)
+    [decision] = await store.report_results([failure], T0 + 4)
     assert (decision.disposition, decision.status) == (
         Disposition.DUPLICATE,
         TaskStatus.PENDING,
@@ -577,12 +629,10 @@ async def test_failures_exhaust_attempts_into_failed_with_last_error(
     [task] = await store.submit_tasks([new(max_attempts=2)], T0)
     now = T0
     for attempt in (1, 2):
-        [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, now + 100)
+        [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), now + 100)
         assert claimed.attempt == attempt
         now += 100
-        await store.report_results(
-            [result(claimed, "w1", "failed", error=f"boom {attempt}")], NO_JITTER, now
-        )
+        await store.report_results([result(claimed, "w1", "failed", error=f"boom {attempt}")], now)
     stored = await store.get_task(task.id)
     assert stored is not None
     assert (stored.status, stored.attempt, stored.error, stored.completed_at) == (
@@ -595,9 +645,9 @@ async def test_failures_exhaust_attempts_into_failed_with_last_error(
 
 async def test_non_retriable_failure_fails_at_once(store: Store) -> None:
     [task] = await store.submit_tasks([new(max_attempts=5)], T0)
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
     bad = result(claimed, "w1", "failed", error="bad payload", retriable=False)
-    [decision] = await store.report_results([bad], NO_JITTER, T0 + 1)
+    [decision] = await store.report_results([bad], T0 + 1)
     assert decision.status is TaskStatus.FAILED
     stored = await store.get_task(task.id)
     assert stored is not None and (stored.attempt, stored.error) == (1, "bad payload")
@@ -605,8 +655,8 @@ async def test_non_retriable_failure_fails_at_once(store: Store) -> None:
 
 async def test_cancelled_outcome_cancels(store: Store) -> None:
     [task] = await store.submit_tasks([new()], T0)
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
-    [decision] = await store.report_results([result(claimed, "w1", "cancelled")], NO_JITTER, T0 + 1)
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
+    [decision] = await store.report_results([result(claimed, "w1", "cancelled")], T0 + 1)
     assert decision.status is TaskStatus.CANCELLED
     stored = await store.get_task(task.id)
     assert stored is not None and stored.completed_at == T0 + 1
@@ -614,11 +664,11 @@ async def test_cancelled_outcome_cancels(store: Store) -> None:
 
 async def test_result_racing_a_requeue_is_stale(store: Store) -> None:
     [task] = await store.submit_tasks([new()], T0)
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
     late = result(claimed, "w1")
     requeued, decisions = await asyncio.gather(
-        store.requeue_expired(NO_JITTER, T0 + TTL + 1),
-        store.report_results([late], NO_JITTER, T0 + TTL + 1),
+        store.requeue_expired(T0 + TTL + 1),
+        store.report_results([late], T0 + TTL + 1),
     )
     # Whichever the writer ran first, exactly one of them won.
     if requeued:
@@ -628,10 +678,10 @@ async def test_result_racing_a_requeue_is_stale(store: Store) -> None:
         assert decisions[0].disposition is Disposition.ACCEPTED
     # Deterministic version: requeue committed first, then the late result arrives.
     [other] = await store.submit_tasks([new()], T0)
-    [claimed2] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
+    [claimed2] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
     assert claimed2.id == other.id
-    await store.requeue_expired(NO_JITTER, T0 + TTL + 1)
-    [decision] = await store.report_results([result(claimed2, "w1")], NO_JITTER, T0 + TTL + 2)
+    await store.requeue_expired(T0 + TTL + 1)
+    [decision] = await store.report_results([result(claimed2, "w1")], T0 + TTL + 2)
     assert decision.disposition is Disposition.STALE
     stored = await store.get_task(other.id)
     assert stored is not None and (stored.status, stored.attempt) == (TaskStatus.PENDING, 2)
@@ -643,10 +693,10 @@ async def test_result_racing_a_requeue_is_stale(store: Store) -> None:
 
 async def test_cancel_pending_running_and_terminal(store: Store) -> None:
     running, done = await store.submit_tasks([new(user_id="u1"), new(user_id="u1")], T0)
-    [r, d] = await store.claim_tasks("w1", {"noop": 2}, 2, TTL, T0)
+    [r, d] = await store.claim_tasks(Claim("w1", {"noop": 2}, 2), T0)
     assert [r.id, d.id] == [running.id, done.id]
     [pending] = await store.submit_tasks([new(user_id="u1")], T0)
-    await store.report_results([result(done, "w1", attempt=1)], NO_JITTER, T0 + 1)
+    await store.report_results([result(done, "w1", attempt=1)], T0 + 1)
 
     assert await store.cancel_task(pending.id, "u2", T0 + 2) is None  # someone else's
     assert await store.cancel_task("missing", None, T0 + 2) is None
@@ -655,23 +705,23 @@ async def test_cancel_pending_running_and_terminal(store: Store) -> None:
 
     c = await store.cancel_task(running.id, None, T0 + 2)
     assert c is not None and (c.status, c.cancel_requested) == (TaskStatus.RUNNING, True)
-    assert await store.renew_leases("w1", TTL, T0 + 3) == [running.id]
+    assert await store.renew_leases("w1", T0 + 3) == [running.id]
 
     c = await store.cancel_task(done.id, None, T0 + 2)
     assert c is not None and (c.status, c.cancel_requested) == (TaskStatus.COMPLETED, False)
 
     # A cancel-requested task is not retried: its failure or lost lease ends in CANCELLED.
     [decision] = await store.report_results(
-        [result(running, "w1", "failed", error="interrupted")], NO_JITTER, T0 + 4
+        [result(running, "w1", "failed", error="interrupted")], T0 + 4
     )
     assert decision.status is TaskStatus.CANCELLED
 
 
 async def test_lost_lease_of_cancel_requested_task_cancels(store: Store) -> None:
     [task] = await store.submit_tasks([new()], T0)
-    await store.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
+    await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
     await store.cancel_task(task.id, None, T0 + 1)
-    [gone] = await store.requeue_expired(NO_JITTER, T0 + TTL + 1)
+    [gone] = await store.requeue_expired(T0 + TTL + 1)
     assert (gone.id, gone.status) == (task.id, TaskStatus.CANCELLED)
 
 
@@ -686,8 +736,12 @@ async def test_register_heartbeat_and_reregister(store: Store) -> None:
     assert (record.info, record.session_token_hash, record.status) == (info, "s1", "ready")
     assert record.capacity == {"noop": 4, "sleep": 4}
 
-    session = await store.heartbeat("s1", "ready", {"active": 1}, {"noop": 3}, T0 + 5)
-    assert session is not None and (session.worker_id, session.last_heartbeat_at) == (
+    reply = await store.heartbeat_and_renew(
+        Heartbeat("s1", "ready", {"active": 1}, {"noop": 3}), T0 + 5
+    )
+    assert reply is not None and reply.cancel_task_ids == []
+    session = reply.session
+    assert (session.worker_id, session.last_heartbeat_at) == (
         "w1",
         T0 + 5,
     )
@@ -698,11 +752,11 @@ async def test_register_heartbeat_and_reregister(store: Store) -> None:
         {"noop": 3},
         T0 + 5,
     )
-    assert await store.heartbeat("nope", "ready", {}, {}, T0) is None
+    assert await store.heartbeat_and_renew(Heartbeat("nope", "ready", {}, {}), T0) is None
 
     await store.register_worker(info, "s2", T0 + 10)  # the old session stops working
     assert await store.get_session("s1") is None
-    assert await store.heartbeat("s1", "ready", {}, {}, T0 + 11) is None
+    assert await store.heartbeat_and_renew(Heartbeat("s1", "ready", {}, {}), T0 + 11) is None
     new_session = await store.get_session("s2")
     assert new_session is not None and new_session.created_at == T0 + 10
     await store.register_worker(WorkerInfo("w0", "other", ("noop",)), "s3", T0 + 20)
@@ -714,9 +768,9 @@ async def test_register_heartbeat_and_reregister(store: Store) -> None:
 
 async def test_renew_leases_only_for_the_tasks_the_worker_still_runs(store: Store) -> None:
     await store.submit_tasks([new(n=1), new(n=2)], T0)
-    kept, dropped = await store.claim_tasks("w1", {"noop": 2}, 2, TTL, T0)
-    await store.renew_leases("w1", TTL, T0 + TTL - 1, [kept.id])
-    expired = await store.requeue_expired(RetryBackoff(jitter=False), T0 + TTL + 0.5)
+    kept, dropped = await store.claim_tasks(Claim("w1", {"noop": 2}, 2), T0)
+    await store.renew_leases("w1", T0 + TTL - 1, [kept.id])
+    expired = await store.requeue_expired(T0 + TTL + 0.5)
     assert [t.id for t in expired] == [dropped.id]
     still = await store.get_task(kept.id)
     assert still is not None and still.status == TaskStatus.RUNNING and still.attempt == 1
@@ -726,13 +780,13 @@ async def test_lost_deliveries_are_requeued_without_using_up_attempts(store: Sto
     [task] = await store.submit_tasks([new(max_attempts=1)], T0)
     now = T0
     for round_ in range(1, 11):
-        [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, now)
+        [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), now)
         assert claimed.attempt == round_
         [requeued] = await store.requeue_tasks("w1", [claimed.id], "lost in transit", now)
         assert requeued.status == TaskStatus.PENDING and requeued.run_after <= now
         now += 1
     # At the reassignment cap the task fails, so an undeliverable task still ends.
-    [claimed] = await store.claim_tasks("w1", {"noop": 1}, 1, TTL, now)
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), now)
     [last] = await store.requeue_tasks("w1", [claimed.id], "lost in transit", now)
     assert last.status == TaskStatus.FAILED and last.error is not None
     assert last.error.startswith("lost in transit") and "reassignment cap 10" in last.error
@@ -746,7 +800,7 @@ async def test_lost_deliveries_are_requeued_without_using_up_attempts(store: Sto
 async def replicas(pg_database: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
     """Two stores on one database, as two server replicas would have."""
     await truncate_all(pg_database)
-    a, b = PostgresStore(pg_database), PostgresStore(pg_database)
+    a, b = PostgresStore(pg_database, policy=POLICY), PostgresStore(pg_database, policy=POLICY)
     await a.open()
     await b.open()
     yield a, b
@@ -764,7 +818,7 @@ async def test_pg_replicas_starting_together_migrate_once() -> None:
         finally:
             await conn.close()
         assert [(r["version"], r["name"]) for r in rows] == [
-            (version, name) for version, name, _ in migration_files(_MIGRATION_FILE)
+            (version, name) for version, name, _ in migration_files(MIGRATION_FILE)
         ]
         assert rows[0]["name"] == "postgres_0001_initial.sql"
     finally:
@@ -788,7 +842,7 @@ async def test_pg_concurrent_claims_across_replicas_never_share_a_task(
     caps = {"noop": 7, "sleep": 7}
     claims = await asyncio.gather(
         *(
-            (a if i % 2 else b).claim_tasks(f"w{i}", caps, 7, TTL, T0 + 1)
+            (a if i % 2 else b).claim_tasks(Claim(f"w{i}", caps, 7), T0 + 1)
             for i in range(60)  # 420 slots for 300 tasks
         )
     )
@@ -803,9 +857,9 @@ async def test_pg_replicas_reaping_at_once_take_each_task_back_once(
 ) -> None:
     a, b = replicas
     await a.submit_tasks([new(n=i) for i in range(60)], T0)
-    await a.claim_tasks("w1", {"noop": 60}, 60, TTL, T0)
+    await a.claim_tasks(Claim("w1", {"noop": 60}, 60), T0)
     later = T0 + TTL + 1
-    reaped = await asyncio.gather(*(s.requeue_expired(NO_JITTER, later) for s in (a, b, a, b)))
+    reaped = await asyncio.gather(*(s.requeue_expired(later) for s in (a, b, a, b)))
     ids = [t.id for batch in reaped for t in batch]
     assert len(ids) == 60 and len(set(ids)) == 60
     tasks = await a.list_tasks(None, limit=100)
@@ -817,12 +871,12 @@ async def test_pg_one_result_reported_to_two_replicas_is_accepted_once(
 ) -> None:
     a, b = replicas
     tasks = await a.submit_tasks([new(n=i) for i in range(40)], T0)
-    await a.claim_tasks("w1", {"noop": 40}, 40, TTL, T0)
+    await a.claim_tasks(Claim("w1", {"noop": 40}, 40), T0)
     reports = [result(t, "w1", result={"n": i}) for i, t in enumerate(tasks)]
     # Each replica gets the whole batch (a worker retrying on another replica).
     first, second = await asyncio.gather(
-        a.report_results(reports, NO_JITTER, T0 + 1),
-        b.report_results(list(reversed(reports)), NO_JITTER, T0 + 1),
+        a.report_results(reports, T0 + 1),
+        b.report_results(list(reversed(reports)), T0 + 1),
     )
     for task in tasks:
         got = [d.disposition for d in (*first, *second) if d.task_id == task.id]
@@ -847,8 +901,8 @@ async def test_pg_submission_on_one_replica_wakes_the_other(
     assert time.perf_counter() - started < 1.0  # typically about a millisecond
     # A claim makes nothing claimable, so it notifies nobody; a requeue does.
     woken.clear()
-    [task] = await b.claim_tasks("w1", {"noop": 1}, 1, TTL, T0)
-    await a.report_results([result(task, "w1", "failed")], NO_JITTER, T0 + 1)
+    [task] = await b.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
+    await a.report_results([result(task, "w1", "failed")], T0 + 1)
     async with asyncio.timeout(5):
         await woken.wait()
 

@@ -6,6 +6,8 @@ sleeps. Runs on SQLite and PostgreSQL (the `store` fixture of conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,12 +22,37 @@ from englog.domain.tasks import (
     Task,
     TaskStatus,
 )
-from englog.store import SQLiteStore, Store, WorkerInfo
+from englog.store import (
+    Claim,
+    Heartbeat,
+    QueuePolicy,
+    SQLiteStore,
+    Store,
+    WorkerInfo,
+    open_store,
+)
 from englog.store.base import IdempotencyKeyReused
 
 T0 = 1_700_000_000.0
 TTL = 30.0
 NO_JITTER = RetryBackoff(initial_s=2.0, factor=2.0, max_s=60.0, jitter=False)
+POLICY = QueuePolicy(lease_ttl_s=TTL, retry_backoff=NO_JITTER)
+
+
+@pytest.fixture
+def policy() -> QueuePolicy:
+    """The store's queue policy; a test parametrizes `policy` to change a setting."""
+    return POLICY
+
+
+@pytest.fixture
+async def store(store_url: str, policy: QueuePolicy) -> AsyncIterator[Store]:
+    s = open_store(store_url, policy=policy)
+    await s.open()
+    yield s
+    await s.close()
+
+
 DAY = 86_400.0
 
 
@@ -44,7 +71,7 @@ def result(task: Task, worker: str, outcome: str = "completed", **kw: Any) -> Re
 
 
 async def claim_one(store: Store, worker: str, now: float, type: str = "noop") -> Task:
-    [task] = await store.claim_tasks(worker, {type: 1}, 1, TTL, now)
+    [task] = await store.claim_tasks(Claim(worker, {type: 1}, 1), now)
     return task
 
 
@@ -63,9 +90,9 @@ async def test_every_attempt_is_recorded_with_worker_times_outcome_and_error(
     [running] = await store.task_attempts(task.id)
     assert (running.attempt, running.worker_id, running.started_at) == (1, "w1", T0 + 1)
     assert running.outcome is None and running.ended_at is None
-    await store.report_results([result(first, "w1", "failed", error="boom")], NO_JITTER, T0 + 2)
+    await store.report_results([result(first, "w1", "failed", error="boom")], T0 + 2)
     second = await claim_one(store, "w2", T0 + 10)
-    await store.report_results([result(second, "w2", result={"ok": True})], NO_JITTER, T0 + 11)
+    await store.report_results([result(second, "w2", result={"ok": True})], T0 + 11)
 
     attempts = await store.task_attempts(task.id)
     assert [(a.attempt, a.worker_id, a.outcome, a.error) for a in attempts] == [
@@ -82,7 +109,7 @@ async def test_every_attempt_is_recorded_with_worker_times_outcome_and_error(
 async def test_expired_lease_is_a_reassignment_that_keeps_the_retry_budget(store: Store) -> None:
     [task] = await store.submit_tasks([new(max_attempts=1)], T0)
     await claim_one(store, "w1", T0)
-    [requeued] = await store.requeue_expired(NO_JITTER, T0 + TTL + 1)
+    [requeued] = await store.requeue_expired(T0 + TTL + 1)
     assert (requeued.status, requeued.attempt, requeued.reassignments) == (
         TaskStatus.PENDING,
         2,
@@ -91,40 +118,42 @@ async def test_expired_lease_is_a_reassignment_that_keeps_the_retry_budget(store
     assert requeued.max_attempts == 1  # unchanged: the budget is attempt - reassignments
     second = await claim_one(store, "w2", requeued.run_after)
     [decision] = await store.report_results(
-        [result(second, "w2", "failed", error="handler bug")], NO_JITTER, second.started_at or 0
+        [result(second, "w2", "failed", error="handler bug")], second.started_at or 0
     )
     assert decision.status is TaskStatus.FAILED  # the one real attempt is used up
     outcomes = [a.outcome for a in await store.task_attempts(task.id)]
     assert outcomes == [AttemptOutcome.EXPIRED, AttemptOutcome.FAILED]
 
 
+@pytest.mark.parametrize("policy", [dataclasses.replace(POLICY, deadline_grace_s=5.0)])
 async def test_deadline_passed_on_the_server_is_a_failure(store: Store) -> None:
     [task] = await store.submit_tasks([new(max_attempts=2, timeout_s=10.0)], T0)
     await claim_one(store, "w1", T0)
     # Heartbeats keep the lease fresh, but the handler is stuck past its deadline.
-    await store.renew_leases("w1", TTL, T0 + 14)
-    assert await store.requeue_expired(NO_JITTER, T0 + 14, deadline_grace_s=5.0) == []
-    [retried] = await store.requeue_expired(NO_JITTER, T0 + 16, deadline_grace_s=5.0)
+    await store.renew_leases("w1", T0 + 14)
+    assert await store.requeue_expired(T0 + 14) == []
+    [retried] = await store.requeue_expired(T0 + 16)
     assert (retried.status, retried.attempt, retried.reassignments) == (TaskStatus.PENDING, 2, 0)
     assert retried.error == "deadline of 10s passed (worker w1)"
     await claim_one(store, "w1", retried.run_after)
-    [failed] = await store.requeue_expired(NO_JITTER, retried.run_after + 16, deadline_grace_s=5.0)
+    [failed] = await store.requeue_expired(retried.run_after + 16)
     assert failed.status is TaskStatus.FAILED
     outcomes = [a.outcome for a in await store.task_attempts(task.id)]
     assert outcomes == [AttemptOutcome.TIMED_OUT, AttemptOutcome.TIMED_OUT]
 
 
+@pytest.mark.parametrize("policy", [dataclasses.replace(POLICY, max_reassignments=2)])
 async def test_reassignment_cap_fails_the_task_with_a_clear_error(store: Store) -> None:
     [task] = await store.submit_tasks([new(max_attempts=3)], T0)
     now = T0
     for _ in range(2):
         await claim_one(store, "w1", now)
         now += TTL + 1
-        [back] = await store.requeue_expired(NO_JITTER, now, max_reassignments=2)
+        [back] = await store.requeue_expired(now)
         assert back.status is TaskStatus.PENDING
         now = back.run_after
     await claim_one(store, "w1", now)
-    [failed] = await store.requeue_expired(NO_JITTER, now + TTL + 1, max_reassignments=2)
+    [failed] = await store.requeue_expired(now + TTL + 1)
     assert (failed.status, failed.attempt, failed.reassignments) == (TaskStatus.FAILED, 3, 2)
     assert failed.error == (
         "lease expired (worker w1); taken back from its worker 2 times (reassignment cap 2)"
@@ -142,11 +171,11 @@ async def test_silent_worker_is_declared_dead_and_its_tasks_reassigned(store: St
     a, b = await store.submit_tasks([new(n=1), new(n=2)], T0)
     lost = await claim_one(store, "w1", T0)
     kept = await claim_one(store, "w2", T0)
-    assert await store.heartbeat_and_renew("s2", "ready", {}, {}, TTL, T0 + 14) is not None
+    assert await store.heartbeat_and_renew(Heartbeat("s2", "ready", {}, {}), T0 + 14) is not None
 
-    gone = await store.reap_lost_workers(T0 + 15 - 15, NO_JITTER, T0 + 15)
+    gone = await store.reap_lost_workers(T0 + 15 - 15, T0 + 15)
     assert gone.worker_ids == [] and gone.tasks == []  # heard from at T0: not silent yet
-    gone = await store.reap_lost_workers(T0 + 16 - 15, NO_JITTER, T0 + 16)
+    gone = await store.reap_lost_workers(T0 + 16 - 15, T0 + 16)
     assert gone.worker_ids == ["w1"]
     [requeued] = gone.tasks
     assert (requeued.id, requeued.status, requeued.attempt) == (lost.id, TaskStatus.PENDING, 2)
@@ -157,9 +186,9 @@ async def test_silent_worker_is_declared_dead_and_its_tasks_reassigned(store: St
     assert worker is not None and (worker.status, worker.session_token_hash) == ("offline", None)
     assert await store.get_session("s1") is None
     # A heartbeat after that is an unknown session: the worker must register again.
-    assert await store.heartbeat_and_renew("s1", "ready", {}, {}, TTL, T0 + 17) is None
+    assert await store.heartbeat_and_renew(Heartbeat("s1", "ready", {}, {}), T0 + 17) is None
     # Its late result is stale; the live worker's task is untouched.
-    [late] = await store.report_results([result(lost, "w1")], NO_JITTER, T0 + 17)
+    [late] = await store.report_results([result(lost, "w1")], T0 + 17)
     assert late.disposition is Disposition.STALE
     still = await store.get_task(kept.id)
     assert still is not None and (still.status, still.attempt) == (TaskStatus.RUNNING, 1)
@@ -178,10 +207,10 @@ async def test_server_start_counts_every_session_as_heard_from(store: Store) -> 
     [task] = await store.submit_tasks([new(timeout_s=1000.0)], T0)
     await claim_one(store, "w1", T0)
     # The server was down for 100 s; it starts again at T0 + 100.
-    await store.extend_running_leases(TTL, T0 + 100)
-    gone = await store.reap_lost_workers(T0 + 101 - 15, NO_JITTER, T0 + 101)
+    await store.extend_running_leases(T0 + 100)
+    gone = await store.reap_lost_workers(T0 + 101 - 15, T0 + 101)
     assert gone.worker_ids == []
-    assert await store.requeue_expired(NO_JITTER, T0 + 101) == []
+    assert await store.requeue_expired(T0 + 101) == []
     session = await store.get_session("s1")
     assert session is not None and session.last_heartbeat_at == T0 + 100
     running = await store.get_task(task.id)
@@ -194,11 +223,11 @@ async def test_server_start_counts_every_session_as_heard_from(store: Store) -> 
 async def test_heartbeat_and_renew_is_one_write(store: Store) -> None:
     await register(store, "w1", "s1", T0)
     a, b = await store.submit_tasks([new(n=1), new(n=2)], T0)
-    await store.claim_tasks("w1", {"noop": 2}, 2, TTL, T0)
+    await store.claim_tasks(Claim("w1", {"noop": 2}, 2), T0)
     await store.cancel_task(b.id, None, T0 + 1)
     before = store.write_operations if isinstance(store, SQLiteStore) else 0
     reply = await store.heartbeat_and_renew(
-        "s1", "ready", {"active_tasks": 2}, {"noop": 2}, TTL, T0 + 10, [a.id, b.id]
+        Heartbeat("s1", "ready", {"active_tasks": 2}, {"noop": 2}, [a.id, b.id]), T0 + 10
     )
     if isinstance(store, SQLiteStore):  # PostgreSQL: one transaction, by construction
         assert store.write_operations == before + 1
@@ -214,13 +243,15 @@ async def test_heartbeat_after_expiry_does_not_revive_the_lease(store: Store) ->
     await register(store, "w1", "s1", T0)
     [task] = await store.submit_tasks([new()], T0)
     claimed = await claim_one(store, "w1", T0)
-    await store.requeue_expired(NO_JITTER, T0 + TTL + 1)
-    reply = await store.heartbeat_and_renew("s1", "ready", {}, {}, TTL, T0 + TTL + 2, [task.id])
+    await store.requeue_expired(T0 + TTL + 1)
+    reply = await store.heartbeat_and_renew(
+        Heartbeat("s1", "ready", {}, {}, [task.id]), T0 + TTL + 2
+    )
     assert reply is not None and reply.cancel_task_ids == []
     after = await store.get_task(task.id)
     assert after is not None
     assert (after.status, after.attempt, after.lease_expires_at) == (TaskStatus.PENDING, 2, None)
-    [late] = await store.report_results([result(claimed, "w1")], NO_JITTER, T0 + TTL + 3)
+    [late] = await store.report_results([result(claimed, "w1")], T0 + TTL + 3)
     assert late.disposition is Disposition.STALE
 
 
@@ -233,9 +264,9 @@ async def test_result_reported_after_expiry_but_before_the_reaper_is_accepted(
     [task] = await store.submit_tasks([new()], T0)
     claimed = await claim_one(store, "w1", T0)
     # The lease ran out while the report was in flight; nobody has taken the task back.
-    [decision] = await store.report_results([result(claimed, "w1")], NO_JITTER, T0 + TTL + 5)
+    [decision] = await store.report_results([result(claimed, "w1")], T0 + TTL + 5)
     assert decision.disposition is Disposition.ACCEPTED
-    assert await store.requeue_expired(NO_JITTER, T0 + TTL + 6) == []
+    assert await store.requeue_expired(T0 + TTL + 6) == []
     [attempt] = await store.task_attempts(task.id)
     assert attempt.outcome is AttemptOutcome.COMPLETED
 
@@ -243,11 +274,11 @@ async def test_result_reported_after_expiry_but_before_the_reaper_is_accepted(
 async def test_result_racing_a_dead_worker_reap_has_one_winner(store: Store) -> None:
     await register(store, "w1", "s1", T0)
     tasks = await store.submit_tasks([new(n=i) for i in range(20)], T0)
-    claimed = await store.claim_tasks("w1", {"noop": 20}, 20, TTL, T0)
+    claimed = await store.claim_tasks(Claim("w1", {"noop": 20}, 20), T0)
     reports = [result(t, "w1") for t in claimed]
     lost, decisions = await asyncio.gather(
-        store.reap_lost_workers(T0 + 20, NO_JITTER, T0 + 20),
-        store.report_results(reports, NO_JITTER, T0 + 20),
+        store.reap_lost_workers(T0 + 20, T0 + 20),
+        store.report_results(reports, T0 + 20),
     )
     accepted = {d.task_id for d in decisions if d.disposition is Disposition.ACCEPTED}
     taken = {t.id for t in lost.tasks}
@@ -293,7 +324,7 @@ async def test_prune_finished_deletes_old_finished_tasks_in_batches(store: Store
     old = await store.submit_tasks([new(n=i) for i in range(3)], T0)
     for _ in old:
         claimed = await claim_one(store, "w1", T0)
-        await store.report_results([result(claimed, "w1")], NO_JITTER, T0 + 1)
+        await store.report_results([result(claimed, "w1")], T0 + 1)
     await store.submit_idempotent(new(), "key", "fp", DAY, T0)  # pending: kept
     [cancelled] = await store.submit_tasks([new()], T0)
     await store.cancel_task(cancelled.id, None, T0 + 2)

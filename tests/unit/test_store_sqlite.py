@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from englog.domain.entries import EntryFields
-from englog.domain.tasks import NewTask, ReportedResult, ResultOutcome, RetryBackoff
-from englog.store import EntryQuery, SQLiteStore, StoreError
+from englog.domain.tasks import NewTask, ReportedResult, ResultOutcome
+from englog.store import Claim, EntryQuery, SQLiteStore, StoreError
 from tests.support.procs import eventually
 
 T0 = 1_700_000_000.0
@@ -96,7 +96,7 @@ async def test_group_commit_batches_concurrent_writes(store: SQLiteStore) -> Non
 
     commits = store.commits
     claims = await asyncio.gather(
-        *(store.claim_tasks(f"w{i}", {"noop": 1}, 1, TTL, T0) for i in range(200))
+        *(store.claim_tasks(Claim(f"w{i}", {"noop": 1}, 1), T0) for i in range(200))
     )
     assert store.commits - commits < 200
     claimed = [t.id for batch in claims for t in batch]
@@ -196,10 +196,10 @@ async def test_dispatch_path_queries_never_walk_the_pending_queue(
     statements: list[str] = []
     await store._write(lambda conn: conn.set_trace_callback(statements.append))
     try:
-        claimed = await store.claim_tasks("w1", {"noop": 4}, 4, TTL, T0)
-        await store.renew_leases("w1", TTL, T0 + 1, [t.id for t in claimed])
+        claimed = await store.claim_tasks(Claim("w1", {"noop": 4}, 4), T0)
+        await store.renew_leases("w1", T0 + 1, [t.id for t in claimed])
         done = [ReportedResult(t.id, t.attempt, "w1", ResultOutcome.COMPLETED) for t in claimed]
-        await store.report_results(done, RetryBackoff(), T0 + 2)
+        await store.report_results(done, T0 + 2)
     finally:
         await store._write(lambda conn: conn.set_trace_callback(None))
     on_tasks = [
@@ -258,17 +258,17 @@ async def test_the_writer_thread_checkpoints_the_wal(
 ) -> None:
     """SQLite's automatic checkpoint is off (it would run inside a commit, maybe one on
     the event loop); the writer thread copies the WAL back every CHECKPOINT_EVERY."""
-    import englog.store.sqlite as sqlite_store
+    import englog.store.sqlite.writer as sqlite_store
 
     monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 5)
     ran_on: list[int] = []
-    real = sqlite_store._GroupCommitWriter._checkpoint
+    real = sqlite_store.GroupCommitWriter._checkpoint
 
     def recording(self: Any, conn: sqlite3.Connection) -> None:
         ran_on.append(threading.get_ident())
         real(self, conn)
 
-    monkeypatch.setattr(sqlite_store._GroupCommitWriter, "_checkpoint", recording)
+    monkeypatch.setattr(sqlite_store.GroupCommitWriter, "_checkpoint", recording)
     store = SQLiteStore(db_path, quiet_s=0.0)  # every write inline: the thread is woken
     await store.open()
     try:

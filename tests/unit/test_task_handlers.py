@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 import englog.tasks
-from englog.ai.backend import get_backend, set_backend
 from englog.ai.builtin import BuiltinBackend
+from englog.ai.errors import AIError, AINonRetriable
 from englog.ai.sample import load_sample_week
 from englog.ai.schemas import Insight, InsightRequest, WeeklyReport, WeeklyReportRequest
 from englog.domain.entries import Entry
+from englog.errors import EnglogError
 from englog.tasks import NonRetriableError, TaskContext, TaskError, registry
 from englog.tasks.insight import insight_generation
 from englog.tasks.testing import noop, sleep, sleep_blocking
@@ -44,13 +44,6 @@ def ctx(progress: Recorder) -> TaskContext:
     return TaskContext(
         task_id="t-1", type="test", attempt=1, deadline=time.time() + 60, _progress=progress
     )
-
-
-@pytest.fixture(autouse=True)
-def default_backend() -> Iterator[None]:
-    set_backend(None)
-    yield
-    set_backend(None)
 
 
 def stored_payloads() -> list[dict[str, Any]]:
@@ -186,17 +179,46 @@ class FakeBackend:
         return {"backend": "fake", "status": "healthy"}
 
 
-async def test_backend_is_settable(ctx: TaskContext, progress: Recorder) -> None:
-    assert isinstance(get_backend(), BuiltinBackend)
-    fake = FakeBackend()
-    set_backend(fake)
+async def test_backend_comes_from_the_context(ctx: TaskContext, progress: Recorder) -> None:
+    """The worker's backend reaches handlers as `ctx.ai`; there is no process-wide one,
+    so two contexts (two workers in one process) use their own."""
     payload = {"insight_type": "time_management", "entries": [sample_entry()]}
+    assert (await insight_generation(ctx, payload))["backend"] == "builtin"
+    fake = FakeBackend()
+    ctx.ai = fake  # type: ignore[assignment]
     result = await insight_generation(ctx, payload)
     assert result["backend"] == "fake" and result["degraded"] is True
     assert len(fake.seen) == 1
-    assert "fake" in progress.calls[1][1]
-    set_backend(None)
-    assert isinstance(get_backend(), BuiltinBackend)
+    assert "fake" in progress.calls[-2][1]
+    report = {"week_start": "2026-11-16", "week_end": "2026-11-22", "entries": stored_payloads()}
+    assert (await weekly_report(ctx, report))["backend"] == "builtin"  # fake returns builtin's
+    assert len(fake.seen) == 2
+    other = TaskContext(task_id="t-2", type="test", attempt=1, deadline=time.time() + 60)
+    assert (await insight_generation(other, payload))["backend"] == "builtin"
+
+
+async def test_ai_retry_after_travels_on_the_task_error(ctx: TaskContext) -> None:
+    """An open AI circuit says when to probe again; the handler's TaskError keeps it
+    for the runner instead of dropping it."""
+
+    class Refusing(FakeBackend):
+        async def generate_insight(self, req: InsightRequest) -> Insight:
+            raise AINonRetriable("model gone")
+
+    class Open(FakeBackend):
+        async def generate_insight(self, req: InsightRequest) -> Insight:
+            raise AIError("busy, come back later", retry_after=12.5)
+
+    payload = {"insight_type": "patterns", "entries": [sample_entry()]}
+    ctx.ai = Open()  # type: ignore[assignment]
+    with pytest.raises(TaskError) as info:
+        await insight_generation(ctx, payload)
+    assert info.value.retriable and info.value.retry_after == 12.5
+    assert isinstance(info.value, EnglogError)
+    ctx.ai = Refusing()  # type: ignore[assignment]
+    with pytest.raises(TaskError) as info:
+        await insight_generation(ctx, payload)
+    assert not info.value.retriable and info.value.retry_after is None
 
 
 # --- testing handlers --------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """The seam between AI tasks and whatever writes the narrative.
 
-Task handlers only know `AIBackend`; the worker picks the implementation at start
-(`--ai builtin|ollama|openai`) with `set_backend(make_backend(config))`. The builtin
-backend is the default so every task type runs on a machine without an LLM. The
-worker asks `usable()` before taking AI tasks: an LLM backend whose circuit is open
-says no (with the reason for `/readiness`), so its tasks wait for a healthy worker."""
+Task handlers only know `AIBackend`; the worker builds one at start
+(`--ai builtin|ollama|openai`, `make_backend(config)`) and hands it to its handlers
+as `ctx.ai`: no process-wide backend, so two workers in one process (tests, an
+embedding application) never share one. The builtin backend is the default so every
+task type runs on a machine without an LLM. The worker asks `usable()` before taking
+AI tasks: an LLM backend whose circuit is open says no (with the reason for
+`/readiness`), so its tasks wait for a healthy worker."""
 
 from __future__ import annotations
 
@@ -58,20 +60,3 @@ def make_backend(config: AIConfig | None = None) -> AIBackend:
 
         primary = OpenAICompatBackend(config.url, config.model, **kwargs)
     return FallbackBackend(primary) if config.fallback == "degrade" else primary
-
-
-_backend: AIBackend | None = None
-
-
-def get_backend() -> AIBackend:
-    """The process-wide backend; the builtin one unless `set_backend` chose another."""
-    global _backend
-    if _backend is None:
-        _backend = BuiltinBackend()
-    return _backend
-
-
-def set_backend(backend: AIBackend | None) -> None:
-    """Install `backend` for all AI tasks of this process; None restores the default."""
-    global _backend
-    _backend = backend

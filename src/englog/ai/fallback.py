@@ -5,8 +5,9 @@ The primary is used while its breaker allows calls; when it refuses them, or a c
 fails as unavailable after its retries, the builtin backend answers and the result is
 marked `degraded: true` with the reason, and its confidence multiplied by
 `confidence.DEGRADED_FACTOR` (0.8; the factor is kept in `confidence_components`).
-Failures that a stand-in would hide are not caught: a missing model
-(`AINonRetriable`, with its `ollama pull` hint) and answers that never fit the schema.
+A missing model (`AIModelMissing`) degrades too: the worker stays useful for AI tasks
+until someone runs `ollama pull`. Failures that a stand-in would hide are not caught:
+a request the LLM server rejects and answers that never fit the schema.
 Always usable, so the worker keeps advertising capacity for AI tasks."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import structlog
 
 from englog.ai.builtin import BuiltinBackend
 from englog.ai.confidence import degrade
-from englog.ai.errors import AIUnavailable
+from englog.ai.errors import AIModelMissing, AIUnavailable
 from englog.ai.llm import LLMBackend
 from englog.ai.schemas import Insight, InsightRequest, WeeklyReport, WeeklyReportRequest
 
@@ -46,7 +47,7 @@ class FallbackBackend:
         if reason is None:
             try:
                 return await self.primary.generate_insight(req)
-            except AIUnavailable as exc:
+            except (AIUnavailable, AIModelMissing) as exc:
                 reason = str(exc)
         return degrade(await self.secondary.generate_insight(req), self._note(reason))
 
@@ -55,7 +56,7 @@ class FallbackBackend:
         if reason is None:
             try:
                 return await self.primary.generate_weekly_report(req)
-            except AIUnavailable as exc:
+            except (AIUnavailable, AIModelMissing) as exc:
                 reason = str(exc)
         return degrade(await self.secondary.generate_weekly_report(req), self._note(reason))
 

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from englog.ai import confidence
 from englog.ai.analytics import compute_facts, in_range
+from englog.ai.claims import entry_names
 from englog.ai.config import AITimeouts, ModelOptions
 from englog.ai.errors import AICircuitOpen, AIInvalidAnswer, AINonRetriable, AIUnavailable
 from englog.ai.prompts import (
@@ -40,6 +41,7 @@ from englog.ai.prompts import (
 )
 from englog.ai.schemas import (
     Draft,
+    EntryPayload,
     Insight,
     InsightDraft,
     InsightRequest,
@@ -214,16 +216,25 @@ class LLMBackend:
         )
 
     def _scored(
-        self, prompt: Prompt, facts: Any, draft: Draft, texts: list[str], answer: ChatAnswer
+        self,
+        prompt: Prompt,
+        facts: Any,
+        draft: Draft,
+        claims: list[str],
+        answer: ChatAnswer,
+        entries: Sequence[EntryPayload],
     ) -> dict[str, Any]:
-        parts = confidence.components(
+        """The draft with its computed confidence; `claims` are the texts whose figures
+        are checked (recommendations are advice, not claims)."""
+        scored = confidence.assess(
             facts,
-            texts,
+            [draft.title, draft.summary, *claims],
             draft.cited_entry_ids,
             prompt.entry_ids,
             draft.self_confidence,
             prompt.detail_share,
             answer.logprobs,
+            names=entry_names(entries),
         )
         cited = [i for i in dict.fromkeys(draft.cited_entry_ids) if i in prompt.entry_ids]
         return {
@@ -232,8 +243,9 @@ class LLMBackend:
             "recommendations": draft.recommendations,
             "backend": self.name,
             "model": self.model,
-            "confidence": confidence.combine(parts),
-            "confidence_components": parts,
+            "confidence": scored.confidence,
+            "confidence_components": scored.components,
+            "unsupported_claims": scored.unsupported_claims,
             "facts": facts.as_dict(),
             "entry_count": facts.entry_count,
             "cited_entry_ids": cited,
@@ -246,9 +258,8 @@ class LLMBackend:
         kind = str(req.insight_type)
         prompt = insight_prompt(kind, facts, req.entries, req.context, self.budget)
         draft, answer = await self._draft(prompt, InsightDraft, self.timeouts.insight_s)
-        texts = [draft.title, draft.summary, *draft.key_points, *draft.recommendations]
         return Insight(
-            **self._scored(prompt, facts, draft, texts, answer),
+            **self._scored(prompt, facts, draft, draft.key_points, answer, req.entries),
             insight_type=req.insight_type,
             key_points=draft.key_points,
             period_start=facts.period_start,
@@ -262,9 +273,8 @@ class LLMBackend:
             raise AINonRetriable(f"no entries between {req.week_start} and {req.week_end}")
         prompt = report_prompt(req.week_start, req.week_end, facts, in_week, self.budget)
         draft, answer = await self._draft(prompt, WeeklyReportDraft, self.timeouts.report_s)
-        texts = [draft.title, draft.summary, *draft.highlights, *draft.recommendations]
         return WeeklyReport(
-            **self._scored(prompt, facts, draft, texts, answer),
+            **self._scored(prompt, facts, draft, draft.highlights, answer, in_week),
             week_start=req.week_start,
             week_end=req.week_end,
             highlights=draft.highlights,

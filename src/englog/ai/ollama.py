@@ -21,7 +21,7 @@ import httpx
 import ollama
 import pydantic
 
-from englog.ai.errors import AINonRetriable, AIUnavailable
+from englog.ai.errors import AIModelMissing, AINonRetriable, AIUnavailable
 from englog.ai.llm import ChatAnswer, LLMBackend
 
 BACKEND_NAME = "ollama"
@@ -47,7 +47,7 @@ class OllamaBackend(LLMBackend):
         if isinstance(exc, ollama.ResponseError):
             code = exc.status_code
             if code == 404:
-                return AINonRetriable(
+                return AIModelMissing(
                     f"model {self.model!r} is not available on {self.url} ({exc.error}); "
                     f"run `ollama pull {self.model}` on that machine"
                 )

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from englog.ai.errors import AINonRetriable, AIUnavailable
+from englog.ai.errors import AIModelMissing, AINonRetriable, AIUnavailable
 from englog.ai.llm import ChatAnswer, LLMBackend
 
 BACKEND_NAME = "openai"
@@ -38,7 +38,7 @@ class OpenAICompatBackend(LLMBackend):
     def _status_error(self, response: httpx.Response) -> Exception:
         code, text = response.status_code, response.text[:300]
         if code == 404:
-            return AINonRetriable(
+            return AIModelMissing(
                 f"model {self.model!r} or its API not found on {self.url}: {text}"
             )
         if code == 429 or code >= 500:

@@ -82,6 +82,8 @@ class AIResult(BaseModel):
     backend: str
     confidence: float = Field(ge=0.0, le=1.0)
     confidence_components: dict[str, float] = Field(default_factory=dict)
+    # Sentences whose figures contradict the facts (or name a project the entries lack).
+    unsupported_claims: list[str] = Field(default_factory=list)
     degraded: bool = False
     degraded_reason: str | None = None
     facts: dict[str, Any] = Field(default_factory=dict)

@@ -6,9 +6,11 @@ what may happen to a task (DESIGN "Task lifecycle")."""
 from __future__ import annotations
 
 import enum
-import random
 from dataclasses import dataclass, field
 from typing import Any
+
+from englog.errors import EnglogError
+from englog.resilience.backoff import ExponentialBackoff
 
 
 class TaskStatus(enum.StrEnum):
@@ -41,7 +43,7 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 }
 
 
-class InvalidTransition(ValueError):
+class InvalidTransition(EnglogError, ValueError):
     """A state change the lifecycle does not allow (a bug or a race lost)."""
 
 
@@ -80,12 +82,14 @@ class RetryBackoff:
     jitter: bool = True
 
     def __post_init__(self) -> None:
-        if self.initial_s < 0 or self.max_s < 0 or self.factor < 1:
-            raise ValueError("backoff needs initial_s >= 0, max_s >= 0 and factor >= 1")
+        self.curve  # noqa: B018  (the one backoff formula validates the fields)
+
+    @property
+    def curve(self) -> ExponentialBackoff:
+        return ExponentialBackoff(self.initial_s, self.factor, self.max_s, self.jitter)
 
     def delay(self, failed_attempt: int) -> float:
-        base = min(self.max_s, self.initial_s * self.factor ** max(0, failed_attempt - 1))
-        return random.uniform(0, base) if self.jitter else base
+        return self.curve.delay(failed_attempt)
 
 
 def next_status_after_failure(
@@ -184,6 +188,9 @@ class ReportedResult:
     result: Any = None
     error: str | None = None
     retriable: bool = True
+    # Seconds the handler asked to wait before another attempt (its error's
+    # `retry_after`); None when it had no opinion. See `attempts.retry_delay`.
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,7 +184,7 @@ class UpdateTaskProgressResponse(_message.Message):
     def __init__(self, accepted: _Optional[bool] = ...) -> None: ...
 
 class TaskResult(_message.Message):
-    __slots__ = ("task_id", "attempt", "status", "result", "error", "retriable", "started_at", "finished_at")
+    __slots__ = ("task_id", "attempt", "status", "result", "error", "retriable", "started_at", "finished_at", "retry_after_s")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +193,7 @@ class TaskResult(_message.Message):
     RETRIABLE_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_S_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     attempt: int
     status: ResultStatus
@@ -201,7 +202,8 @@ class TaskResult(_message.Message):
     retriable: bool
     started_at: float
     finished_at: float
-    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., status: _Optional[_Union[ResultStatus, str]] = ..., result: _Optional[bytes] = ..., error: _Optional[str] = ..., retriable: _Optional[bool] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ...) -> None: ...
+    retry_after_s: float
+    def __init__(self, task_id: _Optional[str] = ..., attempt: _Optional[int] = ..., status: _Optional[_Union[ResultStatus, str]] = ..., result: _Optional[bytes] = ..., error: _Optional[str] = ..., retriable: _Optional[bool] = ..., started_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., retry_after_s: _Optional[float] = ...) -> None: ...
 
 class ReportTaskResultRequest(_message.Message):
     __slots__ = ("session_token", "results")

@@ -1,23 +1,25 @@
-"""Retries, circuit breakers and backoff; imports nothing else of englog. Constants
-(RETRIABLE_CODES, DEFAULT_*_POLICY) live in their modules."""
+"""Retries, circuit breakers and backoff, free of any transport: what to retry and
+what counts as a failure are classifiers the caller passes in (the worker's gRPC ones
+live in `englog.worker.grpc_errors`). Imports nothing of englog but `englog.errors`."""
 
-from englog.resilience.backoff import Backoff, BackoffPolicy
+from englog.resilience.backoff import Backoff, BackoffPolicy, ExponentialBackoff
 from englog.resilience.breaker import (
     BreakerPolicy,
     BreakerState,
     BreakerStats,
+    BreakerTransition,
     CircuitBreaker,
     CircuitOpenError,
-    grpc_breaker_failure,
 )
 from englog.resilience.retry import (
+    FastPathRetrier,
     Retrier,
+    RetryEvent,
     RetryPolicy,
     RetryStats,
-    grpc_code,
-    is_retriable,
+    is_transient,
+    no_code,
     retry_call,
-    status_code,
 )
 
 __all__ = [
@@ -26,14 +28,16 @@ __all__ = [
     "BreakerPolicy",
     "BreakerState",
     "BreakerStats",
+    "BreakerTransition",
     "CircuitBreaker",
     "CircuitOpenError",
+    "ExponentialBackoff",
+    "FastPathRetrier",
     "Retrier",
+    "RetryEvent",
     "RetryPolicy",
     "RetryStats",
-    "grpc_breaker_failure",
-    "grpc_code",
-    "is_retriable",
+    "is_transient",
+    "no_code",
     "retry_call",
-    "status_code",
 ]

@@ -1,6 +1,11 @@
-"""Capped exponential backoff with full jitter, for loops that never give up (the
-worker's reconnect and stream loops): the delay grows to a ceiling and resets after a
-healthy period, so a long outage does not leave the worker waiting minutes."""
+"""The one backoff formula of englog, capped exponential growth with full jitter, and
+the stateful `Backoff` for loops that never give up (the worker's reconnect and stream
+loops).
+
+`ExponentialBackoff` is the formula; every policy that waits between attempts
+(`RetryPolicy` for single operations, `BackoffPolicy` for endless loops, the server's
+`RetryBackoff` between attempts of a task) builds one from its own fields, so the
+growth, the cap and the jitter are computed in one place."""
 
 from __future__ import annotations
 
@@ -8,6 +13,36 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+Uniform = Callable[[float, float], float]
+
+
+@dataclass(frozen=True, slots=True)
+class ExponentialBackoff:
+    """initial_s: ceiling before the first retry; factor: growth per retry (default
+    2.0); max_s: the cap on any delay (default 60 s); jitter: full jitter, uniform in
+    [0, ceiling], so many clients failing together do not retry together (default on)."""
+
+    initial_s: float
+    factor: float = 2.0
+    max_s: float = 60.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        if self.initial_s < 0 or self.max_s < 0 or self.factor < 1:
+            raise ValueError("backoff needs initial_s >= 0, max_s >= 0 and factor >= 1")
+
+    def ceiling(self, retry: int) -> float:
+        """Largest delay before retry number `retry` (1 = after the first failure)."""
+        try:
+            grown = self.initial_s * self.factor ** max(0, retry - 1)
+        except OverflowError:  # an outage of hours must not overflow the power
+            return self.max_s
+        return min(self.max_s, grown)
+
+    def delay(self, retry: int, rng: Uniform = random.uniform) -> float:
+        ceiling = self.ceiling(retry)
+        return rng(0.0, ceiling) if self.jitter else ceiling
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,28 +60,27 @@ class BackoffPolicy:
         if self.initial_s <= 0 or self.max_s < self.initial_s or self.factor < 1:
             raise ValueError("backoff needs 0 < initial_s <= max_s and factor >= 1")
 
+    @property
+    def curve(self) -> ExponentialBackoff:
+        return ExponentialBackoff(self.initial_s, self.factor, self.max_s, jitter=True)
+
 
 @dataclass(slots=True)
 class Backoff:
+    """The delay grows to a ceiling while failures repeat and resets after a healthy
+    period, so a long outage does not leave the worker waiting minutes."""
+
     policy: BackoffPolicy = field(default_factory=BackoffPolicy)
     clock: Callable[[], float] = time.monotonic
-    rng: Callable[[float, float], float] = random.uniform
+    rng: Uniform = random.uniform
     failures: int = 0
     _healthy_since: float | None = None
 
     def next_delay(self) -> float:
         """Full jitter: uniform in [0, min(cap, initial * factor**failures)]."""
-        p = self.policy
-        # Growth stops at the cap: an outage of hours must not overflow the power.
-        ceiling = p.initial_s
-        for _ in range(self.failures):
-            ceiling *= p.factor
-            if ceiling >= p.max_s:
-                break
-        ceiling = min(p.max_s, ceiling)
         self.failures += 1
         self._healthy_since = None
-        return self.rng(0.0, ceiling)
+        return self.policy.curve.delay(self.failures, self.rng)
 
     def mark_healthy(self) -> None:
         """Call when the protected thing works; after healthy_after_s the delay resets."""

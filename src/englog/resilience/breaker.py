@@ -10,6 +10,9 @@ success (the peer answered, even with a client error or an excluded exception), 
 ignored (cancellation and other non-`Exception`s; a half-open probe slot is freed). Each
 state change bumps a generation; a result from a call admitted under an earlier
 generation is discarded. State changes never await, so they are atomic on the loop.
+
+What counts as a failure is the caller's to say (`is_failure`): the worker passes its
+gRPC classification (`englog.worker.grpc_errors`), the AI backends theirs.
 """
 
 from __future__ import annotations
@@ -21,21 +24,12 @@ from enum import StrEnum
 from types import TracebackType
 from typing import TypeVar
 
-import grpc
 import structlog
 
-from englog.resilience.retry import status_code
+from englog.errors import EnglogError
 
 T = TypeVar("T")
 log = structlog.get_logger("englog.resilience.breaker")
-
-BREAKER_FAILURE_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-)
 
 
 class BreakerState(StrEnum):
@@ -69,14 +63,28 @@ class BreakerPolicy:
 DEFAULT_BREAKER_POLICY = BreakerPolicy()
 
 
-class CircuitOpenError(Exception):
-    """Rejected without calling the dependency; `retry_at` is a breaker clock value."""
+class CircuitOpenError(EnglogError):
+    """Rejected without calling the dependency; `retry_at` is a breaker clock value,
+    `retry_after` (= `retry_after_s`) the seconds until the breaker lets a probe in."""
 
     def __init__(self, name: str, retry_at: float, retry_after_s: float, why: str) -> None:
         super().__init__(f"circuit {name!r} is {why}; next try in {retry_after_s:.1f}s")
         self.name = name
         self.retry_at = retry_at
         self.retry_after_s = retry_after_s
+        self.retry_after = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTransition:
+    """Given to listeners on each state change of the breaker `name`."""
+
+    name: str
+    old: BreakerState
+    new: BreakerState
+
+
+Listener = Callable[[BreakerTransition], None]
 
 
 @dataclass(slots=True)
@@ -101,15 +109,6 @@ class BreakerStats:
     seconds_until_half_open: float = 0.0
 
 
-def grpc_breaker_failure(exc: BaseException) -> bool:
-    """Control-plane classifier: only an unreachable, slow or overloaded server is a
-    failure; any other status means it answered."""
-    code = status_code(exc)
-    if code is not None:
-        return code in BREAKER_FAILURE_CODES
-    return isinstance(exc, ConnectionError | TimeoutError)
-
-
 @dataclass(frozen=True, slots=True)
 class _Ticket:
     generation: int
@@ -129,7 +128,7 @@ class CircuitBreaker:
         self.policy = policy
         self._is_failure = is_failure or (lambda _exc: True)
         self._clock = clock
-        self._listeners: list[Callable[[str, BreakerState, BreakerState], None]] = []
+        self._listeners: list[Listener] = []
         self._state = BreakerState.CLOSED
         self._generation = 0
         self._probes = 0
@@ -145,8 +144,8 @@ class CircuitBreaker:
     def allows_calls(self) -> bool:
         return self.state is not BreakerState.OPEN
 
-    def add_listener(self, fn: Callable[[str, BreakerState, BreakerState], None]) -> None:
-        """fn(name, old, new), called synchronously on each change; errors are logged."""
+    def add_listener(self, fn: Listener) -> None:
+        """fn(BreakerTransition), called synchronously on each change; errors are logged."""
         self._listeners.append(fn)
 
     def stats(self) -> BreakerStats:
@@ -253,9 +252,10 @@ class CircuitBreaker:
         s.transitions[key] = s.transitions.get(key, 0) + 1
         s.transition_count += 1
         log.info("breaker state changed", breaker=self.name, old=old.value, new=new.value)
+        event = BreakerTransition(self.name, old, new)
         for fn in list(self._listeners):
             try:
-                fn(self.name, old, new)
+                fn(event)
             except Exception:
                 log.exception("breaker listener failed", breaker=self.name)
 

@@ -9,6 +9,11 @@ or `max_elapsed_s` from the start, whichever comes first). It is tenacity's
 `stop_before_delay` rule, "stop if the next sleep would end past the bound", but fed by an
 injectable clock: tenacity times calls with `time.monotonic` directly, which a test's fake
 sleep cannot move, and a caller's deadline is absolute, not relative to the first attempt.
+
+What is worth retrying is the caller's to say (`retry_on`), as is the short code shown
+in statistics and logs (`describe`): the worker passes its gRPC classification
+(`englog.worker.grpc_errors`), the AI backends their own; nothing here knows a
+transport. Delays come from the one backoff formula (`englog.resilience.backoff`).
 """
 
 from __future__ import annotations
@@ -19,27 +24,32 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-import grpc
 import structlog
 import tenacity
+
+from englog.resilience.backoff import ExponentialBackoff
 
 T = TypeVar("T")
 log = structlog.get_logger("englog.resilience.retry")
 
-RETRIABLE_CODES: frozenset[grpc.StatusCode] = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-    }
-)
-
 Classifier = Callable[[BaseException], bool]
-RetryHook = Callable[[str, int, float, BaseException], None]
+Describe = Callable[[BaseException], str | None]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryEvent:
+    """Given to `on_retry` before each sleep: which operation, which attempt failed
+    (1 = the first), how long the wait is, the error and its short code (if any)."""
+
+    operation: str
+    attempt: int
+    delay_s: float
+    error: BaseException
+    code: str | None
+
+
+RetryHook = Callable[[RetryEvent], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,43 +76,28 @@ class RetryPolicy:
         if self.max_elapsed_s is not None and self.max_elapsed_s <= 0:
             raise ValueError(f"max_elapsed_s must be > 0 or None, got {self.max_elapsed_s!r}")
 
+    @property
+    def curve(self) -> ExponentialBackoff:
+        return ExponentialBackoff(
+            self.initial_delay_s, self.multiplier, self.max_delay_s, self.jitter
+        )
+
     def ceiling(self, retry: int) -> float:
         """Largest delay before retry number `retry` (1 = after the first failure)."""
-        try:
-            return min(self.max_delay_s, self.initial_delay_s * self.multiplier ** (retry - 1))
-        except OverflowError:
-            return self.max_delay_s
+        return self.curve.ceiling(retry)
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
 
-def status_code(exc: BaseException) -> grpc.StatusCode | None:
-    """The gRPC status of an `RpcError` (sync or aio), None for anything else."""
-    if not isinstance(exc, grpc.RpcError):
-        return None
-    code = getattr(exc, "code", None)
-    if not callable(code):
-        return None
-    try:
-        value = code()
-    except Exception:
-        return None
-    return value if isinstance(value, grpc.StatusCode) else None
-
-
-def grpc_code(exc: BaseException) -> str | None:
-    """Status name such as "UNAVAILABLE" for log fields and metric labels."""
-    code = status_code(exc)
-    return code.name if code is not None else None
-
-
-def is_retriable(exc: BaseException) -> bool:
-    """Transient by nature: the retriable gRPC codes, timeouts and connection errors."""
-    code = status_code(exc)
-    if code is not None:
-        return code in RETRIABLE_CODES
+def is_transient(exc: BaseException) -> bool:
+    """The default classifier: timeouts and connection errors, whatever the transport."""
     return isinstance(exc, TimeoutError | ConnectionError)
+
+
+def no_code(exc: BaseException) -> str | None:
+    """The default `describe`: no short code beyond the exception's type."""
+    return None
 
 
 @dataclass(slots=True)
@@ -119,9 +114,9 @@ class RetryStats:
     last_error: str | None = None
     last_code: str | None = None
 
-    def note_error(self, exc: BaseException) -> None:
+    def note_error(self, exc: BaseException, code: str | None) -> None:
         self.last_error = f"{type(exc).__name__}: {exc}"
-        self.last_code = grpc_code(exc)
+        self.last_code = code
 
 
 class _StopAt(tenacity.stop.stop_base):
@@ -143,20 +138,24 @@ def _being_cancelled() -> bool:
 class Retrier:
     """Runs operations under a `RetryPolicy` and keeps statistics per operation name.
 
-    `on_retry(operation, attempt, delay_s, exc)` is called before each sleep (metrics);
-    `sleep` and `clock` are seams for tests (`clock` must match `deadline`'s base)."""
+    `retry_on(exc)` says what is worth another attempt (default `is_transient`);
+    `describe(exc)` gives the short code kept in statistics and logs (default none);
+    `on_retry(RetryEvent)` is called before each sleep (metrics); `sleep` and `clock`
+    are seams for tests (`clock` must match `deadline`'s base)."""
 
     def __init__(
         self,
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         *,
-        retry_on: Classifier = is_retriable,
+        retry_on: Classifier = is_transient,
+        describe: Describe = no_code,
         on_retry: RetryHook | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
         self.retry_on = retry_on
+        self.describe = describe
         self.on_retry = on_retry
         self._sleep = sleep
         self._clock = clock
@@ -192,7 +191,7 @@ class Retrier:
             raise
         except BaseException as exc:
             stats.failures += 1
-            stats.note_error(exc)
+            stats.note_error(exc, self.describe(exc))
             raise
         stats.successes += 1
         return result
@@ -214,10 +213,10 @@ class Retrier:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.max_attempts)
         if stop_at is not None:
             stop = stop | _StopAt(stop_at, self._clock)
-        wait_cls = tenacity.wait_random_exponential if policy.jitter else tenacity.wait_exponential
-        wait = wait_cls(
-            multiplier=policy.initial_delay_s, max=policy.max_delay_s, exp_base=policy.multiplier
-        )
+        curve = policy.curve
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            return curve.delay(state.attempt_number)
 
         def should_retry(exc: BaseException) -> bool:
             if not isinstance(exc, Exception) or _being_cancelled():
@@ -245,21 +244,23 @@ class Retrier:
     ) -> None:
         if state.outcome is None or (exc := state.outcome.exception()) is None:
             return  # tenacity sleeps only after a failed attempt here
-        delay = state.upcoming_sleep
+        event = RetryEvent(
+            operation, state.attempt_number, state.upcoming_sleep, exc, self.describe(exc)
+        )
         stats.retries += 1
-        stats.note_error(exc)
+        stats.note_error(exc, event.code)
         log.info(
             "retrying",
             operation=operation,
-            attempt=state.attempt_number,
-            delay_s=round(delay, 4),
-            code=grpc_code(exc),
+            attempt=event.attempt,
+            delay_s=round(event.delay_s, 4),
+            code=event.code,
             error=stats.last_error,
         )
         if self.on_retry is None:
             return
         try:
-            self.on_retry(operation, state.attempt_number, delay, exc)
+            self.on_retry(event)
         except Exception:
             log.exception("retry hook failed", operation=operation)
 
@@ -270,12 +271,13 @@ async def retry_call(
     policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     *,
     deadline: float | None = None,
-    retry_on: Classifier = is_retriable,
+    retry_on: Classifier = is_transient,
+    describe: Describe = no_code,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """One-off retried call through a throwaway `Retrier`; keep a `Retrier` for statistics."""
-    retrier = Retrier(policy, retry_on=retry_on, sleep=sleep, clock=clock)
+    retrier = Retrier(policy, retry_on=retry_on, describe=describe, sleep=sleep, clock=clock)
     return await retrier.call(operation, fn, deadline=deadline)
 
 
@@ -318,13 +320,13 @@ class FastPathRetrier(Retrier):
             if not retriable:
                 stats.attempts += 1
                 stats.failures += 1
-                stats.note_error(exc)
+                stats.note_error(exc, self.describe(exc))
                 raise
             first = exc
         except BaseException as exc:
             stats.attempts += 1
             stats.failures += 1
-            stats.note_error(exc)
+            stats.note_error(exc, self.describe(exc))
             raise
         else:
             stats.attempts += 1

@@ -8,7 +8,10 @@ burst of submissions costs one transaction per stream wake-up, not one per task.
 A submission that finds a stream with a free slot goes further (`submit`): the insert
 and that stream's claim share one transaction, and the leased tasks are pushed on the
 stream straight after the commit, without waking its claim loop. One commit and one
-event-loop hop less per task; the lease is still durable before the worker sees it."""
+event-loop hop less per task; the lease is still durable before the worker sees it.
+
+Each insert, claim and requeue it makes also moves the queue's pending count
+(`englog.server.pending`), so that count needs no scan of the store."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from englog.domain.tasks import DEFAULT_MAX_REASSIGNMENTS, NewTask, Task
+from englog.domain.tasks import NewTask, Task
+from englog.server.pending import PendingTasks
 from englog.store.base import Claim, Store
 
 log = structlog.get_logger("englog.server.dispatcher")
@@ -35,7 +39,9 @@ class WorkerStream:
     worker_id: str
     capabilities: frozenset[str]
     max_concurrency: int
-    inflight: set[str] = field(default_factory=set)
+    # Task id -> type of the tasks leased to it and not finished (a retry's type is
+    # known from here when its result comes back).
+    inflight: dict[str, str] = field(default_factory=dict)
     # Free slots per type from the last heartbeat (0 = this type is paused).
     advertised: dict[str, int] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -56,11 +62,13 @@ class WorkerStream:
     syncing: bool = False
     finished_early: set[str] = field(default_factory=set)
 
-    def forget(self, task_ids: Iterable[str]) -> None:
+    def forget(self, task_ids: Iterable[str]) -> dict[str, str]:
+        """Free the slots of these tasks; returns id -> type of those it held."""
         ids = set(task_ids)
-        self.inflight.difference_update(ids)
+        held = {i: t for i in ids if (t := self.inflight.pop(i, None)) is not None}
         if self.syncing:
             self.finished_early.update(ids)
+        return held
 
     def free_slots(self) -> int:
         return max(0, self.max_concurrency - len(self.inflight) - self.reserved)
@@ -85,16 +93,17 @@ class Dispatcher:
     def __init__(
         self,
         store: Store,
-        lease_ttl_s: float,
         clock: Callable[[], float],
+        *,
         poll_interval_s: float = 0.5,
-        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
         resync_interval_s: float = RESYNC_INTERVAL_S,
+        pending: PendingTasks | None = None,
     ) -> None:
+        """Leases and reassignments follow the store's `QueuePolicy`; `pending` is the
+        count this dispatcher's inserts, claims and requeues move."""
         self._store = store
+        self.pending = pending if pending is not None else PendingTasks()
         self._resync_interval_s = resync_interval_s
-        self._max_reassignments = max_reassignments
-        self._lease_ttl_s = lease_ttl_s
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self._streams: dict[str, WorkerStream] = {}
@@ -120,13 +129,16 @@ class Dispatcher:
         self._turn = (self._turn + 1) % len(streams)
         return streams[self._turn :] + streams[: self._turn]
 
-    def task_finished(self, worker_id: str, task_ids: Iterable[str]) -> None:
+    def task_finished(self, worker_id: str, task_ids: Iterable[str]) -> dict[str, str]:
+        """Free the slots of the worker's finished tasks; returns id -> type of those
+        its stream held."""
         stream = self._streams.get(worker_id)
         if stream is None:
-            return
-        stream.forget(task_ids)
+            return {}
+        held = stream.forget(task_ids)
         if not stream.starved:
             stream.poke()
+        return held
 
     async def submit(self, tasks: Sequence[NewTask], now: float) -> list[Task]:
         """Store `tasks`; when a stream has a free slot for them, lease to it in the same
@@ -136,6 +148,7 @@ class Dispatcher:
         stream = self._pick_stream(types)
         if stream is None:
             stored = await self._store.submit_tasks(tasks, now)
+            self.pending.add(t.type for t in stored)
             self.notify()
             return stored
         capacity = {t: n for t, n in stream.claimable().items() if t in types}
@@ -143,11 +156,13 @@ class Dispatcher:
         stream.reserved += limit
         try:
             stored, leased = await self._store.submit_and_claim(
-                tasks, now, Claim(stream.worker_id, capacity, limit, self._lease_ttl_s)
+                tasks, now, Claim(stream.worker_id, capacity, limit)
             )
         finally:
             stream.reserved -= limit
+        self.pending.add(t.type for t in tasks)
         if leased:
+            self.pending.remove(t.type for t in leased)
             await self._push(stream, leased)
             # One loop turn: the stream sends them before the submitter's reply is
             # written; the task's path to its result is the longer one.
@@ -179,7 +194,7 @@ class Dispatcher:
             # Closed while the lease was committed: take it back at once (fenced).
             await self._requeue_lost(stream.worker_id, {t.id: t.attempt for t in tasks})
             return
-        stream.inflight.update(t.id for t in tasks)
+        stream.inflight.update((t.id, t.type) for t in tasks)
         stream.ready.extend(tasks)
         stream.wake.set()
 
@@ -249,7 +264,8 @@ class Dispatcher:
         except BaseException:
             self.close_stream(stream)
             raise
-        stream.inflight = {t.id for t in running if t.id in held} - stream.finished_early
+        early = stream.finished_early
+        stream.inflight = {t.id: t.type for t in running if t.id in held and t.id not in early}
         stream.syncing = False
         stream.finished_early.clear()
         return stream
@@ -261,10 +277,10 @@ class Dispatcher:
             list(attempts),
             "assignment lost in transit",
             self._clock(),
-            max_reassignments=self._max_reassignments,
             attempts=attempts,
         )
         log.info("lost_assignments_requeued", worker_id=worker_id, count=len(requeued))
+        self.pending.requeued(requeued)
         self.notify()
 
     def close_stream(self, stream: WorkerStream) -> None:
@@ -294,17 +310,18 @@ class Dispatcher:
                 stream.claiming = True
                 try:
                     tasks = await self._store.claim_tasks(
-                        stream.worker_id, claimable, limit, self._lease_ttl_s, self._clock()
+                        Claim(stream.worker_id, claimable, limit), self._clock()
                     )
                 finally:
                     stream.claiming = False
+                self.pending.remove(t.type for t in tasks)
                 if tasks and stream.closed:
                     # Replaced while claiming: these never reach the worker.
                     await self._requeue_lost(stream.worker_id, {t.id: t.attempt for t in tasks})
                     return
                 stream.starved = len(tasks) < min(limit, sum(claimable.values()))
                 if tasks:
-                    stream.inflight.update(t.id for t in tasks)
+                    stream.inflight.update((t.id, t.type) for t in tasks)
                     yield tasks
                     continue
             idle = polled and stream.inflight

@@ -3,12 +3,15 @@
 Every RPC authenticates the worker token first, then the session (sessions live in
 the store, so a restarted server or another replica honours them). Status codes:
 UNAUTHENTICATED for a bad worker token or an unknown session (the detail tells the
-worker to re-register), INVALID_ARGUMENT for malformed requests, NOT_FOUND for an
-unknown task, FAILED_PRECONDITION when every reported result is stale."""
+worker to re-register), INVALID_ARGUMENT for malformed requests (values the store
+refuses as InvalidData too), NOT_FOUND for an unknown task, FAILED_PRECONDITION
+when every reported result is stale.
+
+Task state changes go through the server's `TaskQueue`; this module only checks and
+converts what crosses the wire."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -17,6 +20,7 @@ from typing import Any, NoReturn
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 
 from englog import __version__
 from englog.domain.tasks import (
@@ -25,14 +29,14 @@ from englog.domain.tasks import (
     ResultDecision,
     ResultOutcome,
     Task,
-    TaskStatus,
 )
 from englog.domain.tokens import hash_token, new_token, tokens_match
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
-from englog.server.dispatcher import Dispatcher
 from englog.server.state import ServerState
-from englog.store.base import StoreError, WorkerInfo
+from englog.server.storable import finite_or_none, nul_field, parse_result, result_has_nul
+from englog.store import Heartbeat
+from englog.store.base import InvalidData, StoreError, WorkerInfo
 
 log = structlog.get_logger("englog.server.grpc")
 
@@ -92,9 +96,10 @@ def assignment(task: Task) -> pb.TaskAssignment:
 
 
 class WorkerService(pb_grpc.WorkerServiceServicer):
-    def __init__(self, state: ServerState, dispatcher: Dispatcher) -> None:
+    def __init__(self, state: ServerState) -> None:
         self._state = state
-        self._dispatcher = dispatcher
+        self._queue = state.queue
+        self._dispatcher = state.queue.dispatcher
         self._token_hashes = {hash_token(t) for t in state.settings.worker_tokens}
 
     # --- authentication ------------------------------------------------------
@@ -119,9 +124,16 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             worker_id = self._state.sessions[token_hash] = session.worker_id
         return worker_id
 
+    async def _refuse_nul(self, request: Message, context: grpc.aio.ServicerContext) -> None:
+        field = nul_field(request)
+        if field is not None:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{field} contains NUL")
+
     async def _store_call(self, context: grpc.aio.ServicerContext, call: Any) -> Any:
         try:
             return await call
+        except InvalidData as exc:  # the request's fault: a retry cannot help
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except StoreError as exc:
             log.error("store_error", error=str(exc))
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
@@ -131,6 +143,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self, request: pb.RegisterWorkerRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterWorkerResponse:
         await self._check_worker_token(context)
+        await self._refuse_nul(request, context)
         if not request.worker_id.strip():
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "worker_id is required")
         if request.max_concurrency < 1:
@@ -166,30 +179,30 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self, request: pb.WorkerHeartbeatRequest, context: grpc.aio.ServicerContext
     ) -> pb.WorkerHeartbeatResponse:
         await self._check_worker_token(context)
-        store, now = self._state.store, self._state.clock()
-        stats = _stats_dict(request.stats)
-        capacity = dict(request.capacity)
+        await self._refuse_nul(request, context)
         reply = await self._store_call(
             context,
-            store.heartbeat_and_renew(
-                hash_token(request.session_token),
-                request.status,
-                stats,
-                capacity,
-                self._state.settings.lease_ttl_s,
-                now,
-                list(request.active_task_ids),
+            self._queue.heartbeat(
+                Heartbeat(
+                    token_hash=hash_token(request.session_token),
+                    status=request.status,
+                    stats=_stats_dict(request.stats),
+                    capacity=dict(request.capacity),
+                    task_ids=list(request.active_task_ids),
+                )
             ),
         )
         if reply is None:  # never registered, replaced, or declared dead after silence
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
-        self._dispatcher.update_capacity(reply.session.worker_id, capacity)
-        return pb.WorkerHeartbeatResponse(server_time=now, cancel_task_ids=reply.cancel_task_ids)
+        return pb.WorkerHeartbeatResponse(
+            server_time=self._state.clock(), cancel_task_ids=reply.cancel_task_ids
+        )
 
     async def StreamTasks(
         self, request: pb.StreamTasksRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.TaskAssignmentBatch]:
         worker_id = await self._worker_for(request.session_token, context)
+        await self._refuse_nul(request, context)
         worker = await self._store_call(context, self._state.store.get_worker(worker_id))
         if worker is None:
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
@@ -203,7 +216,6 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 advertised=worker.capacity,
             ),
         )
-        self._state.connected_workers[worker_id] = frozenset(worker.info.capabilities)
         log.info("stream_opened", worker_id=worker_id, inflight=len(stream.inflight))
         # Headers now, not with the first batch: the worker knows its stream is open
         # (its readiness) even while the queue is empty.
@@ -221,8 +233,6 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
         finally:
             self._state.metrics.streams.dec()
-            if self._dispatcher.streams.get(worker_id) is stream:
-                self._state.connected_workers.pop(worker_id, None)
             self._dispatcher.close_stream(stream)
             log.info("stream_closed", worker_id=worker_id)
             # Leases pushed but never sent go back now, not when the worker returns.
@@ -233,24 +243,22 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self, request: pb.UpdateTaskProgressRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateTaskProgressResponse:
         worker_id = await self._worker_for(request.session_token, context)
+        await self._refuse_nul(request, context)
         if not 0.0 <= request.percent <= 100.0:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "percent must be in [0, 100]")
-        store = self._state.store
         accepted = await self._store_call(
             context,
-            store.update_progress(
+            self._queue.progress(
                 request.task_id,
                 request.attempt,
                 worker_id,
                 request.percent,
                 request.message or None,
-                self._state.settings.lease_ttl_s,
-                self._state.clock(),
             ),
         )
         if (
             not accepted
-            and await self._store_call(context, store.get_task(request.task_id)) is None
+            and await self._store_call(context, self._state.store.get_task(request.task_id)) is None
         ):
             await _abort(context, grpc.StatusCode.NOT_FOUND, f"unknown task {request.task_id}")
         return pb.UpdateTaskProgressResponse(accepted=accepted)
@@ -281,32 +289,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         if not request.results:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no results in the request")
         reported = [await self._reported(r, worker_id, context) for r in request.results]
-        # Tasks a request waits on (a long poll, a submission with Prefer: wait) come
-        # back from the commit as committed, so that request answers without a read.
-        watched = self._state.watch.watched(r.task_id for r in reported)
         decisions: list[ResultDecision] = await self._store_call(
-            context,
-            self._state.store.report_results(
-                reported, self._state.settings.retry_backoff, self._state.clock(), watched=watched
-            ),
+            context, self._queue.report(worker_id, reported)
         )
-        for r, d in zip(reported, decisions, strict=True):
-            self._state.metrics.results.labels(d.disposition.value, r.outcome.value).inc()
-        woken = self._state.watch.finished(
-            (d.task_id for d in decisions if d.status is not None and d.status.terminal),
-            {d.task_id: d.final for d in decisions if d.final is not None},
-        )
-        # Only an accepted result frees a slot: a duplicate's slot was freed when it was
-        # first accepted, and a stale one's task may run here again as a newer attempt.
-        self._dispatcher.task_finished(
-            worker_id, (d.task_id for d in decisions if d.disposition is Disposition.ACCEPTED)
-        )
-        if any(d.status is TaskStatus.PENDING for d in decisions):
-            self._dispatcher.notify()  # a retry is queued; another stream may take it
-        if woken:
-            # One loop turn: the clients long-polling these tasks are answered before
-            # the worker's ack is built and sent (the ack is on nobody's critical path).
-            await asyncio.sleep(0)
         return decisions
 
     async def _reported(
@@ -320,10 +305,14 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 f"result for task {r.task_id!r} needs a task_id, attempt >= 1 and a status",
             )
         try:
-            result = json.loads(r.result) if r.result else None
+            result = parse_result(r.result)
         except ValueError:
             await _abort(
                 context, grpc.StatusCode.INVALID_ARGUMENT, f"result of {r.task_id} is not JSON"
+            )
+        if "\x00" in r.task_id or "\x00" in r.error or result_has_nul(r.result, result):
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"result of {r.task_id!r} contains NUL"
             )
         return ReportedResult(
             task_id=r.task_id,
@@ -333,6 +322,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             result=result,
             error=r.error or None,
             retriable=r.retriable,
+            retry_after_s=r.retry_after_s or None,  # 0: no opinion (domain checks range)
         )
 
     async def HealthCheck(
@@ -340,7 +330,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     ) -> pb.HealthCheckResponse:
         await self._check_worker_token(context)
         try:
-            await self._state.store.pending_count()
+            await self._state.probe_store()
             store_status = "SERVING"
         except StoreError:
             store_status = "NOT_SERVING"
@@ -378,13 +368,15 @@ async def _check_all_rejected(decisions: Sequence[Any], context: grpc.aio.Servic
 
 
 def _stats_dict(stats: pb.WorkerStats) -> dict[str, Any]:
+    """The figures as stored. A NaN or infinite figure is dropped (None), not refused:
+    PostgreSQL's JSON cannot hold it, and a heartbeat is the worker's liveness."""
     return {
         "active_tasks": stats.active_tasks,
         "completed_tasks": stats.completed_tasks,
         "failed_tasks": stats.failed_tasks,
-        "cpu_percent": stats.cpu_percent,
+        "cpu_percent": finite_or_none(stats.cpu_percent),
         "memory_bytes": stats.memory_bytes,
-        "uptime_s": stats.uptime_s,
+        "uptime_s": finite_or_none(stats.uptime_s),
         "connection_status": stats.connection_status,
         "dependencies": dict(stats.dependencies),
     }

@@ -1,23 +1,38 @@
-"""Persistence behind one `Store` interface; `open_store` picks the backend from a URL."""
+"""Persistence behind one `Store` interface; `open_store` picks the backend from a URL.
+
+Layout: `base` (the `Store` interface and its errors), `records` (the values it takes
+and returns), `rows` (rows into domain objects), `entries` and `sql` (entry rules and
+SQL both backends share), `migrations`, and one package per backend, `sqlite` and
+`postgres`. The rules of the task queue themselves live in `englog.domain`."""
 
 from __future__ import annotations
 
-from englog.store.base import (
+from englog.domain.policy import QueuePolicy
+from englog.store.base import IdempotencyKeyReused, InvalidData, Store, StoreClosed, StoreError
+from englog.store.postgres import PostgresStore
+from englog.store.records import (
+    Claim,
     EntryQuery,
+    Heartbeat,
+    HeartbeatReply,
+    LostWorkers,
     Session,
-    Store,
-    StoreClosed,
-    StoreError,
     User,
     WorkerInfo,
     WorkerRecord,
 )
-from englog.store.postgres import PostgresStore
 from englog.store.sqlite import SQLiteStore
 
 __all__ = [
+    "Claim",
     "EntryQuery",
+    "Heartbeat",
+    "HeartbeatReply",
+    "IdempotencyKeyReused",
+    "InvalidData",
+    "LostWorkers",
     "PostgresStore",
+    "QueuePolicy",
     "SQLiteStore",
     "Session",
     "Store",
@@ -30,10 +45,11 @@ __all__ = [
 ]
 
 _SQLITE_PREFIX = "sqlite:///"
+_DEFAULT_POLICY = QueuePolicy()
 
 
-def open_store(url: str) -> Store:
-    """Build (not open) the store a URL names.
+def open_store(url: str, *, policy: QueuePolicy = _DEFAULT_POLICY) -> Store:
+    """Build (not open) the store a URL names, running its queue by `policy`.
 
     `sqlite:///relative/path.db` and `sqlite:////absolute/path.db` give SQLite;
     `postgresql://user@host:port/db` (or `postgres://`) gives PostgreSQL."""
@@ -41,9 +57,9 @@ def open_store(url: str) -> Store:
         path = url[len(_SQLITE_PREFIX) :].split("?", 1)[0]
         if not path or path == ":memory:":
             raise ValueError(f"database URL {url!r} needs a file path, e.g. sqlite:///englog.db")
-        return SQLiteStore(path)
+        return SQLiteStore(path, policy=policy)
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url)
+        return PostgresStore(url, policy=policy)
     raise ValueError(
         f"unsupported database URL {url!r}: use sqlite:///relative.db, "
         "sqlite:////absolute/path.db or postgresql://user@host:5432/db"

@@ -7,35 +7,47 @@ Rules every implementation keeps:
 - task state changes are fenced: they name the attempt (and worker) they apply to
   and do nothing when the task has moved on;
 - times are unix seconds (float) passed in by the caller, so tests control the clock;
-- secrets (API tokens, session tokens) are stored only as hashes, computed by the caller.
+- secrets (API tokens, session tokens) are stored only as hashes, computed by the caller;
+- failures leave as `StoreError`: `InvalidData` when a value can never be stored (the
+  request's fault; NUL in entry text is refused by every backend alike), the base
+  class when the store itself failed and a retry may help.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from englog.domain.entries import Entry, EntryFields
+from englog.domain.policy import DEFAULT_DEADLINE_GRACE_S as DEFAULT_DEADLINE_GRACE_S
+from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import (
-    DEFAULT_MAX_REASSIGNMENTS,
     NewTask,
     ReportedResult,
     ResultDecision,
-    RetryBackoff,
     Task,
     TaskAttempt,
     TaskStatus,
 )
+from englog.errors import EnglogError
+from englog.store.records import (
+    Claim,
+    EntryQuery,
+    Heartbeat,
+    HeartbeatReply,
+    LostDeliveries,
+    LostWorkers,
+    ProgressReport,
+    Session,
+    TaskQuery,
+    User,
+    WorkerInfo,
+    WorkerRecord,
+)
 
-# A RUNNING task whose deadline (started_at + timeout_s) passed this long ago is ended
-# by the server: the worker cancels at the deadline and needs a moment to report.
-DEFAULT_DEADLINE_GRACE_S = 30.0
 
-
-class StoreError(Exception):
+class StoreError(EnglogError):
     """Base of store errors; backend exceptions are translated into these."""
 
 
@@ -43,7 +55,14 @@ class StoreClosed(StoreError):
     """The store was used after close()."""
 
 
-class IdempotencyKeyReused(Exception):
+class InvalidData(StoreError):
+    """The database refused a value it can never hold (PostgreSQL: NUL in text, NaN or
+    Infinity in JSON). The request's fault, not the store's: retrying cannot help, so
+    callers answer it as bad input (HTTP 422, gRPC INVALID_ARGUMENT), never as "store
+    unavailable"."""
+
+
+class IdempotencyKeyReused(EnglogError):
     """An Idempotency-Key was used again, within its lifetime, for a different request.
     Not a StoreError: nothing is wrong with the store; the caller gets a 422."""
 
@@ -55,83 +74,16 @@ class IdempotencyKeyReused(Exception):
         self.task_id = task_id
 
 
-@dataclass(frozen=True, slots=True)
-class User:
-    id: str
-    name: str
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    """What a worker says about itself when it registers."""
-
-    id: str
-    name: str
-    capabilities: tuple[str, ...]
-    version: str = ""
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    max_concurrency: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerRecord:
-    """A worker as the store knows it, with its current session (if any)."""
-
-    info: WorkerInfo
-    registered_at: float
-    last_heartbeat_at: float | None
-    status: str  # "ready", "draining", "offline"
-    stats: Mapping[str, Any]
-    capacity: Mapping[str, int]
-    session_token_hash: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    token_hash: str
-    worker_id: str
-    created_at: float
-    last_heartbeat_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatReply:
-    session: Session
-    cancel_task_ids: list[str]  # the worker's tasks whose cancellation was requested
-
-
-@dataclass(frozen=True, slots=True)
-class LostWorkers:
-    """What `reap_lost_workers` did: the workers now offline (sessions deleted) and
-    their tasks after being taken back."""
-
-    worker_ids: list[str]
-    tasks: list[Task]
-
-
-@dataclass(frozen=True, slots=True)
-class EntryQuery:
-    start: datetime | None = None  # entries ending after this
-    end: datetime | None = None  # entries starting before this
-    type: str | None = None
-    project: str | None = None
-    limit: int = 100
-    offset: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A claim on behalf of one worker stream, as `Store.claim_tasks` takes it."""
-
-    worker_id: str
-    capacity: Mapping[str, int]
-    limit: int
-    lease_ttl_s: float
-
-
 class Store(abc.ABC):
-    """Persistence for users, entries, tasks, workers and sessions."""
+    """Persistence for users, entries, tasks, workers and sessions.
+
+    A backend is given its `QueuePolicy` (lease TTL, retry backoff, reassignment cap,
+    deadline grace) at construction and applies it in every method below that leases
+    a task or ends an attempt. Methods whose arguments need normalising are written
+    here once and call a backend's protected method (`_list_tasks`, `_renew_leases`,
+    `_requeue`, `_record_progress`, `_report`)."""
+
+    policy: QueuePolicy
 
     # --- life cycle -----------------------------------------------------------
     @abc.abstractmethod
@@ -205,7 +157,6 @@ class Store(abc.ABC):
     async def get_task(self, task_id: str, user_id: str | None = None) -> Task | None:
         """user_id None means any user (admin); otherwise only that user's task."""
 
-    @abc.abstractmethod
     async def list_tasks(
         self,
         user_id: str | None,
@@ -215,21 +166,18 @@ class Store(abc.ABC):
         offset: int = 0,
     ) -> list[Task]:
         """Newest first."""
+        return await self._list_tasks(TaskQuery(user_id, status, type, limit, offset))
 
     @abc.abstractmethod
-    async def claim_tasks(
-        self,
-        worker_id: str,
-        capacity: Mapping[str, int],
-        limit: int,
-        lease_ttl_s: float,
-        now: float,
-    ) -> list[Task]:
-        """Lease up to `limit` PENDING tasks whose type has capacity > 0 (at most
+    async def _list_tasks(self, query: TaskQuery) -> list[Task]: ...
+
+    @abc.abstractmethod
+    async def claim_tasks(self, claim: Claim, now: float) -> list[Task]:
+        """Lease up to `claim.limit` PENDING tasks whose type has capacity > 0 (at most
         capacity[type] of each) and whose run_after <= now: highest priority first,
-        FIFO within a priority. They become RUNNING for `worker_id` with
-        lease_expires_at = now + lease_ttl_s; started_at is set. Each claim opens an
-        attempt record (task_id, attempt, worker_id, started_at = now; outcome None)."""
+        FIFO within a priority. They become RUNNING for the claim's worker with
+        lease_expires_at = now + policy.lease_ttl_s; started_at is set. Each claim opens
+        an attempt record (task_id, attempt, worker_id, started_at = now; outcome None)."""
 
     async def submit_and_claim(
         self, tasks: Sequence[NewTask], now: float, claim: Claim
@@ -243,24 +191,21 @@ class Store(abc.ABC):
         submitted task that was claimed may show either state in the first list. This
         default runs two transactions; stores override it with one."""
         stored = await self.submit_tasks(tasks, now)
-        claimed = await self.claim_tasks(
-            claim.worker_id, claim.capacity, claim.limit, claim.lease_ttl_s, now
-        )
-        return stored, claimed
+        return stored, await self.claim_tasks(claim, now)
 
-    @abc.abstractmethod
     async def renew_leases(
-        self,
-        worker_id: str,
-        lease_ttl_s: float,
-        now: float,
-        task_ids: Sequence[str] | None = None,
+        self, worker_id: str, now: float, task_ids: Sequence[str] | None = None
     ) -> list[str]:
-        """Extend the leases of the tasks RUNNING for the worker (only those in
-        `task_ids` when given: the ones it says it still runs); return the ids of
-        those among them whose cancellation was requested."""
+        """Extend the leases of the tasks RUNNING for the worker to now +
+        policy.lease_ttl_s (only those in `task_ids` when given: the ones it says it
+        still runs); return the ids of those among them whose cancellation was
+        requested."""
+        return await self._renew_leases(worker_id, now, _listed(task_ids))
 
     @abc.abstractmethod
+    async def _renew_leases(self, worker_id: str, now: float, ids: list[str] | None) -> list[str]:
+        """`renew_leases`; `ids` None: all the worker's RUNNING tasks."""
+
     async def requeue_tasks(
         self,
         worker_id: str,
@@ -268,7 +213,6 @@ class Store(abc.ABC):
         reason: str,
         now: float,
         *,
-        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
         attempts: Mapping[str, int] | None = None,
     ) -> list[Task]:
         """The worker's RUNNING tasks among `task_ids` never reached it (lost in
@@ -276,20 +220,25 @@ class Store(abc.ABC):
         delay (run_after = now). Fenced: with `attempts` (task id -> attempt), a task
         is taken back only while it still runs that attempt, so a newer delivery of
         it to the same worker is never undone. Returns the changed tasks."""
+        if not task_ids:
+            return []
+        return await self._requeue(LostDeliveries(worker_id, list(task_ids), reason, attempts), now)
+
+    @abc.abstractmethod
+    async def _requeue(self, lost: LostDeliveries, now: float) -> list[Task]: ...
 
     # Taking a task back from a worker ("reassignment"), shared by requeue_tasks,
     # requeue_expired (lease expiry) and reap_lost_workers, fenced on the task being
-    # RUNNING at the attempt read in the same transaction:
+    # RUNNING at the attempt read in the same transaction (englog.domain.attempts):
     # - cancel_requested: -> CANCELLED (nobody wants another attempt);
-    # - reassignments < max_reassignments: -> PENDING, attempt + 1, reassignments + 1,
-    #   error = reason; max_attempts is untouched, and since retries are counted as
-    #   attempt - reassignments this does not use one up;
+    # - reassignments < policy.max_reassignments: -> PENDING, attempt + 1,
+    #   reassignments + 1, error = reason; max_attempts is untouched, and since
+    #   retries are counted as attempt - reassignments this does not use one up;
     # - otherwise -> FAILED, error = f"{reason}; taken back from its worker
     #   {reassignments} times (reassignment cap {max_reassignments})".
     # The attempt record ends with outcome LOST (requeue_tasks, reap_lost_workers)
     # or EXPIRED (requeue_expired) and error = reason.
 
-    @abc.abstractmethod
     async def update_progress(
         self,
         task_id: str,
@@ -297,59 +246,55 @@ class Store(abc.ABC):
         worker_id: str,
         percent: float,
         message: str | None,
-        lease_ttl_s: float,
         now: float,
     ) -> bool:
-        """Record progress and renew that lease if the attempt is current."""
+        """Record progress (clamped to 0..100) and renew that lease to now +
+        policy.lease_ttl_s if the attempt is current."""
+        percent = min(100.0, max(0.0, float(percent)))
+        progress = ProgressReport(task_id, attempt, worker_id, percent, message)
+        return await self._record_progress(progress, now)
 
     @abc.abstractmethod
+    async def _record_progress(self, progress: ProgressReport, now: float) -> bool: ...
+
     async def report_results(
-        self,
-        results: Sequence[ReportedResult],
-        backoff: RetryBackoff,
-        now: float,
-        *,
-        watched: Collection[str] = (),
+        self, results: Sequence[ReportedResult], now: float, *, watched: Collection[str] = ()
     ) -> list[ResultDecision]:
         """Fenced, idempotent results, all in one transaction, one decision each:
         ACCEPTED when the task is RUNNING with that attempt and worker (COMPLETED;
-        FAILED, or PENDING with attempt+1 and run_after = now + backoff when
-        retriable and attempts remain, i.e. attempt - reassignments < max_attempts;
-        CANCELLED); DUPLICATE when that same attempt's result was already accepted;
-        STALE otherwise; UNKNOWN_TASK when there is no such task. An accepted result
-        ends its attempt record with the reported outcome (completed, failed or
+        FAILED, or PENDING with attempt+1 and run_after = now + the policy's backoff
+        when retriable and attempts remain, i.e. attempt - reassignments <
+        max_attempts; CANCELLED); DUPLICATE when that same attempt's result was already
+        accepted; STALE otherwise; UNKNOWN_TASK when there is no such task. An accepted
+        result ends its attempt record with the reported outcome (completed, failed or
         cancelled) and error. The decision of an accepted result that finishes a task
         named in `watched` carries the task and its attempts as committed (`final`),
         read in the same transaction: requests waiting on it answer without a read."""
+        if not results:
+            return []
+        return await self._report(list(results), now, frozenset(watched))
 
     @abc.abstractmethod
-    async def requeue_expired(
-        self,
-        backoff: RetryBackoff,
-        now: float,
-        *,
-        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
-        deadline_grace_s: float = DEFAULT_DEADLINE_GRACE_S,
-    ) -> list[Task]:
+    async def _report(
+        self, results: list[ReportedResult], now: float, watched: frozenset[str]
+    ) -> list[ResultDecision]: ...
+
+    @abc.abstractmethod
+    async def requeue_expired(self, now: float, *, enforce_deadlines: bool = True) -> list[Task]:
         """The server's own enforcement of leases and deadlines, over RUNNING tasks:
-        - deadline passed (started_at + timeout_s + deadline_grace_s < now): a failure
-          of that attempt (outcome TIMED_OUT, error "deadline of {timeout_s}s passed
-          (worker W)"): PENDING with attempt+1 and run_after = now + backoff while
-          attempts remain, else FAILED; CANCELLED if cancellation was requested;
+        - deadline passed (started_at + timeout_s + policy.deadline_grace_s < now;
+          never while `enforce_deadlines` is False, as when the server has just
+          restarted and running tasks may have finished meanwhile): a failure of that
+          attempt (outcome TIMED_OUT, error "deadline of {timeout_s}s passed (worker
+          W)"): PENDING with attempt+1 and run_after = now + backoff while attempts
+          remain, else FAILED; CANCELLED if cancellation was requested;
         - otherwise lease_expires_at < now: the worker vanished, so a reassignment
           (see "Taking a task back"; outcome EXPIRED, reason "lease expired (worker
           W)") with run_after = now + backoff.delay(attempt).
         Returns the tasks after the change."""
 
     @abc.abstractmethod
-    async def reap_lost_workers(
-        self,
-        silent_since: float,
-        backoff: RetryBackoff,
-        now: float,
-        *,
-        max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS,
-    ) -> LostWorkers:
+    async def reap_lost_workers(self, silent_since: float, now: float) -> LostWorkers:
         """Workers whose session last heartbeated before `silent_since` (the server
         passes now - 3 x heartbeat interval) are dead, in one transaction: their
         sessions are deleted (the next call with that token is an unknown session),
@@ -358,8 +303,9 @@ class Store(abc.ABC):
         reason "worker W went silent", run_after = now + backoff.delay(attempt))."""
 
     @abc.abstractmethod
-    async def extend_running_leases(self, lease_ttl_s: float, now: float) -> int:
-        """At server start: every RUNNING lease ends no earlier than now + ttl, and
+    async def extend_running_leases(self, now: float) -> int:
+        """At server start: every RUNNING lease ends no earlier than now +
+        policy.lease_ttl_s, and
         every session counts as heard from at `now` at the earliest, so the server's
         own downtime never expires a lease or a live worker. Returns the number of
         leases changed."""
@@ -386,6 +332,23 @@ class Store(abc.ABC):
         if task is None:
             return None
         return task, await self.task_attempts(task_id)
+
+    async def get_task_details(
+        self, task_ids: Sequence[str], user_id: str | None = None
+    ) -> list[tuple[Task, list[TaskAttempt]]]:
+        """`get_task_detail` of those of `task_ids` the caller may see, in the order
+        given (the others left out), for `POST /v1/tasks/wait`. Backends that can read
+        them together override this."""
+        found = [await self.get_task_detail(task_id, user_id) for task_id in task_ids]
+        return [detail for detail in found if detail is not None]
+
+    async def task_statuses(
+        self, task_ids: Sequence[str], user_id: str | None = None
+    ) -> dict[str, TaskStatus]:
+        """The status of those of `task_ids` the caller may see: `POST /v1/tasks/wait`
+        reads in full only the finished ones. Backends that can read them together
+        (without decoding payloads and results) override this."""
+        return {task.id: task.status for task, _ in await self.get_task_details(task_ids, user_id)}
 
     @abc.abstractmethod
     async def pending_by_type(self) -> dict[str, int]:
@@ -421,37 +384,18 @@ class Store(abc.ABC):
     async def get_session(self, token_hash: str) -> Session | None: ...
 
     @abc.abstractmethod
-    async def heartbeat(
-        self,
-        token_hash: str,
-        status: str,
-        stats: Mapping[str, Any],
-        capacity: Mapping[str, int],
-        now: float,
-    ) -> Session | None:
-        """Record a heartbeat; None when the session is unknown."""
-
-    async def heartbeat_and_renew(
-        self,
-        token_hash: str,
-        status: str,
-        stats: Mapping[str, Any],
-        capacity: Mapping[str, int],
-        lease_ttl_s: float,
-        now: float,
-        task_ids: Sequence[str] | None = None,
-    ) -> HeartbeatReply | None:
-        """`heartbeat` then `renew_leases` for the session's worker; None (nothing
-        renewed) when the session is unknown. This default makes two writes; a backend
-        may override it to make one transaction of both."""
-        session = await self.heartbeat(token_hash, status, stats, capacity, now)
-        if session is None:
-            return None
-        cancel = await self.renew_leases(session.worker_id, lease_ttl_s, now, task_ids)
-        return HeartbeatReply(session, cancel)
+    async def heartbeat_and_renew(self, beat: Heartbeat, now: float) -> HeartbeatReply | None:
+        """Record the heartbeat of `beat`'s session and renew its worker's leases as
+        `renew_leases` does (only `beat.task_ids` when given), in one transaction: a
+        heartbeat is the most frequent write a worker makes. None (nothing renewed)
+        when the session is unknown."""
 
     @abc.abstractmethod
     async def list_workers(self) -> list[WorkerRecord]: ...
 
     @abc.abstractmethod
     async def get_worker(self, worker_id: str) -> WorkerRecord | None: ...
+
+
+def _listed(ids: Sequence[str] | None) -> list[str] | None:
+    return None if ids is None else list(ids)

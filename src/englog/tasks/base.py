@@ -3,7 +3,11 @@ registry the `@handler` decorator fills.
 
 Lives in `tasks` (not `worker`) because handlers must not import the worker: the
 worker imports them. A handler is `async def h(ctx, payload)` or a plain `def` (run
-in a thread by the worker so it never blocks heartbeats)."""
+in a thread by the worker so it never blocks heartbeats).
+
+Nothing here is consulted behind the worker's back: the worker is given its
+`HandlerRegistry` (the module-level `registry` that `@handler` fills is only the
+default one) and its AI backend, which reaches handlers as `ctx.ai`."""
 
 from __future__ import annotations
 
@@ -12,18 +16,27 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from englog.errors import EnglogError
+
+if TYPE_CHECKING:
+    from englog.ai.backend import AIBackend
 
 ProgressSink = Callable[[float, str], None]
 
 
-class TaskError(Exception):
+class TaskError(EnglogError):
     """Raised by handlers to fail an attempt; `retriable` says whether another attempt
-    may help (a bad payload will not, a flaky dependency may)."""
+    may help (a bad payload will not, a flaky dependency may); `retry_after` (seconds)
+    says when, if the handler knows (an open circuit), and travels to the runner."""
 
-    def __init__(self, message: str, *, retriable: bool = True) -> None:
+    def __init__(
+        self, message: str, *, retriable: bool = True, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retriable = retriable
+        self.retry_after = retry_after
 
 
 class NonRetriableError(TaskError):
@@ -46,6 +59,8 @@ class TaskContext:
     metadata: dict[str, str] = field(default_factory=dict)
     _progress: ProgressSink = lambda percent, message: None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # The worker's AI backend for handlers that need one; None: the builtin one.
+    ai: AIBackend | None = None
 
     def progress(self, percent: float, message: str = "") -> None:
         """Best effort: coalesced by the worker, never blocks, never raises."""

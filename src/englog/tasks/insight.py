@@ -1,7 +1,7 @@
 """`insight_generation`: facts and a narrative about a set of entries.
 
-The backend is process-wide (`get_backend`/`set_backend`): builtin by default, so the
-task runs anywhere; the worker installs another (Ollama) at start when asked."""
+The backend is the worker's, given to the handler as `ctx.ai`: builtin when none is
+set, so the task runs anywhere; the worker passes another (Ollama) when asked."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from englog.ai.backend import AIBackend, get_backend, set_backend
+from englog.ai.backend import AIBackend
+from englog.ai.builtin import BuiltinBackend
 from englog.ai.errors import AIError, AIUnavailable
 from englog.ai.schemas import InsightRequest, describe_validation_error
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S
@@ -21,12 +22,12 @@ from englog.tasks.base import NonRetriableError, TaskContext, TaskError, handler
 __all__ = [
     "INSIGHT_TIMEOUT_S",
     "AIBackend",
-    "get_backend",
+    "backend_of",
     "insight_generation",
     "parse_payload",
     "require_entries",
     "run_backend",
-    "set_backend",
+    "write",
 ]
 
 INSIGHT_TIMEOUT_S = DEFAULT_TIMEOUTS_S["insight_generation"]
@@ -48,6 +49,11 @@ def require_entries(entries: Sequence[Any], task_type: str) -> None:
         raise NonRetriableError(
             f"invalid {task_type} payload: entries: at least one entry is required"
         )
+
+
+def backend_of(ctx: TaskContext) -> AIBackend:
+    """The worker's backend for this task, builtin when the context carries none."""
+    return ctx.ai if ctx.ai is not None else BuiltinBackend()
 
 
 def backend_name(backend: AIBackend) -> str:
@@ -72,24 +78,36 @@ async def run_backend(ctx: TaskContext, backend: AIBackend, call: Callable[[], A
         except AIUnavailable as exc:
             last = exc
         except AIError as exc:
-            raise TaskError(str(exc), retriable=exc.retriable) from exc
+            raise TaskError(str(exc), retriable=exc.retriable, retry_after=exc.retry_after) from exc
         usable = getattr(backend, "usable", None)
         ctx.progress(50, f"waiting for the AI backend: {last}")
         while True:
             if ctx.time_left <= WAIT_MARGIN_S:
-                raise TaskError(str(last), retriable=True) from last
+                raise TaskError(str(last), retriable=True, retry_after=last.retry_after) from last
             await asyncio.sleep(min(backoff.next_delay(), ctx.time_left - WAIT_MARGIN_S))
             if not callable(usable) or usable()[0]:
                 break
+
+
+async def write(
+    ctx: TaskContext,
+    scope: str,
+    what: str,
+    generate: Callable[[AIBackend], Awaitable[BaseModel]],
+) -> dict[str, Any]:
+    """The shared course of an AI handler: progress, the backend call with its retry
+    meaning, the result as JSON."""
+    backend = backend_of(ctx)
+    ctx.progress(10, f"computing facts {scope}")
+    ctx.progress(50, f"writing {what} ({backend_name(backend)})")
+    result = await run_backend(ctx, backend, lambda: generate(backend))
+    ctx.progress(100, "done")
+    return result.model_dump(mode="json")
 
 
 @handler("insight_generation", timeout_s=INSIGHT_TIMEOUT_S, requires=("ai",))
 async def insight_generation(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
     req = parse_payload(InsightRequest, payload, "insight_generation")
     require_entries(req.entries, "insight_generation")
-    backend = get_backend()
-    ctx.progress(10, f"computing facts over {len(req.entries)} entries")
-    ctx.progress(50, f"writing narrative ({backend_name(backend)})")
-    result = await run_backend(ctx, backend, lambda: backend.generate_insight(req))
-    ctx.progress(100, "done")
-    return result.model_dump(mode="json")
+    scope = f"over {len(req.entries)} entries"
+    return await write(ctx, scope, "narrative", lambda backend: backend.generate_insight(req))

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from englog.ai.backend import get_backend, set_backend
 from englog.ai.schemas import WeeklyReportRequest
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S
 from englog.tasks.base import TaskContext, handler
-from englog.tasks.insight import backend_name, parse_payload, require_entries, run_backend
+from englog.tasks.insight import parse_payload, require_entries, write
 
-__all__ = ["REPORT_TIMEOUT_S", "get_backend", "set_backend", "weekly_report"]
+__all__ = ["REPORT_TIMEOUT_S", "weekly_report"]
 
 REPORT_TIMEOUT_S = DEFAULT_TIMEOUTS_S["weekly_report"]
 
@@ -20,9 +19,5 @@ REPORT_TIMEOUT_S = DEFAULT_TIMEOUTS_S["weekly_report"]
 async def weekly_report(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
     req = parse_payload(WeeklyReportRequest, payload, "weekly_report")
     require_entries(req.entries, "weekly_report")
-    backend = get_backend()
-    ctx.progress(10, f"computing facts for {req.week_start}..{req.week_end}")
-    ctx.progress(50, f"writing report ({backend_name(backend)})")
-    result = await run_backend(ctx, backend, lambda: backend.generate_weekly_report(req))
-    ctx.progress(100, "done")
-    return result.model_dump(mode="json")
+    scope = f"for {req.week_start}..{req.week_end}"
+    return await write(ctx, scope, "report", lambda backend: backend.generate_weekly_report(req))

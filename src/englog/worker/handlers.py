@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib
 
+from englog.errors import EnglogError
 from englog.tasks import registry
 from englog.tasks.base import HandlerRegistry
 
 
-class HandlerLoadError(Exception):
+class HandlerLoadError(EnglogError):
     """A --handlers module could not be imported."""
 
 

@@ -1,83 +1,85 @@
 """The worker's HTTP side (`--health-listen`): `/health` (liveness plus each dependency
-and its breaker), `/readiness` (200 only when registered, streaming and AI usable;
-503 with the reason otherwise) and `/metrics` (Prometheus).
+and its breaker), `/readiness` and `/metrics` (Prometheus).
+
+`/readiness` answers 200 only when the worker can run every task type it registered
+(connected, registered, streaming, not draining, and its AI backend usable for the
+AI types); otherwise 503 with the reason and, per type, what it is ready for. A
+worker ready for `noop` but not for `insight_generation` (model missing) answers 503
+`"status": "partial"`: it still takes and runs `noop` tasks (the server routes by the
+capacity each worker advertises), but a probe that gates a rollout should not count
+it as fully ready.
 
 Starlette rather than FastAPI: three fixed routes need no validation or OpenAPI, and
-the worker's idle memory matters. Imported only when the flag is given."""
+the worker's idle memory matters. Imported only when the flag is given. It reads a
+`WorkerStatus` snapshot and imports nothing of the worker itself."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from englog.addresses import split_hostport
-from englog.ai.backend import get_backend
+from englog.serving import bind_listener, serve
+from englog.worker.status import WorkerStatus
 
-if TYPE_CHECKING:
-    from englog.worker.client import Worker
-
-
-# httptools parses HTTP in C; h11 (pure Python) is the fallback when it is missing.
-HTTP_PARSER = "httptools" if importlib.util.find_spec("httptools") else "h11"
+StatusSource = Callable[[], WorkerStatus]
 
 
-def create_health_app(worker: Worker) -> Starlette:
+def health_body(s: WorkerStatus) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "worker_id": s.worker_id,
+        "dependencies": {
+            "server": {
+                "address": s.server,
+                "connection": s.connection,
+                "reconnects": s.reconnects,
+                "registered": s.registered,
+                "stream_up": s.stream_up,
+                "breaker": s.breaker,
+                "breaker_failures": s.breaker_failures,
+                "seconds_until_half_open": round(s.seconds_until_half_open, 3),
+            },
+            "ai": s.ai,
+            "outbox": {"durable": s.outbox_durable, "unacknowledged": s.unacknowledged},
+        },
+        "stats": s.stats,
+    }
+
+
+def readiness_body(s: WorkerStatus) -> tuple[dict[str, Any], int]:
+    r = s.readiness
+    if r.ready:
+        status = "ready"
+    elif r.ready_for:
+        status = "partial"
+    else:
+        status = "not_ready"
+    body = {
+        "status": status,
+        "reason": r.reason,
+        "ready_for": r.ready_for,
+        "not_ready_for": r.not_ready_for,
+    }
+    return body, 200 if r.ready else 503
+
+
+def create_health_app(status: StatusSource, registry: CollectorRegistry) -> Starlette:
     async def health(_: Request) -> JSONResponse:
-        conn = worker.conn.stats()
-        breaker = worker.breaker.stats()
-        backend = get_backend()
-        ai_ok, ai_why = worker.ai_usable()
-        ai: dict[str, Any] = {"backend": getattr(backend, "name", "?"), "usable": ai_ok}
-        if ai_why:
-            ai["reason"] = ai_why
-        if worker.ai_health is not None:
-            ai["health"] = worker.ai_health
-        ai_breaker = getattr(backend, "breaker", None)
-        if ai_breaker is not None:
-            ai["breaker"] = str(ai_breaker.state)
-        return JSONResponse(
-            {
-                "status": "ok",
-                "worker_id": worker.settings.worker_id,
-                "dependencies": {
-                    "server": {
-                        "address": worker.settings.server,
-                        "connection": conn.state,
-                        "reconnects": conn.reconnects,
-                        "registered": worker.registered.is_set(),
-                        "stream_up": worker.stream_up,
-                        "breaker": str(breaker.state),
-                        "breaker_failures": breaker.consecutive_failures,
-                        "seconds_until_half_open": round(breaker.seconds_until_half_open, 3),
-                    },
-                    "ai": ai,
-                    "outbox": {
-                        "durable": worker.outbox.durable,
-                        "unacknowledged": worker.pending_results,
-                    },
-                },
-                "stats": worker.stats(),
-            }
-        )
+        return JSONResponse(health_body(status()))
 
     async def readiness(_: Request) -> JSONResponse:
-        ready, reason = worker.readiness()
-        return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "reason": reason},
-            status_code=200 if ready else 503,
-        )
+        body, code = readiness_body(status())
+        return JSONResponse(body, status_code=code)
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(worker.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
         routes=[
@@ -90,32 +92,11 @@ def create_health_app(worker: Worker) -> Starlette:
 
 def bind_health(listen: str) -> socket.socket:
     """Bind before the worker starts, so a taken port is a clear error at once."""
-    host, port = split_hostport(listen, "--health-listen")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except (OSError, OverflowError) as exc:
-        sock.close()
-        reason = getattr(exc, "strerror", None) or exc
-        raise OSError(f"cannot listen for health on {listen}: {reason}") from exc
-    return sock
+    return bind_listener(listen, "--health-listen", "health")
 
 
-async def serve_health(worker: Worker, sock: socket.socket) -> None:
+async def serve_health(
+    status: StatusSource, registry: CollectorRegistry, sock: socket.socket
+) -> None:
     """Serve until cancelled."""
-    config = uvicorn.Config(
-        create_health_app(worker),
-        http=HTTP_PARSER,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    # The process owns SIGTERM/SIGINT (graceful drain): uvicorn must not take them.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    try:
-        await server.serve(sockets=[sock])
-    finally:
-        with contextlib.suppress(OSError):
-            sock.close()
+    await serve(create_health_app(status, registry), sock)

@@ -12,8 +12,11 @@ BREAKER_STATES = ("closed", "open", "half_open")
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        r = self.registry
-        ProcessCollector(registry=r)  # CPU seconds, resident memory, open file descriptors
+        ProcessCollector(registry=self.registry)  # CPU seconds, resident memory, open fds
+        self._control_plane(self.registry)
+        self._tasks(self.registry)
+
+    def _control_plane(self, r: CollectorRegistry) -> None:
         self.connection_state = Gauge(
             "englog_worker_connection_state",
             "1 for the channel's current connectivity state",
@@ -47,6 +50,8 @@ class WorkerMetrics:
             ["breaker", "from_state", "to_state"],
             registry=r,
         )
+
+    def _tasks(self, r: CollectorRegistry) -> None:
         self.tasks_active = Gauge("englog_worker_tasks_active", "Tasks running now", registry=r)
         self.tasks_finished = Counter(
             "englog_worker_tasks_finished",

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from englog.domain.tasks import ResultOutcome
+from englog.errors import EnglogError
 from englog.worker.runner import FinishedResult
 
 Key = tuple[str, int]
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class OutboxError(Exception):
+class OutboxError(EnglogError):
     """The outbox file cannot be opened or written."""
 
 

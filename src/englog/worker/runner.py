@@ -22,9 +22,10 @@ from typing import Any
 
 import structlog
 
+from englog.ai.backend import AIBackend
 from englog.domain.tasks import ResultOutcome
-from englog.protocol import worker_pb2 as pb
 from englog.tasks.base import HandlerRegistry, TaskContext, TaskError
+from englog.worker.assignment import Assignment
 
 log = structlog.get_logger("englog.worker.runner")
 
@@ -58,6 +59,9 @@ class FinishedResult:
     started_at: float = 0.0
     finished_at: float = 0.0
     type: str = ""  # for metrics; not part of the report
+    # The handler's `TaskError.retry_after` (an open AI circuit says when to probe);
+    # reported as TaskResult.retry_after_s, the server waits at least that long.
+    retry_after_s: float | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -66,14 +70,26 @@ class FinishedResult:
 
 @dataclass(slots=True)
 class _Running:
-    assignment: pb.TaskAssignment
+    assignment: Assignment
     ctx: TaskContext
     task: asyncio.Task[FinishedResult]
     cancel_reason: CancelReason | None = None
 
 
 ResultSink = Callable[[FinishedResult], None]
-ProgressReporter = Callable[[str, int, float, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """A handler's progress report, handed to the worker on the event loop."""
+
+    task_id: str
+    attempt: int
+    percent: float
+    message: str
+
+
+ProgressReporter = Callable[[ProgressEvent], None]
 
 
 class Runner:
@@ -86,8 +102,12 @@ class Runner:
         worker_id: str,
         on_result: ResultSink,
         on_progress: ProgressReporter,
+        *,
+        ai: AIBackend | None = None,
     ) -> None:
+        """`ai`: the backend handlers get as `ctx.ai` (None: the builtin one)."""
         self._registry = registry
+        self._ai = ai
         self._slots = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
         self._worker_id = worker_id
@@ -114,7 +134,7 @@ class Runner:
     def active_count(self) -> int:
         return len(self._running)
 
-    def submit(self, a: pb.TaskAssignment) -> None:
+    def submit(self, a: Assignment) -> None:
         if (a.task_id, a.attempt) in self._running:
             log.warning("duplicate_assignment_ignored", task_id=a.task_id, attempt=a.attempt)
             return
@@ -129,8 +149,9 @@ class Runner:
             deadline=time.time() + self._timeout_of(a),  # reset when it gets a slot
             worker_id=self._worker_id,
             metadata=dict(a.metadata),
+            ai=self._ai,
             _progress=lambda pct, msg: loop.call_soon_threadsafe(
-                self._on_progress, a.task_id, a.attempt, pct, msg
+                self._on_progress, ProgressEvent(a.task_id, a.attempt, pct, msg)
             ),
         )
         task = asyncio.create_task(self._run(a, ctx), name=f"task-{a.task_id}")
@@ -182,7 +203,7 @@ class Runner:
             with self._busy_lock:
                 self._busy -= 1
 
-    async def _run(self, a: pb.TaskAssignment, ctx: TaskContext) -> FinishedResult:
+    async def _run(self, a: Assignment, ctx: TaskContext) -> FinishedResult:
         # Every log line about this task (handler's included) carries who and which attempt.
         structlog.contextvars.bind_contextvars(
             task_id=a.task_id, attempt=a.attempt, worker_id=self._worker_id, task_type=a.type
@@ -208,7 +229,7 @@ class Runner:
             self._complete((a.task_id, a.attempt), current, finished)
         return finished
 
-    def _finish(self, a: pb.TaskAssignment, task: asyncio.Task[FinishedResult]) -> None:
+    def _finish(self, a: Assignment, task: asyncio.Task[FinishedResult]) -> None:
         """Done callback, so bookkeeping happens even for a task cancelled before it
         started (its coroutine then never runs at all) or crashed by a bug of ours."""
         key = (a.task_id, a.attempt)
@@ -260,7 +281,7 @@ class Runner:
             error=finished.error,
         )
 
-    async def _execute(self, a: pb.TaskAssignment, ctx: TaskContext) -> dict[str, Any]:
+    async def _execute(self, a: Assignment, ctx: TaskContext) -> dict[str, Any]:
         spec = self._registry.get(a.type)
         if spec is None:
             return _failure(f"no handler for task type {a.type!r} on this worker", False)
@@ -287,7 +308,7 @@ class Runner:
             ctx.cancel_event.set()
             return _failure(f"deadline exceeded after {timeout_s:g}s", True)
         except TaskError as exc:
-            return _failure(str(exc), exc.retriable)
+            return _failure(str(exc), exc.retriable) | {"retry_after_s": exc.retry_after}
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a handler's SystemExit must not kill the worker
@@ -295,7 +316,7 @@ class Runner:
             return _failure(f"{type(exc).__name__}: {exc}", True)
         return _encode(value)
 
-    def _timeout_of(self, a: pb.TaskAssignment) -> float:
+    def _timeout_of(self, a: Assignment) -> float:
         """The server's timeout; else the handler's declared one; else the default."""
         spec = self._registry.get(a.type)
         return a.timeout_s or (spec.timeout_s if spec else None) or DEFAULT_TIMEOUT_S

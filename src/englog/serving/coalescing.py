@@ -7,7 +7,8 @@ the server's main thread under load, and a long poll's answer sits on the path o
 round trip. This protocol hands uvicorn a transport that gathers what is written within
 one event-loop step and sends it at the end of that step. Written here because uvicorn
 has no such option and its protocol classes are the documented extension point
-(`uvicorn.Config(http=...)`)."""
+(`uvicorn.Config(http=...)`). It leans on `HttpToolsProtocol` internals (it writes
+through `self.transport`), so pyproject.toml pins uvicorn to the versions tests cover."""
 
 from __future__ import annotations
 

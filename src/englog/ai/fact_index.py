@@ -1,0 +1,177 @@
+"""Every fact a text may state, with the words that name it: "435 minutes" of what?
+The claim checker (`englog.ai.claims`) reads the words around a number and compares
+it with the facts those words name, not with every number the facts contain (which
+let nearly any small round number "match" something).
+
+Each fact has a kind that fixes the units a text may state it in: a duration (kept in
+minutes; written as minutes or hours), a ratio (0..1; written as a percentage) or a
+count. Every duration other than the total also gives a ratio, its share of the
+total ("33% in meetings", "half of the time on api")."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from englog.ai.analytics import NO_PROJECT, Facts
+from englog.domain.entries import ActivityType
+
+Phrase = tuple[str, ...]
+TYPES = tuple(t.value for t in ActivityType)
+WORD = re.compile(r"[a-z]+")
+
+# How people name each activity type besides its own words (stems match longer words).
+TYPE_WORDS: dict[str, tuple[str, ...]] = {
+    "development": ("develop", "coding"),
+    "meeting": ("meeting",),
+    "code_review": ("review",),
+    "debugging": ("debug",),
+    "documentation": ("docs", "doc"),
+    "testing": ("test",),
+    "deployment": ("deploy",),
+    "research": ("research",),
+    "planning": ("plan",),
+    "learning": ("learn",),
+    "maintenance": ("maint",),
+    "support": ("support",),
+}
+
+
+class Kind(enum.StrEnum):
+    DURATION = "duration"  # value in minutes
+    RATIO = "ratio"  # value in 0..1
+    COUNT = "count"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One checkable number: what a reader calls it, its kind, its value and the
+    phrases that name it in a text."""
+
+    label: str
+    kind: Kind
+    value: float
+    names: tuple[Phrase, ...]
+
+    def shown(self) -> str:
+        if self.kind is Kind.DURATION:
+            return f"{self.value:g} min ({self.value / 60:.2f} h)"
+        if self.kind is Kind.RATIO:
+            return f"{self.value * 100:.1f}%"
+        return f"{self.value:g}"
+
+
+def words(text: str) -> Phrase:
+    """Lower-case letter runs: the same split for texts and names, so "api-gateway",
+    "API gateway" and "v2-api" (→ v, api) name things the same way."""
+    return tuple(WORD.findall(text.lower()))
+
+
+def phrases(*texts: str) -> tuple[Phrase, ...]:
+    return tuple(p for p in (words(t) for t in texts) if p)
+
+
+def _type_names(activity: str) -> tuple[Phrase, ...]:
+    return phrases(activity.replace("_", " "), *TYPE_WORDS.get(activity, ()))
+
+
+def _day_names(iso_day: str) -> tuple[Phrase, ...]:
+    day = date.fromisoformat(iso_day)
+    return phrases(f"{day:%A}", f"{day:%a}")
+
+
+def _durations(f: Facts) -> list[Fact]:
+    d = Kind.DURATION
+    found = [
+        Fact("focus time", d, f.focus_minutes, phrases("focus", "deep")),
+        Fact("meeting time", d, f.meeting_minutes, phrases("meeting")),
+        Fact(
+            "average per active day",
+            d,
+            f.average_minutes_per_active_day,
+            phrases("average", "per day", "a day", "daily", "per active day"),
+        ),
+        Fact("average entry", d, f.average_entry_minutes, phrases("average", "entry", "per entry")),
+        Fact(
+            "longest focus stretch",
+            d,
+            f.longest_focus_block_minutes,
+            phrases("longest", "stretch", "block", "uninterrupted"),
+        ),
+    ]
+    # Every activity type, those not logged at 0: "0 min reviewing code" is a fact too.
+    found += [Fact(f"{t} time", d, f.minutes_by_type.get(t, 0.0), _type_names(t)) for t in TYPES]
+    found += [
+        Fact(f"project {p}", d, m, phrases(p))
+        for p, m in f.minutes_by_project.items()
+        if p != NO_PROJECT
+    ]
+    found += [Fact(f"{v}-value time", d, m, phrases(v)) for v, m in f.minutes_by_value.items()]
+    found += [Fact(f"{i} impact time", d, m, phrases(i)) for i, m in f.minutes_by_impact.items()]
+    found += [Fact(f"{day} total", d, m, _day_names(day)) for day, m in f.daily_totals.items()]
+    found += [Fact(f"tag {t['tag']}", d, t["minutes"], phrases(t["tag"])) for t in f.top_tags]
+    if f.busiest_day is not None:
+        names = phrases("busiest", "longest day") + _day_names(f.busiest_day)
+        found.append(Fact("busiest day", d, f.busiest_day_minutes, names))
+    return found
+
+
+def _ratios(f: Facts, durations: Iterable[Fact]) -> list[Fact]:
+    r = Kind.RATIO
+    found = [
+        Fact("focus share", r, f.focus_ratio, phrases("focus", "deep")),
+        Fact("meeting share", r, f.meeting_share, phrases("meeting")),
+        Fact("high-value share", r, f.high_value_share, phrases("high", "critical", "valu")),
+        Fact("team impact share", r, f.team_impact_share, phrases("team", "impact", "broader")),
+    ]
+    found += [Fact(f"{t} share", r, f.type_shares.get(t, 0.0), _type_names(t)) for t in TYPES]
+    if f.total_minutes > 0:
+        found += [
+            Fact(f"share of {x.label}", r, x.value / f.total_minutes, x.names) for x in durations
+        ]
+    return found
+
+
+def _counts(f: Facts) -> list[Fact]:
+    c = Kind.COUNT
+    found = [
+        Fact("entries", c, f.entry_count, phrases("entry", "entries")),
+        Fact("active days", c, f.days_active, phrases("day", "days", "active")),
+        Fact("streak", c, f.streak_days, phrases("streak", "in a row", "consecutive")),
+        Fact("projects", c, f.project_count, phrases("project")),
+        Fact("context switches", c, f.context_switches, phrases("switch", "change")),
+        Fact(
+            "switches per active day",
+            c,
+            f.context_switches_per_day,
+            phrases("switch", "change", "times", "per day", "per active day"),
+        ),
+        Fact("activity types", c, len(f.minutes_by_type), phrases("type", "activit")),
+    ]
+    found += [
+        Fact(f"entries tagged {t['tag']}", c, t["entries"], phrases(t["tag"])) for t in f.top_tags
+    ]
+    return found
+
+
+def index_facts(f: Facts) -> list[Fact]:
+    """The facts of `f` a text may state, each with the phrases that name it."""
+    total = Fact(
+        "total logged time",
+        Kind.DURATION,
+        f.total_minutes,
+        phrases("total", "logged", "overall", "altogether", "tracked", "recorded", "in all"),
+    )
+    durations = _durations(f)
+    return [total, *durations, *_ratios(f, durations), *_counts(f)]
+
+
+def known_names(f: Facts) -> set[Phrase]:
+    """Projects, tags and activity types of the facts, as word runs."""
+    names = {words(p) for p in f.minutes_by_project if p != NO_PROJECT}
+    names |= {words(t["tag"]) for t in f.top_tags}
+    names |= {words(t.replace("_", " ")) for t in f.minutes_by_type}
+    return names

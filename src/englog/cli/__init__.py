@@ -1,0 +1,34 @@
+"""The `englog` command line. Every flag also reads an ENGLOG_* variable; the REST
+commands also read the file `englog login` saves. Errors a user can cause print one
+line, never a traceback.
+
+One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo, users),
+`session_cmd` (login, logout, whoami), `entries_cmd` (log, entries), `results_cmd`
+(insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`."""
+
+from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
+    certs_cmd,
+    entries_cmd,
+    local_cmd,
+    results_cmd,
+    server_cmd,
+    session_cmd,
+    tasks_cmd,
+    worker_cmd,
+)
+from englog.cli._app import app, main
+from englog.cli._run import (
+    POSIX_GRPC_ENDPOINTS,
+    event_loop_factory,
+    parse_duration,
+    use_posix_grpc_endpoints,
+)
+
+__all__ = [
+    "POSIX_GRPC_ENDPOINTS",
+    "app",
+    "event_loop_factory",
+    "main",
+    "parse_duration",
+    "use_posix_grpc_endpoints",
+]

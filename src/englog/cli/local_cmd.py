@@ -1,0 +1,56 @@
+"""Commands that work on a database or in this process, not over REST: `users create`
+and `demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+import typer
+
+from englog.cli._app import app, console, err, fail, users_app
+from englog.logs import configure_logging
+
+
+@app.command()
+def demo(
+    log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "warning",
+) -> None:
+    """Server and worker in one process on a temporary database: load a sample week,
+    generate an insight and a weekly report, show them, shut down."""
+    from englog.demo import run_demo
+
+    configure_logging(log_level)
+    code = asyncio.run(run_demo(console))
+    raise typer.Exit(code)
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="User name")],
+    db: Annotated[str, typer.Option(envvar="ENGLOG_DB")] = "sqlite:///englog.db",
+) -> None:
+    """Create a user and print a new API token (alone on the last line)."""
+    from englog.domain.tokens import hash_token, new_token
+    from englog.store import StoreError, open_store
+
+    if not name.strip():
+        fail("user name must not be empty")
+
+    async def create() -> str:
+        store = open_store(db)
+        await store.open()
+        try:
+            token = new_token("eng_")
+            await store.create_user(name.strip(), hash_token(token), time.time())
+            return token
+        finally:
+            await store.close()
+
+    try:
+        token = asyncio.run(create())
+    except (StoreError, ValueError, OSError) as exc:
+        fail(str(exc))
+    err.print(f"created user {name.strip()!r}; keep this token, it is shown once:")
+    print(token)

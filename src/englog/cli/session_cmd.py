@@ -1,0 +1,87 @@
+"""`englog login`, `logout` and `whoami`: the server URL and token saved in the user's
+config file (mode 0600), so the other commands need neither flag."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Annotated
+
+import typer
+
+from englog.cli._app import app, console, fail
+from englog.cli._remote import TokenOpt, UrlOpt, connect, failing_cleanly
+from englog.client import Client, Forbidden, config_path, read_config, resolve, write_config
+
+
+def _role(client: Client) -> str:
+    """Check the token with a request any caller may make, then tell a user's token
+    from the admin's (which owns no entries)."""
+    client.tasks(limit=1)
+    try:
+        next(iter(client.entries()), None)
+    except Forbidden:
+        return "the admin token"
+    return "a user token"
+
+
+def _masked(token: str) -> str:
+    return token[:8] + "…" if len(token) > 12 else "…"
+
+
+@app.command()
+def login(
+    url: Annotated[str, typer.Option(envvar="ENGLOG_URL", help="Server REST URL")] = (
+        "http://127.0.0.1:8080"
+    ),
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="ENGLOG_TOKEN", help="API token (asked for on a terminal)"),
+    ] = None,
+) -> None:
+    """Check a token against the server and save both for the other commands."""
+    if not token and sys.stdin.isatty():
+        token = typer.prompt("API token", hide_input=True)
+    if not token or not token.strip():
+        fail("no token given: englog login --url URL --token TOKEN (from `englog users create`)")
+    with connect(url, token.strip()) as client:
+        role = _role(client)
+    with failing_cleanly():
+        saved = read_config()
+        saved.update(url=url.rstrip("/"), token=token.strip())
+        path = write_config(saved)
+    console.print(f"logged in to {url} with {role}; saved in {path}", soft_wrap=True)
+
+
+@app.command()
+def logout() -> None:
+    """Forget the saved token (the URL stays for the next login)."""
+    with failing_cleanly():
+        saved = read_config()
+    if "token" not in saved:
+        console.print("not logged in")
+        return
+    del saved["token"]
+    path = config_path()
+    with failing_cleanly(), contextlib.suppress(FileNotFoundError):
+        write_config(saved, path)
+    console.print(f"logged out: removed the token from {path}", soft_wrap=True)
+
+
+@app.command()
+def whoami(url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Which server and token the commands use, and whether the server accepts it."""
+    with failing_cleanly():
+        settings = resolve(url, token)
+    if not settings.token:
+        fail("not logged in: run `englog login --url URL --token TOKEN` or set ENGLOG_TOKEN")
+    with connect(settings.url, settings.token) as client:
+        role = _role(client)
+    console.print(
+        f"server {settings.url} (from {settings.url_source})", highlight=False, soft_wrap=True
+    )
+    console.print(
+        f"token  {_masked(settings.token)} (from {settings.token_source}): {role}",
+        highlight=False,
+        soft_wrap=True,
+    )

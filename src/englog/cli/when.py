@@ -1,0 +1,131 @@
+"""Times as a person types them on the command line: durations (`45m`, `1h30m`,
+`1.5h`), clock times (`09:10`), days (`--yesterday`, `--date 2026-11-30`) and weeks.
+Each bad input raises ValueError with a message the CLI prints as it is."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from englog.client.periods import aware, day_start, parse_week, week_of
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?", re.IGNORECASE)
+_CLOCK = re.compile(r"(\d{1,2})[:h.]?(\d{2})?")
+
+
+def parse_minutes(text: str) -> float:
+    """Minutes in `45m`, `90m`, `1h30m`, `1.5h` or `2h`."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValueError(f"duration {text!r} is not like 45m, 1h30m or 1.5h")
+    hours, minutes = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 60 + minutes
+    if total <= 0:
+        raise ValueError(f"duration {text!r} must be more than zero")
+    return total
+
+
+def format_minutes(minutes: float) -> str:
+    """`1h20m`, `45m`, `3h`."""
+    whole = round(minutes)
+    hours, mins = divmod(whole, 60)
+    if hours and mins:
+        return f"{hours}h{mins:02d}m"
+    return f"{hours}h" if hours else f"{mins}m"
+
+
+def parse_clock(text: str, option: str) -> time:
+    """`09:10`, `9:10`, `9h10`, `0910` or `9`."""
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{option} {text!r} is not a time like 09:10")
+    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    if hour > 23 or minute > 59:
+        raise ValueError(f"{option} {text!r} is not a time of day (00:00 to 23:59)")
+    return time(hour, minute)
+
+
+def parse_day(text: str, option: str = "--date") -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{option} {text!r} is not a date like 2026-11-30") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: datetime
+    end: datetime
+
+    @property
+    def minutes(self) -> float:
+        return (self.end - self.start).total_seconds() / 60
+
+
+def entry_span(
+    duration: str | None,
+    start: str | None,
+    end: str | None,
+    day: date,
+    now: datetime,
+) -> Span:
+    """When an entry happened, from a duration and/or --from/--to on `day`. Without
+    --to it ends now (at this time of day on an earlier `day`)."""
+    if duration and start and end:
+        raise ValueError("give a duration or both --from and --to, not all three")
+    minutes = timedelta(minutes=parse_minutes(duration)) if duration else None
+    begin = _on(day, parse_clock(start, "--from")) if start else None
+    finish = _on(day, parse_clock(end, "--to")) if end else None
+    if begin is None and minutes is None and finish is None:
+        raise ValueError("say how long: a duration like 45m, or --from 09:10 --to 10:30")
+    if finish is None:
+        finish = begin + minutes if begin is not None and minutes else _on(day, now.time())
+    if begin is None:
+        if minutes is None:
+            raise ValueError("--to needs --from or a duration")
+        begin = finish - minutes
+    if finish <= begin:
+        raise ValueError(
+            f"the entry ends ({finish:%H:%M}) before it starts ({begin:%H:%M}): "
+            "check --from and --to"
+        )
+    return Span(begin, finish)
+
+
+def _on(day: date, clock: time) -> datetime:
+    return aware(datetime.combine(day, clock.replace(second=0, microsecond=0)))
+
+
+def pick_day(yesterday: bool, on: str | None, today: date) -> date:
+    if yesterday and on:
+        raise ValueError("give --yesterday or --date, not both")
+    if yesterday:
+        return today - timedelta(days=1)
+    return parse_day(on) if on else today
+
+
+def listing_range(
+    today_only: bool,
+    week: str | None,
+    start: str | None,
+    end: str | None,
+    today: date,
+) -> tuple[datetime, datetime]:
+    """[start, end) of `englog entries`: this week by default; --today, --week, or
+    --from/--to (dates, the --to day included)."""
+    chosen = sum(bool(x) for x in (today_only, week, start or end))
+    if chosen > 1:
+        raise ValueError("give one of --today, --week, or --from/--to")
+    if today_only:
+        first, last = today, today
+    elif week:
+        first, last = parse_week(week)
+    elif start or end:
+        first = parse_day(start, "--from") if start else today - timedelta(days=6)
+        last = parse_day(end, "--to") if end else today
+        if last < first:
+            raise ValueError(f"--to {last} is before --from {first}")
+    else:
+        first, last = week_of(today)
+    return day_start(first), day_start(last + timedelta(days=1))

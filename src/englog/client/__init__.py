@@ -1,0 +1,87 @@
+"""englog's Python client: `Client` (sync) and `AsyncClient` (asyncio) for the REST API.
+
+    from englog.client import Client
+
+    with Client() as englog:  # ENGLOG_URL / ENGLOG_TOKEN, or what `englog login` saved
+        handle = englog.submit("noop", {"hello": "world"})
+        print(handle.result(timeout=30))
+
+Every error is an `englog.errors.EnglogError` (see `englog.client.errors` for the tree).
+docs/client.md has the full tour.
+"""
+
+from englog.client._calls import RetryPolicy
+from englog.client.aio import AsyncClient, AsyncTaskHandle
+from englog.client.config import Settings, config_path, read_config, resolve, write_config
+from englog.client.errors import (
+    ApiError,
+    ClientError,
+    ConfigError,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServerUnreachable,
+    TaskCancelled,
+    TaskFailed,
+    Timeout,
+    TransportError,
+    Unauthorized,
+    ValidationFailed,
+)
+from englog.client.models import (
+    AttemptView,
+    Entry,
+    Insight,
+    TaskAccepted,
+    TaskDetail,
+    TaskList,
+    TaskStatus,
+    TaskView,
+    WaitAnswer,
+    WeeklyReport,
+    WorkerView,
+)
+from englog.client.sync import Client, TaskHandle
+from englog.client.transport import LeanTransport
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "AsyncTaskHandle",
+    "AttemptView",
+    "Client",
+    "ClientError",
+    "ConfigError",
+    "Conflict",
+    "Entry",
+    "FieldError",
+    "Forbidden",
+    "Insight",
+    "LeanTransport",
+    "NotFound",
+    "RateLimited",
+    "RetryPolicy",
+    "ServerUnreachable",
+    "Settings",
+    "TaskAccepted",
+    "TaskCancelled",
+    "TaskDetail",
+    "TaskFailed",
+    "TaskHandle",
+    "TaskList",
+    "TaskStatus",
+    "TaskView",
+    "Timeout",
+    "TransportError",
+    "Unauthorized",
+    "ValidationFailed",
+    "WaitAnswer",
+    "WeeklyReport",
+    "WorkerView",
+    "config_path",
+    "read_config",
+    "resolve",
+    "write_config",
+]

@@ -1,0 +1,411 @@
+"""The client's requests without the I/O: each API call is a `Call` (method, path, body,
+whether it may be sent again, how to read the answer), built here once and sent by the
+sync `Client` or the `AsyncClient` alike. Error translation and the retry rule live here
+too, so both clients behave the same."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from englog.client import errors
+from englog.client.models import (
+    Entry,
+    TaskAccepted,
+    TaskDetail,
+    TaskList,
+    TaskView,
+    WaitAnswer,
+    WorkerView,
+)
+from englog.client.periods import aware, day_start
+
+T = TypeVar("T")
+MAX_PAGE = 1000  # entries per page and tasks per batch, as the server allows
+MAX_WAIT_S = 30.0  # longest long poll the server holds
+MAX_WAIT_IDS = 1000  # ids per `POST /v1/tasks/wait`
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a request is tried again after a connection error or a 502/503/504.
+
+    attempts: tries in all (default 5); initial_s: first backoff ceiling (0.1 s),
+    doubling per try up to max_s (2 s), full jitter; total_s: no new try starts after
+    this long (default 30 s)."""
+
+    attempts: int = 5
+    initial_s: float = 0.1
+    max_s: float = 2.0
+    total_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.initial_s < 0 or self.max_s < self.initial_s:
+            raise ValueError("retry needs attempts >= 1 and 0 <= initial_s <= max_s")
+
+    def delay(self, failures: int) -> float:
+        """Full jitter below a capped exponential ceiling."""
+        return random.uniform(0, min(self.max_s, self.initial_s * 2 ** max(0, failures - 1)))
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One request. `resend`: it may be sent again after it may have reached the server
+    (reads, and submissions carrying an idempotency key); otherwise only a refused
+    connection, which proves the server never saw it, is retried. `wait_s`: how long the
+    server may hold the answer (added to the read timeout)."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    json: Any = None
+    params: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    resend: bool = True
+    wait_s: float = 0.0
+
+    def options(self, timeout: float) -> dict[str, Any]:
+        """httpx.request keyword arguments."""
+        return {
+            "json": self.json,
+            "params": self.params,
+            "headers": self.headers,
+            "timeout": timeout + self.wait_s,
+        }
+
+
+# --- errors -------------------------------------------------------------------------------
+
+_BY_STATUS: dict[int, type[errors.ApiError]] = {
+    400: errors.ValidationFailed,
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    422: errors.ValidationFailed,
+    429: errors.RateLimited,
+}
+
+
+def api_error(response: httpx.Response) -> errors.ApiError:
+    """The server's `{"error": code, "detail": str | [{field, message}]}` as an ApiError."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    code, detail = "error", response.text or response.reason_phrase
+    if isinstance(body, dict):
+        code, detail = str(body.get("error", code)), body.get("detail", detail)
+    fields: list[errors.FieldError] = []
+    if isinstance(detail, list):
+        fields = [
+            errors.FieldError(str(d.get("field", "")), str(d.get("message", "")))
+            for d in detail
+            if isinstance(d, dict)
+        ]
+        message = "; ".join(f"{f.field}: {f.message}" for f in fields) or code
+    else:
+        message = str(detail)
+    kind = _BY_STATUS.get(response.status_code, errors.ApiError)
+    error = kind(response.status_code, code, message, errors=fields, body=body)
+    if isinstance(error, errors.RateLimited):
+        error.retry_after = _seconds(response.headers.get("Retry-After"))
+    return error
+
+
+def _seconds(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not used by englog)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def checked(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise api_error(response)
+    return response
+
+
+def transport_error(exc: httpx.HTTPError, url: str) -> errors.ClientError:
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return errors.ServerUnreachable(f"cannot connect to {url}: is the server running?")
+    if isinstance(exc, httpx.TimeoutException):
+        return errors.TransportError(f"{url} did not answer in time ({type(exc).__name__})")
+    return errors.TransportError(f"request to {url} failed: {exc or type(exc).__name__}")
+
+
+def may_retry(exc: BaseException, call: Call[Any]) -> bool:
+    if isinstance(exc, errors.ServerUnreachable | errors.RateLimited):
+        return True  # never reached the server, or refused before acting: always safe
+    if not call.resend:
+        return False
+    if isinstance(exc, errors.ApiError):
+        return exc.status in RETRY_STATUSES
+    return isinstance(exc, errors.TransportError)
+
+
+def retry_delay(
+    policy: RetryPolicy, call: Call[Any], exc: errors.ClientError, failures: int, spent: float
+) -> float | None:
+    """Seconds to wait before trying `call` again after its `failures`-th failure, or
+    None to give up (not safe to resend, attempts or time used up). A 429's Retry-After
+    is honoured when it fits in the policy's time."""
+    if failures >= policy.attempts or not may_retry(exc, call):
+        return None
+    delay = policy.delay(failures)
+    if isinstance(exc, errors.RateLimited) and exc.retry_after is not None:
+        delay = max(delay, exc.retry_after)
+    return None if spent + delay > policy.total_s else delay
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+def _model(adapter: TypeAdapter[T], key: str | None = None) -> Callable[[httpx.Response], T]:
+    def parse(response: httpx.Response) -> T:
+        data = checked(response).json()
+        try:
+            return adapter.validate_python(data if key is None else data[key])
+        except (ValidationError, KeyError, TypeError) as exc:
+            raise errors.ApiError(
+                response.status_code, "bad_answer", f"unexpected answer from the server: {exc}"
+            ) from exc
+
+    return parse
+
+
+def _nothing(response: httpx.Response) -> None:
+    checked(response)
+
+
+ENTRY = _model(TypeAdapter(Entry))
+ENTRIES = _model(TypeAdapter(list[Entry]), "entries")
+TASK = _model(TypeAdapter(TaskDetail))
+TASK_VIEW = _model(TypeAdapter(TaskView))
+TASKS = _model(TypeAdapter(TaskList))
+ACCEPTED_LIST = _model(TypeAdapter(list[TaskAccepted]), "tasks")
+WAITED = _model(TypeAdapter(WaitAnswer))
+WORKERS = _model(TypeAdapter(list[WorkerView]), "workers")
+_ACCEPTED: TypeAdapter[TaskAccepted] = TypeAdapter(TaskAccepted)
+
+
+def submitted(response: httpx.Response) -> TaskAccepted | TaskDetail:
+    """A submission's answer: 202 (accepted), or 200 with the finished task when it
+    finished within `Prefer: wait`."""
+    if response.status_code == 200:
+        return TASK(response)
+    return _model(_ACCEPTED)(response)
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | date | str) -> str:
+    if isinstance(moment, str):
+        return moment
+    if isinstance(moment, datetime):
+        return aware(moment).isoformat()
+    return moment.isoformat()
+
+
+def entry_body(values: Mapping[str, Any] | BaseModel, *, keep_none: bool = False) -> dict[str, Any]:
+    """An entry as the API takes it: naive times are local, enums their values. None
+    means "not given", except in a patch (`keep_none`), where it clears the field."""
+    raw = values.model_dump(exclude_unset=True) if isinstance(values, BaseModel) else values
+    body = {k: v for k, v in raw.items() if keep_none or v is not None}
+    for key in ("start_time", "end_time"):
+        if body.get(key) is not None:
+            body[key] = _iso(body[key])
+    return {k: (str(v) if hasattr(v, "value") else v) for k, v in body.items()}
+
+
+def create_entry(body: Mapping[str, Any]) -> Call[Entry]:
+    return Call("POST", "/v1/entries", ENTRY, json=dict(body), resend=False)
+
+
+def bulk_entries(bodies: Sequence[Mapping[str, Any]]) -> Call[list[Entry]]:
+    return Call("POST", "/v1/entries/bulk", ENTRIES, json={"entries": list(bodies)}, resend=False)
+
+
+def entry_page(
+    start: datetime | date | None,
+    end: datetime | date | None,
+    project: str | None,
+    type_: str | None,
+    offset: int,
+) -> Call[list[Entry]]:
+    params: dict[str, Any] = {"limit": MAX_PAGE, "offset": offset}
+    for name, value in (("from", start), ("to", end)):
+        if value is not None:
+            params[name] = _iso(value)
+    if project is not None:
+        params["project"] = project
+    if type_ is not None:
+        params["type"] = str(type_)
+    return Call("GET", "/v1/entries", ENTRIES, params=params)
+
+
+def get_entry(entry_id: str) -> Call[Entry]:
+    return Call("GET", f"/v1/entries/{entry_id}", ENTRY)
+
+
+def patch_entry(entry_id: str, changes: Mapping[str, Any]) -> Call[Entry]:
+    return Call("PATCH", f"/v1/entries/{entry_id}", ENTRY, json=entry_body(changes, keep_none=True))
+
+
+def delete_entry(entry_id: str) -> Call[None]:
+    # A resent DELETE whose first answer was lost would say 404: not resent.
+    return Call("DELETE", f"/v1/entries/{entry_id}", _nothing, resend=False)
+
+
+def _submission_headers(key: str | None, wait: float) -> dict[str, str]:
+    headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+    if wait >= 0.001:
+        headers["Prefer"] = f"wait={min(wait, MAX_WAIT_S):.3f}"  # a plain decimal
+    return headers
+
+
+def submit(
+    path: str, body: Mapping[str, Any], key: str | None, wait: float = 0.0
+) -> Call[TaskAccepted | TaskDetail]:
+    """A single submission, always under an idempotency key so it can be resent."""
+    return Call(
+        "POST",
+        path,
+        submitted,
+        json=dict(body),
+        headers=_submission_headers(key, wait),
+        wait_s=min(wait, MAX_WAIT_S),
+    )
+
+
+def task_body(
+    type_: str,
+    payload: Mapping[str, Any] | None,
+    priority: int | None = None,
+    max_attempts: int | None = None,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": type_, "payload": dict(payload or {})}
+    for key, value in (
+        ("priority", priority),
+        ("max_attempts", max_attempts),
+        ("timeout_s", timeout_s),
+    ):
+        if value is not None:
+            body[key] = value
+    return body
+
+
+def batch_items(items: Iterable[tuple[str, Mapping[str, Any]] | Mapping[str, Any]]) -> list[dict]:
+    """`(type, payload)` pairs or dicts shaped like the batch route's items."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            out.append(dict(item))
+        else:
+            type_, payload = item
+            out.append(task_body(type_, payload))
+    return out
+
+
+def submit_batch(items: Sequence[Mapping[str, Any]], key: str | None) -> Call[list[TaskAccepted]]:
+    """The batch route stores all or none, once per idempotency key, so it is resent
+    like a single submission."""
+    return Call(
+        "POST",
+        "/v1/tasks/batch",
+        ACCEPTED_LIST,
+        json={"tasks": list(items)},
+        headers={"Idempotency-Key": key or uuid.uuid4().hex},
+    )
+
+
+def chunk_key(key: str | None, index: int, chunks: int) -> str | None:
+    """The key of the `index`-th request of a submission split in `chunks`."""
+    return key if key is None or chunks == 1 else f"{key}.{index}"
+
+
+def get_task(task_id: str, wait_s: float | None = None) -> Call[TaskDetail]:
+    if wait_s is None:
+        return Call("GET", f"/v1/tasks/{task_id}", TASK)
+    wait_s = max(0.001, min(wait_s, MAX_WAIT_S))
+    return Call(
+        "GET", f"/v1/tasks/{task_id}", TASK, params={"wait_s": f"{wait_s:.3f}"}, wait_s=wait_s
+    )
+
+
+def list_tasks(status: str | None, type_: str | None, limit: int, offset: int) -> Call[TaskList]:
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status:
+        params["status"] = str(status)
+    if type_:
+        params["type"] = type_
+    return Call("GET", "/v1/tasks", TASKS, params=params)
+
+
+def cancel_task(task_id: str) -> Call[TaskView]:
+    return Call("POST", f"/v1/tasks/{task_id}/cancel", TASK_VIEW)
+
+
+def wait_tasks(ids: Sequence[str], timeout_s: float) -> Call[WaitAnswer]:
+    timeout_s = max(0.0, min(timeout_s, MAX_WAIT_S))
+    body = {"ids": list(ids), "timeout_s": round(timeout_s, 3)}
+    return Call("POST", "/v1/tasks/wait", WAITED, json=body, wait_s=timeout_s)
+
+
+def list_workers() -> Call[list[WorkerView]]:
+    return Call("GET", "/v1/workers", WORKERS)
+
+
+def _range_end(end: datetime | date) -> datetime | date:
+    """A date as the end of a range means the whole of that day."""
+    if isinstance(end, datetime):
+        return end
+    return day_start(end + timedelta(days=1))
+
+
+def _range_start(start: datetime | date) -> datetime | date:
+    return start if isinstance(start, datetime) else day_start(start)
+
+
+def insight_body(
+    insight_type: str,
+    start: datetime | date | None,
+    end: datetime | date | None,
+    entry_ids: Sequence[str] | None,
+    context: str | None,
+    priority: int,
+) -> dict[str, Any]:
+    """`POST /v1/tasks/insights`: entries by id, or those in [start, end) (dates are
+    whole local days, the end day included)."""
+    body: dict[str, Any] = {"insight_type": str(insight_type), "priority": priority}
+    if entry_ids is not None:
+        body["entry_ids"] = list(entry_ids)
+    if start is not None:
+        body["from"] = _iso(_range_start(start))
+    if end is not None:
+        body["to"] = _iso(_range_end(end))
+    if context is not None:
+        body["context"] = context
+    return body
+
+
+def report_body(week_start: date, week_end: date, priority: int) -> dict[str, Any]:
+    return {
+        "week_start": week_start.isoformat(),
+        "week_end": week_end.isoformat(),
+        "priority": priority,
+    }

@@ -1,0 +1,55 @@
+"""`create_http_app`: the REST API (DESIGN "External interface") assembled from its
+routers, error handlers, metrics and, in front, the fast paths."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
+
+from englog import __version__
+from englog.server.http import entries, insights, operations, tasks
+from englog.server.http.errors import install_error_handlers
+from englog.server.http.fast_paths import FastSubmit, FastTaskGet
+from englog.server.http.limits import LimitsMiddleware
+from englog.server.http.metrics import ApiMetrics, MetricsMiddleware
+from englog.server.http.openapi import install_truthful_openapi
+from englog.server.http.query import documented_query_only
+from englog.server.state import ServerState
+
+
+def create_http_app(
+    state: ServerState, registry: CollectorRegistry | None = None, *, fast_paths: bool = True
+) -> FastAPI:
+    """Build the REST app over `state`. Metrics go to `registry` (a fresh one by default,
+    so any number of apps can coexist in one process). `fast_paths=False` serves every
+    request through the FastAPI routes (tests run the route tests both ways)."""
+    app = FastAPI(
+        title="englog",
+        version=__version__,
+        description="Work-activity log with AI insights and weekly reports.",
+        dependencies=[Depends(documented_query_only)],
+    )
+    app.state.englog = state
+    app.state.metrics = ApiMetrics(state, registry or CollectorRegistry())
+    install_error_handlers(app)
+    install_truthful_openapi(app)
+    # insights first: its routes are listed before the generic ones in the OpenAPI.
+    for module in (entries, insights, tasks, operations):
+        app.include_router(module.router)
+    if fast_paths:
+        # Added first, so they run inside MetricsMiddleware (which counts their answers).
+        submit = _route(tasks.router, "POST", "/v1/tasks")
+        read = _route(tasks.router, "GET", "/v1/tasks/{task_id}")
+        app.add_middleware(FastSubmit, state=state, metrics=app.state.metrics, route=submit)
+        app.add_middleware(FastTaskGet, state=state, route=read)
+    # Rate limits and wait slots before any route or fast path does work.
+    app.add_middleware(LimitsMiddleware, state=state, registry=app.state.metrics.registry)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def _route(router: APIRouter, method: str, path: str) -> APIRoute:
+    """The route a fast path stands in for: put in the scope as routing would."""
+    routes = (r for r in router.routes if isinstance(r, APIRoute) and r.path == path)
+    return next(r for r in routes if method in r.methods)

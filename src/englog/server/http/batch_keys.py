@@ -1,0 +1,57 @@
+"""`Idempotency-Key` on `POST /v1/tasks/batch`: a retried batch creates its tasks once.
+
+Built on the single-task mechanism (`submission.create`, `Store.submit_idempotent`), no
+new storage: task `i` of the batch is stored under the key `{key}§{i}` with the whole
+batch's fingerprint. So:
+- a retry of the same batch finds every item's key and answers the same task ids,
+  creating nothing (`Idempotent-Replayed: true`);
+- the same key with another batch is a 422 `idempotency_key_reused` before anything is
+  created: the first item is stored alone and meets the old fingerprint first;
+- the other items then go together (concurrently, so SQLite group-commits them);
+- it is not one transaction for the whole batch: if the store fails midway, the first
+  tasks stay stored and the client's retry with the same key completes the batch
+  instead of duplicating it. Concurrent duplicates are safe too: each item key is
+  looked up and written in one store transaction (serialised per key on PostgreSQL).
+`§` cannot occur in a client's key (printable ASCII), so batch item keys never meet the
+keys of single submissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from fastapi import Request
+
+from englog.domain.tasks import NewTask, Task
+from englog.server.http.errors import invalid
+from englog.server.http.submission import (
+    IDEMPOTENCY_HEADER,
+    MAX_IDEMPOTENCY_KEY,
+    create,
+    fingerprint,
+    valid_key,
+)
+from englog.server.state import ServerState
+
+ITEM_SEPARATOR = "\u00a7"
+
+
+async def submit_batch_once(
+    request: Request, state: ServerState, tasks: Sequence[NewTask], key: str
+) -> list[tuple[Task, bool]]:
+    """Each task of the batch, in order, with whether this request created it."""
+    if not valid_key(key):
+        raise invalid(
+            f"header.{IDEMPOTENCY_HEADER}",
+            f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+        )
+    request_print = fingerprint(request.method, request.url.path, await request.body())
+
+    async def once(index: int) -> tuple[Task, bool]:
+        item_key = f"{key}{ITEM_SEPARATOR}{index}"
+        return await create(state, tasks[index], item_key, request_print)
+
+    first = await once(0)
+    rest = await asyncio.gather(*(once(i) for i in range(1, len(tasks))))
+    return [first, *rest]

@@ -1,0 +1,140 @@
+"""`POST /v1/tasks/insights` and `/v1/tasks/reports`: AI tasks that carry a snapshot of
+the user's entries, so workers need no database and never see another user's data."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from englog.domain.entries import Entry
+from englog.domain.tasks import NewTask
+from englog.server.auth import CurrentUser, State
+from englog.server.http.errors import invalid
+from englog.server.http.models import (
+    MAX_PAGE,
+    WAIT_RESPONSES,
+    InsightRequest,
+    ReportRequest,
+    TaskAccepted,
+    utc,
+)
+from englog.server.http.submission import submit, timeout_for
+from englog.server.state import ServerState
+from englog.store.base import EntryQuery
+
+MAX_TASK_RANGE = timedelta(days=31)
+# Entries gathered for one insight/report; the payload size limit usually bites first.
+MAX_TASK_ENTRIES = 10_000
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+
+@router.post("/insights", status_code=202, response_model=TaskAccepted, responses=WAIT_RESPONSES)
+async def submit_insight(
+    body: InsightRequest, user: CurrentUser, state: State, request: Request, response: Response
+) -> Response:
+    found = await _insight_entries(state, user.id, body)
+    payload = {
+        "insight_type": str(body.insight_type),
+        "entries": [e.to_payload() for e in found],
+        "context": body.context,
+    }
+    return await _submit_ai(request, response, user.id, "insight_generation", payload, body)
+
+
+@router.post("/reports", status_code=202, response_model=TaskAccepted, responses=WAIT_RESPONSES)
+async def submit_report(
+    body: ReportRequest, user: CurrentUser, state: State, request: Request, response: Response
+) -> Response:
+    """Entries overlapping [week_start 00:00, week_end + 1 day 00:00) UTC."""
+    if body.week_end < body.week_start:
+        raise invalid("body.week_end", "week_end must not be before week_start")
+    if (body.week_end - body.week_start).days + 1 > MAX_TASK_RANGE.days:
+        raise invalid("body.week_end", f"a report spans at most {MAX_TASK_RANGE.days} days")
+    if body.week_end >= date.max:
+        raise invalid("body.week_end", "week_end is out of range")
+    start = datetime.combine(body.week_start, datetime.min.time(), UTC)
+    end = datetime.combine(body.week_end + timedelta(days=1), datetime.min.time(), UTC)
+    found = await _entries_in_range(state, user.id, start, end)
+    if not found:
+        raise invalid("body.week_start", "no entries between week_start and week_end")
+    payload = {
+        "week_start": body.week_start.isoformat(),
+        "week_end": body.week_end.isoformat(),
+        "entries": [e.to_payload() for e in found],
+    }
+    return await _submit_ai(request, response, user.id, "weekly_report", payload, body)
+
+
+async def _submit_ai(
+    request: Request,
+    response: Response,
+    user_id: str,
+    type_: str,
+    payload: dict[str, Any],
+    body: InsightRequest | ReportRequest,
+) -> Response:
+    task = NewTask(
+        type=type_,
+        payload=payload,
+        user_id=user_id,
+        priority=body.priority,
+        timeout_s=timeout_for(type_),
+    )
+    return await submit(request, response, task)
+
+
+async def _insight_entries(state: ServerState, user_id: str, body: InsightRequest) -> list[Entry]:
+    if body.entry_ids is not None:
+        if body.from_ is not None or body.to is not None:
+            raise invalid("body.entry_ids", "give either entry_ids or from/to, not both")
+        wanted = list(dict.fromkeys(body.entry_ids))
+        found = await state.store.get_entries(user_id, wanted)
+        missing = sorted(set(wanted) - {e.id for e in found})
+        if missing:
+            raise invalid(
+                "body.entry_ids",
+                f"unknown entries: {', '.join(missing)}",
+                missing_entry_ids=missing,
+            )
+        return found
+    if body.from_ is None or body.to is None:
+        raise invalid("body.entry_ids", "give entry_ids, or both from and to")
+    start, end = utc(body.from_), utc(body.to)
+    _check_range(start, end, "body.from", "body.to")
+    found = await _entries_in_range(state, user_id, start, end)
+    if not found:
+        raise invalid("body.from", "no entries in the requested range")
+    return found
+
+
+def _check_range(start: datetime, end: datetime, start_field: str, end_field: str) -> None:
+    if end <= start:
+        raise invalid(
+            end_field,
+            f"{end_field.rsplit('.', 1)[-1]} must be after {start_field.rsplit('.', 1)[-1]}",
+        )
+    if end - start > MAX_TASK_RANGE:
+        raise invalid(end_field, f"the range spans at most {MAX_TASK_RANGE.days} days")
+
+
+async def _entries_in_range(
+    state: ServerState, user_id: str, start: datetime, end: datetime
+) -> list[Entry]:
+    """All entries in the range; more than MAX_TASK_ENTRIES is refused, never cut."""
+    found: list[Entry] = []
+    while len(found) <= MAX_TASK_ENTRIES:
+        page = await state.store.list_entries(
+            user_id, EntryQuery(start=start, end=end, limit=MAX_PAGE, offset=len(found))
+        )
+        found.extend(page)
+        if len(page) < MAX_PAGE:
+            break
+    if len(found) > MAX_TASK_ENTRIES:
+        raise invalid(
+            "body.from",
+            f"the range holds more than {MAX_TASK_ENTRIES} entries; ask for a shorter range",
+        )
+    return found

@@ -1,0 +1,94 @@
+"""Prometheus metrics of the REST API: requests by route template, latency, submissions
+and a few scrape-time gauges."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import Request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from englog.server.state import ServerState
+
+# Set in the ASGI scope of a request that waited for its task (a long poll, a submission
+# with Prefer: wait): its duration is the task's, not the server's, so it stays out of
+# the request latency histogram.
+WAITED = "englog.waited"
+
+
+class ApiMetrics:
+    """Prometheus metrics of one app, in its own registry so many apps (tests, or an
+    HTTP and gRPC side sharing a registry passed in) never clash on names."""
+
+    def __init__(self, state: ServerState, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "englog_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "englog_http_request_duration_seconds",
+            "HTTP request latency by method and route template (requests that waited"
+            " for their task, with wait_s or Prefer: wait, are left out).",
+            ["method", "route"],
+            registry=registry,
+        )
+        self.submitted = Counter(
+            "englog_tasks_submitted",
+            "Tasks submitted through the REST API, by type.",
+            ["type"],
+            registry=registry,
+        )
+        # Read from the queue's own count at scrape time: no store query per scrape.
+        pending = Gauge(
+            "englog_tasks_pending",
+            "PENDING tasks, those waiting out a retry backoff included.",
+            registry=registry,
+        )
+        pending.set_function(lambda: float(state.queue.pending.total))
+        connected = Gauge(
+            "englog_connected_workers", "Workers with an open task stream.", registry=registry
+        )
+        connected.set_function(lambda: float(len(state.queue.dispatcher.streams)))
+        ready = Gauge("englog_ready", "1 when the server is ready to serve.", registry=registry)
+        ready.set_function(lambda: 1.0 if state.ready else 0.0)
+
+
+def api_metrics(request: Request) -> ApiMetrics:
+    """The metrics of the app serving `request` (set by create_http_app)."""
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+class MetricsMiddleware:
+    """Counts every response by route *template* (never the raw path, whose ids would
+    explode label cardinality); unmatched paths share one label."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            if not scope.get(WAITED):
+                self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

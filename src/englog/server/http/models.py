@@ -1,0 +1,301 @@
+"""What the REST API reads and writes: request bodies (validated by FastAPI, so a 422
+names the field) and the JSON views of tasks, entries and workers. Times in views are
+ISO 8601 UTC."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+)
+
+from englog.domain.entries import Entry, EntryFields, check_times
+from englog.domain.tasks import Task, TaskAttempt, TaskStatus
+from englog.server.http.iso_times import IsoDateTime
+from englog.store.base import WorkerRecord
+
+MAX_PAGE = 1000
+# SQLite integers are 64-bit; no real listing goes anywhere near this.
+MAX_OFFSET = 1_000_000_000
+# Tasks per `POST /v1/tasks/batch`.
+MAX_BATCH = 1000
+# Longest `GET /v1/tasks/{id}?wait_s=`, `Prefer: wait=` and `POST /v1/tasks/wait`:
+# below common proxy and client idle timeouts.
+MAX_WAIT_S = 30.0
+# Task ids per `POST /v1/tasks/wait`.
+MAX_WAIT_IDS = 1000
+
+
+def iso(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def utc(value: datetime) -> datetime:
+    """Naive datetimes in queries and bodies are taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# --- views ----------------------------------------------------------------------------
+
+
+class TaskView(BaseModel):
+    """A task as clients see it; times are ISO 8601 UTC."""
+
+    task_id: str
+    type: str
+    status: TaskStatus
+    progress: float
+    progress_message: str | None
+    attempt: int
+    max_attempts: int
+    worker_id: str | None
+    result: Any
+    error: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    priority: int
+    timeout_s: float
+    cancel_requested: bool
+    reassignments: int
+
+    @classmethod
+    def of(cls, task: Task) -> TaskView:
+        return cls(**_task_fields(task))
+
+
+def _task_fields(task: Task) -> dict[str, Any]:
+    """TaskView's fields, shared with TaskDetail so it is built in one validation."""
+    return {
+        "task_id": task.id,
+        "type": task.type,
+        "status": task.status,
+        "progress": task.progress,
+        "progress_message": task.progress_message,
+        "attempt": task.attempt,
+        "max_attempts": task.max_attempts,
+        "worker_id": task.worker_id,
+        "result": task.result,
+        "error": task.error,
+        "created_at": iso(task.created_at),
+        "started_at": iso(task.started_at),
+        "completed_at": iso(task.completed_at),
+        "priority": task.priority,
+        "timeout_s": task.timeout_s,
+        "cancel_requested": task.cancel_requested,
+        "reassignments": task.reassignments,
+    }
+
+
+class AttemptView(BaseModel):
+    """One delivery of a task; outcome and ended_at are null while it runs. Outcomes:
+    completed, failed, cancelled (reported by the worker), lost (its worker went silent
+    or never got it), expired (lease ran out) and timed_out (deadline passed)."""
+
+    attempt: int
+    worker_id: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, attempt: TaskAttempt) -> AttemptView:
+        return cls(
+            attempt=attempt.attempt,
+            worker_id=attempt.worker_id,
+            started_at=iso(attempt.started_at),
+            ended_at=iso(attempt.ended_at),
+            outcome=None if attempt.outcome is None else str(attempt.outcome),
+            error=attempt.error,
+        )
+
+
+class TaskDetail(TaskView):
+    """`GET /v1/tasks/{id}`: the task with every attempt so far."""
+
+    attempts: list[AttemptView]
+
+    @classmethod
+    def of(cls, task: Task, attempts: Sequence[TaskAttempt]) -> TaskDetail:
+        return cls(**_task_fields(task), attempts=[AttemptView.of(a) for a in attempts])
+
+
+# A task with its attempts, as the store reads them for `GET /v1/tasks/{id}`.
+TaskFound = tuple[Task, list[TaskAttempt]]
+# How FastAPI serialises a route's response model (pydantic's dump_json, by alias), for
+# answers written as bytes: they are the route's byte for byte.
+TASK_DETAIL_JSON: TypeAdapter[TaskDetail] = TypeAdapter(TaskDetail)
+
+
+def task_detail_json(found: TaskFound) -> bytes:
+    return TASK_DETAIL_JSON.dump_json(TaskDetail.of(*found))
+
+
+class TasksWaited(BaseModel):
+    """`POST /v1/tasks/wait`: the finished tasks, each as `GET /v1/tasks/{id}` shows it,
+    and the other ids asked about, each in the order asked."""
+
+    tasks: list[TaskDetail] = Field(description="Finished: completed, failed or cancelled.")
+    pending: list[str] = Field(description="Ids of the caller's tasks not finished yet.")
+    missing: list[str] = Field(
+        description="Ids of no task the caller may see (unknown, or another user's)."
+    )
+
+
+TASKS_WAITED_JSON: TypeAdapter[TasksWaited] = TypeAdapter(TasksWaited)
+
+
+class TaskAccepted(BaseModel):
+    task_id: str
+    status: TaskStatus
+
+
+# The single-task submission routes take `Prefer: wait=N` (see `submission.accepted`);
+# the batch route does not (it sends no Preference-Applied, as RFC 7240 allows).
+WAIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": TaskDetail,
+        "description": "Sent with `Prefer: wait=N` (seconds, at most 30): the task finished"
+        " within the wait; it is shown as GET /v1/tasks/{task_id} shows it.",
+    }
+}
+
+
+def accepted_json(task: Task) -> bytes:
+    """The 202 body, as the TaskAccepted model serialises it."""
+    return b'{"task_id":"%s","status":"%s"}' % (task.id.encode(), str(task.status).encode())
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+    count: int
+    limit: int
+    offset: int
+
+
+class BatchAccepted(BaseModel):
+    tasks: list[TaskAccepted]
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    return entry.to_payload()
+
+
+def worker_json(record: WorkerRecord, connected: bool) -> dict[str, Any]:
+    info = record.info
+    return {
+        "id": info.id,
+        "name": info.name,
+        "version": info.version,
+        "capabilities": list(info.capabilities),
+        "max_concurrency": info.max_concurrency,
+        "metadata": dict(info.metadata),
+        "status": record.status,
+        "registered_at": iso(record.registered_at),
+        "last_heartbeat_at": iso(record.last_heartbeat_at),
+        "stats": dict(record.stats),
+        "capacity": dict(record.capacity),
+        "connected": connected,
+    }
+
+
+# --- request bodies ---------------------------------------------------------------------
+
+
+class EntryIn(EntryFields):
+    """EntryFields whose time rules are reported against `end_time`, so a 422 names the
+    field (`body.entries.3.end_time`) instead of the whole object; times in ISO 8601 only."""
+
+    start_time: IsoDateTime
+    end_time: IsoDateTime
+
+    @field_validator("end_time")
+    @classmethod
+    def _end_after_start(cls, end: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start_time")
+        if start is not None:
+            check_times(start, end)
+        return end
+
+
+class BulkEntriesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entries: list[EntryIn] = Field(min_length=1, max_length=MAX_PAGE)
+
+
+class InsightType(StrEnum):
+    PRODUCTIVITY = "productivity"
+    SKILL_DEVELOPMENT = "skill_development"
+    TIME_MANAGEMENT = "time_management"
+    TEAM_COLLABORATION = "team_collaboration"
+    PATTERNS = "patterns"
+
+
+# strict: JSON `true` is not the number 1 (pydantic's lax mode would take it).
+Priority = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+
+
+class InsightRequest(BaseModel):
+    """Either `entry_ids` or a `from`/`to` range (checked in the route, so the 422
+    names the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    insight_type: InsightType
+    entry_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_PAGE
+    )
+    from_: IsoDateTime | None = Field(default=None, alias="from")
+    to: IsoDateTime | None = None
+    context: str | None = Field(default=None, max_length=2000)
+    priority: Priority = 0
+
+
+class ReportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    week_start: date
+    week_end: date
+    priority: Priority = 0
+
+
+class TaskSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = 0
+    max_attempts: int = Field(default=3, ge=1, le=20, strict=True)
+    timeout_s: float | None = Field(default=None, gt=0, le=86_400, strict=True)
+
+
+class WaitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=MAX_WAIT_IDS, description="Task ids (repeats count once)."
+    )
+    timeout_s: float = Field(
+        ge=0,
+        le=MAX_WAIT_S,
+        strict=True,
+        description="Answer as soon as any of the tasks is finished, or after this many"
+        " seconds with none (0: look once, do not wait).",
+    )
+
+
+class BatchSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: list[TaskSubmit] = Field(min_length=1, max_length=MAX_BATCH)

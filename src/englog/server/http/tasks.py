@@ -1,0 +1,181 @@
+"""`/v1/tasks`: generic and batch submission, reading a task (with its long poll),
+listing and cancelling. The insight and report submissions are in `insights`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from englog.domain.tasks import NewTask, TaskStatus
+from englog.server.auth import CurrentPrincipal, State
+from englog.server.http.batch_keys import submit_batch_once
+from englog.server.http.errors import ApiError, not_found
+from englog.server.http.metrics import WAITED, api_metrics
+from englog.server.http.models import (
+    MAX_OFFSET,
+    MAX_PAGE,
+    MAX_WAIT_S,
+    TASKS_WAITED_JSON,
+    WAIT_RESPONSES,
+    BatchAccepted,
+    BatchSubmit,
+    TaskAccepted,
+    TaskDetail,
+    TaskList,
+    TaskSubmit,
+    TasksWaited,
+    TaskView,
+    WaitRequest,
+)
+from englog.server.http.submission import (
+    IDEMPOTENCY_HEADER,
+    check_payload_size,
+    generic_task,
+    learn_types,
+    submit,
+)
+from englog.server.http.waiting import find_task, wait_any
+
+# The payloads of one batch together are capped at this many times the per-task limit,
+# so one request stays bounded in memory.
+BATCH_PAYLOAD_FACTOR = 8
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+
+@router.post("", status_code=202, response_model=TaskAccepted, responses=WAIT_RESPONSES)
+async def submit_task(
+    body: TaskSubmit,
+    principal: CurrentPrincipal,
+    state: State,
+    request: Request,
+    response: Response,
+) -> Response:
+    """Generic submission: admin for any known type, users for the test types only
+    (see englog.server.auth)."""
+    await learn_types(state, [body.type])
+    return await submit(request, response, generic_task(state, principal, body, "body"))
+
+
+@router.post("/batch", status_code=202)
+async def submit_batch(
+    body: BatchSubmit,
+    principal: CurrentPrincipal,
+    state: State,
+    request: Request,
+    response: Response,
+) -> BatchAccepted:
+    """Up to MAX_BATCH generic tasks in one store transaction: all are accepted or none
+    (the first invalid task rejects the batch). One commit and one dispatcher wake-up
+    instead of one per task is what makes bulk submission cheap. With an
+    Idempotency-Key, a retried batch creates its tasks once (see `batch_keys`)."""
+    new_tasks: list[NewTask] = []
+    total = 0
+    await learn_types(state, [item.type for item in body.tasks])
+    for i, item in enumerate(body.tasks):
+        field = f"body.tasks.{i}"
+        new_tasks.append(generic_task(state, principal, item, field))
+        total += check_payload_size(state, item.payload, f"{field}.payload")
+    limit = state.settings.max_payload_bytes * BATCH_PAYLOAD_FACTOR
+    if total > limit:
+        raise ApiError(
+            413, "payload_too_large", f"the batch's payloads total {total} bytes; limit {limit}"
+        )
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        stored = await state.queue.submit(new_tasks)
+        created = stored
+    else:
+        outcomes = await submit_batch_once(request, state, new_tasks, key)
+        stored = [task for task, _ in outcomes]
+        created = [task for task, new in outcomes if new]
+        if not created:
+            response.headers["Idempotent-Replayed"] = "true"
+    counter = api_metrics(request).submitted
+    for task_type in {t.type for t in created}:
+        counter.labels(task_type).inc(sum(1 for t in created if t.type == task_type))
+    return BatchAccepted(tasks=[TaskAccepted(task_id=t.id, status=t.status) for t in stored])
+
+
+@router.get("/{task_id}")
+async def get_task(
+    task_id: str,
+    principal: CurrentPrincipal,
+    state: State,
+    request: Request,
+    wait_s: Annotated[
+        float | None,
+        Query(
+            gt=0,
+            le=MAX_WAIT_S,
+            description="Long poll: answer as soon as the task is finished (completed,"
+            " failed or cancelled), or after this many seconds with its state then.",
+        ),
+    ] = None,
+) -> TaskDetail:
+    if wait_s is not None:
+        request.scope[WAITED] = True
+    found = await find_task(state, task_id, principal.user_id, wait_s)
+    if found is None:
+        raise not_found("task")
+    return TaskDetail.of(*found)
+
+
+@router.post("/wait", response_model=TasksWaited)
+async def wait_tasks(
+    body: WaitRequest, principal: CurrentPrincipal, state: State, request: Request
+) -> Response:
+    """Wait for any of many tasks: answers as soon as at least one is finished (at once
+    when some already are) with every one finished by then, or after `timeout_s` with
+    `tasks` empty. Users see their own tasks, the admin all; any other id is listed
+    under `missing`, not refused. One request for many results instead of a long poll
+    per task."""
+    if body.timeout_s > 0:
+        request.scope[WAITED] = True
+    waited = await wait_any(state, body.ids, principal.user_id, body.timeout_s)
+    answer = TasksWaited(
+        tasks=[TaskDetail.of(*found) for found in waited.finished],
+        pending=waited.pending,
+        missing=waited.missing,
+    )
+    return Response(TASKS_WAITED_JSON.dump_json(answer), media_type="application/json")
+
+
+@router.get("")
+async def list_tasks(
+    principal: CurrentPrincipal,
+    state: State,
+    status: TaskStatus | None = None,
+    type: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> TaskList:
+    """Newest first; users see their own tasks, the admin sees all."""
+    found = await state.store.list_tasks(principal.user_id, status, type, limit, offset)
+    views = [TaskView.of(t) for t in found]
+    return TaskList(tasks=views, count=len(views), limit=limit, offset=offset)
+
+
+@router.post(
+    "/{task_id}/cancel",
+    responses={202: {"description": "running: cancellation requested from its worker"}},
+)
+async def cancel_task(task_id: str, principal: CurrentPrincipal, state: State) -> JSONResponse:
+    """Pending tasks are cancelled at once (200); running ones are asked to stop via the
+    worker's next heartbeat (202); finished ones cannot be cancelled (409)."""
+    cancelled = await state.queue.cancel(task_id, principal.user_id)
+    if cancelled is None:
+        raise not_found("task")
+    task = cancelled.after
+    # Finished before the request, or meanwhile (a cancelled one counts only before).
+    if cancelled.before.status.terminal or task.status in (
+        TaskStatus.COMPLETED,
+        TaskStatus.FAILED,
+    ):
+        raise ApiError(
+            409, "conflict", f"task is already {task.status}", {"task_status": task.status}
+        )
+    code = 202 if task.status is TaskStatus.RUNNING else 200
+    return JSONResponse(TaskView.of(task).model_dump(mode="json"), status_code=code)

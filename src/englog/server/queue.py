@@ -1,0 +1,228 @@
+"""`TaskQueue`: the one place where the server changes a task's state.
+
+Every change ends with the same duties, and forgetting one is a bug nobody sees at
+once: wake the dispatcher (a task is claimable, or a slot is free), hand finished tasks
+to the requests waiting on them (`TaskWatch.finished`), move the pending count
+(`PendingTasks`) and count the metric. The REST routes, `WorkerService` and the
+server's background loops (lease reaper, retention) therefore call this class, never
+the store's task-changing methods themselves.
+
+The submission and result paths are the benchmarked ones: a submission leases at once
+to a stream with a free slot (`Dispatcher.submit`), a result hands the committed task to
+its waiters without a read. Neither awaits or reads anything more than the store write
+it needs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from englog.domain.tasks import (
+    Disposition,
+    NewTask,
+    ReportedResult,
+    ResultDecision,
+    Task,
+    TaskStatus,
+)
+from englog.server.dispatcher import Dispatcher
+from englog.server.metrics import ServerMetrics
+from englog.server.pending import UNKNOWN_TYPE, PendingTasks
+from englog.server.settings import ServerSettings
+from englog.server.watch import TaskWatch
+from englog.store.base import Store
+from englog.store.records import Heartbeat, HeartbeatReply
+
+log = structlog.get_logger("englog.server.queue")
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """A cancel request's effect: the task before and after it (the same task when it
+    was already finished, which cancelling leaves alone)."""
+
+    before: Task
+    after: Task
+
+
+class TaskQueue:
+    """Task state changes on this server, each with its dispatcher wake-up, waiter
+    hand-over, pending count and metrics."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: ServerSettings,
+        *,
+        watch: TaskWatch,
+        metrics: ServerMetrics,
+        clock: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._watch = watch
+        self._metrics = metrics
+        self._clock = clock
+        self.pending = PendingTasks()
+        self.dispatcher = Dispatcher(store, clock, pending=self.pending)
+
+    def connected_workers(self) -> dict[str, frozenset[str]]:
+        """worker id -> capabilities of the workers with an open task stream here."""
+        return {w: s.capabilities for w, s in self.dispatcher.streams.items()}
+
+    # --- start ------------------------------------------------------------------
+    async def recover(self) -> int:
+        """At start, before serving: leases and sessions outlive the server's downtime
+        (`Store.extend_running_leases`), and the pending count starts from the store's.
+        Returns the number of leases extended."""
+        extended = await self._store.extend_running_leases(self._clock())
+        await self.pending.recount(self._store)
+        return extended
+
+    async def recount_forever(self) -> None:
+        """The background recount of pending tasks (see englog.server.pending)."""
+        await self.pending.recount_forever(self._store, self._settings.pending_recount_s)
+
+    # --- submission ---------------------------------------------------------------
+    async def submit(self, tasks: Sequence[NewTask]) -> list[Task]:
+        """Store new tasks (one transaction for all) and get them moving: leased in the
+        same transaction when a stream has a free slot, else queued with the streams
+        woken. Returns the tasks as committed (RUNNING for those leased)."""
+        return await self.dispatcher.submit(tasks, self._clock())
+
+    async def submit_once(self, task: NewTask, key: str, fingerprint: str) -> tuple[Task, bool]:
+        """`Store.submit_idempotent` within `idempotency_ttl_s`; (task, created).
+        Raises IdempotencyKeyReused for the same key with another fingerprint."""
+        stored, created = await self._store.submit_idempotent(
+            task, key, fingerprint, self._settings.idempotency_ttl_s, self._clock()
+        )
+        if created:
+            self.pending.add([stored.type])
+            self.dispatcher.notify()
+        return stored, created
+
+    async def cancel(self, task_id: str, user_id: str | None) -> Cancellation | None:
+        """Cancel a task of `user_id` (any task for None): a PENDING one at once, a
+        RUNNING one through its worker's next heartbeat; a finished one stays as it is.
+        None when there is no such task for this caller."""
+        before = await self._store.get_task(task_id, user_id)
+        if before is None or before.status.terminal:
+            return None if before is None else Cancellation(before, before)
+        after = await self._store.cancel_task(task_id, user_id, self._clock())
+        if after is None:
+            return None
+        if after.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):  # finished meanwhile
+            return Cancellation(before, after)
+        if after.status is TaskStatus.CANCELLED and before.status is TaskStatus.PENDING:
+            self.pending.remove([after.type])
+        self.dispatcher.notify()
+        if after.status.terminal:
+            self._watch.finished([after.id])
+        return Cancellation(before, after)
+
+    # --- workers ------------------------------------------------------------------
+    async def heartbeat(self, beat: Heartbeat) -> HeartbeatReply | None:
+        """Record a worker's heartbeat and renew the leases of the tasks it still runs;
+        the capacity it advertises takes effect on its stream at once. None when the
+        session is unknown (never registered, replaced, or declared dead)."""
+        reply = await self._store.heartbeat_and_renew(beat, self._clock())
+        if reply is not None:
+            self.dispatcher.update_capacity(reply.session.worker_id, beat.capacity)
+        return reply
+
+    async def progress(
+        self, task_id: str, attempt: int, worker_id: str, percent: float, message: str | None
+    ) -> bool:
+        """Record progress and renew that lease; False when the attempt is not current."""
+        return await self._store.update_progress(
+            task_id,
+            attempt,
+            worker_id,
+            percent,
+            message,
+            self._clock(),
+        )
+
+    async def report(
+        self, worker_id: str, reported: Sequence[ReportedResult]
+    ) -> list[ResultDecision]:
+        """Commit a worker's results (fenced, idempotent), then: count them, hand the
+        finished tasks to the requests waiting on them, free the worker's slots and wake
+        the streams for retries."""
+        # Tasks a request waits on (a long poll, a submission with Prefer: wait) come
+        # back from the commit as committed, so that request answers without a read.
+        watched = self._watch.watched(r.task_id for r in reported)
+        decisions = await self._store.report_results(reported, self._clock(), watched=watched)
+        for r, d in zip(reported, decisions, strict=True):
+            self._metrics.results.labels(d.disposition.value, r.outcome.value).inc()
+        woken = self._watch.finished(
+            (d.task_id for d in decisions if d.status is not None and d.status.terminal),
+            {d.task_id: d.final for d in decisions if d.final is not None},
+        )
+        # Only an accepted result frees a slot: a duplicate's slot was freed when it was
+        # first accepted, and a stale one's task may run here again as a newer attempt.
+        accepted = [d for d in decisions if d.disposition is Disposition.ACCEPTED]
+        held = self.dispatcher.task_finished(worker_id, (d.task_id for d in accepted))
+        self.pending.add(
+            held.get(d.task_id, UNKNOWN_TYPE) for d in accepted if d.status is TaskStatus.PENDING
+        )
+        if any(d.status is TaskStatus.PENDING for d in decisions):
+            self.dispatcher.notify()  # a retry is queued; another stream may take it
+        if woken:
+            # One loop turn: the clients long-polling these tasks are answered before
+            # the worker's ack is built and sent (the ack is on nobody's critical path).
+            await asyncio.sleep(0)
+        return decisions
+
+    # --- background -----------------------------------------------------------------
+    async def reap(self, *, restarting: bool) -> set[str]:
+        """Take tasks back from workers gone silent and from expired leases, and end
+        tasks past their deadline. `restarting`: the server started less than a lease
+        TTL ago, so running tasks may have finished while it was down and their reports
+        are still on the way: deadlines wait. Returns the workers declared dead."""
+        settings, now = self._settings, self._clock()
+        # Sessions count as heard from at start (extend_running_leases), so a worker
+        # is silent only after 3 intervals without reaching the restarted server.
+        lost = await self._store.reap_lost_workers(now - settings.worker_dead_after_s, now)
+        dead = set(lost.worker_ids)
+        if dead:
+            self.dispatcher.drop_workers(dead)
+            self._metrics.workers_lost.inc(len(dead))
+            log.warning("workers_lost", worker_ids=sorted(dead), tasks=len(lost.tasks))
+        expired = await self._store.requeue_expired(now, enforce_deadlines=not restarting)
+        if expired:
+            self._metrics.leases_expired.inc(len(expired))
+            for task in expired:
+                log.warning(
+                    "lease_expired",
+                    task_id=task.id,
+                    attempt=task.attempt,
+                    status=str(task.status),
+                    error=task.error,
+                )
+        ended = [*lost.tasks, *expired]
+        if ended:
+            self.pending.requeued(ended)
+            self._watch.finished(t.id for t in ended if t.status.terminal)
+            self.dispatcher.tasks_requeued(ended)
+        return dead
+
+    async def prune(self) -> int:
+        """Delete finished tasks older than `retention_s`, in short transactions (other
+        writers get in between batches). Returns how many went."""
+        settings = self._settings
+        cutoff = self._clock() - settings.retention_s
+        total = 0
+        while True:
+            deleted = await self._store.prune_finished(cutoff, settings.prune_batch)
+            total += deleted
+            if deleted < settings.prune_batch:
+                break
+            await asyncio.sleep(0)
+        if total:
+            self._metrics.tasks_pruned.inc(total)
+            log.info("finished_tasks_pruned", count=total, older_than_s=settings.retention_s)
+        return total

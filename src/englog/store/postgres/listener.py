@@ -1,0 +1,89 @@
+"""The LISTEN side of PostgreSQL notifications: whatever makes tasks claimable sends
+`NOTIFY englog_tasks` in its own transaction (`notify`); each store LISTENs on a
+dedicated connection and wakes its process's listeners when another replica did so."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger("englog.store.postgres")
+
+CHANNEL = "englog_tasks"
+CONNECT_TIMEOUT_S = 10.0
+LISTEN_RETRY_MAX_S = 5.0
+BACKEND_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+async def notify(conn: asyncpg.Connection) -> None:
+    """Delivered to every listener when (and only if) the transaction commits."""
+    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+
+
+class Listener:
+    """One dedicated connection LISTENing on CHANNEL; reconnects with capped backoff.
+    After each (re)connect the callbacks run once, since notifications sent while the
+    connection was down are lost."""
+
+    def __init__(self, dsn: str, callbacks: list[Callable[[], None]]) -> None:
+        self._dsn = dsn
+        self._callbacks = callbacks
+        self._lost = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="englog-pg-listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._drop()
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._connect()
+                delay = 0.1
+                self._fire()
+                await self._lost.wait()
+                log.warning("listen_connection_lost")
+            except BACKEND_ERRORS as exc:
+                log.warning("listen_connect_failed", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(LISTEN_RETRY_MAX_S, delay * 2)
+            finally:
+                self.connected.clear()
+                await self._drop()
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_S)
+        self._conn = conn
+        conn.add_termination_listener(lambda _c: self._lost.set())
+        await conn.add_listener(CHANNEL, self._on_notify)
+        self.connected.set()
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()  # no round trip: the connection may be half dead
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+        self._fire()
+
+    def _fire(self) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback()
+            except Exception as exc:  # one bad listener must not stop the others
+                log.error("task_listener_failed", error=repr(exc))

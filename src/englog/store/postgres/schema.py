@@ -1,0 +1,46 @@
+"""PostgreSQL schema migrations and connection set-up. Migrations run at open() under
+a transaction-scoped advisory lock, so replicas starting together take turns."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import asyncpg
+
+from englog.store.migrations import migration_files
+
+# Any constant works; it only has to be the same for every englog process.
+MIGRATION_LOCK = 0x656E_676C_6F67  # "englog"
+MIGRATION_FILE = re.compile(r"^postgres_(\d+)_[\w-]+\.sql$")
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply pending migrations in one transaction; the advisory lock makes replicas
+    that start together take turns, and the later ones find nothing left to do."""
+    applied = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+            " name text NOT NULL, applied_at double precision NOT NULL)"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, script in migration_files(MIGRATION_FILE):
+            if version in done:
+                continue
+            await conn.execute(script)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                version,
+                name,
+                time.time(),
+            )
+            applied.append(name)
+    return applied
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

@@ -1,0 +1,275 @@
+"""PostgreSQL task operations other than ending attempts (see `attempts`): submission,
+claims, leases, cancellation and pruning, each on a connection inside a transaction.
+Claims take `FOR UPDATE SKIP LOCKED`, so two replicas never lease one task."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from englog.domain.tasks import NewTask, Task, TaskAttempt, TaskStatus, check_transition
+from englog.domain.tokens import new_id
+from englog.store.base import IdempotencyKeyReused
+from englog.store.postgres.listener import notify
+from englog.store.records import Claim, Lease, TaskQuery
+from englog.store.rows import attempt_from_row, task_from_row
+from englog.store.sql import TASK_INSERT_COLUMNS
+
+Record = asyncpg.Record
+
+# $10..$12: NULLs for PENDING tasks; a worker, its lease expiry and the start time for
+# tasks inserted already RUNNING (`submit_and_claim`).
+_INSERT_TASKS = f"""
+INSERT INTO tasks ({", ".join(TASK_INSERT_COLUMNS)})
+SELECT t.id, t.user_id, t.type, t.payload::jsonb,
+    CASE WHEN $10::text IS NULL THEN 'pending' ELSE 'running' END, t.priority, 1,
+    t.max_attempts, t.timeout_s, $1, $1, $1, t.metadata::jsonb, $10::text,
+    $11::float8, $12::float8
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
+    $8::float8[], $9::text[]) WITH ORDINALITY
+    AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
+ORDER BY t.n
+RETURNING *
+"""
+
+# The status of those of $1 the user $2 may see (any, for NULL): `Store.task_statuses`.
+STATUSES = (
+    "SELECT id, status FROM tasks WHERE id = ANY($1::text[]) AND ($2::text IS NULL OR user_id = $2)"
+)
+
+# Is a PENDING task of one of these types ready to be claimed?
+ANY_CLAIMABLE = """
+SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($1::text[])
+    AND run_after <= $2 AND NOT cancel_requested) AS found
+"""
+
+# Each type's best candidates (at most its capacity), locked and skipped by concurrent
+# claimers, merged in global order and cut at the limit: the same set a greedy pick over
+# the whole queue would take, at index cost per type. Rows locked but cut stay locked
+# only until this statement's transaction ends.
+_CLAIM = """
+WITH caps AS (
+    SELECT * FROM unnest($1::text[], $2::int[]) AS c(type, take)
+), picked AS (
+    SELECT p.seq FROM caps CROSS JOIN LATERAL (
+        SELECT seq, priority, created_at FROM tasks
+        WHERE status = 'pending' AND type = caps.type AND run_after <= $3
+            AND NOT cancel_requested
+        ORDER BY priority DESC, created_at, seq
+        LIMIT caps.take
+        FOR UPDATE SKIP LOCKED
+    ) p
+    ORDER BY p.priority DESC, p.created_at, p.seq
+    LIMIT $4
+), claimed AS (
+    UPDATE tasks SET status = 'running', worker_id = $5, lease_expires_at = $6,
+        started_at = $3, updated_at = $3, progress = 0, progress_message = NULL
+    FROM picked WHERE tasks.seq = picked.seq AND tasks.status = 'pending'
+    RETURNING tasks.*
+), opened AS (
+    INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
+    SELECT id, attempt, $5, $3 FROM claimed
+    ON CONFLICT (task_id, attempt) DO UPDATE SET worker_id = excluded.worker_id,
+        started_at = excluded.started_at, ended_at = NULL, outcome = NULL, error = NULL
+)
+SELECT * FROM claimed
+"""
+
+
+# A worker's RUNNING tasks, oldest first (`Store.running_tasks`).
+RUNNING_OF = (
+    "SELECT * FROM tasks WHERE worker_id = $1 AND status = 'running' ORDER BY started_at, seq"
+)
+
+
+async def insert_tasks(
+    conn: asyncpg.Connection, tasks: Sequence[NewTask], now: float, lease: Lease | None = None
+) -> list[Task]:
+    """PENDING tasks, announced to every replica; or, with `lease`, tasks RUNNING for
+    its worker from the start (each with its attempt record), as if inserted and
+    claimed at once."""
+    worker_id = expires = started = None
+    if lease is not None:
+        check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+        worker_id, expires, started = lease.worker_id, lease.expires_at, now
+    rows = await conn.fetch(
+        _INSERT_TASKS,
+        now,
+        [new_id() for _ in tasks],
+        [t.user_id for t in tasks],
+        [t.type for t in tasks],
+        [json.dumps(t.payload) for t in tasks],
+        [t.priority for t in tasks],
+        [t.max_attempts for t in tasks],
+        [t.timeout_s for t in tasks],
+        [json.dumps(dict(t.metadata)) for t in tasks],
+        worker_id,
+        expires,
+        started,
+    )
+    if lease is None:
+        await notify(conn)
+    else:
+        await conn.execute(
+            "INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)"
+            " SELECT id, 1, $2, $3 FROM unnest($1::text[]) AS t(id)",
+            [row["id"] for row in rows],
+            worker_id,
+            now,
+        )
+    return [task_from_row(row) for row in sorted(rows, key=lambda r: r["seq"])]
+
+
+def _claim_order(row: Record) -> tuple[int, float, int]:
+    return (-row["priority"], row["created_at"], row["seq"])
+
+
+async def claim(
+    conn: asyncpg.Connection, claim: Claim, lease_ttl_s: float, now: float
+) -> list[Task]:
+    limit = claim.limit
+    takes = {t: min(int(free), limit) for t, free in claim.capacity.items() if int(free) > 0}
+    if limit <= 0 or not takes:
+        return []
+    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    rows = await conn.fetch(
+        _CLAIM,
+        list(takes),
+        list(takes.values()),
+        now,
+        limit,
+        claim.worker_id,
+        now + lease_ttl_s,
+    )
+    return [task_from_row(row) for row in sorted(rows, key=_claim_order)]
+
+
+async def renew(
+    conn: asyncpg.Connection,
+    worker_id: str,
+    expires: float,
+    task_ids: Sequence[str] | None,
+) -> list[str]:
+    """Leases of the worker's RUNNING tasks (those in `task_ids` when given) end no
+    earlier than `expires`; returns the ids among them whose cancellation was requested.
+    Rows are locked in `seq` order, as report_results locks them, so a heartbeat and a
+    report of the same worker never deadlock; a row being reported right now is
+    skipped (its lease no longer matters)."""
+    where = "worker_id = $2 AND status = 'running'"
+    args: list[Any] = [expires, worker_id]
+    if task_ids is not None:
+        where += " AND id = ANY($3::text[])"
+        args.append(list(task_ids))
+    rows = await conn.fetch(
+        "UPDATE tasks SET lease_expires_at = GREATEST(COALESCE(lease_expires_at, 0), $1)"
+        f" WHERE seq IN (SELECT seq FROM tasks WHERE {where} ORDER BY seq FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, cancel_requested",
+        *args,
+    )
+    return sorted(row["id"] for row in rows if row["cancel_requested"])
+
+
+async def submit_idempotent(
+    conn: asyncpg.Connection, new: NewTask, key: str, fingerprint: str, ttl_s: float, now: float
+) -> tuple[Task, bool]:
+    scope = new.user_id or ""
+    # Two replicas given the same key at once take turns here.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{len(scope)}:{scope}:{key}"
+    )
+    found = await conn.fetchrow(
+        "SELECT k.fingerprint, k.created_at AS key_created_at, t.*"
+        " FROM idempotency_keys k JOIN tasks t ON t.id = k.task_id"
+        " WHERE k.scope = $1 AND k.key = $2",
+        scope,
+        key,
+    )
+    if found is not None and found["key_created_at"] >= now - ttl_s:
+        if found["fingerprint"] != fingerprint:
+            raise IdempotencyKeyReused(key, found["id"])
+        return task_from_row(found), False
+    [stored] = await insert_tasks(conn, [new], now)
+    await conn.execute(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, task_id, created_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO UPDATE SET"
+        " fingerprint = excluded.fingerprint, task_id = excluded.task_id,"
+        " created_at = excluded.created_at",
+        scope,
+        key,
+        fingerprint,
+        stored.id,
+        now,
+    )
+    return stored, True
+
+
+async def cancel(
+    conn: asyncpg.Connection, task_id: str, user_id: str | None, now: float
+) -> Task | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM tasks WHERE id = $1 AND ($2::text IS NULL OR user_id = $2) FOR UPDATE",
+        task_id,
+        user_id,
+    )
+    if row is None:
+        return None
+    status = TaskStatus(row["status"])
+    if status is TaskStatus.PENDING:
+        check_transition(status, TaskStatus.CANCELLED)
+        row = await conn.fetchrow(
+            "UPDATE tasks SET status = 'cancelled', cancel_requested = true,"
+            " completed_at = $1, updated_at = $1 WHERE id = $2 RETURNING *",
+            now,
+            task_id,
+        )
+    elif status is TaskStatus.RUNNING and not row["cancel_requested"]:
+        row = await conn.fetchrow(
+            "UPDATE tasks SET cancel_requested = true, updated_at = $1 WHERE id = $2 RETURNING *",
+            now,
+            task_id,
+        )
+    return task_from_row(row)
+
+
+def list_query(query: TaskQuery) -> tuple[str, list[Any]]:
+    """The SELECT for `list_tasks` (newest first) and its arguments."""
+    filters = query.filters()
+    where = ["true", *(f"{column} = ${i}" for i, column in enumerate(filters, 1))]
+    args: list[Any] = list(filters.values())
+    sql = (
+        f"SELECT * FROM tasks WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at DESC, seq DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+    )
+    return sql, [*args, max(0, query.limit), max(0, query.offset)]
+
+
+async def attempts_of(
+    conn: asyncpg.Connection, task_ids: Sequence[str]
+) -> dict[str, list[TaskAttempt]]:
+    """The attempt records of each of `task_ids`, in attempt order."""
+    rows = await conn.fetch(
+        "SELECT * FROM task_attempts WHERE task_id = ANY($1::text[]) ORDER BY task_id, attempt",
+        list(task_ids),
+    )
+    attempts: dict[str, list[TaskAttempt]] = {task_id: [] for task_id in task_ids}
+    for row in rows:
+        attempts[row["task_id"]].append(attempt_from_row(row))
+    return attempts
+
+
+async def details(
+    conn: asyncpg.Connection, task_ids: Sequence[str], user_id: str | None
+) -> list[tuple[Task, list[TaskAttempt]]]:
+    """Those of `task_ids` the user may see (any, for None) with their attempt records,
+    in the order given: two statements for any number of tasks."""
+    rows = await conn.fetch(
+        "SELECT * FROM tasks WHERE id = ANY($1::text[]) AND ($2::text IS NULL OR user_id = $2)",
+        list(dict.fromkeys(task_ids)),
+        user_id,
+    )
+    found = {row["id"]: task_from_row(row) for row in rows}
+    attempts = await attempts_of(conn, list(found))
+    return [(found[t], attempts[t]) for t in task_ids if t in found]

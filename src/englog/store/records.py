@@ -1,0 +1,161 @@
+"""The values the `Store` takes and returns besides domain objects: users, workers and
+their sessions, queries and claims."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from englog.domain.attempts import TaskRow
+from englog.domain.tasks import NewTask, Task, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """What a worker says about itself when it registers."""
+
+    id: str
+    name: str
+    capabilities: tuple[str, ...]
+    version: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    max_concurrency: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """A worker as the store knows it, with its current session (if any)."""
+
+    info: WorkerInfo
+    registered_at: float
+    last_heartbeat_at: float | None
+    status: str  # "ready", "draining", "offline"
+    stats: Mapping[str, Any]
+    capacity: Mapping[str, int]
+    session_token_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token_hash: str
+    worker_id: str
+    created_at: float
+    last_heartbeat_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    session: Session
+    cancel_task_ids: list[str]  # the worker's tasks whose cancellation was requested
+
+
+@dataclass(frozen=True, slots=True)
+class LostWorkers:
+    """What `reap_lost_workers` did: the workers now offline (sessions deleted) and
+    their tasks after being taken back."""
+
+    worker_ids: list[str]
+    tasks: list[Task]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryQuery:
+    start: datetime | None = None  # entries ending after this
+    end: datetime | None = None  # entries starting before this
+    type: str | None = None
+    project: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim on behalf of one worker stream, as `Store.claim_tasks` takes it."""
+
+    worker_id: str
+    capacity: Mapping[str, int]
+    limit: int
+
+    def fits(self, tasks: Sequence[NewTask]) -> bool:
+        """Could this claim take all of `tasks` (its limit and each type's capacity)?
+        Then, when nothing claimable of their types waits, inserting them already
+        leased is what an insert followed by this claim would do (`submit_and_claim`)."""
+        if len(tasks) > self.limit:
+            return False
+        wanted: dict[str, int] = {}
+        for task in tasks:
+            wanted[task.type] = wanted.get(task.type, 0) + 1
+        return all(n <= int(self.capacity.get(t, 0)) for t, n in wanted.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Tasks inserted already RUNNING (`Store.submit_and_claim`) are leased to this
+    worker until `expires_at`."""
+
+    worker_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """Which tasks `Store.list_tasks` lists (None matches any), newest first."""
+
+    user_id: str | None = None
+    status: TaskStatus | None = None
+    type: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+    def filters(self) -> dict[str, str]:
+        """The columns the listed tasks must equal, with their values."""
+        wanted = {"user_id": self.user_id, "status": self.status, "type": self.type}
+        return {column: str(value) for column, value in wanted.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """One heartbeat of a worker session (`Store.heartbeat_and_renew`): the session
+    token's hash, the worker's status, stats and free capacity per task type, and the
+    tasks it still runs, whose leases are renewed (None: all the worker's)."""
+
+    token_hash: str
+    status: str
+    stats: Mapping[str, Any]
+    capacity: Mapping[str, int]
+    task_ids: Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressReport:
+    """Progress of one attempt (`Store.update_progress`), percent already in 0..100."""
+
+    task_id: str
+    attempt: int
+    worker_id: str
+    percent: float
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LostDeliveries:
+    """Tasks leased to a worker that never reached it (`Store.requeue_tasks`)."""
+
+    worker_id: str
+    task_ids: list[str]
+    reason: str
+    attempts: Mapping[str, int] | None = None  # the fence: task id -> attempt sent
+
+    def still_current(self, row: TaskRow) -> bool:
+        """Is the RUNNING task `row` still at the attempt that was lost? A newer
+        delivery of it to the same worker is not ours to take back."""
+        return self.attempts is None or self.attempts.get(row["id"]) == row["attempt"]

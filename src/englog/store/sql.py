@@ -1,0 +1,63 @@
+"""SQL both backends share, written once with each dialect's placeholders: the
+columns a new task is inserted with, and the assignments that end an attempt
+(`AttemptEnd`), including the accepted-result fence columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# The columns of `tasks` set when a task is inserted (the rest keep their defaults).
+TASK_INSERT_COLUMNS = (
+    "id",
+    "user_id",
+    "type",
+    "payload",
+    "status",
+    "priority",
+    "attempt",
+    "max_attempts",
+    "timeout_s",
+    "created_at",
+    "updated_at",
+    "run_after",
+    "metadata",
+    "worker_id",
+    "lease_expires_at",
+    "started_at",
+)
+
+_END_ATTEMPT = """status = {target},
+    attempt = CASE WHEN {pending} THEN {row}attempt + 1 ELSE {row}attempt END,
+    run_after = CASE WHEN {pending} THEN {run_after} ELSE {row}run_after END,
+    worker_id = CASE WHEN {pending} THEN NULL ELSE {row}worker_id END,
+    progress = CASE WHEN {pending} THEN 0 WHEN {target} = 'completed' THEN 100
+                    ELSE {row}progress END,
+    progress_message = CASE WHEN {pending} THEN NULL ELSE {row}progress_message END,
+    result = CASE WHEN {pending} THEN NULL ELSE {result} END,
+    completed_at = CASE WHEN {pending} THEN {row}completed_at ELSE {now} END,
+    lease_expires_at = NULL,
+    error = {error},
+    updated_at = {now},
+    reassignments = {row}reassignments + {reassigned},
+    accepted_attempt = CASE WHEN {accepted_worker} IS NULL THEN {row}accepted_attempt
+                            ELSE {row}attempt END,
+    accepted_worker = COALESCE({accepted_worker}, {row}accepted_worker)"""
+
+END_FIELDS = ("target", "run_after", "result", "error", "reassigned", "accepted_worker", "now")
+
+
+def end_attempt_assignments(value: Callable[[str], str], row: str = "") -> str:
+    """The SET clause of the UPDATE that ends a RUNNING attempt of `tasks`: PENDING
+    starts the next attempt after `run_after`, anything else is terminal; an accepted
+    result records which attempt and worker it came from (the duplicate fence).
+    `value(name)` is the dialect's reference to each of `END_FIELDS` (the AttemptEnd's
+    values and the time), `row` the prefix naming the task row being updated."""
+    values = {name: value(name) for name in END_FIELDS}
+    return _END_ATTEMPT.format(pending=f"{values['target']} = 'pending'", row=row, **values)
+
+
+# PENDING tasks per type, backoff or not, without cancel requested (`Store.pending_by_type`).
+PENDING_BY_TYPE = (
+    "SELECT type, COUNT(*) AS n FROM tasks"
+    " WHERE status = 'pending' AND NOT cancel_requested GROUP BY type ORDER BY type"
+)

@@ -1,0 +1,99 @@
+"""SQLite connections and schema migrations. The writer connection runs in WAL mode
+with the automatic checkpoint off (the writer thread checkpoints); readers are
+query-only and see the last commit without waiting for the writer."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from englog.store.base import StoreError
+from englog.store.migrations import migration_files
+from englog.store.sqlite.writer import rollback
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+# Key lookups run on the event loop (`SQLiteStore._lookup`): they never wait longer
+# than this for a lock; a busy database sends them to the reader thread instead.
+LOOKUP_BUSY_TIMEOUT_MS = 5
+MIGRATION_FILE = re.compile(r"^sqlite_(\d+)_[\w-]+\.sql$")
+
+
+def connect(
+    path: str, *, writer: bool, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path,
+        timeout=busy_timeout_ms / 1000,
+        isolation_level=None,
+        # The writer connection is also used on the event loop, under the writer's lock.
+        check_same_thread=not writer,
+    )
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        if writer:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"SQLite refused WAL mode (got {mode!r})")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the writer thread's job
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not writer:
+            conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (executescript would commit on its own)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise StoreError(f"unterminated statement in migration: {buffer.strip()[:80]!r}")
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply each pending migration in its own transaction, recorded in schema_migrations."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for version, name, script in migration_files(MIGRATION_FILE):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone()
+            if done is None:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, time.time()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)
+            raise
+
+
+def in_read_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """One snapshot per read call, so multi-statement reads are consistent."""
+    conn.execute("BEGIN")
+    try:
+        return fn(conn)
+    finally:
+        rollback(conn)
