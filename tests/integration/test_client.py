@@ -218,16 +218,19 @@ async def test_async_client_does_the_same(live: Live) -> None:
 
 
 def test_client_models_match_the_servers_openapi(live: Live) -> None:
-    """The client restates the server's views (so it need not import the server); each
-    must name the same fields, with the same ones required."""
+    """The client reads its answers into the very view models the server answers with
+    (`englog.views`, which imports no server code), and those are what /openapi.json
+    publishes: the same fields, with the same ones required."""
     import httpx
 
     from englog.client import models
+    from englog.server.http import models as server_models
 
     schemas = httpx.get(f"{live.url}/openapi.json", timeout=10).json()["components"]["schemas"]
     pairs = {name: name for name in ("TaskView", "TaskDetail", "AttemptView", "TaskAccepted")}
     pairs |= {"TaskList": "TaskList", "WaitAnswer": "TasksWaited"}
     for ours_name, server_name in pairs.items():
+        assert getattr(models, ours_name) is getattr(server_models, server_name), ours_name
         server = schemas[server_name]
         ours = getattr(models, ours_name).model_json_schema()
         assert set(ours["properties"]) == set(server["properties"]), ours_name

@@ -1,8 +1,7 @@
 """What the REST API answers, as typed models. Entries, task states and the AI results
-(`Insight`, `WeeklyReport`) are the server's and workers' own models; the task and
-worker views are restated here, field for field, so that importing the client does not
-import the server (FastAPI, gRPC, the store). tests/unit/test_client_models.py keeps
-them equal to the server's OpenAPI schema."""
+(`Insight`, `WeeklyReport`) are the server's and workers' own models; the task views are
+`englog.views`, the very models the server answers with (they depend on pydantic and the
+domain only, so importing the client does not import the server)."""
 
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from englog.ai.schemas import Insight, InsightType, WeeklyReport
 from englog.domain.entries import ActivityType, EntryFields, ImpactLevel, ValueRating
 from englog.domain.tasks import TaskStatus
+from englog.views import AttemptView, TaskAccepted, TaskDetail, TaskList, TasksWaited, TaskView
 
 __all__ = [
     "ActivityType",
@@ -53,70 +53,8 @@ class Entry(EntryFields):
         return (self.end_time - self.start_time).total_seconds() / 60.0
 
 
-class TaskAccepted(_View):
-    """A submission's 202: the task exists and has this id."""
-
-    task_id: str
-    status: TaskStatus
-
-
-class TaskView(_View):
-    """A task as `GET /v1/tasks` lists it; times are ISO 8601 UTC."""
-
-    task_id: str
-    type: str
-    status: TaskStatus
-    progress: float
-    progress_message: str | None
-    attempt: int
-    max_attempts: int
-    worker_id: str | None
-    result: Any
-    error: str | None
-    created_at: datetime | None
-    started_at: datetime | None
-    completed_at: datetime | None
-    priority: int
-    timeout_s: float
-    cancel_requested: bool
-    reassignments: int
-
-    @property
-    def finished(self) -> bool:
-        return self.status.terminal
-
-
-class AttemptView(_View):
-    """One delivery of a task; `outcome` is None while it runs."""
-
-    attempt: int
-    worker_id: str
-    started_at: datetime | None
-    ended_at: datetime | None
-    outcome: str | None
-    error: str | None
-
-
-class TaskDetail(TaskView):
-    """`GET /v1/tasks/{id}`: the task with every attempt so far."""
-
-    attempts: list[AttemptView]
-
-
-class TaskList(_View):
-    tasks: list[TaskView]
-    count: int
-    limit: int
-    offset: int
-
-
-class WaitAnswer(_View):
-    """`POST /v1/tasks/wait`: the finished tasks, the ids still running, and the ids the
-    caller has no task for."""
-
-    tasks: list[TaskDetail]
-    pending: list[str]
-    missing: list[str]
+# `POST /v1/tasks/wait`'s answer, under the name the client has always used.
+WaitAnswer = TasksWaited
 
 
 class WorkerView(_View):

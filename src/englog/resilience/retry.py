@@ -22,7 +22,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import structlog
 import tenacity
@@ -119,6 +119,15 @@ class RetryStats:
         self.last_code = code
 
 
+class _Bounds(NamedTuple):
+    """What one `Retrier.call` may do: its policy, what it retries, and when it must stop
+    (a `clock` value, or None for attempts alone)."""
+
+    policy: RetryPolicy
+    classify: Classifier
+    stop_at: float | None
+
+
 class _StopAt(tenacity.stop.stop_base):
     """Stop when the next sleep would end at or past `stop_at` on `clock`."""
 
@@ -183,18 +192,29 @@ class Retrier:
         if stop_at is not None and self._clock() >= stop_at:
             stats.failures += 1
             raise TimeoutError(f"{operation}: deadline passed before the first attempt")
-        retrying = self._retrying(operation, policy, retry_on or self.retry_on, stats, stop_at)
+        classify = retry_on or self.retry_on
+        return await self._attempts(operation, fn, _Bounds(policy, classify, stop_at), stats)
+
+    async def _attempts(
+        self, operation: str, fn: Callable[[], Awaitable[T]], bounds: _Bounds, stats: RetryStats
+    ) -> T:
+        """Every attempt, driven by tenacity, each counted in `stats`."""
+        retrying = self._retrying(operation, bounds, stats)
         try:
             result: T = await retrying(fn)
-        except asyncio.CancelledError:
-            stats.cancelled += 1
-            raise
         except BaseException as exc:
-            stats.failures += 1
-            stats.note_error(exc, self.describe(exc))
+            self._count_end(exc, stats)
             raise
         stats.successes += 1
         return result
+
+    def _count_end(self, exc: BaseException, stats: RetryStats) -> None:
+        """Count a call that ended in `exc`: cancelled, or failed with its error noted."""
+        if isinstance(exc, asyncio.CancelledError):
+            stats.cancelled += 1
+        else:
+            stats.failures += 1
+            stats.note_error(exc, self.describe(exc))
 
     def _stop_at(self, policy: RetryPolicy, deadline: float | None) -> float | None:
         bounds = [] if deadline is None else [deadline]
@@ -203,13 +223,9 @@ class Retrier:
         return min(bounds) if bounds else None
 
     def _retrying(
-        self,
-        operation: str,
-        policy: RetryPolicy,
-        classify: Classifier,
-        stats: RetryStats,
-        stop_at: float | None,
+        self, operation: str, bounds: _Bounds, stats: RetryStats
     ) -> tenacity.AsyncRetrying:
+        policy, classify, stop_at = bounds
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.max_attempts)
         if stop_at is not None:
             stop = stop | _StopAt(stop_at, self._clock)
@@ -289,53 +305,33 @@ class FastPathRetrier(Retrier):
     that failure replayed as its attempt 1, so attempts, delays, deadlines, statistics
     and the `on_retry` hook are the same as `Retrier.call`'s."""
 
-    async def call(
-        self,
-        operation: str,
-        fn: Callable[[], Awaitable[T]],
-        *,
-        deadline: float | None = None,
-        policy: RetryPolicy | None = None,
-        retry_on: Classifier | None = None,
+    async def _attempts(
+        self, operation: str, fn: Callable[[], Awaitable[T]], bounds: _Bounds, stats: RetryStats
     ) -> T:
-        policy = policy or self.policy
-        stop_at = self._stop_at(policy, deadline)
-        if stop_at is not None and self._clock() >= stop_at:
-            # Raises TimeoutError, counted as the base class does.
-            return await super().call(operation, fn, deadline=deadline, policy=policy)
-        stats = self._stats.setdefault(operation, RetryStats(operation))
         try:
             result = await fn()
-        except asyncio.CancelledError:
-            stats.attempts += 1
-            stats.cancelled += 1
-            raise
-        except Exception as exc:
-            retriable = (
-                policy.max_attempts > 1
-                and not _being_cancelled()
-                and (retry_on or self.retry_on)(exc)
-                and (stop_at is None or self._clock() < stop_at)
-            )
-            if not retriable:
+        except BaseException as exc:
+            if not (isinstance(exc, Exception) and self._retriable(exc, bounds)):
                 stats.attempts += 1
-                stats.failures += 1
-                stats.note_error(exc, self.describe(exc))
+                self._count_end(exc, stats)
                 raise
             first = exc
-        except BaseException as exc:
-            stats.attempts += 1
-            stats.failures += 1
-            stats.note_error(exc, self.describe(exc))
-            raise
         else:
             stats.attempts += 1
             stats.successes += 1
             return result
         # Outside the handler, so later errors are not chained to the first one.
         # `stop_at` is absolute: the bound still runs from before the first attempt.
-        return await super().call(
-            operation, _replaying(first, fn), deadline=stop_at, policy=policy, retry_on=retry_on
+        return await super()._attempts(operation, _replaying(first, fn), bounds, stats)
+
+    def _retriable(self, exc: Exception, bounds: _Bounds) -> bool:
+        """Whether tenacity would try again after `exc` as attempt 1."""
+        policy, classify, stop_at = bounds
+        return (
+            policy.max_attempts > 1
+            and not _being_cancelled()
+            and classify(exc)
+            and (stop_at is None or self._clock() < stop_at)
         )
 
 

@@ -1,10 +1,9 @@
 """What the REST API reads and writes: request bodies (validated by FastAPI, so a 422
 names the field) and the JSON views of tasks, entries and workers. Times in views are
-ISO 8601 UTC."""
+ISO 8601 UTC. The task views live in `englog.views`, shared with the client."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -19,9 +18,13 @@ from pydantic import (
 )
 
 from englog.domain.entries import Entry, EntryFields, check_times
-from englog.domain.tasks import Task, TaskAttempt, TaskStatus
+from englog.domain.tasks import Task, TaskAttempt
 from englog.server.http.iso_times import IsoDateTime
 from englog.store.base import WorkerRecord
+from englog.views import AttemptView as AttemptView
+from englog.views import TaskAccepted, TaskDetail, TasksWaited, iso
+from englog.views import TaskList as TaskList
+from englog.views import TaskView as TaskView
 
 MAX_PAGE = 1000
 # SQLite integers are 64-bit; no real listing goes anywhere near this.
@@ -35,99 +38,12 @@ MAX_WAIT_S = 30.0
 MAX_WAIT_IDS = 1000
 
 
-def iso(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
 def utc(value: datetime) -> datetime:
     """Naive datetimes in queries and bodies are taken as UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 # --- views ----------------------------------------------------------------------------
-
-
-class TaskView(BaseModel):
-    """A task as clients see it; times are ISO 8601 UTC."""
-
-    task_id: str
-    type: str
-    status: TaskStatus
-    progress: float
-    progress_message: str | None
-    attempt: int
-    max_attempts: int
-    worker_id: str | None
-    result: Any
-    error: str | None
-    created_at: datetime | None
-    started_at: datetime | None
-    completed_at: datetime | None
-    priority: int
-    timeout_s: float
-    cancel_requested: bool
-    reassignments: int
-
-    @classmethod
-    def of(cls, task: Task) -> TaskView:
-        return cls(**_task_fields(task))
-
-
-def _task_fields(task: Task) -> dict[str, Any]:
-    """TaskView's fields, shared with TaskDetail so it is built in one validation."""
-    return {
-        "task_id": task.id,
-        "type": task.type,
-        "status": task.status,
-        "progress": task.progress,
-        "progress_message": task.progress_message,
-        "attempt": task.attempt,
-        "max_attempts": task.max_attempts,
-        "worker_id": task.worker_id,
-        "result": task.result,
-        "error": task.error,
-        "created_at": iso(task.created_at),
-        "started_at": iso(task.started_at),
-        "completed_at": iso(task.completed_at),
-        "priority": task.priority,
-        "timeout_s": task.timeout_s,
-        "cancel_requested": task.cancel_requested,
-        "reassignments": task.reassignments,
-    }
-
-
-class AttemptView(BaseModel):
-    """One delivery of a task; outcome and ended_at are null while it runs. Outcomes:
-    completed, failed, cancelled (reported by the worker), lost (its worker went silent
-    or never got it), expired (lease ran out) and timed_out (deadline passed)."""
-
-    attempt: int
-    worker_id: str
-    started_at: datetime | None
-    ended_at: datetime | None
-    outcome: str | None
-    error: str | None
-
-    @classmethod
-    def of(cls, attempt: TaskAttempt) -> AttemptView:
-        return cls(
-            attempt=attempt.attempt,
-            worker_id=attempt.worker_id,
-            started_at=iso(attempt.started_at),
-            ended_at=iso(attempt.ended_at),
-            outcome=None if attempt.outcome is None else str(attempt.outcome),
-            error=attempt.error,
-        )
-
-
-class TaskDetail(TaskView):
-    """`GET /v1/tasks/{id}`: the task with every attempt so far."""
-
-    attempts: list[AttemptView]
-
-    @classmethod
-    def of(cls, task: Task, attempts: Sequence[TaskAttempt]) -> TaskDetail:
-        return cls(**_task_fields(task), attempts=[AttemptView.of(a) for a in attempts])
 
 
 # A task with its attempts, as the store reads them for `GET /v1/tasks/{id}`.
@@ -141,23 +57,7 @@ def task_detail_json(found: TaskFound) -> bytes:
     return TASK_DETAIL_JSON.dump_json(TaskDetail.of(*found))
 
 
-class TasksWaited(BaseModel):
-    """`POST /v1/tasks/wait`: the finished tasks, each as `GET /v1/tasks/{id}` shows it,
-    and the other ids asked about, each in the order asked."""
-
-    tasks: list[TaskDetail] = Field(description="Finished: completed, failed or cancelled.")
-    pending: list[str] = Field(description="Ids of the caller's tasks not finished yet.")
-    missing: list[str] = Field(
-        description="Ids of no task the caller may see (unknown, or another user's)."
-    )
-
-
 TASKS_WAITED_JSON: TypeAdapter[TasksWaited] = TypeAdapter(TasksWaited)
-
-
-class TaskAccepted(BaseModel):
-    task_id: str
-    status: TaskStatus
 
 
 # The single-task submission routes take `Prefer: wait=N` (see `submission.accepted`);
@@ -174,13 +74,6 @@ WAIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 def accepted_json(task: Task) -> bytes:
     """The 202 body, as the TaskAccepted model serialises it."""
     return b'{"task_id":"%s","status":"%s"}' % (task.id.encode(), str(task.status).encode())
-
-
-class TaskList(BaseModel):
-    tasks: list[TaskView]
-    count: int
-    limit: int
-    offset: int
 
 
 class BatchAccepted(BaseModel):
