@@ -268,3 +268,24 @@ def test_the_linger_is_bounded() -> None:
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="outbox-linger"):
             WorkerSettings(outbox_linger_s=bad)
+
+
+async def test_once_the_oldest_has_lingered_every_unacknowledged_result_shares_its_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow or absent server costs one commit per linger, not one per result: the
+    second result, finished within the first one's linger, is written with it."""
+    monkeypatch.setattr(worker_module, "RESULT_FLUSH_TIMEOUT_S", 0.5)
+    held = HeldCommits()
+    held.release.set()  # nothing is held: only recorded
+    async with running(tmp_path, held, linger_s=0.5) as rig:
+        first = await rig.submit("sleep", seconds=0.2)
+        second = await rig.submit("sleep", seconds=0.4)
+        await eventually(
+            lambda: {first, second} <= set(rig.worker.runner.active_ids), 10, what="running"
+        )
+        await rig.server.stop(grace_s=0.1)  # nothing is acknowledged from now on
+        await eventually(lambda: held.puts, 10, what="the first write")
+        assert held.puts == [[(first, 1), (second, 1)]]
+        assert file_keys(rig.outbox) == {(first, 1), (second, 1)}
+        assert rig.worker.pending_results == 2

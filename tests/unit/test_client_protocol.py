@@ -5,6 +5,7 @@ where its settings come from. The real server is in tests/integration/test_clien
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -18,6 +19,7 @@ import pytest
 
 from englog.client import (
     ApiError,
+    AsyncClient,
     Client,
     ConfigError,
     NotFound,
@@ -31,6 +33,7 @@ from englog.client import (
 )
 
 NOW = datetime(2026, 11, 30, 9, tzinfo=UTC).isoformat()
+LATER = datetime(2026, 11, 30, 10, tzinfo=UTC).isoformat()
 QUICK = RetryPolicy(attempts=4, initial_s=0.0, max_s=0.0)
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -232,6 +235,44 @@ def test_wait_all_falls_back_to_long_polls_on_an_older_server() -> None:
     client, seen = scripted(handler)
     assert [t.task_id for t in client.wait_all(["a", "b"], timeout=5)] == ["a", "b"]
     assert [r.method for r in seen] == ["POST", "GET", "GET"]
+
+
+def entry_json(n: int) -> dict[str, Any]:
+    return {
+        "id": f"e{n}", "title": f"entry {n}", "type": "development", "project": None,
+        "tags": [], "description": None, "start_time": NOW, "end_time": LATER,
+        "value_rating": "medium", "impact_level": "personal", "created_at": NOW,
+        "updated_at": NOW,
+    }  # fmt: skip
+
+
+def entry_pages(total: int) -> Handler:
+    """`GET /v1/entries` over `total` entries, as the server pages them."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
+        return httpx.Response(
+            200,
+            json={"entries": [entry_json(n) for n in range(offset, min(total, offset + limit))]},
+        )
+
+    return handler
+
+
+@pytest.mark.parametrize("total", [0, 3, 1000, 2003])
+def test_entries_reads_page_after_page_until_a_short_one(total: int) -> None:
+    client, seen = scripted(entry_pages(total))
+    assert [e.id for e in client.entries()] == [f"e{n}" for n in range(total)]
+    assert [int(r.url.params["offset"]) for r in seen] == list(range(0, total + 1, 1000))
+
+
+def test_the_async_client_pages_entries_the_same_way() -> None:
+    async def read() -> list[str]:
+        transport = httpx.MockTransport(entry_pages(1001))
+        async with AsyncClient("http://englog.test", "tok", transport=transport) as client:
+            return [e.id async for e in client.entries()]
+
+    assert asyncio.run(read()) == [f"e{n}" for n in range(1001)]
 
 
 def test_settings_precedence_arguments_then_environment_then_file(

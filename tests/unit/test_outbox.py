@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,3 +137,40 @@ def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(OutboxError, match="cannot open outbox"):
         Outbox(str(bad)).open()
+
+
+_WRITER = """
+import asyncio, sys
+from englog.domain.tasks import ResultOutcome
+from englog.worker.outbox import Outbox
+from englog.worker.runner import FinishedResult
+
+async def main() -> None:
+    box = Outbox(sys.argv[1])
+    box.open()
+    await box.commit(
+        [FinishedResult(f"t{i}", 1, ResultOutcome.COMPLETED, b"{}") for i in range(50)], []
+    )
+    print("committed", flush=True)
+    await asyncio.sleep(60)  # killed here, the connection still open
+
+asyncio.run(main())
+"""
+
+
+def test_a_commit_survives_a_sigkill_right_after_it(tmp_path: Path) -> None:
+    """synchronous=NORMAL keeps the README's promise (the worker's process dying),
+    without an fsync per commit: a commit is in the WAL file when it returns."""
+    path = str(tmp_path / "o.db")
+    with subprocess.Popen(
+        [sys.executable, "-c", _WRITER, path], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "committed"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert len(asyncio.run(keys_after_reopen(path))) == 50

@@ -12,12 +12,14 @@ Always usable, so the worker keeps advertising capacity for AI tasks."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
+from englog.ai.backend import AIBackend
 from englog.ai.builtin import BuiltinBackend
-from englog.ai.confidence import degrade
+from englog.ai.confidence import R, degrade
 from englog.ai.errors import AIModelMissing, AIUnavailable
 from englog.ai.llm import LLMBackend
 from englog.ai.schemas import Insight, InsightRequest, WeeklyReport, WeeklyReportRequest
@@ -43,22 +45,20 @@ class FallbackBackend:
         return f"{self.primary.name} unavailable: {reason}"
 
     async def generate_insight(self, req: InsightRequest) -> Insight:
-        reason = self._unusable_reason()
-        if reason is None:
-            try:
-                return await self.primary.generate_insight(req)
-            except (AIUnavailable, AIModelMissing) as exc:
-                reason = str(exc)
-        return degrade(await self.secondary.generate_insight(req), self._note(reason))
+        return await self._answer(lambda backend: backend.generate_insight(req))
 
     async def generate_weekly_report(self, req: WeeklyReportRequest) -> WeeklyReport:
+        return await self._answer(lambda backend: backend.generate_weekly_report(req))
+
+    async def _answer(self, ask: Callable[[AIBackend], Awaitable[R]]) -> R:
+        """The primary's answer while it is usable; else the stand-in's, marked degraded."""
         reason = self._unusable_reason()
         if reason is None:
             try:
-                return await self.primary.generate_weekly_report(req)
+                return await ask(self.primary)
             except (AIUnavailable, AIModelMissing) as exc:
                 reason = str(exc)
-        return degrade(await self.secondary.generate_weekly_report(req), self._note(reason))
+        return degrade(await ask(self.secondary), self._note(reason))
 
     async def health(self) -> dict[str, Any]:
         return await self.primary.health() | {"fallback": self.secondary.name}

@@ -215,20 +215,23 @@ class LLMBackend:
             f"{self.max_repairs + 1} times; last problem: {problem}"
         )
 
-    def _scored(
+    async def _written(
         self,
         prompt: Prompt,
+        model: type[Draft],
+        timeout_s: float,
         facts: Any,
-        draft: Draft,
-        claims: list[str],
-        answer: ChatAnswer,
         entries: Sequence[EntryPayload],
+        claims: str,
     ) -> dict[str, Any]:
-        """The draft with its computed confidence; `claims` are the texts whose figures
-        are checked (recommendations are advice, not claims)."""
+        """A valid draft as result fields, with its computed confidence. `claims` names
+        the draft's list (key points, highlights) whose figures are checked; it is kept
+        under that name (recommendations are advice, not claims)."""
+        draft, answer = await self._draft(prompt, model, timeout_s)
+        points: list[str] = getattr(draft, claims)
         scored = confidence.assess(
             facts,
-            [draft.title, draft.summary, *claims],
+            [draft.title, draft.summary, *points],
             draft.cited_entry_ids,
             prompt.entry_ids,
             draft.self_confidence,
@@ -249,6 +252,7 @@ class LLMBackend:
             "facts": facts.as_dict(),
             "entry_count": facts.entry_count,
             "cited_entry_ids": cited,
+            claims: points,
         }
 
     async def generate_insight(self, req: InsightRequest) -> Insight:
@@ -257,11 +261,12 @@ class LLMBackend:
         facts = compute_facts(req.entries)
         kind = str(req.insight_type)
         prompt = insight_prompt(kind, facts, req.entries, req.context, self.budget)
-        draft, answer = await self._draft(prompt, InsightDraft, self.timeouts.insight_s)
+        fields = await self._written(
+            prompt, InsightDraft, self.timeouts.insight_s, facts, req.entries, "key_points"
+        )
         return Insight(
-            **self._scored(prompt, facts, draft, draft.key_points, answer, req.entries),
+            **fields,
             insight_type=req.insight_type,
-            key_points=draft.key_points,
             period_start=facts.period_start,
             period_end=facts.period_end,
         )
@@ -272,11 +277,12 @@ class LLMBackend:
         if not in_week:
             raise AINonRetriable(f"no entries between {req.week_start} and {req.week_end}")
         prompt = report_prompt(req.week_start, req.week_end, facts, in_week, self.budget)
-        draft, answer = await self._draft(prompt, WeeklyReportDraft, self.timeouts.report_s)
+        fields = await self._written(
+            prompt, WeeklyReportDraft, self.timeouts.report_s, facts, in_week, "highlights"
+        )
         return WeeklyReport(
-            **self._scored(prompt, facts, draft, draft.highlights, answer, in_week),
+            **fields,
             week_start=req.week_start,
             week_end=req.week_end,
-            highlights=draft.highlights,
             time_breakdown=facts.minutes_by_type,
         )

@@ -36,18 +36,13 @@ def certs_init(
         fail(str(exc))
     console.print(f"wrote a CA, a server certificate for {', '.join(hosts)} and a worker"
                   f" certificate in {directory}", highlight=False)  # fmt: skip
-    console.print("server (add --tls-ca for mutual TLS):", highlight=False)
-    console.print(
-        f"  englog server --tls-cert {pki.server_cert} --tls-key {pki.server_key}"
-        f" --tls-ca {pki.ca}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print("worker:", highlight=False)
-    console.print(
-        f"  englog worker --tls-ca {pki.ca} --tls-cert {pki.worker_cert}"
+    commands = {
+        "server (add --tls-ca for mutual TLS)": f"englog server --tls-cert {pki.server_cert}"
+        f" --tls-key {pki.server_key} --tls-ca {pki.ca}",
+        "worker": f"englog worker --tls-ca {pki.ca} --tls-cert {pki.worker_cert}"
         f" --tls-key {pki.worker_key}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    }
+    for role, command in commands.items():
+        console.print(f"{role}:", highlight=False)
+        console.print(f"  {command}", highlight=False, soft_wrap=True)
     console.print(f"keep {pki.ca_key} offline: it signs new certificates", highlight=False)

@@ -6,6 +6,7 @@ too, so both clients behave the same."""
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -170,6 +171,26 @@ def retry_delay(
     return None if spent + delay > policy.total_s else delay
 
 
+class Attempts:
+    """The retry bookkeeping of one send, without the sleeping (which each client does
+    its own way): count the failures, and say how long to wait before the next try."""
+
+    def __init__(self, policy: RetryPolicy, call: Call[Any]) -> None:
+        self.policy = policy
+        self.call = call
+        self.failures = 0
+        self.started = time.monotonic()
+
+    def delay_after(self, exc: errors.ClientError) -> float:
+        """Seconds to wait before trying again; `exc` itself when there is no next try."""
+        self.failures += 1
+        spent = time.monotonic() - self.started
+        delay = retry_delay(self.policy, self.call, exc, self.failures, spent)
+        if delay is None:
+            raise exc
+        return delay
+
+
 # --- answers ------------------------------------------------------------------------------
 
 
@@ -239,6 +260,20 @@ def bulk_entries(bodies: Sequence[Mapping[str, Any]]) -> Call[list[Entry]]:
     return Call("POST", "/v1/entries/bulk", ENTRIES, json={"entries": list(bodies)}, resend=False)
 
 
+def log_entry(arguments: Mapping[str, Any]) -> Call[Entry]:
+    """The create call for the arguments of `Client.log` (its locals)."""
+    fields = {k: v for k, v in arguments.items() if k != "self"}
+    fields.update(start_time=fields.pop("start"), end_time=fields.pop("end"))
+    fields["tags"] = list(fields["tags"])
+    return create_entry(entry_body(fields))
+
+
+def bulk_entry_calls(entries: Iterable[Mapping[str, Any]]) -> list[Call[list[Entry]]]:
+    """One bulk call per MAX_PAGE entries, every entry checked before any is sent."""
+    bodies = [entry_body(e) for e in entries]
+    return [bulk_entries(bodies[i : i + MAX_PAGE]) for i in range(0, len(bodies), MAX_PAGE)]
+
+
 def entry_page(
     start: datetime | date | None,
     end: datetime | date | None,
@@ -255,6 +290,29 @@ def entry_page(
     if type_ is not None:
         params["type"] = str(type_)
     return Call("GET", "/v1/entries", ENTRIES, params=params)
+
+
+class EntryPages:
+    """`GET /v1/entries` page after page, until one comes back short."""
+
+    def __init__(
+        self,
+        start: datetime | date | None,
+        end: datetime | date | None,
+        project: str | None,
+        type_: str | None,
+    ) -> None:
+        self.query = (start, end, project, type_)
+        self.offset: int | None = 0
+
+    def next_call(self) -> Call[list[Entry]] | None:
+        return None if self.offset is None else entry_page(*self.query, self.offset)
+
+    def take(self, page: list[Entry]) -> list[Entry]:
+        """`page`, noting where the next one starts (none after a short page)."""
+        if self.offset is not None:
+            self.offset = None if len(page) < MAX_PAGE else self.offset + len(page)
+        return page
 
 
 def get_entry(entry_id: str) -> Call[Entry]:
@@ -336,6 +394,18 @@ def submit_batch(items: Sequence[Mapping[str, Any]], key: str | None) -> Call[li
 def chunk_key(key: str | None, index: int, chunks: int) -> str | None:
     """The key of the `index`-th request of a submission split in `chunks`."""
     return key if key is None or chunks == 1 else f"{key}.{index}"
+
+
+def batch_calls(
+    items: Iterable[tuple[str, Mapping[str, Any]] | Mapping[str, Any]], key: str | None
+) -> list[Call[list[TaskAccepted]]]:
+    """One batch call per MAX_PAGE items, each under its own share of `key`."""
+    bodies = batch_items(items)
+    chunks = -(-len(bodies) // MAX_PAGE)
+    return [
+        submit_batch(bodies[first : first + MAX_PAGE], chunk_key(key, first // MAX_PAGE, chunks))
+        for first in range(0, len(bodies), MAX_PAGE)
+    ]
 
 
 def get_task(task_id: str, wait_s: float | None = None) -> Call[TaskDetail]:

@@ -51,6 +51,18 @@ class Deadline:
         return errors.Timeout(f"{what} not finished within {self.timeout:g}s", ids)
 
 
+def next_poll(
+    task_id: str, last: TaskDetail | None, deadline: Deadline
+) -> _calls.Call[TaskDetail] | None:
+    """The long poll that follows `last`, None once the task is finished; Timeout when
+    the deadline has passed first."""
+    if last is not None and last.finished:
+        return None
+    if deadline.passed:
+        raise deadline.timed_out(f"task {task_id}", [task_id])
+    return _calls.get_task(task_id, deadline.poll_for())
+
+
 def is_missing_route(exc: errors.ApiError) -> bool:
     """A server older than `POST /v1/tasks/wait` answers 404 or 405 for it."""
     return exc.status in (404, 405) and exc.code in ("not_found", "method_not_allowed")
@@ -68,6 +80,9 @@ class WaitSet:
         return bool(self.pending)
 
     def next_call(self, deadline: Deadline) -> _calls.Call[WaitAnswer]:
+        """The next window's request; Timeout naming every id left once `deadline` passed."""
+        if deadline.passed:
+            raise deadline.timed_out(f"{len(self.pending)} task(s)", self.pending)
         size = min(len(self.pending), _calls.MAX_WAIT_IDS)
         window = [self.pending.popleft() for _ in range(size)]
         wait = deadline.poll_for()
@@ -86,8 +101,11 @@ class WaitSet:
         self.missing = list(answer.missing)
         return finished
 
-    def restore(self) -> None:
-        """Put the window of a failed request back."""
+    def fall_back(self, exc: errors.ApiError) -> None:
+        """After a failed request: `exc` itself, unless the server has no wait route;
+        then the window goes back in line for the caller to poll each task."""
+        if not is_missing_route(exc):
+            raise exc
         self.pending.extendleft(reversed(self._window))
 
     def check_missing(self) -> None:

@@ -6,22 +6,19 @@ only local: they bound the long polls the server holds, as in `Client`."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, cast, overload
 
 import httpx
 
 from englog.client import _calls
-from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
-from englog.client._waiting import Deadline, WaitSet, is_missing_route, outcome
-from englog.client.config import resolve
+from englog.client._calls import Call
+from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
 from englog.client.errors import ApiError, ClientError
 from englog.client.models import (
     Entry,
     Insight,
-    TaskAccepted,
     TaskDetail,
     TaskList,
     TaskStatus,
@@ -31,37 +28,22 @@ from englog.client.models import (
 )
 from englog.client.periods import as_week
 from englog.client.sync import (
-    DEFAULT_TIMEOUT_S,
+    ClientBase,
     DateLike,
+    Handle,
     TaskItem,
     WeekLike,
     _any,
     _as,
     _prefer,
-    connection,
 )
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class AsyncTaskHandle(Generic[R]):
+class AsyncTaskHandle(Handle["AsyncClient", R]):
     """A submitted task, awaited: see `TaskHandle`."""
-
-    def __init__(
-        self,
-        client: AsyncClient,
-        task_id: str,
-        parse: Any = _any,
-        last: TaskDetail | None = None,
-    ) -> None:
-        self.client = client
-        self.id = task_id
-        self.parse = parse
-        self.last = last
-
-    def __repr__(self) -> str:
-        return f"AsyncTaskHandle({self.id!r})"
 
     async def refresh(self) -> TaskDetail:
         self.last = await self.client.send(_calls.get_task(self.id))
@@ -72,11 +54,9 @@ class AsyncTaskHandle(Generic[R]):
 
     async def wait(self, timeout: float | None = None) -> TaskDetail:  # noqa: ASYNC109
         deadline = Deadline(timeout)
-        while self.last is None or not self.last.finished:
-            if deadline.passed:
-                raise deadline.timed_out(f"task {self.id}", [self.id])
-            self.last = await self.client.send(_calls.get_task(self.id, deadline.poll_for()))
-        return self.last
+        while call := next_poll(self.id, self.last, deadline):
+            self.last = await self.client.send(call)
+        return cast(TaskDetail, self.last)  # next_poll ends only on a finished task
 
     async def result(self, timeout: float | None = None) -> R:  # noqa: ASYNC109
         parsed: R = outcome(await self.wait(timeout), self.parse)
@@ -86,24 +66,14 @@ class AsyncTaskHandle(Generic[R]):
         return await self.client.send(_calls.cancel_task(self.id))
 
 
-class AsyncClient:
+class AsyncClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient]):
     """englog's REST API for asyncio programs; configured as `Client` is. Use with
     `async with`, or `await aclose()`."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.settings = resolve(url, token)
-        self.url = self.settings.url
-        self.timeout = timeout
-        self.retry = retry
-        self._http = httpx.AsyncClient(**connection(self.settings, timeout), transport=transport)
+    def _open(
+        self, options: dict[str, Any], transport: httpx.AsyncBaseTransport | None
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(**options, transport=transport)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -116,23 +86,19 @@ class AsyncClient:
 
     async def send(self, call: Call[T]) -> T:
         """Send one call, retried per `retry` where that is safe (see Call.resend)."""
-        failures, started = 0, time.monotonic()
+        attempts = _calls.Attempts(self.retry, call)
         while True:
             try:
-                try:
-                    response = await self._http.request(
-                        call.method, call.path, **call.options(self.timeout)
-                    )
-                except httpx.HTTPError as exc:
-                    raise _calls.transport_error(exc, self.url) from exc
-                return call.parse(response)
+                return call.parse(await self._request(call))
             except ClientError as exc:
-                failures += 1
-                spent = time.monotonic() - started
-                delay = _calls.retry_delay(self.retry, call, exc, failures, spent)
-                if delay is None:
-                    raise
+                delay = attempts.delay_after(exc)
             await asyncio.sleep(delay)
+
+    async def _request(self, call: Call[Any]) -> httpx.Response:
+        try:
+            return await self._http.request(call.method, call.path, **call.options(self.timeout))
+        except httpx.HTTPError as exc:
+            raise _calls.transport_error(exc, self.url) from exc
 
     # --- entries --------------------------------------------------------------------------
     async def log(
@@ -148,17 +114,12 @@ class AsyncClient:
         value_rating: str = "medium",
         impact_level: str = "personal",
     ) -> Entry:
-        fields = {k: v for k, v in locals().items() if k != "self"}
-        fields.update(start_time=fields.pop("start"), end_time=fields.pop("end"))
-        fields["tags"] = list(tags)
-        return await self.send(_calls.create_entry(_calls.entry_body(fields)))
+        return await self.send(_calls.log_entry(locals()))
 
     async def log_many(self, entries: Iterable[Mapping[str, Any]]) -> list[Entry]:
-        bodies = [_calls.entry_body(e) for e in entries]
         stored: list[Entry] = []
-        for first in range(0, len(bodies), _calls.MAX_PAGE):
-            chunk = bodies[first : first + _calls.MAX_PAGE]
-            stored.extend(await self.send(_calls.bulk_entries(chunk)))
+        for call in _calls.bulk_entry_calls(entries):
+            stored.extend(await self.send(call))
         return stored
 
     async def entries(
@@ -169,14 +130,10 @@ class AsyncClient:
         project: str | None = None,
         type: str | None = None,
     ) -> AsyncIterator[Entry]:
-        offset = 0
-        while True:
-            page = await self.send(_calls.entry_page(start, end, project, type, offset))
-            for entry in page:
+        pages = _calls.EntryPages(start, end, project, type)
+        while call := pages.next_call():
+            for entry in pages.take(await self.send(call)):
                 yield entry
-            if len(page) < _calls.MAX_PAGE:
-                return
-            offset += len(page)
 
     async def entry(self, entry_id: str) -> Entry:
         return await self.send(_calls.get_entry(entry_id))
@@ -212,14 +169,9 @@ class AsyncClient:
     async def submit_many(
         self, items: Iterable[TaskItem], *, idempotency_key: str | None = None
     ) -> list[AsyncTaskHandle[Any]]:
-        bodies = _calls.batch_items(items)
-        chunks = -(-len(bodies) // _calls.MAX_PAGE)
         handles: list[AsyncTaskHandle[Any]] = []
-        for first in range(0, len(bodies), _calls.MAX_PAGE):
-            chunk = bodies[first : first + _calls.MAX_PAGE]
-            key = _calls.chunk_key(idempotency_key, first // _calls.MAX_PAGE, chunks)
-            accepted: list[TaskAccepted] = await self.send(_calls.submit_batch(chunk, key))
-            handles.extend(AsyncTaskHandle(self, a.task_id) for a in accepted)
+        for call in _calls.batch_calls(items, idempotency_key):
+            handles.extend(AsyncTaskHandle(self, a.task_id) for a in await self.send(call))
         return handles
 
     def task(self, task_id: str) -> AsyncTaskHandle[Any]:
@@ -238,14 +190,10 @@ class AsyncClient:
         waiting = WaitSet(h if isinstance(h, str) else h.id for h in handles)
         deadline = Deadline(timeout)
         while waiting:
-            if deadline.passed:
-                raise deadline.timed_out(f"{len(waiting.pending)} task(s)", waiting.pending)
             try:
                 answer = await self.send(waiting.next_call(deadline))
             except ApiError as exc:
-                if not is_missing_route(exc):
-                    raise
-                waiting.restore()
+                waiting.fall_back(exc)
                 async for task in self._poll_each(waiting, deadline):
                     yield task
                 return

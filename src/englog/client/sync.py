@@ -4,22 +4,22 @@ share between threads (httpx's API over `LeanTransport`, one connection per thre
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import httpx
 
 from englog import __version__
 from englog.client import _calls
 from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
-from englog.client._waiting import Deadline, WaitSet, is_missing_route, outcome
-from englog.client.config import Settings, resolve
+from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
+from englog.client.config import resolve
 from englog.client.errors import ApiError, ClientError, ConfigError
 from englog.client.models import (
     Entry,
     Insight,
-    TaskAccepted,
     TaskDetail,
     TaskList,
     TaskStatus,
@@ -32,6 +32,9 @@ from englog.client.transport import LeanTransport
 
 T = TypeVar("T")
 R = TypeVar("R")
+C = TypeVar("C")
+X = TypeVar("X")  # an httpx transport
+H = TypeVar("H")  # an httpx client
 DEFAULT_TIMEOUT_S = 15.0
 NOT_LOGGED_IN = "no API token: run `englog login --url URL --token TOKEN` or set ENGLOG_TOKEN"
 TaskItem = tuple[str, Mapping[str, Any]] | Mapping[str, Any]
@@ -43,27 +46,46 @@ def _any(value: Any) -> Any:
     return value
 
 
-def connection(settings: Settings, timeout: float) -> dict[str, Any]:
-    """httpx client arguments both clients share."""
-    if not settings.token:
-        raise ConfigError(NOT_LOGGED_IN)
-    headers = {
-        "Authorization": f"Bearer {settings.token}",
-        "User-Agent": f"englog-client/{__version__}",
-    }
-    return {"base_url": settings.url, "headers": headers, "timeout": timeout}
-
-
-class TaskHandle(Generic[R]):
-    """A submitted task: `.status()`, `.wait(timeout)`, `.result(timeout)`, `.cancel()`.
-    `last` is the task as last seen (None until read)."""
+class ClientBase(ABC, Generic[X, H]):
+    """What both clients hold: the resolved settings, the timeout of one request, the
+    retry policy, and their httpx client (`_open`, over `transport`)."""
 
     def __init__(
         self,
-        client: Client,
-        task_id: str,
-        parse: Any = _any,
-        last: TaskDetail | None = None,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        transport: X | None = None,
+    ) -> None:
+        self.settings = resolve(url, token)
+        self.url = self.settings.url
+        self.timeout = timeout
+        self.retry = retry
+        self._http = self._open(self._connection(), transport)
+
+    def _connection(self) -> dict[str, Any]:
+        """httpx client arguments both clients share."""
+        if not self.settings.token:
+            raise ConfigError(NOT_LOGGED_IN)
+        headers = {
+            "Authorization": f"Bearer {self.settings.token}",
+            "User-Agent": f"englog-client/{__version__}",
+        }
+        return {"base_url": self.settings.url, "headers": headers, "timeout": self.timeout}
+
+    @abstractmethod
+    def _open(self, options: dict[str, Any], transport: X | None) -> H:
+        """The httpx client, sync or async."""
+
+
+class Handle(Generic[C, R]):
+    """What a task handle holds, sync or async: its client, the task id, how to read the
+    result (`parse`) and `last`, the task as last seen (None until read)."""
+
+    def __init__(
+        self, client: C, task_id: str, parse: Any = _any, last: TaskDetail | None = None
     ) -> None:
         self.client = client
         self.id = task_id
@@ -71,7 +93,12 @@ class TaskHandle(Generic[R]):
         self.last = last
 
     def __repr__(self) -> str:
-        return f"TaskHandle({self.id!r})"
+        return f"{type(self).__name__}({self.id!r})"
+
+
+class TaskHandle(Handle["Client", R]):
+    """A submitted task: `.status()`, `.wait(timeout)`, `.result(timeout)`, `.cancel()`.
+    `last` is the task as last seen (None until read)."""
 
     def refresh(self) -> TaskDetail:
         self.last = self.client.send(_calls.get_task(self.id))
@@ -83,11 +110,9 @@ class TaskHandle(Generic[R]):
     def wait(self, timeout: float | None = None) -> TaskDetail:
         """The task once finished, by long polls; Timeout if it is not by then."""
         deadline = Deadline(timeout)
-        while self.last is None or not self.last.finished:
-            if deadline.passed:
-                raise deadline.timed_out(f"task {self.id}", [self.id])
-            self.last = self.client.send(_calls.get_task(self.id, deadline.poll_for()))
-        return self.last
+        while call := next_poll(self.id, self.last, deadline):
+            self.last = self.client.send(call)
+        return cast(TaskDetail, self.last)  # next_poll ends only on a finished task
 
     def result(self, timeout: float | None = None) -> R:
         """The typed result; TaskFailed / TaskCancelled when it ended without one."""
@@ -98,28 +123,14 @@ class TaskHandle(Generic[R]):
         return self.client.send(_calls.cancel_task(self.id))
 
 
-class Client:
+class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
     """englog's REST API for programs. `url` and `token` default to ENGLOG_URL /
     ENGLOG_TOKEN, then to the file `englog login` saved. Use as a context manager, or
     call `close()`. Safe to share between threads (one connection per thread, see
     `LeanTransport`; `transport` replaces it, e.g. with httpx.MockTransport in tests)."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.settings = resolve(url, token)
-        self.url = self.settings.url
-        self.timeout = timeout
-        self.retry = retry
-        self._http = httpx.Client(
-            **connection(self.settings, timeout), transport=transport or LeanTransport()
-        )
+    def _open(self, options: dict[str, Any], transport: httpx.BaseTransport | None) -> httpx.Client:
+        return httpx.Client(**options, transport=transport or LeanTransport())
 
     def __enter__(self) -> Client:
         return self
@@ -132,23 +143,19 @@ class Client:
 
     def send(self, call: Call[T]) -> T:
         """Send one call, retried per `retry` where that is safe (see Call.resend)."""
-        failures, started = 0, time.monotonic()
+        attempts = _calls.Attempts(self.retry, call)
         while True:
             try:
-                try:
-                    response = self._http.request(
-                        call.method, call.path, **call.options(self.timeout)
-                    )
-                except httpx.HTTPError as exc:
-                    raise _calls.transport_error(exc, self.url) from exc
-                return call.parse(response)
+                return call.parse(self._request(call))
             except ClientError as exc:
-                failures += 1
-                spent = time.monotonic() - started
-                delay = _calls.retry_delay(self.retry, call, exc, failures, spent)
-                if delay is None:
-                    raise
+                delay = attempts.delay_after(exc)
             time.sleep(delay)
+
+    def _request(self, call: Call[Any]) -> httpx.Response:
+        try:
+            return self._http.request(call.method, call.path, **call.options(self.timeout))
+        except httpx.HTTPError as exc:
+            raise _calls.transport_error(exc, self.url) from exc
 
     # --- entries --------------------------------------------------------------------------
     def log(
@@ -165,18 +172,13 @@ class Client:
         impact_level: str = "personal",
     ) -> Entry:
         """Store one activity entry (naive times are local)."""
-        fields = {k: v for k, v in locals().items() if k != "self"}
-        fields.update(start_time=fields.pop("start"), end_time=fields.pop("end"))
-        fields["tags"] = list(tags)
-        return self.send(_calls.create_entry(_calls.entry_body(fields)))
+        return self.send(_calls.log_entry(locals()))
 
     def log_many(self, entries: Iterable[Mapping[str, Any]]) -> list[Entry]:
         """Store many entries, 1,000 per request (each request all or nothing)."""
-        bodies = [_calls.entry_body(e) for e in entries]
         stored: list[Entry] = []
-        for first in range(0, len(bodies), _calls.MAX_PAGE):
-            chunk = bodies[first : first + _calls.MAX_PAGE]
-            stored.extend(self.send(_calls.bulk_entries(chunk)))
+        for call in _calls.bulk_entry_calls(entries):
+            stored.extend(self.send(call))
         return stored
 
     def entries(
@@ -188,13 +190,9 @@ class Client:
         type: str | None = None,
     ) -> Iterator[Entry]:
         """Entries overlapping [start, end), oldest first, every page."""
-        offset = 0
-        while True:
-            page = self.send(_calls.entry_page(start, end, project, type, offset))
-            yield from page
-            if len(page) < _calls.MAX_PAGE:
-                return
-            offset += len(page)
+        pages = _calls.EntryPages(start, end, project, type)
+        while call := pages.next_call():
+            yield from pages.take(self.send(call))
 
     def entry(self, entry_id: str) -> Entry:
         return self.send(_calls.get_entry(entry_id))
@@ -236,14 +234,9 @@ class Client:
     ) -> list[TaskHandle[Any]]:
         """Submit through the batch route, 1,000 per request (each all or nothing);
         items are `(type, payload)` pairs or dicts shaped like the route's items."""
-        bodies = _calls.batch_items(items)
-        chunks = -(-len(bodies) // _calls.MAX_PAGE)
         handles: list[TaskHandle[Any]] = []
-        for first in range(0, len(bodies), _calls.MAX_PAGE):
-            chunk = bodies[first : first + _calls.MAX_PAGE]
-            key = _calls.chunk_key(idempotency_key, first // _calls.MAX_PAGE, chunks)
-            accepted: list[TaskAccepted] = self.send(_calls.submit_batch(chunk, key))
-            handles.extend(TaskHandle(self, a.task_id) for a in accepted)
+        for call in _calls.batch_calls(items, idempotency_key):
+            handles.extend(TaskHandle(self, a.task_id) for a in self.send(call))
         return handles
 
     def task(self, task_id: str) -> TaskHandle[Any]:
@@ -264,14 +257,10 @@ class Client:
         waiting = WaitSet(h if isinstance(h, str) else h.id for h in handles)
         deadline = Deadline(timeout)
         while waiting:
-            if deadline.passed:
-                raise deadline.timed_out(f"{len(waiting.pending)} task(s)", waiting.pending)
             try:
                 answer = self.send(waiting.next_call(deadline))
             except ApiError as exc:
-                if not is_missing_route(exc):
-                    raise
-                waiting.restore()
+                waiting.fall_back(exc)
                 yield from self._poll_each(waiting, deadline)
                 return
             yield from waiting.take(answer)

@@ -6,7 +6,7 @@ set, so the task runs anywhere; the worker passes another (Ollama) when asked.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from englog.ai.backend import AIBackend
 from englog.ai.builtin import BuiltinBackend
 from englog.ai.errors import AIError, AIUnavailable
-from englog.ai.schemas import InsightRequest, describe_validation_error
+from englog.ai.schemas import InsightRequest, WeeklyReportRequest, describe_validation_error
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S
 from englog.resilience.backoff import Backoff, BackoffPolicy
 from englog.tasks.base import NonRetriableError, TaskContext, TaskError, handler
@@ -24,8 +24,8 @@ __all__ = [
     "AIBackend",
     "backend_of",
     "insight_generation",
+    "parse_ai_request",
     "parse_payload",
-    "require_entries",
     "run_backend",
     "write",
 ]
@@ -33,6 +33,7 @@ __all__ = [
 INSIGHT_TIMEOUT_S = DEFAULT_TIMEOUTS_S["insight_generation"]
 
 M = TypeVar("M", bound=BaseModel)
+A = TypeVar("A", InsightRequest, WeeklyReportRequest)
 
 
 def parse_payload(model: type[M], payload: Any, task_type: str) -> M:
@@ -44,11 +45,14 @@ def parse_payload(model: type[M], payload: Any, task_type: str) -> M:
         raise NonRetriableError(f"invalid {task_type} payload: {detail}") from exc
 
 
-def require_entries(entries: Sequence[Any], task_type: str) -> None:
-    if not entries:
+def parse_ai_request(model: type[A], payload: Any, task_type: str) -> A:
+    """An AI task's payload, valid and with at least one entry (else non-retriable)."""
+    req = parse_payload(model, payload, task_type)
+    if not req.entries:
         raise NonRetriableError(
             f"invalid {task_type} payload: entries: at least one entry is required"
         )
+    return req
 
 
 def backend_of(ctx: TaskContext) -> AIBackend:
@@ -107,7 +111,6 @@ async def write(
 
 @handler("insight_generation", timeout_s=INSIGHT_TIMEOUT_S, requires=("ai",))
 async def insight_generation(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
-    req = parse_payload(InsightRequest, payload, "insight_generation")
-    require_entries(req.entries, "insight_generation")
+    req = parse_ai_request(InsightRequest, payload, "insight_generation")
     scope = f"over {len(req.entries)} entries"
     return await write(ctx, scope, "narrative", lambda backend: backend.generate_insight(req))

@@ -26,6 +26,8 @@ from englog.worker.session import ReportRefused, ResultsRejected, Session, Sessi
 from englog.worker.settings import WorkerSettings
 
 MAX_REPORT_BYTES = 8 * 1024 * 1024
+# How long the delete of an acknowledged result may wait for a write to ride along with.
+FORGET_DELAY_S = 0.1
 _RETRIED = (grpc.aio.AioRpcError, ReportRefused, ConnectionError, TimeoutError)
 
 
@@ -51,6 +53,7 @@ class ResultDelivery:
         self._unsaved: dict[Key, tuple[FinishedResult, float]] = {}
         self._in_outbox: set[Key] = set(self.pending)
         self._acked: list[Key] = []
+        self._acked_since = 0.0  # monotonic time the first of `_acked` was queued
         self.outbox_wakeup = asyncio.Event()
         self.outbox_idle = asyncio.Event()
         self.outbox_idle.set()
@@ -94,29 +97,32 @@ class ResultDelivery:
 
     # --- loops ----------------------------------------------------------------------
     async def outbox_loop(self) -> None:
-        """One commit for every result still unsaved and every acknowledged key to
-        delete. Keys enter `_in_outbox` before their commit starts, so an ack that
-        arrives during it queues the delete for the next commit, never before the put.
-        A result's own write is not retried if it fails: it is still reported from
-        memory, and only a crash could lose it then.
+        """Commits what is due: every unsaved result once the oldest has lingered, and
+        the deletes of acknowledged ones. Keys enter `_in_outbox` before their commit
+        starts, so an ack that arrives during it queues the delete for a later commit,
+        never before the put. A result's own write is not retried if it fails: it is
+        still reported from memory, and only a crash could lose it then.
 
         Each result first waits `outbox_linger_s` (5 ms) from its hand-over for its
         acknowledgement, as a Kafka producer lingers to fill a batch: a server that
-        answers within it (a report takes under a millisecond) leaves nothing to write,
-        so the usual result costs the worker no write, no fsync and no delete. Measured
-        side by side, that took 0.13 ms off the round trip, time the writing thread used
-        to take from the reporting one. A result still unacknowledged after its linger
-        (the server slow or unreachable) is written as before; when draining there is no
-        linger."""
+        answers within it leaves nothing to write, so the usual result costs the worker
+        no write at all. Once the oldest has lingered unacknowledged (the server slow
+        or away), every result not yet acknowledged goes into that one commit: a commit
+        costs the worker ~0.1 ms of CPU and a row ~5 us, so a slow server costs one
+        commit per linger, not one per result (measured: docs/benchmarks.md, "Client
+        pattern"). No result waits longer than its linger and one commit. Deletes wait
+        for the next write, or `FORGET_DELAY_S` (nobody needs them sooner: a row left by
+        a crash is reported again and answered "duplicate"); when draining nothing
+        waits."""
         while True:
             await self.outbox_wakeup.wait()
             self.outbox_wakeup.clear()
             while self._unsaved or self._acked:
-                left = self._linger_left()
+                left = self._next_write_in()
                 if left > 0:
                     await asyncio.sleep(left)
                     continue  # acknowledgements may have taken some meanwhile
-                saving = self._due()
+                saving, self._unsaved = self._unsaved, {}
                 # A key saved again after its ack (the same attempt finished twice) must
                 # not have its new row deleted: puts and removes of one commit run in
                 # that order.
@@ -124,7 +130,7 @@ class ResultDelivery:
                 self._acked = []
                 self._in_outbox.update(saving)
                 try:
-                    await self.outbox.commit(list(saving.values()), forgetting)
+                    await self.outbox.commit([r for r, _ in saving.values()], forgetting)
                 except Exception as exc:
                     # A full or broken disk must not stop reporting: the results are
                     # in memory and reported anyway; `_in_outbox` keeps their keys, as
@@ -236,22 +242,16 @@ class ResultDelivery:
         self._write_behind(replacement)  # a restart must not report the refused one again
 
     # --- the outbox's bookkeeping ---------------------------------------------------
-    def _linger_left(self) -> float:
-        """Seconds until the oldest unsaved result has lingered (0: write now)."""
-        linger = self.settings.outbox_linger_s
-        if not linger or self.draining or not self._unsaved:
+    def _next_write_in(self) -> float:
+        """Seconds until the next commit is due (0: now): the end of the oldest unsaved
+        result's linger, or `FORGET_DELAY_S` after the first waiting delete."""
+        if self.draining:
             return 0.0
-        oldest = min(since for _, since in self._unsaved.values())
-        return max(0.0, oldest + linger - time.monotonic())
-
-    def _due(self) -> dict[Key, FinishedResult]:
-        """Take the unsaved results whose linger is over (all when draining)."""
-        linger = 0.0 if self.draining else self.settings.outbox_linger_s
-        cutoff = time.monotonic() - linger
-        due = {k: r for k, (r, since) in self._unsaved.items() if since <= cutoff}
-        for key in due:
-            del self._unsaved[key]
-        return due
+        due = self._acked_since + FORGET_DELAY_S if self._acked else float("inf")
+        if self._unsaved:
+            oldest = min(since for _, since in self._unsaved.values())
+            due = min(due, oldest + self.settings.outbox_linger_s)
+        return max(0.0, due - time.monotonic())
 
     def _write_behind(self, result: FinishedResult) -> None:
         """Hand `result` to the outbox loop (nothing to do without a durable outbox)."""
@@ -271,6 +271,8 @@ class ResultDelivery:
             self._unsaved.pop(key, None)
             if key in self._in_outbox:
                 self._in_outbox.discard(key)
+                if not self._acked:
+                    self._acked_since = time.monotonic()
                 self._acked.append(key)
                 deleting = True
         if deleting:

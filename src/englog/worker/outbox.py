@@ -2,16 +2,25 @@
 (write-behind: the report never waits for the disk), and leave only when the server
 has acknowledged them. A result acknowledged before its write began is never written
 at all; the worker lets a new result linger (`--outbox-linger`, 5 ms) for its
-acknowledgement first, so that is the usual case. Otherwise it is in the file within
+acknowledgement first, so while the server answers that is the usual case (once one
+outlasts its linger, every unacknowledged result is written in that commit: see
+delivery.py). Otherwise it is in the file within
 the linger and one commit of finishing, so a result the server cannot take survives an
 outage of any length and a later crash (SIGKILL) of the worker, and is delivered from
 here on the next start. The one window: a worker killed in those few milliseconds loses
 the result, and the server runs the task again once its lease expires (at-least-once,
 as after a crash during the task itself); nothing is lost.
 
-The file is a small SQLite database (WAL, synchronous=FULL) written by one thread:
+The file is a small SQLite database (WAL, synchronous=NORMAL) written by one thread.
+What it promises is what the README does: results survive the worker's process dying
+(SIGKILL, a crash, OOM), not the machine losing power. In WAL mode a commit is in the
+WAL file (the kernel's page cache) when it returns, which outlives the process; only
+a power loss or kernel crash could drop the last commits (the file stays consistent).
+synchronous=FULL would add an fsync per commit for that stronger claim: on a shared
+disk it also delays the server's own fsyncs (measured: docs/benchmarks.md).
+
 `put` and `remove` calls that arrive while a commit runs are gathered into the next
-transaction (group commit), so a burst of results costs one fsync, not one each. Order
+transaction (group commit), so a burst of results costs one commit, not one each. Order
 is kept per key: a transaction runs its puts before its removes, and a put supersedes
 a remove of its key queued earlier in the same batch, so a remove never overtakes the
 put it follows. Without a path the outbox lives in memory: same interface, nothing
@@ -98,7 +107,7 @@ class Outbox:
             Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
             rows = db.execute(
                 "SELECT task_id, attempt, outcome, result, error, retriable, started_at,"
