@@ -28,7 +28,7 @@ from schemathesis.generation import GenerationMode
 from englog.server.http.models import MAX_WAIT_S
 from tests.support.procs import ServerProc, cluster
 
-EXAMPLES_PER_OPERATION = 50
+EXAMPLES_PER_OPERATION = 30
 
 # schemathesis's own defaults, with 422 added for schema-valid requests: a body that
 # obeys the schema can still break a rule only the server can check (entries that

@@ -143,14 +143,24 @@ def test_drain_timeout_is_kept_even_when_a_handler_blocks_its_thread(tmp_path: P
     (retriable) and exits without waiting for the thread."""
     with cluster(tmp_path) as c:
         c.start_server()
-        worker = c.start_worker("w1", "--drain-timeout", "0.5")
+        health = free_port()
+        worker = c.start_worker(
+            "w1", "--drain-timeout", "0.5", "--health-listen", f"127.0.0.1:{health}"
+        )
         c.wait_workers_connected("w1")
         with c.admin() as api:
             task_id = submit(api, "sleep_blocking", seconds=30)
-            wait_status(api, task_id, {"running"})
+            # RUNNING is stored at submission (lease on arrival), before the worker has the
+            # task: wait until its runner holds it, so the handler's thread is what drains.
+            wait_for(lambda: _active_tasks(health) == 1, 20, what="handler running")
             started = time.monotonic()
             assert worker.terminate(timeout=20) == 0, worker.log()[-2000:]
             assert time.monotonic() - started < 10
             assert "handler thread(s) still running" in worker.log()
             task = task_of(api, task_id)
         assert task["status"] == "pending" and task["attempt"] == 2, task
+
+
+def _active_tasks(health_port: int) -> float:
+    metrics = httpx.get(f"http://127.0.0.1:{health_port}/metrics", timeout=2).text
+    return metric_value(metrics, "englog_worker_tasks_active")
