@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(importlib.import_module("englog").__file__).parent.parent  # type: ignore[arg-type]
 GENERATED = "protocol"
 MAX_MODULE_LINES = 500
-MAX_FUNCTION_LINES = 70
+MAX_FUNCTION_LINES = 60
 
 
 def _modules() -> dict[str, Path]:

@@ -69,22 +69,7 @@ class Worker:
         self.metrics = metrics or WorkerMetrics()
         self._log = log.bind(worker_id=settings.worker_id)
         self._draining = False
-        self.conn = ConnectionManager(settings)
-        self.retrier = control_plane_retrier(settings.retry, on_retry=self._on_retry)
-        self.breaker = CircuitBreaker(
-            "control_plane", settings.breaker, is_failure=grpc_breaker_failure
-        )
-        self._watch_control_plane()
-        self.session = Session(
-            settings,
-            self.conn,
-            registry.names(),
-            self.metrics,
-            self.retrier,
-            self.breaker,
-            self._session_hooks(),
-            self._log,
-        )
+        self.session = self._control_plane_session()
         self.delivery = ResultDelivery(
             settings,
             self.outbox,
@@ -112,6 +97,26 @@ class Worker:
         self._ever_connected = False
         if leftovers:
             self._log.info("outbox_recovered", results=len(leftovers), outbox=settings.outbox)
+
+    def _control_plane_session(self) -> Session:
+        """The channel, its retry policy and breaker, and the session over them."""
+        settings = self.settings
+        self.conn = ConnectionManager(settings)
+        self.retrier = control_plane_retrier(settings.retry, on_retry=self._on_retry)
+        self.breaker = CircuitBreaker(
+            "control_plane", settings.breaker, is_failure=grpc_breaker_failure
+        )
+        self._watch_control_plane()
+        return Session(
+            settings,
+            self.conn,
+            self.registry.names(),
+            self.metrics,
+            self.retrier,
+            self.breaker,
+            self._session_hooks(),
+            self._log,
+        )
 
     def _watch_control_plane(self) -> None:
         self.conn.add_listener(self._on_connection_state)
