@@ -15,11 +15,16 @@ from englog.serving import bind_listener, serve
 pytestmark = pytest.mark.timeout(30)
 
 
+SLOW_ARRIVED: list[asyncio.Event] = []  # set when a /slow request reaches the app
+
+
 async def app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     if scope["path"] == "/slow":
-        await asyncio.sleep(0.3)
+        for arrived in SLOW_ARRIVED:
+            arrived.set()
+        await asyncio.sleep(0.3)  # the request's own work: still running at the stop
     body = b"ok"
     headers = [(b"content-length", b"2")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -60,8 +65,10 @@ async def test_serves_until_stop_and_lets_requests_finish(coalesce_writes: bool)
     )
     await asyncio.wait_for(started.wait(), 10)
     assert (await get(port)).endswith(b"\r\n\r\nok")
+    arrived = asyncio.Event()
+    SLOW_ARRIVED[:] = [arrived]
     slow = asyncio.create_task(get(port, "/slow"))
-    await asyncio.sleep(0.1)  # let the slow request arrive before the stop
+    await asyncio.wait_for(arrived.wait(), 10)  # in flight before the stop
     stop.set()
     assert (await asyncio.wait_for(slow, 10)).endswith(b"ok")  # in flight: finished
     await asyncio.wait_for(serving, 10)
