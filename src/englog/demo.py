@@ -1,12 +1,15 @@
 """`englog demo`: the whole path in one process, on a temporary SQLite database with
 the builtin AI backend: server and worker up, a sample week loaded over REST, an
-insight and a weekly report generated and shown, then a graceful shutdown."""
+insight and a weekly report generated and shown, then a graceful shutdown. With
+`--serve` the server stays up afterwards for the web app, until Ctrl-C."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -23,21 +26,76 @@ from englog.server import Server, ServerSettings
 from englog.worker import Worker, WorkerSettings, load_handlers
 
 WAIT_S = 60.0
+SERVE_PORT = 8080  # `englog demo --serve`: the server's usual HTTP port
 
 
 async def run_demo(console: Console) -> int:
+    """The scenario, then a clean shutdown: 0 when the insight and the report completed."""
+    async with _running(console, "127.0.0.1:0") as (server, http, worker):
+        return await _scenario(console, server, http, worker, new_token("eng_"))
+
+
+async def serve_demo(console: Console, stop: asyncio.Event, port: int = SERVE_PORT) -> int:
+    """`englog demo --serve`: the scenario, then the web app stays up on `port` (0: any
+    free port) with the demo user's token and an admin token printed, until `stop` is
+    set (SIGINT/SIGTERM), so people can look at the sample week in a browser."""
+    admin_token = new_token("adm_")
+    api_token = new_token("eng_")
+    async with _running(console, f"127.0.0.1:{port}", admin_token) as (server, http, worker):
+        scenario = asyncio.create_task(_scenario(console, server, http, worker, api_token))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({scenario, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not scenario.done():  # interrupted before the scenario finished: just stop
+            scenario.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scenario
+            return 0
+        stopped.cancel()
+        code = scenario.result()
+        if code != 0:
+            return code
+        _print_serving(console, http, api_token, admin_token)
+        await stop.wait()
+        return 0
+
+
+def _print_serving(console: Console, http: str, api_token: str, admin_token: str) -> None:
+    """Where to go and what to sign in with, one value a line so scripts can read them."""
+    lines = [
+        "",
+        f"web app: http://{http}/app/",
+        f"sign in as demo with API token: {api_token}",
+        f"operator (admin) token: {admin_token}",
+        "serving until Ctrl-C",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    console.file.flush()
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    console: Console, http_listen: str, admin_token: str | None = None
+) -> AsyncIterator[tuple[Server, str, Worker]]:
+    """A server on a temporary SQLite database and a worker beside it, in this process;
+    both stopped (the worker drained first) however the body ends."""
     with tempfile.TemporaryDirectory(prefix="englog-demo-") as tmp:
         worker_token = new_token("w_")
         server = Server(
             ServerSettings(
                 db_url=f"sqlite:///{Path(tmp) / 'demo.db'}",
                 grpc_listen="127.0.0.1:0",
-                http_listen="127.0.0.1:0",
+                http_listen=http_listen,
                 worker_tokens=(worker_token,),
+                admin_token=admin_token,
                 heartbeat_interval_s=1.0,
             )
         )
-        addresses = await server.start()
+        try:
+            addresses = await server.start()
+        except BaseException:
+            await server.stop()
+            raise
         console.print(
             f"[bold]englog demo[/bold]: server on http://{addresses.http} "
             f"(gRPC {addresses.grpc}), database in {tmp}"
@@ -56,7 +114,7 @@ async def run_demo(console: Console) -> int:
         )
         worker_task = asyncio.create_task(worker.run(stop), name="demo-worker")
         try:
-            return await _scenario(console, server, addresses.http, worker)
+            yield server, addresses.http, worker
         finally:
             stop.set()
             await worker_task
@@ -64,8 +122,9 @@ async def run_demo(console: Console) -> int:
             console.print("[green]shut down cleanly[/green]")
 
 
-async def _scenario(console: Console, server: Server, http: str, worker: Worker) -> int:
-    api_token = new_token("eng_")
+async def _scenario(
+    console: Console, server: Server, http: str, worker: Worker, api_token: str
+) -> int:
     await server.state.store.create_user("demo", hash_token(api_token), time.time())
     async with AsyncClient(f"http://{http}", api_token, timeout=10) as client:
         stored = await client.log_many(load_sample_week())

@@ -23,6 +23,9 @@ boundary with `raise ... from exc`. Classes that callers also catch by a builtin
     ├── SessionLost, ChannelClosed (+ConnectionError), OutboxError, HandlerLoadError
     │                                       englog.worker: the worker's own failures
     ├── ApiError                            englog.server.http.errors: an HTTP 4xx/5xx
+    ├── NotRetriable                        englog.server.queue: retry of a live task
+    ├── SignInRequired, Forbidden, CsrfRejected, NotFound, FormProblem (+ValueError)
+    │                                       englog.web: answered as pages
     ├── CertError                           englog.certs
     └── ClientError                         englog.client.errors
         ├── ConfigError

@@ -19,6 +19,7 @@ __all__ = [
     "TaskAccepted",
     "TaskDetail",
     "TaskList",
+    "TaskRetried",
     "TaskView",
     "TasksWaited",
     "iso",
@@ -130,6 +131,12 @@ class TasksWaited(BaseModel):
 class TaskAccepted(BaseModel):
     task_id: str
     status: TaskStatus
+
+
+class TaskRetried(TaskAccepted):
+    """A retry's 201 body: the new task, and the failed or cancelled one it repeats."""
+
+    retry_of: str
 
 
 class TaskList(BaseModel):

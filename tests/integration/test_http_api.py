@@ -868,6 +868,41 @@ async def test_cancelling_a_finished_task_is_409_with_its_status(
     assert "completed" in response.json()["detail"]
 
 
+async def test_retry_runs_a_failed_or_cancelled_task_again_as_a_new_task(
+    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    body = {"type": "noop", "payload": {"n": 7}, "priority": 2, "max_attempts": 1}
+    task_id = (await client.post("/v1/tasks", json=body, headers=alice)).json()["task_id"]
+
+    live = await client.post(f"/v1/tasks/{task_id}/retry", headers=alice)
+    assert live.status_code == 409 and "pending" in live.json()["detail"]
+
+    [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
+    failed = ReportedResult(claimed.id, 1, "w1", ResultOutcome.FAILED, error="x", retriable=False)
+    await store.report_results([failed], time.time())
+    assert (await client.post(f"/v1/tasks/{task_id}/retry", headers=bob)).status_code == 404
+
+    retried = await client.post(f"/v1/tasks/{task_id}/retry", headers=alice)
+    assert retried.status_code == 201
+    again = retried.json()
+    assert again["retry_of"] == task_id and again["status"] == "pending"
+    assert again["task_id"] != task_id
+    assert retried.headers["location"] == f"/v1/tasks/{again['task_id']}"
+    new = await store.get_task(again["task_id"], None)
+    assert new is not None and new.user_id == claimed.user_id
+    assert (new.type, new.payload, new.priority, new.max_attempts) == ("noop", {"n": 7}, 2, 1)
+    assert new.metadata["retry_of"] == task_id
+    original = await store.get_task(task_id)
+    assert original is not None and original.status is TaskStatus.FAILED  # history kept
+
+    cancelled = await client.post(f"/v1/tasks/{again['task_id']}/cancel", headers=alice)
+    assert cancelled.json()["status"] == "cancelled"
+    assert (
+        await client.post(f"/v1/tasks/{again['task_id']}/retry", headers=alice)
+    ).status_code == 201
+    assert (await client.post("/v1/tasks/nope/retry", headers=alice)).status_code == 404
+
+
 # --- long polling: GET /v1/tasks/{id}?wait_s= ------------------------------------------
 
 

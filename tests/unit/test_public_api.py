@@ -14,6 +14,7 @@ PACKAGES = [
     "englog.server",
     "englog.store",
     "englog.tasks",
+    "englog.web",
     "englog.worker",
 ]
 
@@ -40,6 +41,7 @@ def test_layers_do_not_import_each_other() -> None:
         "store": {"englog.server", "englog.worker", "englog.ai", "englog.tasks"},
         "ai": {"englog.server", "englog.worker", "englog.protocol", "englog.store"},
         "resilience": {"englog.server", "englog.worker", "englog.store", "englog.ai"},
+        "web": {"englog.worker", "englog.protocol", "englog.client", "englog.cli"},
     }
     for package, forbidden in rules.items():
         for path in (root / package).rglob("*.py"):

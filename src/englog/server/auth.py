@@ -90,7 +90,19 @@ async def principal_for(state: ServerState, token: str) -> Principal | None:
     admin_token = state.settings.admin_token
     if admin_token and tokens_match(token, admin_token):
         return _ADMIN
-    token_hash = hash_token(token)
+    return await _user_by_hash(state, hash_token(token))
+
+
+async def principal_by_hash(state: ServerState, token_hash: str) -> Principal | None:
+    """The admin or the user whose token hashes to `token_hash` (a web session keeps the
+    hash, never the token); None for an unknown one."""
+    admin_token = state.settings.admin_token
+    if admin_token and tokens_match(token_hash, hash_token(admin_token)):
+        return _ADMIN
+    return await _user_by_hash(state, token_hash)
+
+
+async def _user_by_hash(state: ServerState, token_hash: str) -> Principal | None:
     now = time.monotonic()
     cached = state.users_by_token.get(token_hash)
     if cached is not None and cached[0] > now:

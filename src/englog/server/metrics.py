@@ -18,6 +18,7 @@ class ServerMetrics:
     leases_expired: Counter = field(init=False)
     workers_lost: Counter = field(init=False)
     tasks_pruned: Counter = field(init=False)
+    tasks_retried: Counter = field(init=False)
     streams: Gauge = field(init=False)
     claim_batch: Histogram = field(init=False)
 
@@ -46,6 +47,11 @@ class ServerMetrics:
         self.tasks_pruned = Counter(
             "englog_tasks_pruned",
             "Finished tasks deleted by retention",
+            registry=r,
+        )
+        self.tasks_retried = Counter(
+            "englog_tasks_retried",
+            "Failed or cancelled tasks submitted again (POST /v1/tasks/{id}/retry, web app)",
             registry=r,
         )
         self.streams = Gauge("englog_worker_streams", "Open worker streams", registry=r)

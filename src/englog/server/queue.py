@@ -28,6 +28,7 @@ from englog.domain.tasks import (
     Task,
     TaskStatus,
 )
+from englog.errors import EnglogError
 from englog.server.dispatcher import Dispatcher
 from englog.server.metrics import ServerMetrics
 from englog.server.pending import UNKNOWN_TYPE, PendingTasks
@@ -46,6 +47,15 @@ class Cancellation:
 
     before: Task
     after: Task
+
+
+# The metadata key naming the task a retry repeats.
+RETRY_OF = "retry_of"
+RETRIABLE = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+class NotRetriable(EnglogError):
+    """Only a failed or cancelled task can be run again (a 409 on the API)."""
 
 
 class TaskQueue:
@@ -122,6 +132,34 @@ class TaskQueue:
         if after.status.terminal:
             self._watch.finished([after.id])
         return Cancellation(before, after)
+
+    async def retry(self, task_id: str, user_id: str | None) -> Task | None:
+        """Run a failed or cancelled task again: a new task with the same type,
+        payload, owner, priority, attempts and timeout, submitted as any other, whose
+        metadata names the original (`retry_of`). The original stays as it ended, so
+        its attempts remain readable. None when there is no such task for this caller;
+        NotRetriable when it is pending, running or completed."""
+        original = await self._store.get_task(task_id, user_id)
+        if original is None:
+            return None
+        if original.status not in RETRIABLE:
+            raise NotRetriable(
+                f"task {task_id} is {original.status}: only a failed or cancelled task"
+                " can be retried"
+            )
+        again = NewTask(
+            type=original.type,
+            payload=original.payload,
+            user_id=original.user_id,
+            priority=original.priority,
+            max_attempts=original.max_attempts,
+            timeout_s=original.timeout_s,
+            metadata={**original.metadata, RETRY_OF: original.id},
+        )
+        [task] = await self.submit([again])
+        self._metrics.tasks_retried.inc()
+        log.info("task_retried", task_id=task.id, retry_of=original.id, type=task.type)
+        return task
 
     # --- workers ------------------------------------------------------------------
     async def heartbeat(self, beat: Heartbeat) -> HeartbeatReply | None:
@@ -212,7 +250,8 @@ class TaskQueue:
 
     async def prune(self) -> int:
         """Delete finished tasks older than `retention_s`, in short transactions (other
-        writers get in between batches). Returns how many went."""
+        writers get in between batches), and expired web sessions. Returns how many
+        tasks went."""
         settings = self._settings
         cutoff = self._clock() - settings.retention_s
         total = 0
@@ -222,6 +261,9 @@ class TaskQueue:
             if deleted < settings.prune_batch:
                 break
             await asyncio.sleep(0)
+        sessions = await self._store.prune_web_sessions(self._clock())
+        if sessions:
+            log.info("web_sessions_pruned", count=sessions)
         if total:
             self._metrics.tasks_pruned.inc(total)
             log.info("finished_tasks_pruned", count=total, older_than_s=settings.retention_s)

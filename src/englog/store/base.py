@@ -16,6 +16,7 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -38,10 +39,12 @@ from englog.store.records import (
     HeartbeatReply,
     LostDeliveries,
     LostWorkers,
+    MinuteCount,
     ProgressReport,
     Session,
     TaskQuery,
     User,
+    WebSession,
     WorkerInfo,
     WorkerRecord,
 )
@@ -106,6 +109,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def user_by_token_hash(self, token_hash: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def list_users(self) -> list[User]:
+        """Every user, by name (the operators' filter by user)."""
 
     # --- entries (always scoped to one user) --------------------------------------
     @abc.abstractmethod
@@ -395,6 +402,41 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def get_worker(self, worker_id: str) -> WorkerRecord | None: ...
+
+    # --- the operators' overview ------------------------------------------------------
+    @abc.abstractmethod
+    async def task_counts(self) -> dict[tuple[str, str], int]:
+        """(status, type) -> number of tasks, for the queue page's counts."""
+
+    async def finished_per_minute(self, since: float, now: float) -> list[MinuteCount]:
+        """Tasks that completed or failed in each minute from `since` to `now`, oldest
+        first, every minute present (a quiet one counts zero): the throughput chart."""
+        found = await self._finished_by_minute(since, now)
+        minutes = max(0, math.ceil((now - since) / 60))
+        return [
+            MinuteCount(since + 60 * i, found.get((i, "completed"), 0), found.get((i, "failed"), 0))
+            for i in range(minutes)
+        ]
+
+    @abc.abstractmethod
+    async def _finished_by_minute(self, since: float, now: float) -> dict[tuple[int, str], int]:
+        """(minutes since `since`, "completed" or "failed") -> count, over [since, now)."""
+
+    # --- web sessions (the browser's sign-in) -------------------------------------------
+    @abc.abstractmethod
+    async def create_web_session(self, session: WebSession) -> None: ...
+
+    @abc.abstractmethod
+    async def get_web_session(self, id_hash: str, now: float) -> WebSession | None:
+        """The session, unless it is unknown, signed out or expired at `now`."""
+
+    @abc.abstractmethod
+    async def delete_web_session(self, id_hash: str) -> bool:
+        """Sign out: whether there was such a session."""
+
+    @abc.abstractmethod
+    async def prune_web_sessions(self, now: float) -> int:
+        """Delete the sessions expired at `now`; returns how many went."""
 
 
 def _listed(ids: Sequence[str] | None) -> list[str] | None:

@@ -159,3 +159,24 @@ class LostDeliveries:
         """Is the RUNNING task `row` still at the attempt that was lost? A newer
         delivery of it to the same worker is not ours to take back."""
         return self.attempts is None or self.attempts.get(row["id"]) == row["attempt"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A browser's signed-in session: only hashes are kept (of the cookie's session id
+    and of the API token it was opened with), so a copy of the database lets no one in."""
+
+    id_hash: str
+    token_hash: str
+    csrf: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    """Tasks finished in the minute starting at `start` (`Store.finished_per_minute`)."""
+
+    start: float
+    completed: int
+    failed: int

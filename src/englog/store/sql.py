@@ -61,3 +61,30 @@ PENDING_BY_TYPE = (
     "SELECT type, COUNT(*) AS n FROM tasks"
     " WHERE status = 'pending' AND NOT cancel_requested GROUP BY type ORDER BY type"
 )
+
+
+# --- the web app's sessions and the operators' overview ----------------------------
+# Written with `?` placeholders; PostgreSQL gets them numbered by `numbered`.
+TASK_COUNTS = "SELECT status, type, COUNT(*) AS n FROM tasks GROUP BY status, type"
+# Finished tasks in [since, now) by minute since `since` (args: since, since, now); the
+# range is served by the `tasks_finished` index on completed_at.
+FINISHED_BY_MINUTE = (
+    "SELECT CAST(FLOOR((completed_at - ?) / 60) AS INTEGER) AS minute, status, COUNT(*) AS n"
+    " FROM tasks WHERE completed_at >= ? AND completed_at < ?"
+    " AND status IN ('completed', 'failed') GROUP BY 1, 2"
+)
+USERS = "SELECT id, name, created_at FROM users ORDER BY name, id"
+CREATE_WEB_SESSION = (
+    "INSERT INTO web_sessions (id_hash, token_hash, csrf, created_at, expires_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+WEB_SESSION = "SELECT * FROM web_sessions WHERE id_hash = ? AND expires_at > ?"
+DELETE_WEB_SESSION = "DELETE FROM web_sessions WHERE id_hash = ?"
+PRUNE_WEB_SESSIONS = "DELETE FROM web_sessions WHERE expires_at <= ?"
+
+
+def numbered(sql: str) -> str:
+    """`sql` with its `?` placeholders as PostgreSQL's `$1, $2, …` (none of the
+    statements above holds a `?` inside a literal)."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))

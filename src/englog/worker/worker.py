@@ -281,6 +281,9 @@ class Worker:
         }
         if self.ai_watch.health is not None:
             deps["ai_health"] = str(self.ai_watch.health.get("status", "unknown"))
+        ai_breaker = getattr(self.ai, "breaker", None)
+        if ai_breaker is not None:
+            deps["ai_breaker"] = str(ai_breaker.state)
         return deps
 
     def _beat(self) -> Beat:

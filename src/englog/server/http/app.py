@@ -4,6 +4,7 @@ routers, error handlers, metrics and, in front, the fast paths."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
@@ -16,6 +17,8 @@ from englog.server.http.metrics import ApiMetrics, MetricsMiddleware
 from englog.server.http.openapi import install_truthful_openapi
 from englog.server.http.query import documented_query_only
 from englog.server.state import ServerState
+
+WEB_PREFIX = "/app"
 
 
 def create_http_app(
@@ -37,6 +40,12 @@ def create_http_app(
     # insights first: its routes are listed before the generic ones in the OpenAPI.
     for module in (entries, insights, tasks, operations):
         app.include_router(module.router)
+    # The web app for people with a browser, beside the API it shares a process, a
+    # store and a queue with. Imported here: englog.web builds on englog.server.
+    from englog.web import create_web_app
+
+    app.mount(WEB_PREFIX, create_web_app(state))
+    app.add_api_route("/", _to_web_app, include_in_schema=False)
     if fast_paths:
         # Added first, so they run inside MetricsMiddleware (which counts their answers).
         submit = _route(tasks.router, "POST", "/v1/tasks")
@@ -47,6 +56,10 @@ def create_http_app(
     app.add_middleware(LimitsMiddleware, state=state, registry=app.state.metrics.registry)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+async def _to_web_app() -> RedirectResponse:
+    return RedirectResponse(f"{WEB_PREFIX}/")
 
 
 def _route(router: APIRouter, method: str, path: str) -> APIRoute:

@@ -35,13 +35,7 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 async def submit_insight(
     body: InsightRequest, user: CurrentUser, state: State, request: Request, response: Response
 ) -> Response:
-    found = await _insight_entries(state, user.id, body)
-    payload = {
-        "insight_type": str(body.insight_type),
-        "entries": [e.to_payload() for e in found],
-        "context": body.context,
-    }
-    return await _submit_ai(request, response, user.id, "insight_generation", payload, body)
+    return await submit(request, response, await insight_task(state, user.id, body))
 
 
 @router.post("/reports", status_code=202, response_model=TaskAccepted, responses=WAIT_RESPONSES)
@@ -49,6 +43,23 @@ async def submit_report(
     body: ReportRequest, user: CurrentUser, state: State, request: Request, response: Response
 ) -> Response:
     """Entries overlapping [week_start 00:00, week_end + 1 day 00:00) UTC."""
+    return await submit(request, response, await report_task(state, user.id, body))
+
+
+async def insight_task(state: ServerState, user_id: str, body: InsightRequest) -> NewTask:
+    """The `insight_generation` task for `body`, carrying the user's entries (REST and
+    the web app submit the same task). ApiError (422) for a request it cannot serve."""
+    found = await _insight_entries(state, user_id, body)
+    payload = {
+        "insight_type": str(body.insight_type),
+        "entries": [e.to_payload() for e in found],
+        "context": body.context,
+    }
+    return _ai_task(user_id, "insight_generation", payload, body)
+
+
+async def report_task(state: ServerState, user_id: str, body: ReportRequest) -> NewTask:
+    """The `weekly_report` task over [week_start, week_end], with the user's entries."""
     if body.week_end < body.week_start:
         raise invalid("body.week_end", "week_end must not be before week_start")
     if (body.week_end - body.week_start).days + 1 > MAX_TASK_RANGE.days:
@@ -57,7 +68,7 @@ async def submit_report(
         raise invalid("body.week_end", "week_end is out of range")
     start = datetime.combine(body.week_start, datetime.min.time(), UTC)
     end = datetime.combine(body.week_end + timedelta(days=1), datetime.min.time(), UTC)
-    found = await _entries_in_range(state, user.id, start, end)
+    found = await _entries_in_range(state, user_id, start, end)
     if not found:
         raise invalid("body.week_start", "no entries between week_start and week_end")
     payload = {
@@ -65,25 +76,19 @@ async def submit_report(
         "week_end": body.week_end.isoformat(),
         "entries": [e.to_payload() for e in found],
     }
-    return await _submit_ai(request, response, user.id, "weekly_report", payload, body)
+    return _ai_task(user_id, "weekly_report", payload, body)
 
 
-async def _submit_ai(
-    request: Request,
-    response: Response,
-    user_id: str,
-    type_: str,
-    payload: dict[str, Any],
-    body: InsightRequest | ReportRequest,
-) -> Response:
-    task = NewTask(
+def _ai_task(
+    user_id: str, type_: str, payload: dict[str, Any], body: InsightRequest | ReportRequest
+) -> NewTask:
+    return NewTask(
         type=type_,
         payload=payload,
         user_id=user_id,
         priority=body.priority,
         timeout_s=timeout_for(type_),
     )
-    return await submit(request, response, task)
 
 
 async def _insight_entries(state: ServerState, user_id: str, body: InsightRequest) -> list[Entry]:

@@ -37,6 +37,8 @@ from englog.server.http.submission import (
     submit,
 )
 from englog.server.http.waiting import find_task, wait_any
+from englog.server.queue import NotRetriable
+from englog.views import TaskRetried
 
 # The payloads of one batch together are capped at this many times the per-task limit,
 # so one request stays bounded in memory.
@@ -179,3 +181,20 @@ async def cancel_task(task_id: str, principal: CurrentPrincipal, state: State) -
         )
     code = 202 if task.status is TaskStatus.RUNNING else 200
     return JSONResponse(TaskView.of(task).model_dump(mode="json"), status_code=code)
+
+
+@router.post("/{task_id}/retry", status_code=201)
+async def retry_task(
+    task_id: str, principal: CurrentPrincipal, state: State, response: Response
+) -> TaskRetried:
+    """Run a failed or cancelled task again as a new task (same type, payload,
+    priority, attempts and timeout); the original keeps its history. Users retry their
+    own tasks, the admin any."""
+    try:
+        task = await state.queue.retry(task_id, principal.user_id)
+    except NotRetriable as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    if task is None:
+        raise not_found("task")
+    response.headers["Location"] = f"/v1/tasks/{task.id}"
+    return TaskRetried(task_id=task.id, status=task.status, retry_of=task_id)

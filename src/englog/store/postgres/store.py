@@ -24,6 +24,7 @@ from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
 from englog.domain.tokens import new_id
 from englog.store import records
+from englog.store import sql as _sql
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.postgres import attempts as _attempts
 from englog.store.postgres import entries as _entries
@@ -38,7 +39,7 @@ from englog.store.rows import (
     task_from_row,
     worker_from_row,
 )
-from englog.store.sql import PENDING_BY_TYPE
+from englog.store.sql import PENDING_BY_TYPE, numbered
 
 log = structlog.get_logger("englog.store.postgres")
 
@@ -169,6 +170,10 @@ class PostgresStore(Store):
         return None if row is None else records.User(row["id"], row["name"], row["created_at"])
 
     # --- entries ----------------------------------------------------------------
+    async def list_users(self) -> list[records.User]:
+        rows = await self._fetch(_sql.USERS)
+        return [records.User(r["id"], r["name"], r["created_at"]) for r in rows]
+
     async def add_entries(
         self, user_id: str, entries: Sequence[EntryFields], now: float
     ) -> list[Entry]:
@@ -402,6 +407,43 @@ class PostgresStore(Store):
     async def get_worker(self, worker_id: str) -> records.WorkerRecord | None:
         row = await self._fetchrow("SELECT * FROM workers WHERE id = $1", worker_id)
         return None if row is None else worker_from_row(row)
+
+    # --- the operators' overview ------------------------------------------------------
+    async def task_counts(self) -> dict[tuple[str, str], int]:
+        return {(r["status"], r["type"]): r["n"] for r in await self._fetch(_sql.TASK_COUNTS)}
+
+    async def _finished_by_minute(self, since: float, now: float) -> dict[tuple[int, str], int]:
+        rows = await self._fetch(_FINISHED_BY_MINUTE, since, since, now)
+        return {(r["minute"], r["status"]): r["n"] for r in rows}
+
+    # --- web sessions -------------------------------------------------------------------
+    async def create_web_session(self, session: records.WebSession) -> None:
+        await self._execute(
+            _CREATE_WEB_SESSION,
+            session.id_hash,
+            session.token_hash,
+            session.csrf,
+            session.created_at,
+            session.expires_at,
+        )
+
+    async def get_web_session(self, id_hash: str, now: float) -> records.WebSession | None:
+        row = await self._fetchrow(_WEB_SESSION, id_hash, now)
+        return None if row is None else records.WebSession(**dict(row))
+
+    async def delete_web_session(self, id_hash: str) -> bool:
+        return await self._execute(_DELETE_WEB_SESSION, id_hash) != "DELETE 0"
+
+    async def prune_web_sessions(self, now: float) -> int:
+        status = await self._execute(_PRUNE_WEB_SESSIONS, now)
+        return int(status.split()[-1])
+
+
+_FINISHED_BY_MINUTE = numbered(_sql.FINISHED_BY_MINUTE)
+_CREATE_WEB_SESSION = numbered(_sql.CREATE_WEB_SESSION)
+_WEB_SESSION = numbered(_sql.WEB_SESSION)
+_DELETE_WEB_SESSION = numbered(_sql.DELETE_WEB_SESSION)
+_PRUNE_WEB_SESSIONS = numbered(_sql.PRUNE_WEB_SESSIONS)
 
 
 def _translated(exc: BaseException, what: str) -> StoreError:

@@ -22,6 +22,7 @@ from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
 from englog.domain.tokens import new_id
 from englog.store import records
+from englog.store import sql as _sql
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.sql import PENDING_BY_TYPE
 from englog.store.sqlite import attempts as _attempts
@@ -192,6 +193,11 @@ class SQLiteStore(Store):
             "SELECT id, name, created_at FROM users WHERE token_hash = ?", token_hash
         )
         return records.User(rows[0]["id"], rows[0]["name"], rows[0]["created_at"]) if rows else None
+
+    async def list_users(self) -> list[records.User]:
+        return [
+            records.User(r["id"], r["name"], r["created_at"]) for r in await self._rows(_sql.USERS)
+        ]
 
     # --- entries ----------------------------------------------------------------
     async def add_entries(
@@ -403,6 +409,41 @@ class SQLiteStore(Store):
     async def get_worker(self, worker_id: str) -> records.WorkerRecord | None:
         rows = await self._rows("SELECT * FROM workers WHERE id = ?", worker_id)
         return worker(rows[0]) if rows else None
+
+    # --- the operators' overview ------------------------------------------------------
+    async def task_counts(self) -> dict[tuple[str, str], int]:
+        return {(r["status"], r["type"]): r["n"] for r in await self._rows(_sql.TASK_COUNTS)}
+
+    async def _finished_by_minute(self, since: float, now: float) -> dict[tuple[int, str], int]:
+        rows = await self._rows(_sql.FINISHED_BY_MINUTE, since, since, now)
+        return {(r["minute"], r["status"]): r["n"] for r in rows}
+
+    # --- web sessions -------------------------------------------------------------------
+    async def create_web_session(self, session: records.WebSession) -> None:
+        values = (
+            session.id_hash,
+            session.token_hash,
+            session.csrf,
+            session.created_at,
+            session.expires_at,
+        )
+        await self._write(lambda conn: conn.execute(_sql.CREATE_WEB_SESSION, values))
+
+    async def get_web_session(self, id_hash: str, now: float) -> records.WebSession | None:
+        row = await self._lookup(
+            lambda conn: conn.execute(_sql.WEB_SESSION, (id_hash, now)).fetchone()
+        )
+        return None if row is None else records.WebSession(**dict(row))
+
+    async def delete_web_session(self, id_hash: str) -> bool:
+        return await self._write(
+            lambda conn: conn.execute(_sql.DELETE_WEB_SESSION, (id_hash,)).rowcount > 0
+        )
+
+    async def prune_web_sessions(self, now: float) -> int:
+        return await self._write(
+            lambda conn: conn.execute(_sql.PRUNE_WEB_SESSIONS, (now,)).rowcount
+        )
 
 
 # What SQLite refuses in a value itself (too big, an integer over 64 bits): the

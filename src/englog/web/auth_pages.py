@@ -1,0 +1,89 @@
+"""Sign in with an API token, sign out, and the root that sends each viewer home."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from englog.domain.tokens import tokens_match
+from englog.web.pages import go, render
+from englog.web.sessions import (
+    AnyViewer,
+    SignInRequired,
+    checked_form,
+    clear_cookie,
+    set_cookie,
+    sign_in,
+    sign_out,
+    viewer,
+    web_state,
+)
+
+router = APIRouter()
+
+
+def home_of(is_admin: bool) -> str:
+    return "/app/ops/queue" if is_admin else "/app/week"
+
+
+@router.get("/")
+async def root(request: Request) -> Response:
+    try:
+        found = await viewer(request)
+    except SignInRequired:
+        return go(request, "/app/signin")
+    return go(request, home_of(found.is_admin))
+
+
+# The sign-in form has no session yet: its CSRF token is a double-submit cookie.
+PRE_CSRF_COOKIE = "englog_signin"
+
+
+def _signin_form(request: Request, status_code: int = 200, problem: str = "") -> HTMLResponse:
+    pre = secrets.token_urlsafe(24)
+    page = render(request, "signin.html", status_code=status_code, problem=problem, pre=pre)
+    page.set_cookie(
+        PRE_CSRF_COOKIE,
+        pre,
+        max_age=3600,
+        path="/app/signin",
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="strict",
+    )
+    return page
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_page(request: Request) -> HTMLResponse:
+    return _signin_form(request)
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    pre = request.cookies.get(PRE_CSRF_COOKIE, "")
+    given = str(form.get("csrf") or "")
+    if not pre or not tokens_match(given, pre):
+        problem = "The sign-in form had expired; try again"
+        return _signin_form(request, status_code=403, problem=problem)
+    token = str(form.get("token") or "")
+    signed = await sign_in(web_state(request), token) if token.strip() else None
+    if signed is None:
+        message = "That token is not valid" if token.strip() else "Paste your API token"
+        return _signin_form(request, status_code=401, problem=message)
+    session_id, principal = signed
+    response = go(request, home_of(principal.is_admin))
+    set_cookie(request, response, session_id)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, found: AnyViewer) -> Response:
+    await checked_form(request, found)
+    await sign_out(web_state(request), request)
+    response = go(request, "/app/signin")
+    clear_cookie(request, response)
+    return response

@@ -1,0 +1,162 @@
+"""Web sessions: a person signs in once with an API token and the browser then carries
+an opaque session cookie (HttpOnly, SameSite=Strict, Secure under TLS). The server keeps
+only hashes (of the session id and of the token), so a stolen database lets no one in,
+and signing out deletes the session on the server, not just the cookie.
+
+Every state-changing request also carries the session's CSRF token (a hidden `csrf`
+field, or the `X-CSRF-Token` header htmx sends), compared in constant time."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from starlette.datastructures import FormData
+
+from englog.domain.tokens import hash_token, tokens_match
+from englog.errors import EnglogError
+from englog.server.auth import Principal, principal_by_hash
+from englog.server.state import ServerState
+from englog.store.base import User
+from englog.store.records import WebSession
+
+COOKIE = "englog_session"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+SESSION_TTL_S = 12 * 3600.0
+
+
+class SignInRequired(EnglogError):
+    """No session, or an expired or signed-out one: the page answers with the sign-in."""
+
+
+class Forbidden(EnglogError):
+    """Signed in, but the page is for the other kind of viewer (user vs admin)."""
+
+
+class CsrfRejected(EnglogError):
+    """A state-changing request without its session's CSRF token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking at a page: the principal behind the session, and its CSRF token."""
+
+    principal: Principal
+    session: WebSession
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf
+
+    @property
+    def is_admin(self) -> bool:
+        return self.principal.is_admin
+
+    @property
+    def name(self) -> str:
+        return "admin" if self.principal.user is None else self.principal.user.name
+
+
+def web_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.englog
+    return state
+
+
+async def sign_in(state: ServerState, token: str) -> tuple[str, Principal] | None:
+    """A new session for the holder of `token`: (cookie value, principal), or None."""
+    token_hash = hash_token(token.strip())
+    principal = await principal_by_hash(state, token_hash)
+    if principal is None:
+        return None
+    session_id = secrets.token_urlsafe(32)
+    now = state.clock()
+    await state.store.create_web_session(
+        WebSession(
+            id_hash=hash_token(session_id),
+            token_hash=token_hash,
+            csrf=secrets.token_urlsafe(32),
+            created_at=now,
+            expires_at=now + SESSION_TTL_S,
+        )
+    )
+    return session_id, principal
+
+
+def set_cookie(request: Request, response: Response, session_id: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        max_age=int(SESSION_TTL_S),
+        path="/app",
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="strict",
+    )
+
+
+def clear_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        COOKIE,
+        path="/app",
+        httponly=True,
+        secure=request.url.scheme == "https",
+        samesite="strict",
+    )
+
+
+async def sign_out(state: ServerState, request: Request) -> None:
+    session_id = request.cookies.get(COOKIE)
+    if session_id:
+        await state.store.delete_web_session(hash_token(session_id))
+
+
+async def viewer(request: Request) -> Viewer:
+    """The signed-in viewer; SignInRequired otherwise (also when the token behind the
+    session no longer names anyone, e.g. a changed admin token)."""
+    state = web_state(request)
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
+        raise SignInRequired("sign in to continue")
+    session = await state.store.get_web_session(hash_token(session_id), state.clock())
+    if session is None:
+        raise SignInRequired("your session has ended; sign in again")
+    principal = await principal_by_hash(state, session.token_hash)
+    if principal is None:
+        raise SignInRequired("the token behind this session is no longer valid")
+    return Viewer(principal=principal, session=session)
+
+
+async def engineer(found: Annotated[Viewer, Depends(viewer)]) -> Viewer:
+    """Pages about one's own entries: the admin owns none."""
+    if found.principal.user is None:
+        raise Forbidden("the admin token has no entries: sign in with a user token")
+    return found
+
+
+async def operator(found: Annotated[Viewer, Depends(viewer)]) -> Viewer:
+    if not found.is_admin:
+        raise Forbidden("operator pages need the admin token")
+    return found
+
+
+def user_of(found: Viewer) -> User:
+    user = found.principal.user
+    assert user is not None  # engineer() let only users through
+    return user
+
+
+async def checked_form(request: Request, found: Viewer) -> FormData:
+    """The posted form, once its CSRF token matches the session's."""
+    form = await request.form()
+    given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+    if not isinstance(given, str) or not tokens_match(given, found.csrf):
+        raise CsrfRejected("the form is out of date or was not sent by this site; reload it")
+    return form
+
+
+AnyViewer = Annotated[Viewer, Depends(viewer)]
+Engineer = Annotated[Viewer, Depends(engineer)]
+Operator = Annotated[Viewer, Depends(operator)]
