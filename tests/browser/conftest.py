@@ -160,11 +160,12 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Keep a full-page PNG of what the browser shows, for people (and docs/img/)."""
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Keep a PNG of what the browser shows (the whole page, or the window only), for
+    people to look at; docs/img/ holds two of the demo's."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -31,9 +31,16 @@ class Output:
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.lines: list[str] = []
+        self._proc = proc
         self._new: queue.Queue[str | None] = queue.Queue()
         self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
         self._thread.start()
+
+    def close(self) -> None:
+        """After the process has ended: the reader has met EOF; the pipe is closed."""
+        self._thread.join(10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
@@ -69,12 +76,14 @@ def demo() -> Iterator[tuple[subprocess.Popen[str], Output]]:
         text=True,
         start_new_session=True,
     )
+    out = Output(proc)
     try:
-        yield proc, Output(proc)
+        yield proc, out
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        out.close()
 
 
 def test_demo_serve_prints_the_app_and_stops_on_ctrl_c(
@@ -99,6 +108,7 @@ def test_demo_serve_prints_the_app_and_stops_on_ctrl_c(
         expect(page.get_by_test_id("entry").first).to_be_visible()
         assert int(page.get_by_test_id("week-total").get_attribute("data-minutes") or 0) > 0
         screenshot(page, "demo-week")
+        screenshot(page, "demo-week-window", full_page=False)  # docs/img/week.png
         page.goto("/app/reports")
         expect(page.get_by_role("link", name="Week of 2026-11-16")).to_be_visible()
         page.context.clear_cookies()
@@ -110,6 +120,7 @@ def test_demo_serve_prints_the_app_and_stops_on_ctrl_c(
         expect(page).to_have_url(f"{base}/app/ops/queue")
         expect(page.get_by_test_id("task-row")).to_have_count(2)
         screenshot(page, "demo-queue")
+        screenshot(page, "demo-queue-window", full_page=False)  # docs/img/queue.png
     finally:
         context.close()
 

@@ -53,14 +53,14 @@ def test_a_second_user_sees_nothing_of_the_first(page: Page, live: Live) -> None
 
     # What the owner's pages link to and load for these ids.
     sign_in(page, dana)
-    owned: set[str] = {f"/app/reports/{report['id']}", f"/app/insights/{insight['id']}"}
+    owned: set[str] = {f"/app/reports/{report['task_id']}", f"/app/insights/{insight['task_id']}"}
     for path in (f"/app/week?start={WEEK}", *sorted(owned)):
         page.goto(path)
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-        for ident in (stored["id"], report["id"], insight["id"]):
+        for ident in (stored["id"], report["task_id"], insight["task_id"]):
             owned |= urls_naming(page, ident)
-    page.goto(f"/app/reports/{report['id']}")
-    owned |= {f"/app/reports/{report['id']}.md"}
+    page.goto(f"/app/reports/{report['task_id']}")
+    owned |= {f"/app/reports/{report['task_id']}.md"}
     page.context.clear_cookies()
 
     sign_in(page, live.tokens["erin"])
@@ -74,8 +74,8 @@ def test_a_second_user_sees_nothing_of_the_first(page: Page, live: Live) -> None
     for listing in ("/app/reports", "/app/insights"):
         page.goto(listing)
         body = page.locator("body")
-        expect(body).not_to_contain_text(report["id"])
-        theirs = f"a[href*='{report['id']}'], a[href*='{insight['id']}']"
+        expect(body).not_to_contain_text(report["task_id"])
+        theirs = f"a[href*='{report['task_id']}'], a[href*='{insight['task_id']}']"
         expect(page.locator(theirs)).to_have_count(0)
         expect(body).not_to_contain_text(f"Week of {WEEK}")
 
@@ -86,6 +86,6 @@ def test_a_second_user_sees_nothing_of_the_first(page: Page, live: Live) -> None
         answer = page.request.get(url, max_redirects=0)
         assert answer.status == 404, (url, answer.status)
         assert SECRET not in answer.text()
-    answer = page.goto(f"/app/insights/{insight['id']}")
+    answer = page.goto(f"/app/insights/{insight['task_id']}")
     assert answer is not None and answer.status == 404
     screenshot(page, "isolation-404")

@@ -27,7 +27,7 @@ def test_the_queue_and_a_report_task_with_its_attempt(page: Page, live: Live) ->
     live.add_entries(token, [entry("Deploy", "2026-08-03T09:00", "2026-08-03T10:00", "deployment")])
     task = live.report(token, "2026-08-03", "2026-08-09")
     assert task["status"] == "completed", task
-    task_id = task["id"]
+    task_id = task["task_id"]
 
     sign_in(page, live.admin_token)
     page.goto("/app/ops/queue")

@@ -69,7 +69,7 @@ def test_three_entries_through_the_form_move_the_totals(page: Page, live: Live) 
     expect_minutes(page, "project-total-atlas", 135)
     expect_minutes(page, "project-total-borealis", 90)
     expect_minutes(page, "week-total", 225)
-    expect(page.get_by_test_id("week-total")).to_contain_text("3h 45m")
+    expect(page.get_by_test_id("week-total")).to_contain_text("3h45m")
 
     monday = page.get_by_test_id("day-2026-03-02")
     expect(monday.get_by_test_id("entry")).to_have_count(2)
