@@ -16,6 +16,7 @@ from englog.client import (
     AsyncClient,
     Client,
     ConfigError,
+    Conflict,
     Insight,
     NotFound,
     RetryPolicy,
@@ -98,6 +99,22 @@ def test_wait_timeout_then_cancel(client: Client) -> None:
     handle.cancel()
     with pytest.raises(TaskCancelled):
         handle.result(timeout=20)
+
+
+def test_retry_of_a_failed_task_is_a_new_task_and_of_a_live_one_a_conflict(
+    client: Client,
+) -> None:
+    failed = client.submit("sleep", {"seconds": "soon"}, max_attempts=1)
+    with pytest.raises(TaskFailed):
+        failed.result(timeout=20)
+    again = failed.retry()
+    assert again.id != failed.id
+    with pytest.raises(TaskFailed):  # the same payload fails the same way
+        again.result(timeout=20)
+    live = client.submit("sleep", {"seconds": 30})
+    with pytest.raises(Conflict):
+        live.retry()
+    live.cancel()
 
 
 def test_submit_many_takes_pairs_and_dicts_and_wait_all_yields_each(client: Client) -> None:

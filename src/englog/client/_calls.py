@@ -22,6 +22,7 @@ from englog.client.models import (
     TaskAccepted,
     TaskDetail,
     TaskList,
+    TaskRetried,
     TaskView,
     WaitAnswer,
     WorkerView,
@@ -220,6 +221,7 @@ ACCEPTED_LIST = _model(TypeAdapter(list[TaskAccepted]), "tasks")
 WAITED = _model(TypeAdapter(WaitAnswer))
 WORKERS = _model(TypeAdapter(list[WorkerView]), "workers")
 _ACCEPTED: TypeAdapter[TaskAccepted] = TypeAdapter(TaskAccepted)
+_RETRIED: TypeAdapter[TaskRetried] = TypeAdapter(TaskRetried)
 
 
 def submitted(response: httpx.Response) -> TaskAccepted | TaskDetail:
@@ -428,6 +430,11 @@ def list_tasks(status: str | None, type_: str | None, limit: int, offset: int) -
 
 def cancel_task(task_id: str) -> Call[TaskView]:
     return Call("POST", f"/v1/tasks/{task_id}/cancel", TASK_VIEW)
+
+
+def retry_task(task_id: str) -> Call[TaskRetried]:
+    """Not resent once it may have arrived: each retry that arrives is a new task."""
+    return Call("POST", f"/v1/tasks/{task_id}/retry", _model(_RETRIED), resend=False)
 
 
 def wait_tasks(ids: Sequence[str], timeout_s: float) -> Call[WaitAnswer]:

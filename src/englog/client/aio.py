@@ -65,6 +65,11 @@ class AsyncTaskHandle(Handle["AsyncClient", R]):
     async def cancel(self) -> TaskView:
         return await self.client.send(_calls.cancel_task(self.id))
 
+    async def retry(self) -> AsyncTaskHandle[R]:
+        """See `TaskHandle.retry`."""
+        again = await self.client.send(_calls.retry_task(self.id))
+        return AsyncTaskHandle(self.client, again.task_id, self.parse)
+
 
 class AsyncClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient]):
     """englog's REST API for asyncio programs; configured as `Client` is. Use with

@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict
 from englog.ai.schemas import Insight, InsightType, WeeklyReport
 from englog.domain.entries import ActivityType, EntryFields, ImpactLevel, ValueRating
 from englog.domain.tasks import TaskStatus
-from englog.views import AttemptView, TaskAccepted, TaskDetail, TaskList, TasksWaited, TaskView
+from englog.views import (
+    AttemptView,
+    TaskAccepted,
+    TaskDetail,
+    TaskList,
+    TaskRetried,
+    TasksWaited,
+    TaskView,
+)
 
 __all__ = [
     "ActivityType",
@@ -25,6 +33,7 @@ __all__ = [
     "TaskAccepted",
     "TaskDetail",
     "TaskList",
+    "TaskRetried",
     "TaskStatus",
     "TaskView",
     "ValueRating",

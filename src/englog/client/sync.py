@@ -122,6 +122,12 @@ class TaskHandle(Handle["Client", R]):
     def cancel(self) -> TaskView:
         return self.client.send(_calls.cancel_task(self.id))
 
+    def retry(self) -> TaskHandle[R]:
+        """Run this failed or cancelled task again: the new task's handle (Conflict
+        while it is pending, running or completed)."""
+        again = self.client.send(_calls.retry_task(self.id))
+        return TaskHandle(self.client, again.task_id, self.parse)
+
 
 class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
     """englog's REST API for programs. `url` and `token` default to ENGLOG_URL /
