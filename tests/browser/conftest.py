@@ -109,7 +109,7 @@ def _worker_connected(cluster: Cluster, worker_id: str, connected: bool) -> bool
     return any(w["id"] == worker_id and w["connected"] is connected for w in rows)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     cluster = Cluster(tmp_path_factory.mktemp("browser"), heartbeat=1.0)
     try:
@@ -131,13 +131,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         cluster.stop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     if chromium is None:
