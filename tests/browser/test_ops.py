@@ -1,5 +1,6 @@
 """The operator's pages in a real browser: the queue and a task with its attempt, the
-cancelling of a pending task, and the workers (one connected, one gone)."""
+cancelling of a pending task, the retry of a cancelled one, and the workers (one
+connected, one gone)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,26 @@ def test_the_admin_cancels_a_pending_task(page: Page, live: Live) -> None:
     expect(page.get_by_role("button", name="Cancel task")).to_have_count(0)
     with live.api(live.admin_token) as api:
         assert api.get(f"/v1/tasks/{task_id}").json()["status"] == "cancelled"
+
+
+def test_the_admin_retries_a_cancelled_task_as_a_new_one(page: Page, live: Live) -> None:
+    task_id = live.orphan_task()
+    with live.api(live.admin_token) as api:
+        assert api.post(f"/v1/tasks/{task_id}/cancel").status_code == 200
+    sign_in(page, live.admin_token)
+    page.goto(f"/app/ops/tasks/{task_id}")
+    expect(page.get_by_role("button", name="Cancel task")).to_have_count(0)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Retry task").click()
+    expect(page.get_by_test_id("retry-of")).to_contain_text(task_id)
+    expect(page.get_by_test_id("task-status")).to_have_text("pending")
+    again = page.url.rsplit("/", 1)[-1].split("?", 1)[0]
+    assert again != task_id
+    screenshot(page, "ops-task-retried")
+    page.get_by_role("button", name="Cancel task").click()  # leave nothing pending behind
+    expect(page.get_by_test_id("task-status")).to_have_text("cancelled")
+    with live.api(live.admin_token) as api:
+        assert api.get(f"/v1/tasks/{task_id}").json()["status"] == "cancelled"  # as it was
 
 
 def test_the_workers_page_lists_the_connected_and_the_lost(page: Page, live: Live) -> None:

@@ -167,7 +167,7 @@ async def retry(request: Request, found: Operator, task_id: TaskId) -> Response:
         return go(request, f"/app/ops/tasks/{task_id}?{urlencode({'notice': str(exc)})}")
     if again is None:
         raise NotFound("task")
-    notice = f"Retry of {task_id}"
+    notice = "Submitted again as this new task; the original keeps its history"
     return go(request, f"/app/ops/tasks/{again.id}?{urlencode({'notice': notice})}")
 
 
