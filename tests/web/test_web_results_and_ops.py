@@ -167,7 +167,7 @@ async def test_operator_cancels_a_pending_task_and_retries_it(http: str) -> None
         again = where.split("?")[0].rsplit("/", 1)[1]
         assert again not in ids
         retried = (await admin.get(where)).text
-        assert "Submitted again" in retried and f"/app/ops/tasks/{pending}\"" in retried
+        assert "Submitted again" in retried and f'/app/ops/tasks/{pending}"' in retried
         assert re.search(r'data-testid="task-status">(pending|running)<', retried)
         for task_id in [*ids, again]:  # let the worker go
             await admin.post(f"/v1/tasks/{task_id}/cancel", headers=api)
