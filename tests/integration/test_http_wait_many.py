@@ -202,6 +202,16 @@ async def test_many_ids_and_repeats(client: httpx.AsyncClient, alice: dict[str, 
     assert body["missing"] == ["gone-1", "gone-2"]
 
 
+async def test_only_missing_ids_are_answered_without_waiting(
+    client: httpx.AsyncClient, alice: dict[str, str], bob: dict[str, str]
+) -> None:
+    [bobs] = await submit(client, bob, 1)
+    waited = asyncio.create_task(wait(client, alice, ["gone", bobs], 30))
+    # Nothing alice may see can finish: the answer is final now, not in 30 s.
+    body = await asyncio.wait_for(waited, timeout=10)
+    assert body == {"tasks": [], "pending": [], "missing": ["gone", bobs]}
+
+
 async def test_a_stopping_server_answers_at_once(
     client: httpx.AsyncClient, state: ServerState, alice: dict[str, str]
 ) -> None:

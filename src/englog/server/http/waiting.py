@@ -81,14 +81,16 @@ async def wait_any(
     then each wake-up hands over the tasks its commit finished, or names them for a
     read of just those. When the wait runs out (or the server stops), one last read of
     those still pending catches what another replica finished. Ids the caller may not
-    see are `missing`, whether they exist or not; their wake-ups are ignored."""
+    see are `missing`, whether they exist or not; their wake-ups are ignored, and when
+every id is missing the answer comes at once."""
     ids = list(dict.fromkeys(task_ids))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     watch = state.watch
     with watch.watch_many(ids) as waiter:
         visible, finished = await _read_finished(state, ids, user_id)
-        while not finished and not watch.closing and loop.time() < deadline:
+        # Nothing the caller may see can finish: the answer (all missing) is final now.
+        while visible and not finished and not watch.closing and loop.time() < deadline:
             woken = await _woken(waiter, deadline)
             handed = {i: final for i, final in waiter.take().items() if i in visible}
             for task_id, final in handed.items():
