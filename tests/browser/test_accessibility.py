@@ -78,3 +78,47 @@ def test_an_entry_is_logged_from_the_keyboard_alone(page: Page, live: Live) -> N
     expect_minutes(page, "week-total", 25)
     expect(page.get_by_test_id("entry").filter(has_text="Keyboard only")).to_have_count(1)
     expect(page.get_by_test_id("type-total-debugging")).to_have_attribute("data-minutes", "25")
+
+
+# WCAG 2.1 contrast of every element that holds text of its own, against the first
+# opaque background behind it: 4.5:1, or 3:1 for large text (24 px, or 18.7 px bold).
+CONTRAST = """() => {
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const backdrop = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    const style = getComputedStyle(el);
+    if (!own || style.visibility === 'hidden' || style.display === 'none') continue;
+    if (!el.getClientRects().length) continue;
+    const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(backdrop(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+    const large = size >= 24 || (bold && size >= 18.66);
+    const text = el.textContent.trim().slice(0, 30);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${el.tagName} ${ratio.toFixed(2)} ${text}`);
+  }
+  return low;
+}"""
+
+
+def test_text_contrast_meets_wcag_aa(page: Page, live: Live) -> None:
+    sign_in(page, live.tokens["fay"])
+    for path in (*USER_PAGES, "/app/signin"):
+        page.goto(path)
+        assert page.evaluate(CONTRAST) == [], path
+    page.context.clear_cookies()
+    sign_in(page, live.admin_token)
+    for path in OPERATOR_PAGES:
+        page.goto(path)
+        assert page.evaluate(CONTRAST) == [], path
