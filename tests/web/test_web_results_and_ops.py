@@ -19,6 +19,7 @@ from englog.ai.sample import load_sample_week
 from englog.domain.tokens import hash_token
 from englog.server import Server, ServerSettings
 from englog.worker import Worker, WorkerSettings, load_handlers
+from tests.support.procs import eventually
 from tests.web.conftest import ADMIN, ALICE, BOB, csrf_of
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,13 +81,14 @@ async def _post(client: httpx.AsyncClient, page: str, url: str, data: dict[str, 
 
 async def _until_finished(client: httpx.AsyncClient, url: str) -> str:
     """The page once its task is finished: the panel fragment, as htmx polls it."""
-    async with asyncio.timeout(30):
-        while True:
-            panel = await client.get(f"{url}/panel", headers={"HX-Request": "true"})
-            assert panel.status_code == 200
-            if "hx-trigger" not in panel.text:  # the panel stops polling when finished
-                return (await client.get(url)).text
-            await asyncio.sleep(0.2)
+
+    async def finished() -> bool:
+        panel = await client.get(f"{url}/panel", headers={"HX-Request": "true"})
+        assert panel.status_code == 200
+        return "hx-trigger" not in panel.text  # the panel stops polling when finished
+
+    await eventually(finished, within=30, interval=0.2, what=f"{url} finished")
+    return (await client.get(url)).text
 
 
 async def test_a_report_and_an_insight_read_as_pages(http: str) -> None:
@@ -176,11 +178,14 @@ async def test_operator_cancels_a_pending_task_and_retries_it(http: str) -> None
 async def _a_pending_one(client: httpx.AsyncClient, ids: list[str]) -> str:
     """The id of one of `ids` still pending once the other two run."""
     api = {"Authorization": f"Bearer {ADMIN}"}
-    async with asyncio.timeout(10):
-        while True:
-            statuses = {
-                i: (await client.get(f"/v1/tasks/{i}", headers=api)).json()["status"] for i in ids
-            }
-            if sorted(statuses.values()) == ["pending", "running", "running"]:
-                return next(i for i, s in statuses.items() if s == "pending")
-            await asyncio.sleep(0.1)
+
+    async def pending_one() -> str | None:
+        statuses = {
+            i: (await client.get(f"/v1/tasks/{i}", headers=api)).json()["status"] for i in ids
+        }
+        if sorted(statuses.values()) != ["pending", "running", "running"]:
+            return None
+        return next(i for i, s in statuses.items() if s == "pending")
+
+    found: str = await eventually(pending_one, within=10, interval=0.1, what="two running")
+    return found

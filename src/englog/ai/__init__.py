@@ -3,7 +3,9 @@ writes an insight or a weekly report from them (builtin templates, or an LLM thr
 Ollama or an OpenAI-compatible server), with a confidence computed from what can be
 checked. Names here are imported on first use."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from englog._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from englog.ai.analytics import Facts, compute_facts
@@ -39,13 +41,14 @@ if TYPE_CHECKING:
 # Every name is imported on first use: `englog.ai.schemas` is read by the client and
 # the CLI, which should not pay for the analytics, the backends and their HTTP clients
 # (the LLM backends pull in httpx and ollama) just because Python runs this file first.
-_LAZY = {
-    **dict.fromkeys(("Facts", "compute_facts"), "englog.ai.analytics"),
-    **dict.fromkeys(("AIBackend", "make_backend"), "englog.ai.backend"),
-    "BuiltinBackend": "englog.ai.builtin",
-    **dict.fromkeys(("AIConfig", "AITimeouts", "ModelOptions"), "englog.ai.config"),
-    **dict.fromkeys(
-        (
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "englog.ai.analytics": ("Facts", "compute_facts"),
+        "englog.ai.backend": ("AIBackend", "make_backend"),
+        "englog.ai.builtin": ("BuiltinBackend",),
+        "englog.ai.config": ("AIConfig", "AITimeouts", "ModelOptions"),
+        "englog.ai.errors": (
             "AICircuitOpen",
             "AIError",
             "AIInvalidAnswer",
@@ -53,15 +56,12 @@ _LAZY = {
             "AINonRetriable",
             "AIUnavailable",
         ),
-        "englog.ai.errors",
-    ),
-    "FallbackBackend": "englog.ai.fallback",
-    **dict.fromkeys(("ChatAnswer", "LLMBackend"), "englog.ai.llm"),
-    "OllamaBackend": "englog.ai.ollama",
-    "OpenAICompatBackend": "englog.ai.openai_compat",
-    "load_sample_week": "englog.ai.sample",
-    **dict.fromkeys(
-        (
+        "englog.ai.fallback": ("FallbackBackend",),
+        "englog.ai.llm": ("ChatAnswer", "LLMBackend"),
+        "englog.ai.ollama": ("OllamaBackend",),
+        "englog.ai.openai_compat": ("OpenAICompatBackend",),
+        "englog.ai.sample": ("load_sample_week",),
+        "englog.ai.schemas": (
             "AIResult",
             "Draft",
             "EntryPayload",
@@ -73,18 +73,8 @@ _LAZY = {
             "WeeklyReportDraft",
             "WeeklyReportRequest",
         ),
-        "englog.ai.schemas",
-    ),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+    },
+)
 
 __all__ = [
     "AIBackend",

@@ -1,8 +1,11 @@
 """Retries, circuit breakers and backoff, free of any transport: what to retry and
 what counts as a failure are classifiers the caller passes in (the worker's gRPC ones
-live in `englog.worker.grpc_errors`). Imports nothing of englog but `englog.errors`."""
+live in `englog.worker.grpc_errors`). Imports nothing of englog but `englog.errors`
+(and `englog._lazy`)."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from englog._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from englog.resilience.backoff import Backoff, BackoffPolicy, ExponentialBackoff
@@ -27,12 +30,11 @@ if TYPE_CHECKING:
 
 # Names are imported on first use: `englog.domain` needs only the backoff, and should
 # not load the breaker and retrier (and structlog with them) for every CLI start.
-_LAZY = {
-    **dict.fromkeys(
-        ("Backoff", "BackoffPolicy", "ExponentialBackoff"), "englog.resilience.backoff"
-    ),
-    **dict.fromkeys(
-        (
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "englog.resilience.backoff": ("Backoff", "BackoffPolicy", "ExponentialBackoff"),
+        "englog.resilience.breaker": (
             "BreakerPolicy",
             "BreakerState",
             "BreakerStats",
@@ -40,10 +42,7 @@ _LAZY = {
             "CircuitBreaker",
             "CircuitOpenError",
         ),
-        "englog.resilience.breaker",
-    ),
-    **dict.fromkeys(
-        (
+        "englog.resilience.retry": (
             "FastPathRetrier",
             "Retrier",
             "RetryEvent",
@@ -53,18 +52,8 @@ _LAZY = {
             "no_code",
             "retry_call",
         ),
-        "englog.resilience.retry",
-    ),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+    },
+)
 
 __all__ = [
     "Backoff",

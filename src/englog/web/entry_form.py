@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 
 from englog.domain.durations import parse_minutes
 from englog.errors import EnglogError
+from englog.server.http.errors import field_errors
 from englog.server.http.models import EntryIn
 
 FIELDS = ("title", "type", "project", "start", "end", "duration", "value", "impact", "tags")
@@ -92,12 +93,12 @@ _NAMES = {
 
 
 def _messages(exc: ValidationError) -> list[str]:
+    """The API's field errors, each named as the form labels its field."""
     out = []
-    for error in exc.errors():
-        where = str(error["loc"][0]) if error["loc"] else ""
+    for error in field_errors(exc.errors()):
+        where = error["field"].split(".")[0]
         name = _NAMES.get(where, where.replace("_", " ").capitalize())
-        message = str(error["msg"]).removeprefix("Value error, ")
-        out.append(f"{name}: {message}" if name else message)
+        out.append(f"{name}: {error['message']}" if name else error["message"])
     return out
 
 

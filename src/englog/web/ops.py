@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.params import Path
 from fastapi.responses import HTMLResponse, Response
 
-from englog.domain.tasks import Task, TaskStatus
-from englog.errors import EnglogError
+from englog.domain.tasks import TaskStatus
+from englog.server.queue import NotRetriable
 from englog.server.state import ServerState
 from englog.store.records import WorkerRecord
 from englog.web.pages import NotFound, go, render
@@ -108,16 +108,13 @@ async def queue_live(request: Request, found: Operator) -> HTMLResponse:
     return render(request, "ops/_figures.html", found, **figures)
 
 
-async def _task(request: Request, task_id: str) -> Task:
-    task = await web_state(request).store.get_task(task_id, None)
-    if task is None:
-        raise NotFound("task")
-    return task
-
-
-async def _task_values(request: Request, task: Task) -> dict[str, Any]:
+async def _task_values(request: Request, task_id: str) -> dict[str, Any]:
+    """The task and its attempts (one read), and the name of its owner."""
     state = web_state(request)
-    attempts = await state.store.task_attempts(task.id)
+    found = await state.store.get_task_detail(task_id, None)
+    if found is None:
+        raise NotFound("task")
+    task, attempts = found
     users = {u.id: u.name for u in await state.store.list_users()} if task.user_id else {}
     return {"task": task, "attempts": attempts, "owner": users.get(task.user_id or "", "admin")}
 
@@ -126,16 +123,19 @@ async def _task_values(request: Request, task: Task) -> dict[str, Any]:
 async def task_page(
     request: Request, found: Operator, task_id: TaskId, notice: str = ""
 ) -> HTMLResponse:
-    task = await _task(request, task_id)
-    values = await _task_values(request, task)
+    values = await _task_values(request, task_id)
     return render(request, "ops/task.html", found, nav="queue", notice=notice, **values)
 
 
 @router.get("/tasks/{task_id}/live", response_class=HTMLResponse)
 async def task_live(request: Request, found: Operator, task_id: TaskId) -> HTMLResponse:
-    task = await _task(request, task_id)
-    values = await _task_values(request, task)
+    values = await _task_values(request, task_id)
     return render(request, "ops/_task_live.html", found, **values)
+
+
+def _to_task(request: Request, task_id: str, notice: str) -> Response:
+    """To the task's page, which says what the button did."""
+    return go(request, f"/app/ops/tasks/{task_id}?{urlencode({'notice': notice})}")
 
 
 @router.post("/tasks/{task_id}/cancel")
@@ -151,24 +151,21 @@ async def cancel(request: Request, found: Operator, task_id: TaskId) -> Response
         notice = "Cancelled"
     else:
         notice = "Cancellation asked of its worker: it stops at its next heartbeat"
-    return go(request, f"/app/ops/tasks/{task_id}?{urlencode({'notice': notice})}")
+    return _to_task(request, task_id, notice)
 
 
 @router.post("/tasks/{task_id}/retry")
 async def retry(request: Request, found: Operator, task_id: TaskId) -> Response:
     await checked_form(request, found)
-    task = await _task(request, task_id)
-    if task.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-        notice = f"Not retried: the task is {task.status}"
-        return go(request, f"/app/ops/tasks/{task_id}?{urlencode({'notice': notice})}")
     try:
         again = await web_state(request).queue.retry(task_id, None)
-    except EnglogError as exc:
-        return go(request, f"/app/ops/tasks/{task_id}?{urlencode({'notice': str(exc)})}")
+    except NotRetriable as exc:
+        notice = f"Not retried: {exc}"
+        return _to_task(request, task_id, notice)
     if again is None:
         raise NotFound("task")
     notice = "Submitted again as this new task; the original keeps its history"
-    return go(request, f"/app/ops/tasks/{again.id}?{urlencode({'notice': notice})}")
+    return _to_task(request, again.id, notice)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from englog.ai.result_text import markdown, points
 from englog.ai.schemas import Insight, InsightType, WeeklyReport
 from englog.domain.tasks import Task, TaskStatus
-from englog.server.http.errors import ApiError
-from englog.server.http.insights import insight_task, report_task
+from englog.server.http.errors import ApiError, field_errors
+from englog.server.http.insights import insight_task, report_task, whole_days
 from englog.server.http.models import InsightRequest, ReportRequest
 from englog.web.pages import NotFound, go, is_htmx, render
 from englog.web.sessions import Engineer, Viewer, checked_form, user_of, web_state
@@ -30,11 +30,11 @@ TaskId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def _problem(exc: ApiError | ValidationError) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-    if isinstance(exc.detail, list):
-        return "; ".join(str(item.get("message", item)) for item in exc.detail)
-    return str(exc.detail)
+    """What the API would answer, in one line: its messages without the field paths."""
+    detail = field_errors(exc.errors()) if isinstance(exc, ValidationError) else exc.detail
+    if isinstance(detail, list):
+        return "; ".join(str(item.get("message", item)) for item in detail)
+    return str(detail)
 
 
 async def _listed(request: Request, found: Viewer, kind: str) -> list[Task]:
@@ -109,15 +109,11 @@ async def request_insight(request: Request, found: Engineer) -> Response:
     values = {k: str(form.get(k) or "") for k in ("insight_type", "from", "to")}
     state = web_state(request)
     try:
-        start, end = date.fromisoformat(values["from"]), date.fromisoformat(values["to"])
+        start, end = whole_days(
+            date.fromisoformat(values["from"]), date.fromisoformat(values["to"])
+        )
         body = InsightRequest.model_validate(
-            {
-                "insight_type": values["insight_type"],
-                "from": datetime.combine(start, datetime.min.time(), UTC).isoformat(),
-                "to": datetime.combine(
-                    end + timedelta(days=1), datetime.min.time(), UTC
-                ).isoformat(),
-            }
+            {"insight_type": values["insight_type"], "from": start, "to": end}
         )
         [task] = await state.queue.submit([await insight_task(state, user_of(found).id, body)])
     except ValueError as exc:  # also pydantic's ValidationError
@@ -191,15 +187,12 @@ async def report_markdown(request: Request, found: Engineer, task_id: TaskId) ->
 # --- one task, its live panel -------------------------------------------------------------
 
 
-async def _task_page(request: Request, found: Viewer, kind: str, task_id: str) -> HTMLResponse:
+async def _task_page(
+    request: Request, found: Viewer, kind: str, task_id: str, *, panel: bool = False
+) -> HTMLResponse:
+    """The task's page; `panel`: the fragment htmx polls (the whole page without htmx)."""
     task = await _own_task(request, found, task_id, kind)
-    return render(request, "result.html", found, nav=kind, **_panel_values(task, kind))
-
-
-async def _task_panel(request: Request, found: Viewer, kind: str, task_id: str) -> HTMLResponse:
-    """The fragment htmx polls; without htmx, the whole page."""
-    task = await _own_task(request, found, task_id, kind)
-    name = "_task_panel.html" if is_htmx(request) else "result.html"
+    name = "_task_panel.html" if panel and is_htmx(request) else "result.html"
     return render(request, name, found, nav=kind, **_panel_values(task, kind))
 
 
@@ -210,7 +203,7 @@ async def insight_page(request: Request, found: Engineer, task_id: TaskId) -> HT
 
 @router.get("/insights/{task_id}/panel", response_class=HTMLResponse)
 async def insight_panel(request: Request, found: Engineer, task_id: TaskId) -> HTMLResponse:
-    return await _task_panel(request, found, "insights", task_id)
+    return await _task_page(request, found, "insights", task_id, panel=True)
 
 
 @router.get("/reports/{task_id}", response_class=HTMLResponse)
@@ -220,4 +213,4 @@ async def report_page(request: Request, found: Engineer, task_id: TaskId) -> HTM
 
 @router.get("/reports/{task_id}/panel", response_class=HTMLResponse)
 async def report_panel(request: Request, found: Engineer, task_id: TaskId) -> HTMLResponse:
-    return await _task_panel(request, found, "reports", task_id)
+    return await _task_page(request, found, "reports", task_id, panel=True)

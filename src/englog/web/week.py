@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from englog.domain.entries import ActivityType, Entry, ImpactLevel, ValueRating
+from englog.domain.entries import ActivityType, Entry, EntryFields, ImpactLevel, ValueRating
 from englog.server.state import ServerState
 from englog.store.base import EntryQuery
 from englog.web.entry_form import EntryForm, form_values
@@ -20,6 +20,8 @@ from englog.web.totals import Week, bars, week_totals
 router = APIRouter()
 MAX_WEEK_ENTRIES = 1000  # a week shown in full; beyond that the page says so
 RECENT_FOR_PROJECTS = 500
+# What the edit form changes: it has no description, so a stored one is kept.
+EDITED = set(EntryFields.model_fields) - {"description"}
 
 
 def choices() -> dict[str, list[str]]:
@@ -92,6 +94,11 @@ async def add_entry(request: Request, found: Engineer) -> Response:
         week = _week_of(_start_day(form))
         return await _week_page(request, found, week, form, status=422)
     await state.store.add_entries(user_of(found).id, [entry], state.clock())
+    return _to_week_of(request, entry)
+
+
+def _to_week_of(request: Request, entry: EntryFields) -> Response:
+    """Back to the week the entry starts in, where the change shows."""
     return go(request, f"/app/week?start={Week.holding(entry.start_time.date()).monday}")
 
 
@@ -134,20 +141,9 @@ async def update_entry(request: Request, found: Engineer, entry_id: str) -> Resp
             **choices(),
         )
     state = web_state(request)
-    values = entry.model_dump(
-        include={
-            "title",
-            "type",
-            "project",
-            "tags",
-            "start_time",
-            "end_time",
-            "value_rating",
-            "impact_level",
-        }
-    )
+    values = entry.model_dump(include=EDITED)
     await state.store.update_entry(user_of(found).id, entry_id, values, state.clock())
-    return go(request, f"/app/week?start={Week.holding(entry.start_time.date()).monday}")
+    return _to_week_of(request, entry)
 
 
 @router.post("/entries/{entry_id}/delete")
@@ -155,4 +151,4 @@ async def delete_entry(request: Request, found: Engineer, entry_id: str) -> Resp
     await checked_form(request, found)
     stored = await _own_entry(request, found, entry_id)
     await web_state(request).store.delete_entry(user_of(found).id, entry_id)
-    return go(request, f"/app/week?start={Week.holding(stored.start_time.date()).monday}")
+    return _to_week_of(request, stored)

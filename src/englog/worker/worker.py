@@ -281,9 +281,8 @@ class Worker:
         }
         if self.ai_watch.health is not None:
             deps["ai_health"] = str(self.ai_watch.health.get("status", "unknown"))
-        ai_breaker = getattr(self.ai, "breaker", None)
-        if ai_breaker is not None:
-            deps["ai_breaker"] = str(ai_breaker.state)
+        if (ai_breaker := self._ai_breaker_state()) is not None:
+            deps["ai_breaker"] = ai_breaker
         return deps
 
     def _beat(self) -> Beat:
@@ -379,10 +378,14 @@ class Worker:
             ai["reason"] = why
         if self.ai_watch.health is not None:
             ai["health"] = self.ai_watch.health
-        ai_breaker = getattr(self.ai, "breaker", None)
-        if ai_breaker is not None:
-            ai["breaker"] = str(ai_breaker.state)
+        if (ai_breaker := self._ai_breaker_state()) is not None:
+            ai["breaker"] = ai_breaker
         return ai
+
+    def _ai_breaker_state(self) -> str | None:
+        """The AI client's breaker state; None for a backend without one (builtin)."""
+        breaker = getattr(self.ai, "breaker", None)
+        return None if breaker is None else str(breaker.state)
 
     def stats(self) -> dict[str, Any]:
         c = self.conn.stats()

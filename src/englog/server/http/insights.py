@@ -66,9 +66,7 @@ async def report_task(state: ServerState, user_id: str, body: ReportRequest) -> 
         raise invalid("body.week_end", f"a report spans at most {MAX_TASK_RANGE.days} days")
     if body.week_end >= date.max:
         raise invalid("body.week_end", "week_end is out of range")
-    start = datetime.combine(body.week_start, datetime.min.time(), UTC)
-    end = datetime.combine(body.week_end + timedelta(days=1), datetime.min.time(), UTC)
-    found = await _entries_in_range(state, user_id, start, end)
+    found = await _entries_in_range(state, user_id, *whole_days(body.week_start, body.week_end))
     if not found:
         raise invalid("body.week_start", "no entries between week_start and week_end")
     payload = {
@@ -77,6 +75,12 @@ async def report_task(state: ServerState, user_id: str, body: ReportRequest) -> 
         "entries": [e.to_payload() for e in found],
     }
     return _ai_task(user_id, "weekly_report", payload, body)
+
+
+def whole_days(first: date, last: date) -> tuple[datetime, datetime]:
+    """[first 00:00, last + 1 day 00:00) UTC: the instants of those whole days."""
+    start = datetime.combine(first, datetime.min.time(), UTC)
+    return start, start + timedelta(days=(last - first).days + 1)
 
 
 def _ai_task(

@@ -77,11 +77,11 @@ async def wait_any(
     state: ServerState, task_ids: Sequence[str], user_id: str | None, timeout_s: float
 ) -> Waited:
     """The tasks of `task_ids` that are finished, as soon as there is one, or after
-        `timeout_s` none. One read of them all, watched before it (as `wait_finished`);
-        then each wake-up hands over the tasks its commit finished, or names them for a
-        read of just those. When the wait runs out (or the server stops), one last read of
-        those still pending catches what another replica finished. Ids the caller may not
-        see are `missing`, whether they exist or not; their wake-ups are ignored, and when
+    `timeout_s` none. One read of them all, watched before it (as `wait_finished`);
+    then each wake-up hands over the tasks its commit finished, or names them for a
+    read of just those. When the wait runs out (or the server stops), one last read of
+    those still pending catches what another replica finished. Ids the caller may not
+    see are `missing`, whether they exist or not; their wake-ups are ignored, and when
     every id is missing the answer comes at once."""
     ids = list(dict.fromkeys(task_ids))
     loop = asyncio.get_running_loop()
