@@ -5,10 +5,13 @@ checked against them and the builtin backend never invents one. Pure functions, 
 I/O, no clock: the same entries always give the same facts.
 
 Conventions:
-- An entry's minutes belong to the calendar day of its `start_time`, in the offset
-  it was logged with (the engineer's own day), even if it runs past midnight.
+- Days are local days in the person's time zone (`englog.domain.localtime`). An entry
+  across midnight counts its minutes on each day it covers; an entry across the edge of
+  the requested range counts only its minutes inside (`clipped_minutes` says how many
+  were outside), so consecutive weeks add up to the entries' total.
+- Overlapping entries are counted as logged in `total_minutes` (and every breakdown);
+  `clock_minutes` is the time actually covered and `overlap_minutes` the difference.
 - Minutes are rounded to 1 decimal and ratios to 3 decimals only on output.
-- Overlapping entries are counted as logged; the REST layer does not forbid overlap.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
+from englog.domain import localtime
 from englog.domain.entries import ActivityType, ImpactLevel, ValueRating
 
 # Deep work: activities that need an uninterrupted stretch of attention to make
@@ -74,7 +78,7 @@ class Facts:
     """The numbers a narrative may quote. Dict fields are ordered for display."""
 
     entry_count: int
-    excluded_entries: int  # received but outside the requested date range
+    excluded_entries: int  # received but wholly outside the requested date range
     period_start: date | None
     period_end: date | None
     days_active: int
@@ -101,6 +105,10 @@ class Facts:
     longest_focus_block_minutes: float
     streak_days: int
     top_tags: list[dict[str, Any]] = field(default_factory=list)
+    time_zone: str = localtime.DEFAULT_ZONE  # the zone whose local days these are
+    clock_minutes: float = 0.0  # time covered by at least one entry (the union)
+    overlap_minutes: float = 0.0  # total_minutes - clock_minutes: counted twice or more
+    clipped_minutes: float = 0.0  # minutes of kept entries outside the range
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: dates become ISO strings."""
@@ -115,8 +123,47 @@ def minutes(entry: EntryLike) -> float:
     return (entry.end_time - entry.start_time).total_seconds() / 60.0
 
 
-def day_of(entry: EntryLike) -> date:
-    return entry.start_time.date()
+def day_of(entry: EntryLike, tz: tzinfo = UTC) -> date:
+    """The local day an entry starts on."""
+    return localtime.local_date(entry.start_time, tz)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The part of an entry inside the requested range: read like the entry itself,
+    with the times cut at the range's edges."""
+
+    entry: EntryLike
+    start_time: datetime
+    end_time: datetime
+
+    @property
+    def type(self) -> str:
+        return self.entry.type
+
+    @property
+    def project(self) -> str | None:
+        return self.entry.project
+
+    @property
+    def tags(self) -> list[str]:
+        return self.entry.tags
+
+    @property
+    def value_rating(self) -> str:
+        return self.entry.value_rating
+
+    @property
+    def impact_level(self) -> str:
+        return self.entry.impact_level
+
+    @property
+    def title(self) -> str:
+        return str(getattr(self.entry, "title", ""))
+
+    @property
+    def id(self) -> str | None:
+        return getattr(self.entry, "id", None)
 
 
 def _instant(dt: datetime) -> datetime:
@@ -154,10 +201,11 @@ def _in_levels(totals: dict[str, float], levels: Iterable[str]) -> dict[str, flo
     return {level: _r1(totals.get(level, 0.0)) for level in levels}
 
 
-def by_day(entries: Iterable[EntryLike]) -> dict[date, list[EntryLike]]:
+def by_day(entries: Iterable[EntryLike], tz: tzinfo = UTC) -> dict[date, list[EntryLike]]:
+    """Entries by the local day they start on, each day in start order."""
     days: dict[date, list[EntryLike]] = defaultdict(list)
     for entry in sort_entries(entries):
-        days[day_of(entry)].append(entry)
+        days[day_of(entry, tz)].append(entry)
     return dict(sorted(days.items()))
 
 
@@ -195,21 +243,29 @@ def longest_streak(days: Iterable[date]) -> int:
     return best
 
 
+def lived_by_day(entries: Iterable[EntryLike], tz: tzinfo) -> dict[date, float]:
+    """Minutes on each local day, an entry across midnight split between its days."""
+    totals: dict[date, float] = defaultdict(float)
+    for entry in entries:
+        for day, spent in localtime.minutes_by_day(entry.start_time, entry.end_time, tz).items():
+            totals[day] += spent
+    return dict(sorted(totals.items()))
+
+
 def daily_totals(
-    days: dict[date, list[EntryLike]], start: date | None, end: date | None
+    lived: dict[date, float], start: date | None, end: date | None
 ) -> dict[str, float]:
     """Minutes per day for every day from start to end (default: first to last active
     day), zeros included so a trend shows the days nothing was logged."""
-    if not days and (start is None or end is None):
+    active = [day for day, spent in lived.items() if spent > 0]
+    if not active and (start is None or end is None):
         return {}
-    first = start if start is not None else min(days)
-    last = end if end is not None else max(days)
-    out: dict[str, float] = {}
-    day = first
-    while day <= last:
-        out[day.isoformat()] = _r1(sum(minutes(e) for e in days.get(day, [])))
-        day += timedelta(days=1)
-    return out
+    first = start if start is not None else min(active)
+    last = end if end is not None else max(active)
+    return {
+        day.isoformat(): _r1(lived.get(day, 0.0))
+        for day in localtime.days_between(first, last)
+    }
 
 
 def top_tags(entries: Iterable[EntryLike], limit: int = TOP_TAGS) -> list[dict[str, Any]]:
@@ -229,24 +285,62 @@ def _busiest(totals: dict[str, float]) -> str | None:
     return min(totals, key=lambda day: (-totals[day], day), default=None)
 
 
-def in_range(entry: EntryLike, start: date | None, end: date | None) -> bool:
-    day = day_of(entry)
-    return (start is None or day >= start) and (end is None or day <= end)
+def range_instants(
+    start: date | None, end: date | None, tz: tzinfo
+) -> tuple[datetime | None, datetime | None]:
+    """The instants bounding the local days [start, end] (None where open)."""
+    low = localtime.day_bounds(start, tz)[0] if start is not None else None
+    high = localtime.day_bounds(end, tz)[1] if end is not None else None
+    return low, high
+
+
+def in_range(
+    entry: EntryLike, start: date | None, end: date | None, tz: tzinfo = UTC
+) -> bool:
+    """Whether any of the entry's time lies on the local days [start, end]."""
+    low, high = range_instants(start, end, tz)
+    return localtime.clip(entry.start_time, entry.end_time, low, high) is not None
+
+
+def cut_to_range(
+    entries: Iterable[EntryLike], start: date | None, end: date | None, tz: tzinfo
+) -> tuple[list[EntryLike], int, float]:
+    """The parts of `entries` inside the local days [start, end], how many entries lay
+    wholly outside, and the minutes cut off the kept ones."""
+    low, high = range_instants(start, end, tz)
+    parts: list[EntryLike] = []
+    excluded, clipped = 0, 0.0
+    for entry in entries:
+        part = localtime.clip(entry.start_time, entry.end_time, low, high)
+        if part is None:
+            excluded += 1
+            continue
+        piece = Part(entry, *part)
+        clipped += minutes(entry) - minutes(piece)
+        parts.append(piece)
+    return parts, excluded, clipped
 
 
 def compute_facts(
-    entries: Iterable[EntryLike], start: date | None = None, end: date | None = None
+    entries: Iterable[EntryLike],
+    start: date | None = None,
+    end: date | None = None,
+    time_zone: str | None = None,
 ) -> Facts:
-    """Facts over the entries whose start day lies in [start, end] (either bound
-    optional); the rest are only counted in `excluded_entries`."""
-    received = list(entries)
-    kept = [e for e in received if in_range(e, start, end)]
-    days = by_day(kept)
+    """Facts over the local days [start, end] in `time_zone` (UTC by default; either
+    bound optional): entries wholly outside are only counted in `excluded_entries`,
+    entries across an edge count their minutes inside."""
+    tz = localtime.zone(time_zone)
+    kept, excluded, clipped = cut_to_range(entries, start, end, tz)
+    days = by_day(kept, tz)
+    lived = lived_by_day(kept, tz)
+    active = sorted(day for day, spent in lived.items() if spent > 0)
     total = sum(minutes(e) for e in kept)
+    clock = localtime.union_minutes((e.start_time, e.end_time) for e in kept)
     focus = sum(minutes(e) for e in kept if e.type in FOCUS_TYPES)
     meeting = sum(minutes(e) for e in kept if e.type in MEETING_TYPES)
     switches = sum(context_switches(day_entries) for day_entries in days.values())
-    totals = daily_totals(days, start, end)
+    totals = daily_totals(lived, start, end)
     busiest = _busiest(totals) if kept else None
     by_value = _sum_by(kept, lambda e: e.value_rating)
     by_impact = _sum_by(kept, lambda e: e.impact_level)
@@ -254,12 +348,12 @@ def compute_facts(
     by_type = _ranked(raw_by_type)
     return Facts(
         entry_count=len(kept),
-        excluded_entries=len(received) - len(kept),
-        period_start=start if start is not None else (min(days) if days else None),
-        period_end=end if end is not None else (max(days) if days else None),
-        days_active=len(days),
+        excluded_entries=excluded,
+        period_start=start if start is not None else (active[0] if active else None),
+        period_end=end if end is not None else (active[-1] if active else None),
+        days_active=len(active),
         total_minutes=_r1(total),
-        average_minutes_per_active_day=_r1(total / len(days)) if days else 0.0,
+        average_minutes_per_active_day=_r1(total / len(active)) if active else 0.0,
         average_entry_minutes=_r1(total / len(kept)) if kept else 0.0,
         minutes_by_type=by_type,
         type_shares={name: _ratio(raw_by_type[name], total) for name in by_type},
@@ -281,6 +375,10 @@ def compute_facts(
         longest_focus_block_minutes=_r1(
             max((longest_focus_block(d) for d in days.values()), default=0.0)
         ),
-        streak_days=longest_streak(days),
+        streak_days=longest_streak(active),
         top_tags=top_tags(kept),
+        time_zone=time_zone or localtime.DEFAULT_ZONE,
+        clock_minutes=_r1(clock),
+        overlap_minutes=_r1(max(0.0, total - clock)),
+        clipped_minutes=_r1(clipped),
     )

@@ -32,6 +32,7 @@ from englog.ai.schemas import (
     WeeklyReportRequest,
 )
 from englog.ai.wording import hours, plural
+from englog.domain.localtime import zone
 
 BACKEND_NAME = "builtin"
 
@@ -57,7 +58,7 @@ class BuiltinBackend:
     name = BACKEND_NAME
 
     async def generate_insight(self, req: InsightRequest) -> Insight:
-        facts = compute_facts(req.entries)
+        facts = compute_facts(req.entries, req.period_start, req.period_end, req.time_zone)
         kind = str(req.insight_type)
         title, summary, points = NARRATIVES[kind](facts) if facts.entry_count else empty(kind)
         summary += context_note(req.context)
@@ -73,8 +74,9 @@ class BuiltinBackend:
         )
 
     async def generate_weekly_report(self, req: WeeklyReportRequest) -> WeeklyReport:
-        facts = compute_facts(req.entries, req.week_start, req.week_end)
-        in_week = [e for e in req.entries if in_range(e, req.week_start, req.week_end)]
+        facts = compute_facts(req.entries, req.week_start, req.week_end, req.time_zone)
+        tz = zone(req.time_zone)
+        in_week = [e for e in req.entries if in_range(e, req.week_start, req.week_end, tz)]
         title = (
             f"Week of {req.week_start}: {hours(facts.total_minutes)} across "
             f"{plural(facts.project_count, 'project')}"

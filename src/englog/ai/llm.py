@@ -50,6 +50,7 @@ from englog.ai.schemas import (
     WeeklyReportRequest,
     describe_validation_error,
 )
+from englog.domain.localtime import zone
 from englog.resilience.breaker import BreakerPolicy, CircuitBreaker, CircuitOpenError
 from englog.resilience.retry import Retrier, RetryPolicy
 
@@ -258,7 +259,7 @@ class LLMBackend:
     async def generate_insight(self, req: InsightRequest) -> Insight:
         if not req.entries:
             raise AINonRetriable("an insight needs at least one entry")
-        facts = compute_facts(req.entries)
+        facts = compute_facts(req.entries, req.period_start, req.period_end, req.time_zone)
         kind = str(req.insight_type)
         prompt = insight_prompt(kind, facts, req.entries, req.context, self.budget)
         fields = await self._written(
@@ -272,8 +273,9 @@ class LLMBackend:
         )
 
     async def generate_weekly_report(self, req: WeeklyReportRequest) -> WeeklyReport:
-        facts = compute_facts(req.entries, req.week_start, req.week_end)
-        in_week = [e for e in req.entries if in_range(e, req.week_start, req.week_end)]
+        facts = compute_facts(req.entries, req.week_start, req.week_end, req.time_zone)
+        tz = zone(req.time_zone)
+        in_week = [e for e in req.entries if in_range(e, req.week_start, req.week_end, tz)]
         if not in_week:
             raise AINonRetriable(f"no entries between {req.week_start} and {req.week_end}")
         prompt = report_prompt(req.week_start, req.week_end, facts, in_week, self.budget)

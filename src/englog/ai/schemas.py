@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import enum
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from englog.domain.entries import EntryFields
+from englog.domain.localtime import DEFAULT_ZONE, check_zone
 
 MAX_ENTRIES = 10_000  # a year of heavy logging; bounds worker memory per task
 MAX_REPORT_DAYS = 31  # a "weekly" report over more than a month is a mistake, not a report
+# The longest span an insight covers: its facts (one daily total per day) must fit the
+# prompt, and the REST routes refuse longer ranges on every path.
+MAX_INSIGHT_DAYS = 31
+
+# An IANA zone name, checked where the payload is read (a worker may lack the server's
+# tz database version, but an unknown name is refused either way).
+ZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_zone)]
 
 
 class InsightType(enum.StrEnum):
@@ -50,6 +65,21 @@ class InsightRequest(BaseModel):
     insight_type: InsightType
     entries: list[EntryPayload] = Field(max_length=MAX_ENTRIES)
     context: str | None = Field(default=None, max_length=2000)
+    # The local days asked for (both included), in `time_zone`; without them the period
+    # runs from the first to the last day an entry covers.
+    period_start: date | None = None
+    period_end: date | None = None
+    time_zone: ZoneName = DEFAULT_ZONE
+
+    @model_validator(mode="after")
+    def _check_period(self) -> InsightRequest:
+        if self.period_start is not None and self.period_end is not None:
+            if self.period_end < self.period_start:
+                raise ValueError("period_end must not be before period_start")
+            # A range of instants spanning 31 days may touch 32 local days.
+            if self.period_end - self.period_start > timedelta(days=MAX_INSIGHT_DAYS):
+                raise ValueError(f"an insight covers at most {MAX_INSIGHT_DAYS} days")
+        return self
 
 
 class WeeklyReportRequest(BaseModel):
@@ -60,6 +90,7 @@ class WeeklyReportRequest(BaseModel):
     week_start: date
     week_end: date
     entries: list[EntryPayload] = Field(max_length=MAX_ENTRIES)
+    time_zone: ZoneName = DEFAULT_ZONE
 
     @model_validator(mode="after")
     def _check_range(self) -> WeeklyReportRequest:

@@ -44,6 +44,7 @@ from englog.store.records import (
     Session,
     TaskQuery,
     User,
+    UserSettings,
     WebSession,
     WorkerInfo,
     WorkerRecord,
@@ -113,6 +114,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_users(self) -> list[User]:
         """Every user, by name (the operators' filter by user)."""
+
+    @abc.abstractmethod
+    async def get_user_settings(self, user_id: str) -> UserSettings | None:
+        """The user's zone and week start; None for an unknown user."""
+
+    @abc.abstractmethod
+    async def set_user_settings(
+        self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
+    ) -> UserSettings | None:
+        """Change what is given (None leaves a setting as it is); the settings after."""
 
     # --- entries (always scoped to one user) --------------------------------------
     @abc.abstractmethod

@@ -20,6 +20,18 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class UserSettings:
+    """A person's own calendar: the zone their days are in and the day a week starts."""
+
+    timezone: str | None = None  # None until set; read as UTC
+    week_start: str = "monday"
+
+    @property
+    def zone_name(self) -> str:
+        return self.timezone or "UTC"
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerInfo:
     """What a worker says about itself when it registers."""
 

@@ -2,55 +2,82 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
-from englog.domain.entries import ActivityType, EntryFields, EntryPatch
+from englog.domain.entries import ActivityType, Entry, EntryFields, EntryPatch
+from englog.server import entry_checks
 from englog.server.auth import CurrentUser, State
-from englog.server.http.errors import ApiError, field_errors, not_found
-from englog.server.http.iso_times import IsoDateTime
+from englog.server.http.errors import ApiError, field_errors, invalid, not_found
+from englog.server.http.local_days import parse_day_or_instant, range_end, range_start, zone_of
 from englog.server.http.models import (
     MAX_OFFSET,
     MAX_PAGE,
     BulkEntriesIn,
     EntryIn,
     entry_json,
-    utc,
 )
 from englog.store.base import EntryQuery
 
 router = APIRouter(prefix="/v1/entries", tags=["entries"])
 
 
+RANGE_DOC = (
+    "A date (2026-03-08) is a local day in your time zone (`GET /v1/me`), `to` included; "
+    "a date-time is that exact instant. Entries overlapping the range are listed."
+)
+
+
+async def checked_json(state: State, user_id: str, stored: Sequence[Entry]) -> list[dict[str, Any]]:
+    """Entries as JSON, each with the ids of the entries it overlaps and its warnings."""
+    found = await entry_checks.overlaps(state.store, user_id, stored)
+    now = datetime.fromtimestamp(state.clock(), UTC)
+    return [
+        entry_json(e)
+        | {"overlaps": found[e.id], "warnings": entry_checks.warnings(e, found[e.id], now)}
+        for e in stored
+    ]
+
+
 @router.post("", status_code=201)
 async def create_entry(body: EntryIn, user: CurrentUser, state: State) -> dict[str, Any]:
+    """The stored entry, with `overlaps` (ids of your entries sharing its time) and
+    `warnings` (an overlap, an end in the future): never refused for either."""
     [entry] = await state.store.add_entries(user.id, [body], state.clock())
-    return entry_json(entry)
+    [answer] = await checked_json(state, user.id, [entry])
+    return answer
 
 
 @router.post("/bulk", status_code=201)
 async def create_entries(body: BulkEntriesIn, user: CurrentUser, state: State) -> dict[str, Any]:
     """All or nothing: one invalid entry rejects the whole batch before anything is stored."""
     stored = await state.store.add_entries(user.id, body.entries, state.clock())
-    return {"entries": [entry_json(e) for e in stored], "count": len(stored)}
+    return {"entries": await checked_json(state, user.id, stored), "count": len(stored)}
 
 
 @router.get("")
 async def list_entries(
     user: CurrentUser,
     state: State,
-    from_: Annotated[IsoDateTime | None, Query(alias="from")] = None,
-    to: IsoDateTime | None = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=64, description=RANGE_DOC)] = None,
+    to: Annotated[str | None, Query(max_length=64, description=RANGE_DOC)] = None,
     type: ActivityType | None = None,
     project: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
+    _, tz = await zone_of(state, user.id)
+    start = range_start(parse_day_or_instant(from_, "query.from"), tz) if from_ else None
+    end = range_end(parse_day_or_instant(to, "query.to"), tz) if to else None
+    if start is not None and end is not None and end <= start:
+        raise invalid("query.to", "to must be after from (a date includes its whole day)")
     query = EntryQuery(
-        start=utc(from_) if from_ else None,
-        end=utc(to) if to else None,
+        start=start,
+        end=end,
         type=type.value if type else None,
         project=project,
         limit=limit,
@@ -94,7 +121,8 @@ async def patch_entry(
     updated = await state.store.update_entry(user.id, entry_id, values, state.clock())
     if updated is None:
         raise not_found("entry")
-    return entry_json(updated)
+    [answer] = await checked_json(state, user.id, [updated])
+    return answer
 
 
 @router.delete("/{entry_id}", status_code=204)

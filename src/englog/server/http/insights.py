@@ -3,22 +3,23 @@ the user's entries, so workers need no database and never see another user's dat
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from englog.domain import localtime
 from englog.domain.entries import Entry
 from englog.domain.tasks import NewTask
 from englog.server.auth import CurrentUser, State
 from englog.server.http.errors import invalid
+from englog.server.http.local_days import range_end, range_start, zone_of
 from englog.server.http.models import (
     MAX_PAGE,
     WAIT_RESPONSES,
     InsightRequest,
     ReportRequest,
     TaskAccepted,
-    utc,
 )
 from englog.server.http.submission import submit, timeout_for
 from englog.server.state import ServerState
@@ -42,45 +43,57 @@ async def submit_insight(
 async def submit_report(
     body: ReportRequest, user: CurrentUser, state: State, request: Request, response: Response
 ) -> Response:
-    """Entries overlapping [week_start 00:00, week_end + 1 day 00:00) UTC."""
+    """Entries sharing time with the local days [week_start, week_end] in the user's zone."""
     return await submit(request, response, await report_task(state, user.id, body))
 
 
 async def insight_task(state: ServerState, user_id: str, body: InsightRequest) -> NewTask:
-    """The `insight_generation` task for `body`, carrying the user's entries (REST and
-    the web app submit the same task). ApiError (422) for a request it cannot serve."""
-    found = await _insight_entries(state, user_id, body)
-    payload = {
+    """The `insight_generation` task for `body`, carrying the user's entries, the range
+    asked for and the user's zone (REST and the web app submit the same task). ApiError
+    (422) for a request it cannot serve."""
+    zone_name, tz = await zone_of(state, user_id)
+    found, period = await _insight_entries(state, user_id, body, tz)
+    payload: dict[str, Any] = {
         "insight_type": str(body.insight_type),
         "entries": [e.to_payload() for e in found],
         "context": body.context,
+        "time_zone": zone_name,
     }
+    if period is not None:
+        payload["period_start"], payload["period_end"] = (d.isoformat() for d in period)
     return _ai_task(user_id, "insight_generation", payload, body)
 
 
 async def report_task(state: ServerState, user_id: str, body: ReportRequest) -> NewTask:
-    """The `weekly_report` task over [week_start, week_end], with the user's entries."""
+    """The `weekly_report` task over the user's local days [week_start, week_end], with
+    every entry sharing time with them (the facts count only the minutes inside)."""
     if body.week_end < body.week_start:
         raise invalid("body.week_end", "week_end must not be before week_start")
     if (body.week_end - body.week_start).days + 1 > MAX_TASK_RANGE.days:
         raise invalid("body.week_end", f"a report spans at most {MAX_TASK_RANGE.days} days")
-    if body.week_end >= date.max:
+    if body.week_end >= date.max - timedelta(days=1) or body.week_start <= date.min:
         raise invalid("body.week_end", "week_end is out of range")
-    found = await _entries_in_range(state, user_id, *whole_days(body.week_start, body.week_end))
+    zone_name, tz = await zone_of(state, user_id)
+    found = await _entries_in_range(
+        state, user_id, *localtime.range_bounds(body.week_start, body.week_end, tz)
+    )
     if not found:
-        raise invalid("body.week_start", "no entries between week_start and week_end")
+        raise invalid(
+            "body.week_start",
+            f"no entries between week_start and week_end (local days in {zone_name})",
+        )
     payload = {
         "week_start": body.week_start.isoformat(),
         "week_end": body.week_end.isoformat(),
         "entries": [e.to_payload() for e in found],
+        "time_zone": zone_name,
     }
     return _ai_task(user_id, "weekly_report", payload, body)
 
 
-def whole_days(first: date, last: date) -> tuple[datetime, datetime]:
-    """[first 00:00, last + 1 day 00:00) UTC: the instants of those whole days."""
-    start = datetime.combine(first, datetime.min.time(), UTC)
-    return start, start + timedelta(days=(last - first).days + 1)
+def whole_days(first: date, last: date, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """The instants of the local days `first` to `last` in `tz` (both included)."""
+    return localtime.range_bounds(first, last, tz)
 
 
 def _ai_task(
@@ -95,7 +108,11 @@ def _ai_task(
     )
 
 
-async def _insight_entries(state: ServerState, user_id: str, body: InsightRequest) -> list[Entry]:
+async def _insight_entries(
+    state: ServerState, user_id: str, body: InsightRequest, tz: tzinfo
+) -> tuple[list[Entry], tuple[date, date] | None]:
+    """The entries an insight is about, and the local days asked for (None for a
+    choice of entries: their own days are the period)."""
     if body.entry_ids is not None:
         if body.from_ is not None or body.to is not None:
             raise invalid("body.entry_ids", "give either entry_ids or from/to, not both")
@@ -108,24 +125,43 @@ async def _insight_entries(state: ServerState, user_id: str, body: InsightReques
                 f"unknown entries: {', '.join(missing)}",
                 missing_entry_ids=missing,
             )
-        return found
+        first = min(localtime.local_date(e.start_time, tz) for e in found)
+        last = max(localtime.local_date(e.end_time, tz) for e in found)
+        if (last - first).days + 1 > MAX_TASK_RANGE.days:
+            raise invalid(
+                "body.entry_ids",
+                f"the entries span {(last - first).days + 1} days; "
+                f"an insight covers at most {MAX_TASK_RANGE.days}",
+            )
+        return found, None
     if body.from_ is None or body.to is None:
         raise invalid("body.entry_ids", "give entry_ids, or both from and to")
-    start, end = utc(body.from_), utc(body.to)
+    try:
+        start, end = range_start(body.from_, tz), range_end(body.to, tz)
+    except (OverflowError, ValueError):
+        raise invalid("body.to", "the range is out of the calendar") from None
     _check_range(start, end, "body.from", "body.to")
     found = await _entries_in_range(state, user_id, start, end)
     if not found:
         raise invalid("body.from", "no entries in the requested range")
-    return found
+    first = localtime.local_date(start, tz)
+    last = localtime.local_date(end - timedelta(microseconds=1), tz)
+    days = (last - first).days + 1
+    # Instants spanning 31 days may touch 32 local days; dates count exactly.
+    if days > MAX_TASK_RANGE.days + (0 if _both_days(body) else 1):
+        raise invalid("body.to", f"the range spans at most {MAX_TASK_RANGE.days} days")
+    return found, (first, last)
 
 
 def _check_range(start: datetime, end: datetime, start_field: str, end_field: str) -> None:
+    """An instant range runs forward and spans at most 31 days (a range of local days is
+    counted in days, so a DST change cannot push a 31-day range over)."""
     if end <= start:
         raise invalid(
             end_field,
             f"{end_field.rsplit('.', 1)[-1]} must be after {start_field.rsplit('.', 1)[-1]}",
         )
-    if end - start > MAX_TASK_RANGE:
+    if end - start > MAX_TASK_RANGE + timedelta(hours=2):
         raise invalid(end_field, f"the range spans at most {MAX_TASK_RANGE.days} days")
 
 
@@ -147,3 +183,7 @@ async def _entries_in_range(
             f"the range holds more than {MAX_TASK_ENTRIES} entries; ask for a shorter range",
         )
     return found
+
+
+def _both_days(body: InsightRequest) -> bool:
+    return not isinstance(body.from_, datetime) and not isinstance(body.to, datetime)

@@ -8,7 +8,7 @@ the API's 422 naming the field; every ISO 8601 form pydantic reads stays accepte
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -23,3 +23,19 @@ def _iso_8601_only(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+
+
+_DAY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
+
+
+def _day_or_instant(value: Any) -> Any:
+    """`2026-03-08` stays a date (a local day); anything else must be a date-time."""
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        return date.fromisoformat(value.strip())
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    return _iso_8601_only(value)
+
+
+# A local day (a date) or an exact instant (a date-time), as range bounds are given.
+DayOrInstant = Annotated[datetime | date, BeforeValidator(_day_or_instant)]

@@ -19,7 +19,7 @@ from pydantic import (
 
 from englog.domain.entries import Entry, EntryFields, check_times
 from englog.domain.tasks import Task, TaskAttempt
-from englog.server.http.iso_times import IsoDateTime
+from englog.server.http.iso_times import DayOrInstant, IsoDateTime
 from englog.store.base import WorkerRecord
 from englog.views import AttemptView as AttemptView
 from englog.views import TaskAccepted, TaskDetail, TasksWaited, iso
@@ -149,8 +149,9 @@ class InsightRequest(BaseModel):
     entry_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
         default=None, min_length=1, max_length=MAX_PAGE
     )
-    from_: IsoDateTime | None = Field(default=None, alias="from")
-    to: IsoDateTime | None = None
+    # A date is a local day in the user's zone (`to` included); a date-time an instant.
+    from_: DayOrInstant | None = Field(default=None, alias="from")
+    to: DayOrInstant | None = None
     context: str | None = Field(default=None, max_length=2000)
     priority: Priority = 0
 

@@ -174,6 +174,23 @@ class PostgresStore(Store):
         rows = await self._fetch(_sql.USERS)
         return [records.User(r["id"], r["name"], r["created_at"]) for r in rows]
 
+    async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
+        row = await self._fetchrow("SELECT timezone, week_start FROM users WHERE id = $1", user_id)
+        return None if row is None else records.UserSettings(row["timezone"], row["week_start"])
+
+    async def set_user_settings(
+        self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
+    ) -> records.UserSettings | None:
+        row = await self._fetchrow(
+            "UPDATE users SET timezone = COALESCE($1, timezone),"
+            " week_start = COALESCE($2, week_start) WHERE id = $3"
+            " RETURNING timezone, week_start",
+            timezone,
+            week_start,
+            user_id,
+        )
+        return None if row is None else records.UserSettings(row["timezone"], row["week_start"])
+
     async def add_entries(
         self, user_id: str, entries: Sequence[EntryFields], now: float
     ) -> list[Entry]:

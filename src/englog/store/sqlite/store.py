@@ -199,6 +199,26 @@ class SQLiteStore(Store):
             records.User(r["id"], r["name"], r["created_at"]) for r in await self._rows(_sql.USERS)
         ]
 
+    async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
+        rows = await self._rows("SELECT timezone, week_start FROM users WHERE id = ?", user_id)
+        return records.UserSettings(rows[0]["timezone"], rows[0]["week_start"]) if rows else None
+
+    async def set_user_settings(
+        self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
+    ) -> records.UserSettings | None:
+        def change(conn: sqlite3.Connection) -> records.UserSettings | None:
+            conn.execute(
+                "UPDATE users SET timezone = COALESCE(?, timezone),"
+                " week_start = COALESCE(?, week_start) WHERE id = ?",
+                (timezone, week_start, user_id),
+            )
+            row = conn.execute(
+                "SELECT timezone, week_start FROM users WHERE id = ?", (user_id,)
+            ).fetchone()
+            return None if row is None else records.UserSettings(row[0], row[1])
+
+        return await self._write(change)
+
     # --- entries ----------------------------------------------------------------
     async def add_entries(
         self, user_id: str, entries: Sequence[EntryFields], now: float

@@ -1,0 +1,64 @@
+"""`/v1/me`: who the token belongs to and the calendar their days are counted in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from englog.domain.localtime import UnknownZone, Weekday, check_zone
+from englog.server.auth import CurrentUser, State
+from englog.server.http.errors import invalid, not_found
+from englog.store.records import User, UserSettings
+
+router = APIRouter(prefix="/v1/me", tags=["me"])
+
+
+class MePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="An IANA time zone name, such as America/Los_Angeles",
+        examples=["Europe/Berlin"],
+    )
+    week_start: Weekday | None = Field(default=None, description="The first day of a week")
+
+
+def me_json(user: User, settings: UserSettings) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "timezone": settings.zone_name,
+        "timezone_set": settings.timezone is not None,
+        "week_start": settings.week_start,
+        "created_at": user.created_at,
+    }
+
+
+@router.get("")
+async def get_me(user: CurrentUser, state: State) -> dict[str, Any]:
+    settings = await state.store.get_user_settings(user.id)
+    if settings is None:
+        raise not_found("user")
+    return me_json(user, settings)
+
+
+@router.patch("")
+async def patch_me(body: MePatch, user: CurrentUser, state: State) -> dict[str, Any]:
+    """Set the zone (an unknown one is a 422 naming it) and/or the week's first day."""
+    if body.timezone is not None:
+        try:
+            check_zone(body.timezone)
+        except UnknownZone as exc:
+            raise invalid("body.timezone", str(exc), timezone=body.timezone) from None
+    week_start = None if body.week_start is None else str(body.week_start)
+    settings = await state.store.set_user_settings(
+        user.id, timezone=body.timezone, week_start=week_start
+    )
+    if settings is None:
+        raise not_found("user")
+    return me_json(user, settings)
