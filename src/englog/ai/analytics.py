@@ -327,9 +327,8 @@ def compute_facts(
     end: date | None = None,
     time_zone: str | None = None,
 ) -> Facts:
-    """Facts over the local days [start, end] in `time_zone` (UTC by default; either
-    bound optional): entries wholly outside are only counted in `excluded_entries`,
-    entries across an edge count their minutes inside."""
+    """Facts over the local days [start, end] in `time_zone` (either bound optional):
+    entries across an edge count their minutes inside (see the module's conventions)."""
     tz = localtime.zone(time_zone)
     kept, excluded, clipped = cut_to_range(entries, start, end, tz)
     days = by_day(kept, tz)

@@ -15,16 +15,20 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from englog.errors import EnglogError
+
 __all__ = [
     "DEFAULT_ZONE",
     "UnknownZone",
     "Weekday",
+    "check_zone",
     "clip",
     "day_bounds",
     "days_between",
     "local_date",
     "minutes_by_day",
     "range_bounds",
+    "today_in",
     "union_minutes",
     "week_containing",
     "zone",
@@ -34,7 +38,7 @@ DEFAULT_ZONE = "UTC"
 _DAY = timedelta(days=1)
 
 
-class UnknownZone(ValueError):
+class UnknownZone(EnglogError, ValueError):
     """A time zone name that is not in the IANA database."""
 
     def __init__(self, name: str) -> None:
