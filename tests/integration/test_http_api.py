@@ -361,7 +361,7 @@ async def test_insight_from_entry_ids(
     task = await store.get_task(task_id)
     assert task is not None
     assert task.type == "insight_generation" and task.priority == 5
-    assert set(task.payload) == {"insight_type", "entries", "context"}
+    assert set(task.payload) == {"insight_type", "entries", "context", "time_zone"}
     assert task.payload["insight_type"] == "productivity"
     assert task.payload["context"] == "sprint 12"
     assert [e["id"] for e in task.payload["entries"]] == [first, second]
@@ -478,7 +478,7 @@ async def test_weekly_report(
     task = await store.get_task(response.json()["task_id"])
     assert task is not None and task.type == "weekly_report"
     assert task.payload["week_start"] == "2024-05-06" and task.payload["week_end"] == "2024-05-12"
-    assert set(task.payload) == {"week_start", "week_end", "entries"}
+    assert set(task.payload) == {"week_start", "week_end", "entries", "time_zone"}
     assert [e["id"] for e in task.payload["entries"]] == [monday, sunday_late]
 
 
