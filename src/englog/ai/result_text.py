@@ -11,7 +11,7 @@ from englog.ai.schemas import Insight, WeeklyReport
 __all__ = ["AIResult", "fact_text", "label", "markdown", "points", "trust_line"]
 
 AIResult = Insight | WeeklyReport
-MAX_ITEMS = 6  # of a fact that is a mapping or a list, in one cell
+MAX_ITEMS = 6  # of a fact that is a mapping or a list, in one terminal cell
 
 
 def points(result: AIResult) -> tuple[str, list[str]]:
@@ -25,20 +25,29 @@ def label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def fact_text(value: Any) -> str:
-    """One cell: a number, a short mapping (`development 300, meeting 90`) or list."""
+def fact_text(value: Any, limit: int | None = None) -> str:
+    """One cell: a number, a mapping (`development 300, meeting 90`) or a list. Whole
+    unless `limit` is given (a terminal view), and then it says how many items it hid:
+    an export or a page never drops a day, a type or a tag."""
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, dict):
-        items = [f"{k} {fact_text(v)}" for k, v in list(value.items())[:MAX_ITEMS]]
-        return ", ".join(items) + (" …" if len(value) > MAX_ITEMS else "")
+        items = [f"{k} {fact_text(v)}" for k, v in value.items()]
+        return _joined(items, ", ", limit)
     if isinstance(value, list):
         shown = [
             " ".join(fact_text(v) for v in item.values()) if isinstance(item, dict) else str(item)
-            for item in value[:MAX_ITEMS]
+            for item in value
         ]
-        return "; ".join(shown) + (" …" if len(value) > MAX_ITEMS else "")
+        return _joined(shown, "; ", limit)
     return str(value)
+
+
+def _joined(items: list[str], sep: str, limit: int | None) -> str:
+    if limit is None or len(items) <= limit:
+        return sep.join(items)
+    hidden = len(items) - limit
+    return sep.join(items[:limit]) + f" (and {hidden} more, hidden here)"
 
 
 def trust_line(result: AIResult) -> str:

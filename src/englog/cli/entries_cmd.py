@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from englog.cli._app import app, console, fail
+from englog.cli._app import app, console, err, fail
+from englog.cli._calendar import Calendar, calendar_of
 from englog.cli._remote import TokenOpt, UrlOpt, connect
 from englog.cli.when import (
     entry_span,
@@ -22,6 +23,7 @@ from englog.cli.when import (
 )
 from englog.client import Client, Entry
 from englog.client.models import ActivityType, ImpactLevel, ValueRating
+from englog.domain.localtime import clip, minutes_by_day, range_bounds, union_minutes
 
 entries_app = typer.Typer(
     help="List your entries (this week by default); edit or remove one.",
@@ -40,17 +42,30 @@ SHORT_ID, FULL_ID = 8, 32  # entry ids as the table shows them, and whole
 ID_LOOKUP_DAYS = 400
 
 
-def one_line(entry: Entry) -> str:
-    start, end = entry.start_time.astimezone(), entry.end_time.astimezone()
+def one_line(entry: Entry, cal: Calendar | None = None) -> str:
+    start, end = _local(entry.start_time, cal), _local(entry.end_time, cal)
+    until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%a %H:%M}"
     parts = [
         entry.id,
-        f"{start:%a %Y-%m-%d %H:%M}-{end:%H:%M}",
+        f"{start:%a %Y-%m-%d %H:%M}-{until}",
         f"({format_minutes(entry.minutes)})",
         entry.type,
         entry.project or "-",
         entry.title,
     ]
     return "  ".join(str(p) for p in parts)
+
+
+def _local(moment: datetime, cal: Calendar | None) -> datetime:
+    return cal.local(moment) if cal is not None else moment.astimezone()
+
+
+def print_saved(entry: Entry, cal: Calendar) -> None:
+    """The entry on one line, then one warning line if the server had any (an overlap,
+    an end in the future)."""
+    console.print(one_line(entry, cal), highlight=False, markup=False, soft_wrap=True)
+    if entry.warnings:
+        err.print(f"warning: {'; '.join(entry.warnings)}", highlight=False, soft_wrap=True)
 
 
 def last_project(client: Client, now: datetime) -> str | None:
@@ -78,14 +93,17 @@ def log_entry(
     token: TokenOpt = None,
 ) -> None:
     """Log what you did: `englog log "Fixed the flaky test" -p atlas -t debugging 45m`.
-    It ends now unless --to says otherwise; the project defaults to the last one used."""
-    now = datetime.now().astimezone()
-    try:
-        day = pick_day(yesterday, on, now.date())
-        span = entry_span(duration, start, end, day, now)
-    except ValueError as exc:
-        fail(str(exc))
+    It ends now unless --to says otherwise (--from 23:00 --to 01:00 ends the next day);
+    times and days are in your account's zone (`englog me`); the project defaults to
+    the last one used."""
     with connect(url, token) as client:
+        cal = calendar_of(client)
+        now = cal.now()
+        try:
+            day = pick_day(yesterday, on, now.date())
+            span = entry_span(duration, start, end, day, now, cal.tz)
+        except ValueError as exc:
+            fail(str(exc))
         if project is None:
             project = last_project(client, now)
         entry = client.log(
@@ -99,7 +117,7 @@ def log_entry(
             value_rating=str(value or ValueRating.MEDIUM),
             impact_level=str(impact or ImpactLevel.PERSONAL),
         )
-    console.print(one_line(entry), highlight=False, markup=False, soft_wrap=True)
+    print_saved(entry, cal)
 
 
 @entries_app.callback()
@@ -114,36 +132,42 @@ def entries_list(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Your entries, this week by default, with the total of each day."""
+    """Your entries, this week by default, with the total of each day (local days in
+    your account's zone; an entry across midnight counts on both days)."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = (url, token)
         return
-    try:
-        first, last = listing_range(today, week, start, end, date.today())
-    except ValueError as exc:
-        fail(str(exc))
     with connect(url, token) as client:
+        cal = calendar_of(client)
+        try:
+            first, last = listing_range(today, week, start, end, cal.today(), cal.week_start)
+        except ValueError as exc:
+            fail(str(exc))
         found = list(client.entries(first, last, project=project))
     if as_json:
         print(json.dumps([e.model_dump(mode="json") for e in found], indent=2))
         return
-    console.print(_table(found, first, last))
+    console.print(_table(found, first, last, cal))
 
 
-def _table(found: list[Entry], first: datetime, last: datetime) -> Table | str:
-    span = f"{first:%Y-%m-%d} to {last - timedelta(days=1):%Y-%m-%d}"
+def _table(found: list[Entry], first: date, last: date, cal: Calendar) -> Table | str:
+    span = f"{first:%Y-%m-%d} to {last:%Y-%m-%d} ({cal.zone_name})"
     if not found:
         return f"no entries from {span}"
     by_day: dict[date, list[Entry]] = defaultdict(list)
+    lived: dict[date, float] = defaultdict(float)
     for entry in found:
-        by_day[entry.start_time.astimezone().date()].append(entry)
+        by_day[cal.local(entry.start_time).date()].append(entry)
+        for day, spent in minutes_by_day(entry.start_time, entry.end_time, cal.tz).items():
+            if first <= day <= last:
+                lived[day] += spent
     table = Table("day", "time", "took", "type", "project", title=f"entries {span}")
     table.add_column("title", ratio=1)
     table.add_column("id", no_wrap=True, style="dim")
-    for day in sorted(by_day):
-        rows = by_day[day]
+    for day in sorted(set(by_day) | set(lived)):
+        rows = by_day.get(day, [])
         for n, e in enumerate(rows):
-            start, end = e.start_time.astimezone(), e.end_time.astimezone()
+            start, end = cal.local(e.start_time), cal.local(e.end_time)
             table.add_row(
                 f"{day:%a %d}" if n == 0 else "",
                 f"{start:%H:%M}-{end:%H:%M}",
@@ -153,13 +177,28 @@ def _table(found: list[Entry], first: datetime, last: datetime) -> Table | str:
                 e.title,
                 e.id[:SHORT_ID],
             )
-        total = format_minutes(sum(e.minutes for e in rows))
-        table.add_row("", "[bold]total[/bold]", f"[bold]{total}[/bold]", end_section=True)
-    all_time = format_minutes(sum(e.minutes for e in found))
-    table.caption = (
-        f"{len(found)} entries, {all_time} in all (ids shortened: edit and rm take them)"
-    )
+        label = f"{day:%a %d}" if not rows else ""
+        total = format_minutes(lived.get(day, 0.0))
+        table.add_row(label, "[bold]total[/bold]", f"[bold]{total}[/bold]", end_section=True)
+    logged = sum(lived.values())
+    clock = union_minutes(_inside(found, first, last, cal))
+    caption = f"{len(found)} entries, {format_minutes(logged)} in all"
+    if logged - clock >= 1:
+        caption += (
+            f" ({format_minutes(logged - clock)} of it overlapping: "
+            f"{format_minutes(clock)} of clock time)"
+        )
+    table.caption = caption + " (ids shortened: edit and rm take them)"
     return table
+
+
+def _inside(
+    found: list[Entry], first: date, last: date, cal: Calendar
+) -> list[tuple[datetime, datetime]]:
+    """The entries' spans cut to the listed days."""
+    low, high = range_bounds(first, last, cal.tz)
+    spans = (clip(e.start_time, e.end_time, low, high) for e in found)
+    return [span for span in spans if span is not None]
 
 
 def full_id(client: Client, given: str) -> str:
@@ -212,11 +251,12 @@ def entries_edit(
     if not changes and not start and not end:
         fail("nothing to change: give --title, --project, --type, --from, --to, --tag, ...")
     with connect(*_given(ctx, url, token)) as client:
+        cal = calendar_of(client)
         entry_id = full_id(client, entry_id)
         if start or end:
-            changes.update(_new_times(client.entry(entry_id), start, end))
+            changes.update(_new_times(client.entry(entry_id), start, end, cal))
         entry = client.update_entry(entry_id, **changes)
-    console.print(one_line(entry), highlight=False, markup=False, soft_wrap=True)
+    print_saved(entry, cal)
 
 
 def _given(ctx: typer.Context, url: str | None, token: str | None) -> tuple[str | None, ...]:
@@ -225,16 +265,24 @@ def _given(ctx: typer.Context, url: str | None, token: str | None) -> tuple[str 
     return url or before[0], token or before[1]
 
 
-def _new_times(entry: Entry, start: str | None, end: str | None) -> dict[str, datetime]:
-    day = entry.start_time.astimezone()
+def _new_times(
+    entry: Entry, start: str | None, end: str | None, cal: Calendar
+) -> dict[str, datetime]:
+    """New times on the entry's own local day; an end before the start is the next day."""
+    began = cal.local(entry.start_time)
     times: dict[str, datetime] = {}
     try:
         for key, text, option in (("start_time", start, "--from"), ("end_time", end, "--to")):
             if text:
                 clock = parse_clock(text, option)
-                times[key] = day.replace(hour=clock.hour, minute=clock.minute, second=0)
+                moment = datetime.combine(began.date(), clock, cal.tz)
+                times[key] = moment
     except ValueError as exc:
         fail(str(exc))
+    new_start = times.get("start_time", entry.start_time)
+    new_end = times.get("end_time")
+    if new_end is not None and new_end <= new_start:
+        times["end_time"] = new_end + timedelta(days=1)
     return times
 
 

@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 
-from englog.ai.result_text import AIResult, fact_text, label, points, trust_line
+from englog.ai.result_text import MAX_ITEMS, AIResult, fact_text, label, points, trust_line
 from englog.ai.result_text import markdown as markdown  # re-exported for the CLI
 
 __all__ = ["as_json", "fact_text", "markdown", "rich_view", "trust_line"]
@@ -24,7 +24,7 @@ def rich_view(result: AIResult) -> RenderableType:
     if result.facts:
         facts = Table("fact", "value", title="Facts", title_justify="left", expand=False)
         for name, value in result.facts.items():
-            facts.add_row(label(name), fact_text(value))
+            facts.add_row(label(name), fact_text(value, MAX_ITEMS))
         parts += ["", facts]
     style = "yellow" if result.degraded else "green"
     parts += ["", f"[{style}]{trust_line(result)}[/{style}]"]

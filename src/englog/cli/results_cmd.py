@@ -15,11 +15,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from englog.cli import render
 from englog.cli._app import app, console, err, fail
+from englog.cli._calendar import Calendar, calendar_of
 from englog.cli._remote import TokenOpt, UrlOpt, connect
 from englog.cli.when import parse_day
 from englog.client import TaskDetail, TaskHandle, Timeout
 from englog.client.models import InsightType
 from englog.client.periods import as_week, week_label
+from englog.domain.localtime import week_containing
 
 
 class Format(enum.StrEnum):
@@ -40,9 +42,10 @@ OutOpt = Annotated[
 TimeoutOpt = Annotated[float, typer.Option(min=1, help="Seconds to wait for the result")]
 
 
-def _week(week: str | None) -> tuple[date, date]:
+def _week(week: str | None, cal: Calendar) -> tuple[date, date]:
+    """An ISO week, or this week in the account's zone (starting on its week start)."""
     try:
-        return as_week(week)
+        return as_week(week) if week else week_containing(cal.today(), cal.week_start)
     except ValueError as exc:
         fail(str(exc))
 
@@ -122,8 +125,8 @@ def insight(
     `englog insight productivity --week`."""
     if (start or end) and (week or whole_week):
         fail("give a week or --from/--to, not both")
-    first, last = _days(start, end) if start or end else _week(week)
     with connect(url, token) as client:
+        first, last = _days(start, end) if start or end else _week(week, calendar_of(client))
         handle = client.insight(insight_type, first, last, context=context)
         show(handle, f"{insight_type} insight", fmt, out, timeout)
 
@@ -139,7 +142,8 @@ def report(
     token: TokenOpt = None,
 ) -> None:
     """The weekly report: `englog report --week` (this week) or `--week 2026-W48`."""
-    monday, sunday = _week(week)
     with connect(url, token) as client:
-        handle = client.report((monday, sunday))
-        show(handle, f"report {week_label(monday)}", fmt, out, timeout)
+        first, last = _week(week, calendar_of(client))
+        handle = client.report((first, last))
+        label = week_label(first) if first.weekday() == 0 else f"{first}..{last}"
+        show(handle, f"report {label}", fmt, out, timeout)

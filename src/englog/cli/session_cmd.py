@@ -10,8 +10,17 @@ from typing import Annotated
 import typer
 
 from englog.cli._app import app, console, fail
+from englog.cli._calendar import machine_zone_name
 from englog.cli._remote import TokenOpt, UrlOpt, connect, failing_cleanly
-from englog.client import Client, Forbidden, config_path, read_config, resolve, write_config
+from englog.client import (
+    Client,
+    Forbidden,
+    NotFound,
+    config_path,
+    read_config,
+    resolve,
+    write_config,
+)
 
 
 def _role(client: Client) -> str:
@@ -46,11 +55,56 @@ def login(
         fail("no token given: englog login --url URL --token TOKEN (from `englog users create`)")
     with connect(url, token.strip()) as client:
         role = _role(client)
+        zone_note = _adopt_machine_zone(client) if role == "a user token" else None
     with failing_cleanly():
         saved = read_config()
         saved.update(url=url.rstrip("/"), token=token.strip())
         path = write_config(saved)
     console.print(f"logged in to {url} with {role}; saved in {path}", soft_wrap=True)
+    if zone_note:
+        console.print(zone_note, highlight=False, soft_wrap=True)
+
+
+def _adopt_machine_zone(client: Client) -> str | None:
+    """An account with no zone yet takes this machine's (saying so); one that has a zone
+    keeps it. None when there is nothing to say."""
+    try:
+        me = client.me()
+    except NotFound:  # a server from before /v1/me
+        return None
+    if me.timezone_set:
+        return None
+    local = machine_zone_name()
+    if local is None:
+        return "your account's time zone is UTC; set yours with `englog me --tz Europe/Berlin`"
+    client.update_me(timezone=local)
+    return f"time zone set to {local} (this machine's); change it with `englog me --tz ZONE`"
+
+
+@app.command()
+def me(
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="Set your time zone, an IANA name: Europe/Berlin")
+    ] = None,
+    week_start: Annotated[
+        str | None, typer.Option("--week-start", help="Set the first day of your week: monday")
+    ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Your account: name, time zone and week start (`--tz` and `--week-start` set them).
+    Every date and time you log or list is in this zone, whatever the machine's."""
+    with connect(url, token) as client:
+        if tz is not None or week_start is not None:
+            found = client.update_me(
+                timezone=tz, week_start=week_start.lower() if week_start else None
+            )
+        else:
+            found = client.me()
+    zone = found.timezone + ("" if found.timezone_set else " (not set: UTC)")
+    console.print(f"name        {found.name}", highlight=False)
+    console.print(f"time zone   {zone}", highlight=False)
+    console.print(f"week starts {found.week_start}", highlight=False)
 
 
 @app.command()

@@ -1,16 +1,18 @@
-"""Times as a person types them on the command line: durations (`45m`, `1h30m`,
-`1.5h`), clock times (`09:10`), days (`--yesterday`, `--date 2026-11-30`) and weeks.
-Each bad input raises ValueError with a message the CLI prints as it is."""
+"""Times as a person types them on the command line: durations (`45m`, `1h30`,
+`1:30`, `1.5h`), clock times (`09:10`), days (`--yesterday`, `--date 2026-11-30`) and
+weeks, all in the person's own time zone (their account's, `englog me`). Each bad input
+raises ValueError with a message the CLI prints as it is."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
-from englog.client.periods import aware, day_start, parse_week, week_of
+from englog.client.periods import parse_week
 from englog.domain.durations import format_minutes as format_minutes  # re-exported
 from englog.domain.durations import parse_minutes
+from englog.domain.localtime import week_containing
 
 _CLOCK = re.compile(r"(\d{1,2})[:h.]?(\d{2})?")
 
@@ -49,22 +51,30 @@ def entry_span(
     end: str | None,
     day: date,
     now: datetime,
+    tz: tzinfo | None = None,
 ) -> Span:
-    """When an entry happened, from a duration and/or --from/--to on `day`. Without
-    --to it ends now (at this time of day on an earlier `day`)."""
+    """When an entry happened, from a duration and/or --from/--to on `day` in `tz` (the
+    zone of `now` by default). Without --to it ends now (at this time of day on an
+    earlier `day`); a --to earlier than --from is on the next day (23:00 to 01:00)."""
+    zone = tz or now.tzinfo
     if duration and start and end:
         raise ValueError("give a duration or both --from and --to, not all three")
     minutes = timedelta(minutes=parse_minutes(duration)) if duration else None
-    begin = _on(day, parse_clock(start, "--from")) if start else None
-    finish = _on(day, parse_clock(end, "--to")) if end else None
+    begin = _on(day, parse_clock(start, "--from"), zone) if start else None
+    finish = _on(day, parse_clock(end, "--to"), zone) if end else None
     if begin is None and minutes is None and finish is None:
         raise ValueError("say how long: a duration like 45m, or --from 09:10 --to 10:30")
     if finish is None:
-        finish = begin + minutes if begin is not None and minutes else _on(day, now.time())
+        local_now = now.astimezone(zone)
+        finish = (
+            begin + minutes if begin is not None and minutes else _on(day, local_now.time(), zone)
+        )
     if begin is None:
         if minutes is None:
             raise ValueError("--to needs --from or a duration")
         begin = finish - minutes
+    if finish <= begin and start and end:
+        finish = _on(day + timedelta(days=1), parse_clock(end, "--to"), zone)
     if finish <= begin:
         raise ValueError(
             f"the entry ends ({finish:%H:%M}) before it starts ({begin:%H:%M}): "
@@ -73,8 +83,10 @@ def entry_span(
     return Span(begin, finish)
 
 
-def _on(day: date, clock: time) -> datetime:
-    return aware(datetime.combine(day, clock.replace(second=0, microsecond=0)))
+def _on(day: date, clock: time, tz: tzinfo | None) -> datetime:
+    """That wall-clock time on `day` in `tz`, as an instant."""
+    moment = datetime.combine(day, clock.replace(second=0, microsecond=0))
+    return moment.replace(tzinfo=tz) if tz is not None else moment.astimezone()
 
 
 def pick_day(yesterday: bool, on: str | None, today: date) -> date:
@@ -91,21 +103,21 @@ def listing_range(
     start: str | None,
     end: str | None,
     today: date,
-) -> tuple[datetime, datetime]:
-    """[start, end) of `englog entries`: this week by default; --today, --week, or
-    --from/--to (dates, the --to day included)."""
+    week_start: str = "monday",
+) -> tuple[date, date]:
+    """The local days of `englog entries`, both included: this week by default;
+    --today, --week, or --from/--to (dates, the --to day included)."""
     chosen = sum(bool(x) for x in (today_only, week, start or end))
     if chosen > 1:
         raise ValueError("give one of --today, --week, or --from/--to")
     if today_only:
-        first, last = today, today
-    elif week:
-        first, last = parse_week(week)
-    elif start or end:
+        return today, today
+    if week:
+        return parse_week(week)
+    if start or end:
         first = parse_day(start, "--from") if start else today - timedelta(days=6)
         last = parse_day(end, "--to") if end else today
         if last < first:
             raise ValueError(f"--to {last} is before --from {first}")
-    else:
-        first, last = week_of(today)
-    return day_start(first), day_start(last + timedelta(days=1))
+        return first, last
+    return week_containing(today, week_start)

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -19,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from englog.client import errors
 from englog.client.models import (
     Entry,
+    Me,
     TaskAccepted,
     TaskDetail,
     TaskList,
@@ -27,7 +28,7 @@ from englog.client.models import (
     WaitAnswer,
     WorkerView,
 )
-from englog.client.periods import aware, day_start
+from englog.client.periods import aware
 
 T = TypeVar("T")
 MAX_PAGE = 1000  # entries per page and tasks per batch, as the server allows
@@ -214,6 +215,7 @@ def _nothing(response: httpx.Response) -> None:
 
 ENTRY = _model(TypeAdapter(Entry))
 ENTRIES = _model(TypeAdapter(list[Entry]), "entries")
+ME = _model(TypeAdapter(Me))
 TASK = _model(TypeAdapter(TaskDetail))
 TASK_VIEW = _model(TypeAdapter(TaskView))
 TASKS = _model(TypeAdapter(TaskList))
@@ -443,19 +445,16 @@ def wait_tasks(ids: Sequence[str], timeout_s: float) -> Call[WaitAnswer]:
     return Call("POST", "/v1/tasks/wait", WAITED, json=body, wait_s=timeout_s)
 
 
+def get_me() -> Call[Me]:
+    return Call("GET", "/v1/me", ME)
+
+
+def patch_me(changes: Mapping[str, Any]) -> Call[Me]:
+    return Call("PATCH", "/v1/me", ME, json={k: v for k, v in changes.items() if v is not None})
+
+
 def list_workers() -> Call[list[WorkerView]]:
     return Call("GET", "/v1/workers", WORKERS)
-
-
-def _range_end(end: datetime | date) -> datetime | date:
-    """A date as the end of a range means the whole of that day."""
-    if isinstance(end, datetime):
-        return end
-    return day_start(end + timedelta(days=1))
-
-
-def _range_start(start: datetime | date) -> datetime | date:
-    return start if isinstance(start, datetime) else day_start(start)
 
 
 def insight_body(
@@ -466,15 +465,15 @@ def insight_body(
     context: str | None,
     priority: int,
 ) -> dict[str, Any]:
-    """`POST /v1/tasks/insights`: entries by id, or those in [start, end) (dates are
-    whole local days, the end day included)."""
+    """`POST /v1/tasks/insights`: entries by id, or those in [start, end] (dates are
+    local days in the user's zone, the end day included; date-times are instants)."""
     body: dict[str, Any] = {"insight_type": str(insight_type), "priority": priority}
     if entry_ids is not None:
         body["entry_ids"] = list(entry_ids)
     if start is not None:
-        body["from"] = _iso(_range_start(start))
+        body["from"] = _iso(start)
     if end is not None:
-        body["to"] = _iso(_range_end(end))
+        body["to"] = _iso(end)
     if context is not None:
         body["context"] = context
     return body

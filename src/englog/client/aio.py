@@ -19,6 +19,7 @@ from englog.client.errors import ApiError, ClientError
 from englog.client.models import (
     Entry,
     Insight,
+    Me,
     TaskDetail,
     TaskList,
     TaskStatus,
@@ -307,6 +308,15 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient]):
             "/v1/tasks/reports", body, idempotency_key, _prefer(wait, timeout), _as(WeeklyReport)
         )
         return await handle.result(timeout) if wait else handle
+
+    # --- me -------------------------------------------------------------------------------
+    async def me(self) -> Me:
+        """Who the token belongs to, and the time zone your dates are local days in."""
+        return await self.send(_calls.get_me())
+
+    async def update_me(self, *, timezone: str | None = None, week_start: str | None = None) -> Me:
+        """Set your time zone (an IANA name, such as Europe/Berlin) and/or week start."""
+        return await self.send(_calls.patch_me({"timezone": timezone, "week_start": week_start}))
 
     async def workers(self) -> list[WorkerView]:
         return await self.send(_calls.list_workers())

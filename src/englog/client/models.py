@@ -30,6 +30,7 @@ __all__ = [
     "ImpactLevel",
     "Insight",
     "InsightType",
+    "Me",
     "TaskAccepted",
     "TaskDetail",
     "TaskList",
@@ -57,9 +58,25 @@ class Entry(EntryFields):
     created_at: datetime
     updated_at: datetime
 
+    # Answers to a create or an edit only: the ids of your entries sharing its time, and
+    # what to look at (an overlap, an end in the future). Empty when read back.
+    overlaps: list[str] = []
+    warnings: list[str] = []
+
     @property
     def minutes(self) -> float:
         return (self.end_time - self.start_time).total_seconds() / 60.0
+
+
+class Me(_View):
+    """`GET /v1/me`: who the token belongs to, and the calendar your days are counted in
+    (every date you send or read is a local day in `timezone`)."""
+
+    id: str
+    name: str
+    timezone: str = "UTC"
+    timezone_set: bool = True
+    week_start: str = "monday"
 
 
 # `POST /v1/tasks/wait`'s answer, under the name the client has always used.

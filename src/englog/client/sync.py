@@ -20,6 +20,7 @@ from englog.client.errors import ApiError, ClientError, ConfigError
 from englog.client.models import (
     Entry,
     Insight,
+    Me,
     TaskDetail,
     TaskList,
     TaskStatus,
@@ -195,7 +196,8 @@ class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
         project: str | None = None,
         type: str | None = None,
     ) -> Iterator[Entry]:
-        """Entries overlapping [start, end), oldest first, every page."""
+        """Entries sharing time with [start, end], oldest first, every page. A date is a
+        local day in your zone (see `me()`), the end day included; a date-time an instant."""
         pages = _calls.EntryPages(start, end, project, type)
         while call := pages.next_call():
             yield from pages.take(self.send(call))
@@ -370,6 +372,15 @@ class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
         return handle.result(timeout) if wait else handle
 
     # --- operations -----------------------------------------------------------------------
+    # --- me -------------------------------------------------------------------------------
+    def me(self) -> Me:
+        """Who the token belongs to, and the time zone your dates are local days in."""
+        return self.send(_calls.get_me())
+
+    def update_me(self, *, timezone: str | None = None, week_start: str | None = None) -> Me:
+        """Set your time zone (an IANA name, such as Europe/Berlin) and/or week start."""
+        return self.send(_calls.patch_me({"timezone": timezone, "week_start": week_start}))
+
     def workers(self) -> list[WorkerView]:
         """Registered workers (admin token)."""
         return self.send(_calls.list_workers())
