@@ -230,8 +230,9 @@ def test_insight_and_report_render_for_a_terminal_markdown_and_json(
 def test_bad_inputs_each_say_what_is_wrong(person: Person) -> None:
     cases = [
         (("log", "x", "45x"), "duration '45x' is not like 45m"),
+        (("log", "x", "1h90m"), "minutes after hours must be under 60"),
         (("log", "x", "--date", "2026-13-01", "1h"), "--date '2026-13-01' is not a date"),
-        (("log", "x", "--from", "10:00", "--to", "09:00"), "ends (09:00) before it starts"),
+        (("log", "x", "--from", "10:00", "--to", "08:00"), "ends (08:00) before it starts"),
         (("log", "x", "--from", "25:00", "1h"), "not a time of day"),
         (("log", "x"), "say how long"),
         (("log", "x", "30h"), "at most 24 hours"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,10 +30,40 @@ def test_durations(text: str, minutes: float) -> None:
     assert parse_minutes(text) == minutes
 
 
-@pytest.mark.parametrize("text", ["", "45", "45x", "h", "0m", "-5m", "1h30"])
+@pytest.mark.parametrize("text", ["", "45", "45x", "h", "0m", "-5m", "1h1.5", "1:3x"])
 def test_bad_durations_say_the_form(text: str) -> None:
-    with pytest.raises(ValueError, match=r"45m|more than zero"):
+    with pytest.raises(ValueError, match=r"45m|more than zero|unit"):
         parse_minutes(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("45 min", 45), ("1h30", 90), ("1:30", 90), ("0:45", 45), ("2 hours", 120),
+     ("30 minutes", 30), ("1H30M", 90)],
+)  # fmt: skip
+def test_durations_people_type(text: str, minutes: float) -> None:
+    assert parse_minutes(text) == minutes
+
+
+@pytest.mark.parametrize("text", ["1h90m", "1:75", "2h60"])
+def test_minutes_past_an_hour_are_refused_with_a_reason(text: str) -> None:
+    with pytest.raises(ValueError, match="minutes after hours must be under 60"):
+        parse_minutes(text)
+
+
+def test_an_end_after_midnight_is_the_next_day() -> None:
+    span = entry_span(None, "23:00", "01:00", date(2026, 11, 29), NOW)
+    assert span.start.date() == date(2026, 11, 29) and span.end.date() == date(2026, 11, 30)
+    assert span.minutes == 120
+
+
+def test_times_are_in_the_given_zone_across_a_dst_change() -> None:
+    la = ZoneInfo("America/Los_Angeles")
+    # 2026-03-08: clocks go from 02:00 to 03:00 in Los Angeles.
+    span = entry_span(None, "01:00", "04:00", date(2026, 3, 8), NOW, la)
+    assert span.minutes == 120
+    assert span.start.utcoffset() == timedelta(hours=-8)
+    assert span.end.utcoffset() == timedelta(hours=-7)
 
 
 def test_format_minutes() -> None:
@@ -63,7 +94,7 @@ def test_each_way_of_saying_when() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((None, "10:00", "09:00"), r"ends \(09:00\) before it starts \(10:00\)"),
+        ((None, "10:00", "08:00"), r"ends \(08:00\) before it starts \(10:00\)"),
         ((None, None, None), "say how long"),
         (("1h", "09:00", "10:00"), "not all three"),
         ((None, None, "10:00"), "--to needs --from or a duration"),
@@ -92,12 +123,17 @@ def test_weeks() -> None:
 
 
 def test_listing_ranges() -> None:
-    start, end = listing_range(False, None, None, None, DAY)
-    assert (start.date(), end.date()) == (date(2026, 11, 30), date(2026, 12, 7))
-    start, end = listing_range(True, None, None, None, DAY)
-    assert (start.date(), end.date()) == (DAY, date(2026, 12, 1))
-    start, end = listing_range(False, None, "2026-11-01", "2026-11-02", DAY)
-    assert (start.date(), end.date()) == (date(2026, 11, 1), date(2026, 11, 3))
+    assert listing_range(False, None, None, None, DAY) == (date(2026, 11, 30), date(2026, 12, 6))
+    assert listing_range(True, None, None, None, DAY) == (DAY, DAY)
+    assert listing_range(False, None, "2026-11-01", "2026-11-02", DAY) == (
+        date(2026, 11, 1),
+        date(2026, 11, 2),
+    )
+    # A week starting on Sunday holds Sunday 29 November.
+    assert listing_range(False, None, None, None, DAY, "sunday") == (
+        date(2026, 11, 29),
+        date(2026, 12, 5),
+    )
     with pytest.raises(ValueError, match="one of"):
         listing_range(True, "2026-W48", None, None, DAY)
     with pytest.raises(ValueError, match="before"):

@@ -120,7 +120,8 @@ class Facts:
 
 
 def minutes(entry: EntryLike) -> float:
-    return (entry.end_time - entry.start_time).total_seconds() / 60.0
+    """Elapsed minutes (compared as instants: right across a DST change too)."""
+    return (_instant(entry.end_time) - _instant(entry.start_time)).total_seconds() / 60.0
 
 
 def day_of(entry: EntryLike, tz: tzinfo = UTC) -> date:
@@ -167,8 +168,8 @@ class Part:
 
 
 def _instant(dt: datetime) -> datetime:
-    """Comparable across naive and aware datetimes (naive is taken as UTC)."""
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    """Comparable across naive and aware datetimes (naive is taken as UTC), in UTC."""
+    return dt.astimezone(UTC) if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 def _r1(value: float) -> float:

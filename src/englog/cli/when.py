@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from englog.client.periods import parse_week
 from englog.domain.durations import format_minutes as format_minutes  # re-exported
 from englog.domain.durations import parse_minutes
 from englog.domain.localtime import week_containing
 
+# An end earlier than the start is read as the next day only up to this length; a
+# longer span is more likely a typo (10:00 to 09:00) than a 23-hour entry.
+PAST_MIDNIGHT_MAX = timedelta(hours=12)
 _CLOCK = re.compile(r"(\d{1,2})[:h.]?(\d{2})?")
 
 
@@ -74,19 +77,25 @@ def entry_span(
             raise ValueError("--to needs --from or a duration")
         begin = finish - minutes
     if finish <= begin and start and end:
-        finish = _on(day + timedelta(days=1), parse_clock(end, "--to"), zone)
+        next_day = _on(day + timedelta(days=1), parse_clock(end, "--to"), zone)
+        if next_day - begin <= PAST_MIDNIGHT_MAX:
+            finish = next_day  # 23:00 to 01:00: it ended after midnight
     if finish <= begin:
         raise ValueError(
             f"the entry ends ({finish:%H:%M}) before it starts ({begin:%H:%M}): "
-            "check --from and --to"
+            "check --from and --to (an end after midnight is taken as the next day "
+            f"when the entry is at most {PAST_MIDNIGHT_MAX.seconds // 3600} h long)"
         )
     return Span(begin, finish)
 
 
 def _on(day: date, clock: time, tz: tzinfo | None) -> datetime:
-    """That wall-clock time on `day` in `tz`, as an instant."""
+    """That wall-clock time on `day` in `tz`, as an instant with its fixed UTC offset
+    (so differences are elapsed time across a DST change)."""
     moment = datetime.combine(day, clock.replace(second=0, microsecond=0))
-    return moment.replace(tzinfo=tz) if tz is not None else moment.astimezone()
+    local = moment.replace(tzinfo=tz) if tz is not None else moment.astimezone()
+    offset = local.utcoffset()
+    return local.astimezone(timezone(offset)) if offset is not None else local
 
 
 def pick_day(yesterday: bool, on: str | None, today: date) -> date:

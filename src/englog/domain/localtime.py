@@ -93,8 +93,12 @@ def check_zone(name: str) -> str:
 
 
 def _aware(moment: datetime) -> datetime:
-    """A naive datetime is taken as UTC (as the REST API and the store take it)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """The instant in UTC; a naive datetime is taken as UTC (as the REST API and the
+    store take it). In UTC, so a difference is elapsed time even across a DST change
+    (Python subtracts two datetimes sharing a zone object by their wall clocks)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def local_date(moment: datetime, tz: tzinfo) -> date:
