@@ -215,5 +215,9 @@ def test_periods_are_the_range_asked_for() -> None:
         ]
     }
     assert period(old) == "2026-11-16 → 2026-11-22"  # an entry's last day counts too
+    assert period({**old, "time_zone": "America/Los_Angeles"}) == "2026-11-16 → 2026-11-21"
+    midnight = {"entries": [{**old["entries"][0], "end_time": "2026-11-17T00:00:00+00:00"}]}
+    assert period(midnight) == "2026-11-16"
+    assert period({"entries": []}) == "—"
     week = {f"2026-11-{d}": 60.0 for d in range(16, 23)}
     assert fact_cell(week).count("2026-11-") == 7  # no day cut from the page

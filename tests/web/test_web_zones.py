@@ -361,3 +361,13 @@ async def test_pages_without_a_csrf_token_change_nothing(state: ServerState) -> 
         assert csrf_of(page)
         answer = await alice.post("/app/settings", data={"timezone": "UTC", "csrf": "nope"})
     assert answer.status_code == 403
+
+
+async def test_another_users_entry_is_never_checked_on_my_page(state: ServerState) -> None:
+    async with signed_in(state, ALICE) as alice:
+        mine = await add(alice, "Far ahead", "2098-11-30T09:00:00Z", "2098-11-30T10:00:00Z")
+        assert 'data-testid="entry-warnings"' in (await alice.get(f"/app/week?check={mine}")).text
+    async with signed_in(state, BOB) as bob:
+        page = await bob.get(f"/app/week?start=2098-11-30&check={mine}")
+    assert page.status_code == 200
+    assert 'data-testid="entry-warnings"' not in page.text and "Far ahead" not in page.text

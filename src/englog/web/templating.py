@@ -3,15 +3,17 @@ always on (user content is text, never markup), and the few filters pages share.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
 from englog.ai.result_text import fact_text, label
+from englog.domain import localtime
 from englog.domain.durations import format_minutes
 
+_TICK = timedelta(microseconds=1)
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
@@ -63,13 +65,29 @@ def period(payload: dict[str, Any]) -> str:
     first = payload.get("period_start") or payload.get("week_start")
     last = payload.get("period_end") or payload.get("week_end")
     if not (first and last):
-        entries = payload.get("entries") or []
-        starts = sorted(str(e.get("start_time", ""))[:10] for e in entries)
-        ends = sorted(str(e.get("end_time", ""))[:10] for e in entries)
-        if not starts:
+        days = _entry_days(payload)
+        if not days:
             return "—"
-        first, last = starts[0], max(ends[-1] if ends else starts[-1], starts[-1])
+        first, last = days[0], days[-1]
     return str(first) if first == last else f"{first} → {last}"
+
+
+def _entry_days(payload: dict[str, Any]) -> list[str]:
+    """The local days (in the payload's zone, UTC for older tasks) its entries touch,
+    first to last; the last second of an entry ending at midnight is the day before."""
+    try:
+        tz = localtime.zone(payload.get("time_zone"))
+    except localtime.UnknownZone:
+        tz = UTC
+    days: list[date] = []
+    for e in payload.get("entries") or []:
+        try:
+            start = _aware(datetime.fromisoformat(str(e["start_time"])))
+            end = _aware(datetime.fromisoformat(str(e["end_time"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+        days += [start.astimezone(tz).date(), (end - _TICK).astimezone(tz).date()]
+    return [d.isoformat() for d in sorted(days)[:1] + sorted(days)[-1:]]
 
 
 def fact_cell(value: Any) -> str:
