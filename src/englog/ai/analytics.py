@@ -263,7 +263,8 @@ def daily_totals(
     first = start if start is not None else min(active)
     last = end if end is not None else max(active)
     return {
-        day.isoformat(): _r1(lived.get(day, 0.0)) for day in localtime.days_between(first, last)
+        day.isoformat(): _r1(lived.get(day, 0.0))
+        for day in localtime.days_between(first, last)
     }
 
 
@@ -293,7 +294,9 @@ def range_instants(
     return low, high
 
 
-def in_range(entry: EntryLike, start: date | None, end: date | None, tz: tzinfo = UTC) -> bool:
+def in_range(
+    entry: EntryLike, start: date | None, end: date | None, tz: tzinfo = UTC
+) -> bool:
     """Whether any of the entry's time lies on the local days [start, end]."""
     low, high = range_instants(start, end, tz)
     return localtime.clip(entry.start_time, entry.end_time, low, high) is not None
