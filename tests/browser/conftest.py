@@ -118,7 +118,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         gone = cluster.start_worker(
             GONE_WORKER_ID, "--handlers", "tests.support.handlers", concurrency=1
         )
-        tokens = _create_users(cluster, ["alice", "bob", "carol", "dana", "erin", "fay"])
+        tokens = _create_users(
+            cluster, ["alice", "bob", "carol", "dana", "erin", "fay", "gwen", "hal", "ivy"]
+        )
         cluster.wait_workers_connected(WORKER_ID, GONE_WORKER_ID)
         assert gone.terminate(30) == 0, gone.log()[-2000:]
         wait_for(

@@ -27,7 +27,7 @@ AUDIT = """() => {
           lang: document.documentElement.lang};
 }"""
 
-USER_PAGES = ("/app/week?start=2026-09-07", "/app/insights", "/app/reports")
+USER_PAGES = ("/app/week?start=2026-09-07", "/app/insights", "/app/reports", "/app/settings")
 OPERATOR_PAGES = ("/app/ops/queue", "/app/ops/workers")
 
 

@@ -108,12 +108,19 @@ async def test_a_report_and_an_insight_read_as_pages(http: str) -> None:
         for heading in ("Narrative", "Facts", "Recommendations", "Confidence", "Backend"):
             assert f"<h3>{heading}</h3>" in page
         assert 'data-testid="degraded"' not in page
+        daily = re.search(r'<th scope="row">daily totals</th><td>([^<]*)</td>', page)
+        assert daily, "no daily totals in the facts"
+        assert re.findall(r"2026-11-\d\d", daily.group(1)) == [
+            f"2026-11-{d}" for d in range(16, 23)
+        ]  # every day of the week on the page: a page is no terminal, nothing is cut
+        assert "2026-11-16 → 2026-11-22, local days in UTC" in page
         md = await alice.get(f"{report_url}.md")
         assert md.headers["content-type"].startswith("text/markdown")
         assert "attachment" in md.headers["content-disposition"]
         assert md.text.startswith("# ") and "## Facts" in md.text
         listing = (await alice.get("/app/reports")).text
         assert "Week of 2026-11-16" in listing
+        assert 'data-testid="report-days">2026-11-16 → 2026-11-22<' in listing
         insight_url = await _post(
             alice,
             "/app/insights",

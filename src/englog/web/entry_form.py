@@ -1,11 +1,14 @@
-"""The quick-add and edit forms: what a person types (a local `datetime-local`, a
-duration like `45m`, comma-separated tags) turned into the API's EntryIn, with one
-message per problem instead of a stack of pydantic errors."""
+"""The quick-add and edit forms: what a person types (a `datetime-local` on their own
+clock, a duration like `45m`, comma-separated tags) turned into the API's EntryIn, with
+one message per problem instead of a stack of pydantic errors.
+
+Times typed are local to the person's zone. An end earlier than the start on the same
+day is the next day (23:00 -> 01:00 is two hours), as people write a night's work."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,21 +38,23 @@ class EntryForm:
         values = {name: str(form.get(name) or "").strip() for name in FIELDS}
         return cls(values=values)
 
-    def entry(self) -> EntryIn | None:
-        """The entry, or None with `problems` filled in."""
+    def entry(self, tz: tzinfo = UTC) -> EntryIn | None:
+        """The entry, times read in `tz`, or None with `problems` filled in."""
         try:
-            return EntryIn.model_validate(self._fields())
+            return EntryIn.model_validate(self._fields(tz))
         except FormProblem as exc:
             self.problems.append(str(exc))
         except ValidationError as exc:
             self.problems.extend(_messages(exc))
         return None
 
-    def _fields(self) -> dict[str, Any]:
+    def _fields(self, tz: tzinfo) -> dict[str, Any]:
         v = self.values
-        start = _moment(v["start"], "Start")
+        start = _moment(v["start"], "Start", tz)
         if v["end"]:
-            end = _moment(v["end"], "End")
+            end = _moment(v["end"], "End", tz)
+            if end < start and end.astimezone(tz).date() == start.astimezone(tz).date():
+                end = _next_day(end, tz)
         elif v["duration"]:
             try:
                 end = start + timedelta(minutes=parse_minutes(v["duration"]))
@@ -73,15 +78,31 @@ class EntryForm:
         return fields
 
 
-def _moment(text: str, name: str) -> datetime:
-    """A `datetime-local` value (`2026-12-03T09:30`), read as UTC."""
+def _moment(text: str, name: str, tz: tzinfo) -> datetime:
+    """A `datetime-local` value (`2026-12-03T09:30`), read on the clock of `tz`; as UTC.
+
+    A clock time that DST skips or repeats is read as zoneinfo does (fold 0: the
+    offset before the change)."""
     if not text:
         raise FormProblem(f"{name} is required")
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise FormProblem(f"{name}: {text!r} is not a date and time") from exc
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        local = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+        return local.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise FormProblem(f"{name}: {text!r} is out of the calendar") from exc
+
+
+def _next_day(moment: datetime, tz: tzinfo) -> datetime:
+    """The same clock time a day later in `tz` (so across a DST change too)."""
+    local = moment.astimezone(tz).replace(tzinfo=None) + timedelta(days=1)
+    try:
+        return local.replace(tzinfo=tz).astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise FormProblem("End: the day after is out of the calendar") from exc
 
 
 _NAMES = {
@@ -102,14 +123,20 @@ def _messages(exc: ValidationError) -> list[str]:
     return out
 
 
-def form_values(entry: Any) -> dict[str, str]:
-    """An entry as the edit form shows it."""
+def local_input(moment: datetime, tz: tzinfo) -> str:
+    """`moment` as a `datetime-local` value on the clock of `tz`."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(tz).strftime("%Y-%m-%dT%H:%M")
+
+
+def form_values(entry: Any, tz: tzinfo = UTC) -> dict[str, str]:
+    """An entry as the edit form shows it, on the clock of `tz`."""
     return {
         "title": entry.title,
         "type": str(entry.type),
         "project": entry.project or "",
-        "start": entry.start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"),
-        "end": entry.end_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"),
+        "start": local_input(entry.start_time, tz),
+        "end": local_input(entry.end_time, tz),
         "duration": "",
         "value": str(entry.value_rating),
         "impact": str(entry.impact_level),

@@ -5,7 +5,7 @@ task is a 404 on every page and fragment."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -15,13 +15,14 @@ from pydantic import ValidationError
 
 from englog.ai.result_text import markdown, points
 from englog.ai.schemas import Insight, InsightType, WeeklyReport
+from englog.domain import localtime
 from englog.domain.tasks import Task, TaskStatus
 from englog.server.http.errors import ApiError, field_errors
-from englog.server.http.insights import insight_task, report_task, whole_days
+from englog.server.http.insights import insight_task, report_task
 from englog.server.http.models import InsightRequest, ReportRequest
+from englog.web.calendar import Calendar, calendar_of
 from englog.web.pages import NotFound, go, is_htmx, render
 from englog.web.sessions import Engineer, Viewer, checked_form, user_of, web_state
-from englog.web.totals import Week
 
 router = APIRouter()
 LISTED = 50
@@ -35,6 +36,10 @@ def _problem(exc: ApiError | ValidationError) -> str:
     if isinstance(detail, list):
         return "; ".join(str(item.get("message", item)) for item in detail)
     return str(detail)
+
+
+async def _calendar(request: Request, found: Viewer) -> Calendar:
+    return await calendar_of(web_state(request), user_of(found).id)
 
 
 async def _listed(request: Request, found: Viewer, kind: str) -> list[Task]:
@@ -87,15 +92,18 @@ async def _insights_view(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    today = datetime.now(UTC).date()
-    week = Week.holding(today)
-    form = values or {"insight_type": "productivity", "from": str(week.monday), "to": str(today)}
+    calendar = await _calendar(request, found)
+    today = calendar.today()
+    first, _ = localtime.week_containing(today, calendar.week_start)
+    form = values or {"insight_type": "productivity", "from": str(first), "to": str(today)}
     return render(
         request,
         "insights.html",
         found,
         status_code=status_code,
         nav="insights",
+        calendar=calendar,
+        zone=calendar.tz,
         tasks=await _listed(request, found, "insights"),
         form=form,
         problem=problem,
@@ -109,11 +117,11 @@ async def request_insight(request: Request, found: Engineer) -> Response:
     values = {k: str(form.get(k) or "") for k in ("insight_type", "from", "to")}
     state = web_state(request)
     try:
-        start, end = whole_days(
-            date.fromisoformat(values["from"]), date.fromisoformat(values["to"])
-        )
+        # Plain dates: local days in the viewer's zone, `to` included (insight_task
+        # reads them so, as REST does).
+        first, last = date.fromisoformat(values["from"]), date.fromisoformat(values["to"])
         body = InsightRequest.model_validate(
-            {"insight_type": values["insight_type"], "from": start, "to": end}
+            {"insight_type": values["insight_type"], "from": first, "to": last}
         )
         [task] = await state.queue.submit([await insight_task(state, user_of(found).id, body)])
     except ValueError as exc:  # also pydantic's ValidationError
@@ -139,16 +147,21 @@ async def _reports_view(
     week_start: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    monday = Week.holding(datetime.now(UTC).date()).monday
+    calendar = await _calendar(request, found)
+    first, last = localtime.week_containing(calendar.today(), calendar.week_start)
     return render(
         request,
         "reports.html",
         found,
         status_code=status_code,
         nav="reports",
+        calendar=calendar,
+        zone=calendar.tz,
+        first_day=first,
+        last_day=last,
         tasks=await _listed(request, found, "reports"),
         problem=problem,
-        week_start=week_start or str(monday),
+        week_start=week_start or str(first),
     )
 
 
@@ -157,11 +170,12 @@ async def request_report(request: Request, found: Engineer) -> Response:
     form = await checked_form(request, found)
     given = str(form.get("week_start") or "")
     state = web_state(request)
+    calendar = await _calendar(request, found)
     try:
-        monday = Week.holding(date.fromisoformat(given)).monday
-        body = ReportRequest(week_start=monday, week_end=monday + timedelta(days=6))
+        first, last = localtime.week_containing(date.fromisoformat(given), calendar.week_start)
+        body = ReportRequest(week_start=first, week_end=last)
         [task] = await state.queue.submit([await report_task(state, user_of(found).id, body)])
-    except ValueError:
+    except (ValueError, OverflowError):
         return await _reports_view(
             request, found, f"Week starting: {given!r} is not a date", given, 422
         )
@@ -193,7 +207,8 @@ async def _task_page(
     """The task's page; `panel`: the fragment htmx polls (the whole page without htmx)."""
     task = await _own_task(request, found, task_id, kind)
     name = "_task_panel.html" if panel and is_htmx(request) else "result.html"
-    return render(request, name, found, nav=kind, **_panel_values(task, kind))
+    zone = (await _calendar(request, found)).tz
+    return render(request, name, found, nav=kind, zone=zone, **_panel_values(task, kind))
 
 
 @router.get("/insights/{task_id}", response_class=HTMLResponse)

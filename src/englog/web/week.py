@@ -1,21 +1,26 @@
-"""The engineer's landing page: the week's entries as a timeline by day, totals per day,
-project and type with a chart, a quick-add form, and edit/delete in place."""
+"""The engineer's landing page: the week's entries as a timeline by local day, totals
+per day (time logged, and time lived when entries overlap), project and type with a
+chart, a quick-add form, and edit/delete in place. Everything is on the clock of the
+viewer's zone, and the week starts on their first day of the week."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from englog.domain.entries import ActivityType, Entry, EntryFields, ImpactLevel, ValueRating
+from englog.server import entry_checks
 from englog.server.state import ServerState
 from englog.store.base import EntryQuery
-from englog.web.entry_form import EntryForm, form_values
+from englog.web.calendar import Calendar, calendar_of
+from englog.web.entry_form import EntryForm, form_values, local_input
 from englog.web.pages import NotFound, go, is_htmx, render
 from englog.web.sessions import Engineer, Viewer, checked_form, user_of, web_state
-from englog.web.totals import Week, bars, week_totals
+from englog.web.templating import span
+from englog.web.totals import OutOfCalendar, Week, bars, week_totals
 
 router = APIRouter()
 MAX_WEEK_ENTRIES = 1000  # a week shown in full; beyond that the page says so
@@ -33,6 +38,7 @@ def choices() -> dict[str, list[str]]:
 
 
 async def week_entries(state: ServerState, user_id: str, week: Week) -> list[Entry]:
+    """The entries sharing time with the week (also one begun the week before)."""
     query = EntryQuery(start=week.start, end=week.end, limit=MAX_WEEK_ENTRIES)
     return await state.store.list_entries(user_id, query)
 
@@ -42,19 +48,44 @@ async def past_projects(state: ServerState, user_id: str) -> list[str]:
     return sorted({e.project for e in recent if e.project})
 
 
-def _week_of(start: date | None) -> Week:
-    return Week.holding(start or datetime.now(UTC).date())
+def week_of(day: date | None, calendar: Calendar) -> Week:
+    """The viewer's week holding `day` (today where they are when None); 422 at the
+    ends of the calendar."""
+    try:
+        return Week.holding(day or calendar.today(), calendar.week_start, calendar.tz)
+    except OutOfCalendar as exc:
+        raise HTTPException(status_code=422, detail=f"Week: {exc}") from None
+
+
+def _week_url(day: date | None, calendar: Calendar) -> str:
+    """The page of the week holding `day`; this week for a day the page cannot show."""
+    try:
+        return f"/app/week?start={Week.holding(day or calendar.today(), calendar.week_start).first}"
+    except OutOfCalendar:
+        return "/app/week"
+
+
+def _named(entry: Entry, calendar: Calendar) -> str:
+    """`"Standup" Mon 09:00-09:15`: an entry as a warning names it."""
+    return f"“{entry.title}” {span(entry, calendar.tz, weekday=True)}"
 
 
 async def _week_page(
-    request: Request, found: Viewer, week: Week, form: EntryForm | None = None, status: int = 200
+    request: Request,
+    found: Viewer,
+    week: Week,
+    calendar: Calendar,
+    form: EntryForm | None = None,
+    status: int = 200,
+    notices: list[str] | None = None,
 ) -> HTMLResponse:
     state = web_state(request)
     user = user_of(found)
     entries = await week_entries(state, user.id, week)
     totals = week_totals(week, entries)
     if form is None:
-        form = EntryForm(values={"start": _default_start(week), "type": "development"})
+        start = _default_start(week, calendar)
+        form = EntryForm(values={"start": start, "type": "development"})
     return render(
         request,
         "week.html",
@@ -62,44 +93,89 @@ async def _week_page(
         status_code=status,
         nav="week",
         week=week,
+        calendar=calendar,
+        zone=calendar.tz,
         totals=totals,
         day_bars=bars([(d.strftime("%a"), m) for d, m in totals.by_day.items()]),
         project_bars=bars(list(totals.by_project.items())[:8]),
         projects=await past_projects(state, user.id),
         form=form,
         full=len(entries) >= MAX_WEEK_ENTRIES,
+        notices=notices or [],
+        here=f"/app/week?start={week.first}",
         **choices(),
     )
 
 
-def _default_start(week: Week) -> str:
+def _default_start(week: Week, calendar: Calendar) -> str:
     now = datetime.now(UTC)
-    moment = now if week.start <= now < week.end else week.start.replace(hour=9)
-    return moment.strftime("%Y-%m-%dT%H:%M")
+    if week.start <= now < week.end:
+        return local_input(now, calendar.tz)
+    return f"{week.first}T09:00"
 
 
 @router.get("/week", response_class=HTMLResponse)
 async def week_page(
-    request: Request, found: Engineer, start: Annotated[date | None, Query()] = None
+    request: Request,
+    found: Engineer,
+    start: Annotated[date | None, Query()] = None,
+    check: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
-    return await _week_page(request, found, _week_of(start))
+    """`check`: an entry just saved, whose warnings (overlaps, an end in the future)
+    the page shows."""
+    calendar = await calendar_of(web_state(request), user_of(found).id)
+    notices = await _warnings(request, found, check, calendar) if check else []
+    return await _week_page(request, found, week_of(start, calendar), calendar, notices=notices)
+
+
+async def _warnings(
+    request: Request, found: Viewer, entry_id: str, calendar: Calendar
+) -> list[str]:
+    """What entry_checks says about the entry, its overlaps named by title and time."""
+    state = web_state(request)
+    user_id = user_of(found).id
+    entry = await state.store.get_entry(user_id, entry_id)
+    if entry is None:
+        return []
+    ids = (await entry_checks.overlaps(state.store, user_id, [entry])).get(entry.id, [])
+    others = await state.store.get_entries(user_id, ids) if ids else []
+    named = [_named(other, calendar) for other in others]
+    now = datetime.fromtimestamp(state.clock(), UTC)
+    return [
+        f"{_named(entry, calendar)} {line}" for line in entry_checks.warnings(entry, named, now)
+    ]
 
 
 @router.post("/entries")
 async def add_entry(request: Request, found: Engineer) -> Response:
     form = EntryForm.from_form(await checked_form(request, found))
-    entry = form.entry()
     state = web_state(request)
+    user_id = user_of(found).id
+    calendar = await calendar_of(state, user_id)
+    entry = form.entry(calendar.tz)
     if entry is None:
-        week = _week_of(_start_day(form))
-        return await _week_page(request, found, week, form, status=422)
-    await state.store.add_entries(user_of(found).id, [entry], state.clock())
-    return _to_week_of(request, entry)
+        try:
+            week = Week.holding(
+                _start_day(form) or calendar.today(), calendar.week_start, calendar.tz
+            )
+        except OutOfCalendar:
+            week = week_of(None, calendar)
+        return await _week_page(request, found, week, calendar, form, status=422)
+    [stored] = await state.store.add_entries(user_id, [entry], state.clock())
+    return await _to_week_of(request, found, stored, calendar)
 
 
-def _to_week_of(request: Request, entry: EntryFields) -> Response:
-    """Back to the week the entry starts in, where the change shows."""
-    return go(request, f"/app/week?start={Week.holding(entry.start_time.date()).monday}")
+async def _to_week_of(
+    request: Request, found: Viewer, entry: Entry, calendar: Calendar
+) -> Response:
+    """Back to the week the entry starts in, where the change shows; with its warnings
+    when it overlaps others or ends in the future."""
+    state = web_state(request)
+    url = _week_url(entry.start_time.astimezone(calendar.tz).date(), calendar)
+    ids = (await entry_checks.overlaps(state.store, user_of(found).id, [entry])).get(entry.id, [])
+    if entry_checks.warnings(entry, ids, datetime.fromtimestamp(state.clock(), UTC)):
+        url += f"{'&' if '?' in url else '?'}check={entry.id}"
+    return go(request, url)
 
 
 def _start_day(form: EntryForm) -> date | None:
@@ -119,16 +195,22 @@ async def _own_entry(request: Request, found: Viewer, entry_id: str) -> Entry:
 @router.get("/entries/{entry_id}/edit", response_class=HTMLResponse)
 async def edit_entry_form(request: Request, found: Engineer, entry_id: str) -> HTMLResponse:
     entry = await _own_entry(request, found, entry_id)
-    form = EntryForm(values=form_values(entry))
+    calendar = await calendar_of(web_state(request), user_of(found).id)
+    form = EntryForm(values=form_values(entry, calendar.tz))
     name = "_entry_edit.html" if is_htmx(request) else "entry_edit.html"
-    return render(request, name, found, entry=entry, form=form, nav="week", **choices())
+    return render(
+        request, name, found, entry=entry, form=form, nav="week", zone=calendar.tz, **choices()
+    )
 
 
 @router.post("/entries/{entry_id}")
 async def update_entry(request: Request, found: Engineer, entry_id: str) -> Response:
     stored = await _own_entry(request, found, entry_id)
     form = EntryForm.from_form(await checked_form(request, found))
-    entry = form.entry()
+    state = web_state(request)
+    user_id = user_of(found).id
+    calendar = await calendar_of(state, user_id)
+    entry = form.entry(calendar.tz)
     if entry is None:
         return render(
             request,
@@ -138,17 +220,21 @@ async def update_entry(request: Request, found: Engineer, entry_id: str) -> Resp
             entry=stored,
             form=form,
             nav="week",
+            zone=calendar.tz,
             **choices(),
         )
-    state = web_state(request)
     values = entry.model_dump(include=EDITED)
-    await state.store.update_entry(user_of(found).id, entry_id, values, state.clock())
-    return _to_week_of(request, entry)
+    updated = await state.store.update_entry(user_id, entry_id, values, state.clock())
+    if updated is None:  # deleted meanwhile
+        raise NotFound("entry")
+    return await _to_week_of(request, found, updated, calendar)
 
 
 @router.post("/entries/{entry_id}/delete")
 async def delete_entry(request: Request, found: Engineer, entry_id: str) -> Response:
     await checked_form(request, found)
     stored = await _own_entry(request, found, entry_id)
-    await web_state(request).store.delete_entry(user_of(found).id, entry_id)
-    return _to_week_of(request, stored)
+    state = web_state(request)
+    await state.store.delete_entry(user_of(found).id, entry_id)
+    calendar = await calendar_of(state, user_of(found).id)
+    return go(request, _week_url(stored.start_time.astimezone(calendar.tz).date(), calendar))
