@@ -163,5 +163,6 @@ def test_overlapping_entries_count_clock_time_once() -> None:
 def test_unknown_zones_are_refused_by_name() -> None:
     with pytest.raises(localtime.UnknownZone, match="Mars/Olympus"):
         localtime.zone("Mars/Olympus")
-    with pytest.raises(localtime.UnknownZone):
-        localtime.zone("/etc/passwd")
+    for not_a_zone in ("/etc/passwd", "localtime", "Factory", "posix/Europe/Berlin"):
+        with pytest.raises(localtime.UnknownZone):
+            localtime.zone(not_a_zone)

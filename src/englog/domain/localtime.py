@@ -81,9 +81,19 @@ def zone(name: str | None) -> tzinfo:
         raise UnknownZone(name) from None
 
 
+# Files of the tz database that are not zones a person lives in, or that mean another
+# thing on another machine.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules", "leapseconds", "tzdata.zi"})
+
+
 @lru_cache(maxsize=1)
 def _known_zones() -> frozenset[str]:
-    return frozenset(available_timezones()) | {"UTC"}
+    names = {
+        name
+        for name in available_timezones()
+        if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
+    }
+    return frozenset(names) | {"UTC"}
 
 
 def check_zone(name: str) -> str:
