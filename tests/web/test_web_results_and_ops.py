@@ -118,6 +118,9 @@ async def test_a_report_and_an_insight_read_as_pages(http: str) -> None:
         assert md.headers["content-type"].startswith("text/markdown")
         assert "attachment" in md.headers["content-disposition"]
         assert md.text.startswith("# ") and "## Facts" in md.text
+        md_daily = next(line for line in md.text.splitlines() if "| daily totals |" in line)
+        assert re.findall(r"2026-11-\d\d", md_daily) == [f"2026-11-{d}" for d in range(16, 23)]
+        assert "…" not in md.text and "hidden" not in md.text  # the download is never cut
         listing = (await alice.get("/app/reports")).text
         assert "Week of 2026-11-16" in listing
         assert 'data-testid="report-days">2026-11-16 → 2026-11-22<' in listing
