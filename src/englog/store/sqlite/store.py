@@ -20,9 +20,11 @@ from englog.domain import Entry, EntryFields, NewTask, Task, TaskAttempt, TaskSt
 from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
+from englog.domain.timer import RunningTimer
 from englog.domain.tokens import new_id
 from englog.store import records
 from englog.store import sql as _sql
+from englog.store import timers as _timers
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.sql import PENDING_BY_TYPE
 from englog.store.sqlite import attempts as _attempts
@@ -200,8 +202,8 @@ class SQLiteStore(Store):
         ]
 
     async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
-        rows = await self._rows("SELECT timezone, week_start FROM users WHERE id = ?", user_id)
-        return records.UserSettings(rows[0]["timezone"], rows[0]["week_start"]) if rows else None
+        rows = await self._rows(_timers.SELECT_SETTINGS.format("?"), user_id)
+        return records.UserSettings(*rows[0]) if rows else None
 
     async def set_user_settings(
         self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
@@ -212,12 +214,54 @@ class SQLiteStore(Store):
                 " week_start = COALESCE(?, week_start) WHERE id = ?",
                 (timezone, week_start, user_id),
             )
-            row = conn.execute(
-                "SELECT timezone, week_start FROM users WHERE id = ?", (user_id,)
-            ).fetchone()
-            return None if row is None else records.UserSettings(row[0], row[1])
+            row = conn.execute(_timers.SELECT_SETTINGS.format("?"), (user_id,)).fetchone()
+            return None if row is None else records.UserSettings(*row)
 
         return await self._write(change)
+
+    async def set_weekly_target(
+        self, user_id: str, hours: float | None, focus: float | None
+    ) -> records.UserSettings | None:
+        def change(conn: sqlite3.Connection) -> records.UserSettings | None:
+            conn.execute(
+                "UPDATE users SET weekly_target_hours = ?, focus_target = ? WHERE id = ?",
+                (hours, focus, user_id),
+            )
+            row = conn.execute(_timers.SELECT_SETTINGS.format("?"), (user_id,)).fetchone()
+            return None if row is None else records.UserSettings(*row)
+
+        return await self._write(change)
+
+    # --- the running timer ----------------------------------------------------------
+    async def get_timer(self, user_id: str) -> RunningTimer | None:
+        rows = await self._rows(_timers.SELECT_TIMER.format("?"), user_id)
+        return _timers.timer_of(rows[0]) if rows else None
+
+    async def swap_timer(
+        self,
+        user_id: str,
+        expected_id: str | None,
+        new: RunningTimer | None,
+        finished: EntryFields | None,
+        now: float,
+    ) -> tuple[bool, Entry | None]:
+        def swap(conn: sqlite3.Connection) -> tuple[bool, Entry | None]:
+            row = conn.execute("SELECT id FROM timers WHERE user_id = ?", (user_id,)).fetchone()
+            if (row[0] if row else None) != expected_id:
+                return False, None
+            logged = (
+                _entries.insert_entries(conn, user_id, [finished], now)[0] if finished else None
+            )
+            conn.execute("DELETE FROM timers WHERE user_id = ?", (user_id,))
+            if new is not None:
+                conn.execute(
+                    "INSERT INTO timers (user_id, id, fields, start_time, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (user_id, *_timers.timer_values(new), now),
+                )
+            return True, logged
+
+        return await self._write(swap)
 
     # --- entries ----------------------------------------------------------------
     async def add_entries(
