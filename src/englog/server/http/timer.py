@@ -9,7 +9,7 @@ otherwise count a night of work."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
@@ -139,7 +139,7 @@ async def start_timer(body: TimerIn, user: CurrentUser, state: State) -> dict[st
 
 @router.post("/stop")
 async def stop_timer(
-    user: CurrentUser, state: State, body: TimerStop | None = Body(default=None)
+    user: CurrentUser, state: State, body: Annotated[TimerStop | None, Body()] = None
 ) -> dict[str, Any]:
     """Stop the running timer at `end_time` (default now) and log it: `entry` is the
     entry (with its overlaps and warnings), `timer` the timer as it ran. 404 when no
