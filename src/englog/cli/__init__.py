@@ -9,6 +9,7 @@ One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo, use
 from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     certs_cmd,
     entries_cmd,
+    import_cmd,
     local_cmd,
     results_cmd,
     server_cmd,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from englog.client._calls import ME, Call, _model
+from englog.client._calls import ME, Call, _model, checked
 from englog.client.models import Entry, Me
 
 
@@ -99,3 +100,13 @@ def get_trends(weeks: int) -> Call[Trends]:
 
 def set_target(hours: float | None, focus: float | None) -> Call[Me]:
     return Call("PATCH", "/v1/me", ME, json={"weekly_target_hours": hours, "focus_target": focus})
+
+
+def _email(response: httpx.Response) -> str | None:
+    email = checked(response).json().get("email")
+    return email if isinstance(email, str) and email else None
+
+
+def account_email() -> Call[str | None]:
+    """The account's email from `GET /v1/me`, on servers whose accounts have one."""
+    return Call("GET", "/v1/me", _email)
