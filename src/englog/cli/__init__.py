@@ -16,6 +16,7 @@ from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     session_cmd,
     tasks_cmd,
     timer_cmd,
+    trends_cmd,
     worker_cmd,
 )
 from englog.cli._app import app, main
