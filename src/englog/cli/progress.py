@@ -10,7 +10,7 @@ from englog.cli._calendar import Calendar
 from englog.cli.when import format_minutes
 from englog.client import Entry
 from englog.client.models import Me
-from englog.domain.trends import progress
+from englog.trends import progress
 
 
 def percent(share: float | None) -> str:

@@ -15,7 +15,7 @@ from englog.cli.progress import percent
 from englog.cli.when import format_minutes
 from englog.client.daily import Trends
 from englog.client.models import Me
-from englog.domain.trends import DEFAULT_WEEKS, MAX_WEEKS
+from englog.trends import DEFAULT_WEEKS, MAX_WEEKS
 
 
 @app.command("trends")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from englog.domain.entries import EntryFields
 from englog.domain.timer import RunningTimer
 
 SELECT_TIMER = "SELECT id, fields, start_time FROM timers WHERE user_id = {}"
@@ -27,3 +29,14 @@ def timer_of(row: Mapping[str, Any]) -> RunningTimer:
         id=row["id"],
         start_time=datetime.fromisoformat(row["start_time"]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """One `Store.swap_timer`: fenced on `expected_id` (None: no timer runs), it logs
+    `finished` and makes `new` the running timer (None: none)."""
+
+    user_id: str
+    expected_id: str | None
+    new: RunningTimer | None
+    finished: EntryFields | None

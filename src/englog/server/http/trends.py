@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query
 
 from englog.domain import localtime
 from englog.domain.entries import Entry
-from englog.domain.trends import DEFAULT_WEEKS, MAX_WEEKS, Target, week_trends, weeks_back
 from englog.server.auth import CurrentUser, State
 from englog.server.http.local_days import settings_of, zone_of
 from englog.server.http.models import MAX_PAGE
 from englog.store.base import EntryQuery
+from englog.trends import DEFAULT_WEEKS, MAX_WEEKS, Target, week_trends, weeks_back
 
 router = APIRouter(prefix="/v1/trends", tags=["trends"])
 

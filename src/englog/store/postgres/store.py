@@ -26,11 +26,11 @@ from englog.domain.timer import RunningTimer
 from englog.domain.tokens import new_id
 from englog.store import records
 from englog.store import sql as _sql
-from englog.store import timers as _timers
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.postgres import attempts as _attempts
 from englog.store.postgres import entries as _entries
 from englog.store.postgres import tasks as _tasks
+from englog.store.postgres import timers as _timers
 from englog.store.postgres import workers as _workers
 from englog.store.postgres.listener import BACKEND_ERRORS, CONNECT_TIMEOUT_S, Listener
 from englog.store.postgres.schema import init_connection, migrate
@@ -42,6 +42,7 @@ from englog.store.rows import (
     worker_from_row,
 )
 from englog.store.sql import PENDING_BY_TYPE, numbered
+from englog.store.timers import Swap
 
 log = structlog.get_logger("englog.store.postgres")
 
@@ -177,37 +178,22 @@ class PostgresStore(Store):
         return [records.User(r["id"], r["name"], r["created_at"]) for r in rows]
 
     async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
-        row = await self._fetchrow(_timers.SELECT_SETTINGS.format("$1"), user_id)
-        return None if row is None else records.UserSettings(*row)
+        return _timers.settings_of(await self._fetchrow(_timers.SETTINGS, user_id))
 
     async def set_user_settings(
         self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
     ) -> records.UserSettings | None:
-        row = await self._fetchrow(
-            "UPDATE users SET timezone = COALESCE($1, timezone),"
-            " week_start = COALESCE($2, week_start) WHERE id = $3"
-            " RETURNING timezone, week_start, weekly_target_hours, focus_target",
-            timezone,
-            week_start,
-            user_id,
-        )
-        return None if row is None else records.UserSettings(*row)
+        row = await self._fetchrow(_timers.SET_ZONE, timezone, week_start, user_id)
+        return _timers.settings_of(row)
 
     async def set_weekly_target(
         self, user_id: str, hours: float | None, focus: float | None
     ) -> records.UserSettings | None:
-        row = await self._fetchrow(
-            "UPDATE users SET weekly_target_hours = $1, focus_target = $2 WHERE id = $3"
-            " RETURNING timezone, week_start, weekly_target_hours, focus_target",
-            hours,
-            focus,
-            user_id,
-        )
-        return None if row is None else records.UserSettings(*row)
+        return _timers.settings_of(await self._fetchrow(_timers.SET_TARGET, hours, focus, user_id))
 
     async def get_timer(self, user_id: str) -> RunningTimer | None:
-        row = await self._fetchrow(_timers.SELECT_TIMER.format("$1"), user_id)
-        return None if row is None else _timers.timer_of(row)
+        async with self._tx() as conn:
+            return await _timers.get_timer(conn, user_id)
 
     async def swap_timer(
         self,
@@ -218,24 +204,8 @@ class PostgresStore(Store):
         now: float,
     ) -> tuple[bool, Entry | None]:
         async with self._tx() as conn:
-            # The user's row is the lock: two starts at once both see "no timer" otherwise.
-            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
-            current = await conn.fetchval("SELECT id FROM timers WHERE user_id = $1", user_id)
-            if current != expected_id:
-                return False, None
-            logged = None
-            if finished is not None:
-                [logged] = await _entries.insert_entries(conn, user_id, [finished], now)
-            await conn.execute("DELETE FROM timers WHERE user_id = $1", user_id)
-            if new is not None:
-                await conn.execute(
-                    "INSERT INTO timers (user_id, id, fields, start_time, created_at)"
-                    " VALUES ($1, $2, $3, $4, $5)",
-                    user_id,
-                    *_timers.timer_values(new),
-                    now,
-                )
-            return True, logged
+            swap = Swap(user_id, expected_id, new, finished)
+            return await _timers.swap(conn, swap, now)
 
     async def add_entries(
         self, user_id: str, entries: Sequence[EntryFields], now: float

@@ -24,12 +24,12 @@ from englog.domain.timer import RunningTimer
 from englog.domain.tokens import new_id
 from englog.store import records
 from englog.store import sql as _sql
-from englog.store import timers as _timers
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.sql import PENDING_BY_TYPE
 from englog.store.sqlite import attempts as _attempts
 from englog.store.sqlite import entries as _entries
 from englog.store.sqlite import tasks as _tasks
+from englog.store.sqlite import timers as _timers
 from englog.store.sqlite import workers as _workers
 from englog.store.sqlite.rows import attempt, entry, session, task, worker
 from englog.store.sqlite.schema import (
@@ -39,6 +39,7 @@ from englog.store.sqlite.schema import (
     migrate,
 )
 from englog.store.sqlite.writer import QUIET_S, GroupCommitWriter
+from englog.store.timers import Swap
 
 T = TypeVar("T")
 
@@ -202,7 +203,7 @@ class SQLiteStore(Store):
         ]
 
     async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
-        rows = await self._rows(_timers.SELECT_SETTINGS.format("?"), user_id)
+        rows = await self._rows(_timers.SETTINGS, user_id)
         return records.UserSettings(*rows[0]) if rows else None
 
     async def set_user_settings(
@@ -214,7 +215,7 @@ class SQLiteStore(Store):
                 " week_start = COALESCE(?, week_start) WHERE id = ?",
                 (timezone, week_start, user_id),
             )
-            row = conn.execute(_timers.SELECT_SETTINGS.format("?"), (user_id,)).fetchone()
+            row = conn.execute(_timers.SETTINGS, (user_id,)).fetchone()
             return None if row is None else records.UserSettings(*row)
 
         return await self._write(change)
@@ -222,20 +223,11 @@ class SQLiteStore(Store):
     async def set_weekly_target(
         self, user_id: str, hours: float | None, focus: float | None
     ) -> records.UserSettings | None:
-        def change(conn: sqlite3.Connection) -> records.UserSettings | None:
-            conn.execute(
-                "UPDATE users SET weekly_target_hours = ?, focus_target = ? WHERE id = ?",
-                (hours, focus, user_id),
-            )
-            row = conn.execute(_timers.SELECT_SETTINGS.format("?"), (user_id,)).fetchone()
-            return None if row is None else records.UserSettings(*row)
-
-        return await self._write(change)
+        return await self._write(lambda conn: _timers.set_target(conn, user_id, hours, focus))
 
     # --- the running timer ----------------------------------------------------------
     async def get_timer(self, user_id: str) -> RunningTimer | None:
-        rows = await self._rows(_timers.SELECT_TIMER.format("?"), user_id)
-        return _timers.timer_of(rows[0]) if rows else None
+        return await self._read(lambda conn: _timers.get_timer(conn, user_id))
 
     async def swap_timer(
         self,
@@ -245,23 +237,8 @@ class SQLiteStore(Store):
         finished: EntryFields | None,
         now: float,
     ) -> tuple[bool, Entry | None]:
-        def swap(conn: sqlite3.Connection) -> tuple[bool, Entry | None]:
-            row = conn.execute("SELECT id FROM timers WHERE user_id = ?", (user_id,)).fetchone()
-            if (row[0] if row else None) != expected_id:
-                return False, None
-            logged = (
-                _entries.insert_entries(conn, user_id, [finished], now)[0] if finished else None
-            )
-            conn.execute("DELETE FROM timers WHERE user_id = ?", (user_id,))
-            if new is not None:
-                conn.execute(
-                    "INSERT INTO timers (user_id, id, fields, start_time, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (user_id, *_timers.timer_values(new), now),
-                )
-            return True, logged
-
-        return await self._write(swap)
+        swap = Swap(user_id, expected_id, new, finished)
+        return await self._write(lambda conn: _timers.swap(conn, swap, now))
 
     # --- entries ----------------------------------------------------------------
     async def add_entries(
