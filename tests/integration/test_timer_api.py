@@ -157,3 +157,22 @@ async def test_target_and_trends_per_local_week(client: httpx.AsyncClient, clock
     assert (await client.get("/v1/trends", params={"weeks": 0}, headers=ALICE)).status_code == 422
     r = await client.patch("/v1/me", json={"weekly_target_hours": None}, headers=ALICE)
     assert r.json()["weekly_target_hours"] is None and r.json()["focus_target"] == 0.5
+
+
+async def test_a_backdated_start_without_offset_is_utc_and_shown_in_the_users_zone(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    await client.patch("/v1/me", json={"timezone": "Europe/Berlin"}, headers=ALICE)
+    r = await client.post(
+        "/v1/timer", json={"title": "x", "start_time": "2026-03-04T08:30:00"}, headers=ALICE
+    )
+    assert r.json()["timer"]["start_time"] == "2026-03-04T09:30:00+01:00"
+    far = {"end_time": "9999-12-31T23:59:59+00:00"}
+    r = await client.post("/v1/timer/stop", json=far, headers=ALICE)
+    assert r.status_code == 422 and "at most 24 hours" in r.json()["detail"][0]["message"]
+    r = await client.post(
+        "/v1/timer/stop", json={"end_time": "2026-03-04T09:00:00Z"}, headers=ALICE
+    )
+    assert r.json()["entry"]["end_time"] == "2026-03-04T10:00:00+01:00"
+    early = {"title": "y", "start_time": "0001-01-01T00:00:00+00:00"}
+    assert (await client.post("/v1/timer", json=early, headers=ALICE)).status_code == 422

@@ -8,7 +8,7 @@ otherwise count a night of work."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -87,12 +87,21 @@ def _too_long(timer: RunningTimer, now: datetime) -> ApiError:
     )
 
 
-def _entry_of(timer: RunningTimer, end: datetime, field: str) -> EntryFields:
+def _instant(value: datetime) -> datetime:
+    """A date-time without an offset is UTC, as everywhere in the API."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _entry_of(timer: RunningTimer, end: datetime, field: str, tz: tzinfo) -> EntryFields:
+    """The entry `timer` becomes when it ends at `end`, both times in the user's zone
+    (`end` converted only once known to be within a day of the start)."""
+    end = _instant(end)
     if end <= timer.start_time:
         raise invalid(field, f"must be after the timer's start ({timer.start_time.isoformat()})")
     if too_long_for_an_entry(timer, end):
         raise invalid(field, "an entry lasts at most 24 hours: give the time you really stopped")
-    return timer.finished(end)
+    local = timer.model_copy(update={"start_time": timer.start_time.astimezone(tz)})
+    return local.finished(end.astimezone(tz))
 
 
 async def _now(state: State, user_id: str) -> datetime:
@@ -115,11 +124,13 @@ async def start_timer(body: TimerIn, user: CurrentUser, state: State) -> dict[st
     `stopped` is that entry (null when none ran). A running one that is flagged (over
     12 hours) is not stopped for you: 409 timer_too_long."""
     now = await _now(state, user.id)
-    start = body.start_time.astimezone(now.tzinfo) if body.start_time is not None else now
+    tz = now.tzinfo or UTC
+    start = now if body.start_time is None else _instant(body.start_time)
     if start > now + FUTURE_SLACK:
         raise invalid("body.start_time", "a timer cannot start in the future")
     if start < now - MAX_BACKDATE:
         raise invalid("body.start_time", "a timer starts at most 24 hours ago")
+    start = start.astimezone(tz)  # safe: within a day of now
     fields = body.model_dump(mode="json", include=set(TimerFields.model_fields))
     new = RunningTimer(**fields, id=new_id(), start_time=start)
     for _ in range(SWAP_TRIES):
@@ -128,7 +139,7 @@ async def start_timer(body: TimerIn, user: CurrentUser, state: State) -> dict[st
         if running is not None:
             if running.is_long(start):
                 raise _too_long(running, now)
-            finished = _entry_of(running, start, "body.start_time")
+            finished = _entry_of(running, start, "body.start_time", tz)
         done, logged = await state.store.swap_timer(
             user.id, running.id if running else None, new, finished, state.clock()
         )
@@ -146,6 +157,7 @@ async def stop_timer(
     timer runs; 409 timer_too_long for a flagged one without end_time or keep_long."""
     body = body or TimerStop()
     now = await _now(state, user.id)
+    tz = now.tzinfo or UTC
     for _ in range(SWAP_TRIES):
         running = await state.store.get_timer(user.id)
         if running is None:
@@ -153,11 +165,11 @@ async def stop_timer(
         finished = None
         if not body.discard:
             if body.end_time is not None:
-                finished = _entry_of(running, body.end_time.astimezone(now.tzinfo), "body.end_time")
+                finished = _entry_of(running, body.end_time, "body.end_time", tz)
             elif running.is_long(now) and not body.keep_long:
                 raise _too_long(running, now)
             else:
-                finished = _entry_of(running, now, "body.end_time")
+                finished = _entry_of(running, now, "body.end_time", tz)
         done, logged = await state.store.swap_timer(
             user.id, running.id, None, finished, state.clock()
         )
