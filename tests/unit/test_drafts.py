@@ -64,3 +64,15 @@ def test_declined_is_matched_on_the_address_whatever_its_case() -> None:
     assert draft.type == "meeting" and "ics-event: u1@20260304T130000Z" in (draft.description or "")
     again, skipped = ics.drafts_from(events, UTC, None, {"u1@20260304T130000Z"})
     assert again == [] and skipped.imported == 1
+
+
+def test_an_event_without_an_end_is_skipped_and_counted() -> None:
+    calendar = ics.read_calendar(
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:u1\r\n"
+        b"DTSTART:20260304T130000Z\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:u2\r\n"
+        b"DTSTART:20260304T150000Z\r\nDURATION:PT45M\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    events = ics.occurrences(calendar, T - timedelta(days=7), T)
+    drafts, skipped = ics.drafts_from(events, UTC, None, set())
+    assert [(d.title, d.minutes) for d in drafts] == [("Meeting", 45)]
+    assert skipped.no_duration == 1

@@ -35,6 +35,7 @@ class Skipped:
     declined: int = 0
     imported: int = 0
     too_long: int = 0
+    no_duration: int = 0  # no end, or an end at its start
 
 
 def read_calendar(data: bytes) -> icalendar.Calendar:
@@ -89,11 +90,9 @@ def drafts_from(
         start = _aware(event.start, tz).astimezone(tz)
         end = _aware(event.end, tz).astimezone(tz)
         key = event_key(event, start)
-        if key in imported or end <= start:
-            counts["imported" if key in imported else "all_day"] += 1
-            continue
-        if end - start > MAX_ENTRY_DURATION:
-            counts["too_long"] += 1
+        reason = _occurrence_skip(key in imported, start, end)
+        if reason:
+            counts[reason] += 1
             continue
         imported.add(key)
         drafts.append(_draft(event, start, end, key))
@@ -108,6 +107,16 @@ def _skip_reason(event: Any, me: str | None) -> str | None:
         return "all_day"
     if declined_by(event, me):
         return "declined"
+    return None
+
+
+def _occurrence_skip(seen: bool, start: datetime, end: datetime) -> str | None:
+    if seen:
+        return "imported"
+    if end <= start:
+        return "no_duration"
+    if end - start > MAX_ENTRY_DURATION:
+        return "too_long"
     return None
 
 
