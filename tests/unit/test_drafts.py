@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from englog.imports import git, ics
 from englog.imports.drafts import markers, short_title, uncovered
 
@@ -76,3 +79,30 @@ def test_an_event_without_an_end_is_skipped_and_counted() -> None:
     drafts, skipped = ics.drafts_from(events, UTC, None, set())
     assert [(d.title, d.minutes) for d in drafts] == [("Meeting", 45)]
     assert skipped.no_duration == 1
+
+
+spans = st.lists(
+    st.tuples(st.integers(0, 600), st.integers(1, 300)).map(
+        lambda p: (T + timedelta(minutes=p[0]), T + timedelta(minutes=p[0] + p[1]))
+    ),
+    max_size=6,
+)
+
+
+@given(covered=spans, start=st.integers(0, 300), length=st.integers(1, 400))
+def test_uncovered_pieces_are_exactly_the_free_runs_of_five_minutes_or_more(
+    covered: list[tuple[datetime, datetime]], start: int, length: int
+) -> None:
+    low = T + timedelta(minutes=start)
+    minutes = [low + timedelta(minutes=m) for m in range(length)]
+    free = [not any(c <= m < d for c, d in covered) for m in minutes]
+    runs: list[tuple[datetime, datetime]] = []
+    for m, is_free in zip(minutes, free, strict=True):
+        if not is_free:
+            continue
+        if runs and runs[-1][1] == m:
+            runs[-1] = (runs[-1][0], m + timedelta(minutes=1))
+        else:
+            runs.append((m, m + timedelta(minutes=1)))
+    wanted = [(a, b) for a, b in runs if b - a >= timedelta(minutes=5)]
+    assert uncovered(low, low + timedelta(minutes=length), covered) == wanted
