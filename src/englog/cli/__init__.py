@@ -9,11 +9,14 @@ One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo, use
 from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     certs_cmd,
     entries_cmd,
+    import_cmd,
     local_cmd,
     results_cmd,
     server_cmd,
     session_cmd,
     tasks_cmd,
+    timer_cmd,
+    trends_cmd,
     worker_cmd,
 )
 from englog.cli._app import app, main

@@ -14,6 +14,7 @@ from rich.table import Table
 from englog.cli._app import app, console, err, fail
 from englog.cli._calendar import Calendar, calendar_of
 from englog.cli._remote import TokenOpt, UrlOpt, connect
+from englog.cli.progress import week_progress
 from englog.cli.when import (
     entry_span,
     format_minutes,
@@ -21,8 +22,8 @@ from englog.cli.when import (
     parse_clock,
     pick_day,
 )
-from englog.client import Client, Entry
-from englog.client.models import ActivityType, ImpactLevel, ValueRating
+from englog.client import Client, Entry, NotFound
+from englog.client.models import ActivityType, ImpactLevel, Me, ValueRating
 from englog.domain.localtime import clip, minutes_by_day, range_bounds, union_minutes
 
 entries_app = typer.Typer(
@@ -144,10 +145,21 @@ def entries_list(
         except ValueError as exc:
             fail(str(exc))
         found = list(client.entries(first, last, project=project))
+        me = _me(client) if not as_json and project is None else None
     if as_json:
         print(json.dumps([e.model_dump(mode="json") for e in found], indent=2))
         return
     console.print(_table(found, first, last, cal))
+    line = week_progress(found, first, last, cal, me)
+    if line:
+        console.print(line, highlight=False)
+
+
+def _me(client: Client) -> Me | None:
+    try:
+        return client.me()
+    except NotFound:  # a server without `/v1/me`: no target to show
+        return None
 
 
 def _table(found: list[Entry], first: date, last: date, cal: Calendar) -> Table | str:

@@ -77,6 +77,8 @@ class Me(_View):
     timezone: str = "UTC"
     timezone_set: bool = True
     week_start: str = "monday"
+    weekly_target_hours: float | None = None
+    focus_target: float | None = None
 
 
 # `POST /v1/tasks/wait`'s answer, under the name the client has always used.

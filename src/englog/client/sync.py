@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 import httpx
 
 from englog import __version__
-from englog.client import _calls
+from englog.client import _calls, daily
 from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
 from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
 from englog.client.config import resolve
@@ -380,6 +380,36 @@ class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
     def update_me(self, *, timezone: str | None = None, week_start: str | None = None) -> Me:
         """Set your time zone (an IANA name, such as Europe/Berlin) and/or week start."""
         return self.send(_calls.patch_me({"timezone": timezone, "week_start": week_start}))
+
+    def set_target(self, hours: float | None, focus: float | None = None) -> Me:
+        """Set (None: clear) your weekly target: hours, and a focus share from 0 to 1."""
+        return self.send(daily.set_target(hours, focus))
+
+    # --- the running timer and trends ------------------------------------------------------
+    def timer(self) -> daily.Timer | None:
+        """The running timer, None when none runs."""
+        return self.send(daily.get_timer())
+
+    def start_timer(self, title: str, **fields: Any) -> daily.TimerStarted:
+        """Start a timer (type, project, tags, ..., start_time); one running is stopped
+        and logged first (`.stopped`)."""
+        body = {"title": title} | {k: v for k, v in fields.items() if v is not None}
+        if isinstance(body.get("start_time"), datetime):
+            body["start_time"] = body["start_time"].isoformat()
+        return self.send(daily.start_timer(body))
+
+    def stop_timer(
+        self, end: datetime | None = None, *, keep_long: bool = False, discard: bool = False
+    ) -> daily.TimerStopped:
+        """Stop the running timer (at `end`, default now) and log it."""
+        body: dict[str, Any] = {"keep_long": keep_long, "discard": discard}
+        if end is not None:
+            body["end_time"] = end.isoformat()
+        return self.send(daily.stop_timer(body))
+
+    def trends(self, weeks: int = 8) -> daily.Trends:
+        """The last `weeks` local weeks, oldest first."""
+        return self.send(daily.get_trends(weeks))
 
     def workers(self) -> list[WorkerView]:
         """Registered workers (admin token)."""

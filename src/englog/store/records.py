@@ -25,6 +25,8 @@ class UserSettings:
 
     timezone: str | None = None  # None until set; read as UTC
     week_start: str = "monday"
+    weekly_target_hours: float | None = None  # None: no target
+    focus_target: float | None = None  # share of focus work aimed at, 0..1
 
     @property
     def zone_name(self) -> str:

@@ -26,6 +26,12 @@ class MePatch(BaseModel):
         examples=["Europe/Berlin"],
     )
     week_start: Weekday | None = Field(default=None, description="The first day of a week")
+    weekly_target_hours: float | None = Field(
+        default=None, gt=0, le=168, description="Hours to work a week (null: no target)"
+    )
+    focus_target: float | None = Field(
+        default=None, ge=0, le=1, description="Share of focus work aimed at, 0 to 1 (null: none)"
+    )
 
 
 def me_json(user: User, settings: UserSettings) -> dict[str, Any]:
@@ -35,6 +41,8 @@ def me_json(user: User, settings: UserSettings) -> dict[str, Any]:
         "timezone": settings.zone_name,
         "timezone_set": settings.timezone is not None,
         "week_start": settings.week_start,
+        "weekly_target_hours": settings.weekly_target_hours,
+        "focus_target": settings.focus_target,
         "created_at": user.created_at,
     }
 
@@ -49,7 +57,8 @@ async def get_me(user: CurrentUser, state: State) -> dict[str, Any]:
 
 @router.patch("")
 async def patch_me(body: MePatch, user: CurrentUser, state: State) -> dict[str, Any]:
-    """Set the zone (an unknown one is a 422 naming it) and/or the week's first day."""
+    """Set the zone (an unknown one is a 422 naming it), the week's first day and/or the
+    weekly target (`weekly_target_hours`, `focus_target`; null clears one)."""
     if body.timezone is not None:
         try:
             check_zone(body.timezone)
@@ -61,4 +70,15 @@ async def patch_me(body: MePatch, user: CurrentUser, state: State) -> dict[str, 
     )
     if settings is None:
         raise not_found("user")
+    targets = body.model_fields_set & {"weekly_target_hours", "focus_target"}
+    if targets:
+        settings = await state.store.set_weekly_target(
+            user.id,
+            body.weekly_target_hours
+            if "weekly_target_hours" in targets
+            else settings.weekly_target_hours,
+            body.focus_target if "focus_target" in targets else settings.focus_target,
+        )
+        if settings is None:
+            raise not_found("user")
     return me_json(user, settings)

@@ -92,6 +92,8 @@ _RAISED: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/v1/tasks/reports"): (413,),
     ("POST", "/v1/tasks/{task_id}/cancel"): (409,),
     ("POST", "/v1/tasks/{task_id}/retry"): (409,),
+    ("POST", "/v1/timer"): (409,),
+    ("POST", "/v1/timer/stop"): (404, 409),
 }
 # For operators and load balancers: never rate limited.
 UNLIMITED_PATHS = frozenset({"/health", "/readiness", "/metrics"})

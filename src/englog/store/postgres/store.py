@@ -22,6 +22,7 @@ from englog.domain import Entry, EntryFields, NewTask, Task, TaskAttempt, TaskSt
 from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
+from englog.domain.timer import RunningTimer
 from englog.domain.tokens import new_id
 from englog.store import records
 from englog.store import sql as _sql
@@ -29,6 +30,7 @@ from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.postgres import attempts as _attempts
 from englog.store.postgres import entries as _entries
 from englog.store.postgres import tasks as _tasks
+from englog.store.postgres import timers as _timers
 from englog.store.postgres import workers as _workers
 from englog.store.postgres.listener import BACKEND_ERRORS, CONNECT_TIMEOUT_S, Listener
 from englog.store.postgres.schema import init_connection, migrate
@@ -40,6 +42,7 @@ from englog.store.rows import (
     worker_from_row,
 )
 from englog.store.sql import PENDING_BY_TYPE, numbered
+from englog.store.timers import Swap
 
 log = structlog.get_logger("englog.store.postgres")
 
@@ -175,21 +178,34 @@ class PostgresStore(Store):
         return [records.User(r["id"], r["name"], r["created_at"]) for r in rows]
 
     async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
-        row = await self._fetchrow("SELECT timezone, week_start FROM users WHERE id = $1", user_id)
-        return None if row is None else records.UserSettings(row["timezone"], row["week_start"])
+        return _timers.settings_of(await self._fetchrow(_timers.SETTINGS, user_id))
 
     async def set_user_settings(
         self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
     ) -> records.UserSettings | None:
-        row = await self._fetchrow(
-            "UPDATE users SET timezone = COALESCE($1, timezone),"
-            " week_start = COALESCE($2, week_start) WHERE id = $3"
-            " RETURNING timezone, week_start",
-            timezone,
-            week_start,
-            user_id,
-        )
-        return None if row is None else records.UserSettings(row["timezone"], row["week_start"])
+        row = await self._fetchrow(_timers.SET_ZONE, timezone, week_start, user_id)
+        return _timers.settings_of(row)
+
+    async def set_weekly_target(
+        self, user_id: str, hours: float | None, focus: float | None
+    ) -> records.UserSettings | None:
+        return _timers.settings_of(await self._fetchrow(_timers.SET_TARGET, hours, focus, user_id))
+
+    async def get_timer(self, user_id: str) -> RunningTimer | None:
+        async with self._tx() as conn:
+            return await _timers.get_timer(conn, user_id)
+
+    async def swap_timer(
+        self,
+        user_id: str,
+        expected_id: str | None,
+        new: RunningTimer | None,
+        finished: EntryFields | None,
+        now: float,
+    ) -> tuple[bool, Entry | None]:
+        async with self._tx() as conn:
+            swap = Swap(user_id, expected_id, new, finished)
+            return await _timers.swap(conn, swap, now)
 
     async def add_entries(
         self, user_id: str, entries: Sequence[EntryFields], now: float
