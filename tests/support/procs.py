@@ -288,3 +288,15 @@ def port_accepting(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+async def stop_worker_run(
+    stop: asyncio.Event, run: asyncio.Task[Any], within: float = 20.0
+) -> None:
+    """Ask an in-process worker to stop and wait for it: a worker that does not stop in
+    time, or stops with an error, fails the test (never swallowed)."""
+    stop.set()
+    try:
+        await asyncio.wait_for(run, within)
+    except TimeoutError:
+        raise AssertionError(f"the worker did not stop within {within}s of being asked") from None
