@@ -4,6 +4,7 @@ of the product: no task lost, none stuck, each result accepted exactly once."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from collections import Counter
@@ -48,6 +49,46 @@ def submit_many(
     return ids
 
 
+ECHO_HANDLERS = ("--handlers", "tests.support.handlers")  # workers that know `echo`
+
+
+def submit_echo(
+    api: httpx.Client, n: int, seconds: float = 0.0, **fields: Any
+) -> dict[str, dict[str, Any]]:
+    """Submit `n` echo tasks, each payload unique (a nonce); returns task id -> the
+    result that task, and only that task, must end with."""
+    expected: dict[str, dict[str, Any]] = {}
+    for i in range(n):
+        payload = {"n": i, "nonce": secrets.token_hex(8), "seconds": seconds}
+        r = api.post("/v1/tasks", json={"type": "echo", "payload": payload, **fields})
+        assert r.status_code == 202, r.text
+        expected[r.json()["task_id"]] = {"echo": payload}
+    return expected
+
+
+def task_details(api: httpx.Client, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each task as `GET /v1/tasks/{id}` shows it: with its stored attempts."""
+    return {i: api.get(f"/v1/tasks/{i}").json() for i in ids}
+
+
+def exactly_once_per_task(
+    details: dict[str, dict[str, Any]], expected: dict[str, Any] | None = None
+) -> list[str]:
+    """What breaks the promise, task by task (empty when kept): a completed task has
+    exactly one accepted (completed) attempt, its last; its result is its own."""
+    problems: list[str] = []
+    for task_id, task in details.items():
+        accepted = [a["attempt"] for a in task["attempts"] if a["outcome"] == "completed"]
+        if task["status"] == "completed" and accepted != [task["attempt"]]:
+            problems.append(f"{task_id}: completed attempts {accepted}, last {task['attempt']}")
+        if task["status"] != "completed" and accepted:
+            problems.append(f"{task_id}: {task['status']} with completed attempts {accepted}")
+        completed = task["status"] == "completed"
+        if expected is not None and completed and task["result"] != expected[task_id]:
+            problems.append(f"{task_id}: result {task['result']} != {expected[task_id]}")
+    return problems
+
+
 def all_tasks(api: httpx.Client) -> dict[str, dict[str, Any]]:
     """Every task the admin can see, by id (pages of 1000)."""
     found: dict[str, dict[str, Any]] = {}
@@ -83,7 +124,7 @@ def wait_all_terminal(
             f"not every task finished within {timeout}s: {dict(status_counts(last.values()))}, "
             f"missing={len(ids) - len(last)}; first unfinished: {stuck}"
         ) from exc
-    return last
+    return task_details(api, ids)
 
 
 def wait_completed_count(api: httpx.Client, ids: list[str], at_least: int, timeout: float) -> None:
@@ -150,6 +191,8 @@ class RunTotals:
     registrations: int
     started: float
     extra: dict[str, Any] = field(default_factory=dict)
+    # Task id -> the result it must end with (echo tasks); checked task by task.
+    expected: dict[str, Any] | None = None
 
     def line(self) -> str:
         counts = status_counts(self.tasks.values())
@@ -172,12 +215,16 @@ class RunTotals:
 
     def assert_nothing_lost(self, expect_all_completed: bool = True) -> None:
         """Every task terminal (completed when expected), and exactly one accepted
-        completed result per completed task: none lost, none counted twice."""
+        completed result per completed task: none lost, none counted twice. Checked
+        task by task on the stored attempts (and each result against its own task's
+        payload when `expected` is given), then against the server's counters."""
         counts = status_counts(self.tasks.values())
         assert set(counts) <= TERMINAL, f"tasks not terminal: {counts}"
         if expect_all_completed:
             bad = [t for t in self.tasks.values() if t["status"] != "completed"][:5]
             assert not bad, f"{self.line()}\nnot completed: {bad}"
+        problems = exactly_once_per_task(self.tasks, self.expected)
+        assert not problems, f"{self.line()}\n" + "\n".join(problems[:10])
         accepted = self.ledger.totals["accepted_completed"]
         assert accepted == counts["completed"], (
             f"{self.line()}\naccepted completed results ({accepted:g}) != completed tasks "
@@ -237,7 +284,13 @@ def start_workers_behind(
     """Workers with their own outboxes, dialling the server through the proxy."""
     workers = [
         start_worker(
-            c, wid, "--outbox", str(tmp / f"{wid}.outbox"), server=proxy.target, concurrency=8
+            c,
+            wid,
+            "--outbox",
+            str(tmp / f"{wid}.outbox"),
+            *ECHO_HANDLERS,
+            server=proxy.target,
+            concurrency=8,
         )
         for wid in ids
     ]

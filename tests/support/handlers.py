@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from englog.tasks import TaskContext, TaskError, handler
@@ -20,3 +21,11 @@ async def retry_after(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, in
     if ctx.attempt == 1:
         raise TaskError("dependency busy", retriable=True, retry_after=float(payload["seconds"]))
     return {"attempt": ctx.attempt}
+
+
+@handler("echo")
+async def echo(ctx: TaskContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Answers with its own payload (after `seconds`), so a chaos test can check each
+    result against the task it was credited to: a result crossed between tasks shows."""
+    await asyncio.sleep(float(payload.get("seconds", 0.0)))
+    return {"echo": payload}
