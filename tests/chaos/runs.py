@@ -4,8 +4,10 @@ of the product: no task lost, none stuck, each result accepted exactly once."""
 
 from __future__ import annotations
 
+import random
 import secrets
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -15,7 +17,9 @@ from typing import Any
 
 import httpx
 
+from englog.client import Client, RetryPolicy
 from tests.support.procs import (
+    ADMIN_TOKEN,
     WORKER_TOKEN,
     Cluster,
     Proc,
@@ -296,3 +300,48 @@ def start_workers_behind(
     ]
     c.wait_workers_connected(*ids)
     return workers
+
+
+MAX_TASKS = 5000  # a bound; a run stops its submitter long before
+# While the server is down the submitter keeps resending (its key makes that safe).
+PATIENT = RetryPolicy(attempts=200, initial_s=0.05, max_s=0.5, total_s=60.0)
+
+
+class Submitter(threading.Thread):
+    """Submits echo tasks through the client library at a jittered pace until told to
+    stop; remembers what each task must answer. A submission the client library gave
+    up on fails the test (`finish`)."""
+
+    def __init__(self, url: str, rng: random.Random) -> None:
+        super().__init__(name="submitter", daemon=True)
+        self.url = url
+        self.rng = rng
+        self.expected: dict[str, dict[str, Any]] = {}
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with Client(self.url, ADMIN_TOKEN, timeout=10, retry=PATIENT) as client:
+                for n in range(MAX_TASKS):
+                    if self.stop.is_set():
+                        return
+                    payload = {
+                        "n": n,
+                        "nonce": secrets.token_hex(8),
+                        "seconds": round(self.rng.uniform(0, 0.3), 3),
+                    }
+                    handle = client.submit("echo", payload, max_attempts=10)
+                    self.expected[handle.id] = {"echo": payload}
+                    # A jittered pace (~70 tasks/s) keeps tasks arriving across every kill.
+                    self.stop.wait(self.rng.uniform(0, 0.025))
+        except BaseException as exc:  # reported by the test thread
+            self.error = exc
+
+    def finish(self, within: float = 90.0) -> dict[str, dict[str, Any]]:
+        """Stop, and return task id -> expected result of every acknowledged task."""
+        self.stop.set()
+        self.join(within)
+        assert not self.is_alive(), "the submitter did not stop"
+        assert self.error is None, f"a submission was lost: {self.error!r}"
+        return self.expected

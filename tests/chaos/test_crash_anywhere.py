@@ -10,32 +10,27 @@ from __future__ import annotations
 import contextlib
 import random
 import secrets
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from englog.client import Client, RetryPolicy
 from tests.chaos.runs import (
     ECHO_HANDLERS,
+    Submitter,
     all_tasks,
     exactly_once_per_task,
     start_worker,
     wait_all_terminal,
 )
 from tests.support.pg import throwaway_database
-from tests.support.procs import ADMIN_TOKEN, Cluster, cluster
+from tests.support.procs import Cluster, cluster
 
 pytestmark = pytest.mark.timeout(240)
 
 KILLS = 4
-MAX_TASKS = 5000  # a bound; the run ends with the last kill, long before
-# While the server is down the submitter keeps resending (its key makes that safe).
-PATIENT = RetryPolicy(attempts=200, initial_s=0.05, max_s=0.5, total_s=60.0)
 
 
 @contextlib.contextmanager
@@ -45,37 +40,6 @@ def store_url(backend: str, tmp: Path) -> Iterator[str]:
     else:
         with throwaway_database("englog_crash") as url:
             yield url
-
-
-class Submitter(threading.Thread):
-    """Submits echo tasks without pause until told to stop; remembers what each task
-    must answer. A submission the client library gave up on fails the test."""
-
-    def __init__(self, url: str, rng: random.Random) -> None:
-        super().__init__(name="submitter", daemon=True)
-        self.url = url
-        self.rng = rng
-        self.expected: dict[str, dict[str, Any]] = {}
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with Client(self.url, ADMIN_TOKEN, timeout=10, retry=PATIENT) as client:
-                for n in range(MAX_TASKS):
-                    if self.stop.is_set():
-                        return
-                    payload = {
-                        "n": n,
-                        "nonce": secrets.token_hex(8),
-                        "seconds": round(self.rng.uniform(0, 0.3), 3),
-                    }
-                    handle = client.submit("echo", payload, max_attempts=10)
-                    self.expected[handle.id] = {"echo": payload}
-                    # A jittered pace (~70 tasks/s) keeps tasks arriving across every kill.
-                    self.stop.wait(self.rng.uniform(0, 0.025))
-        except BaseException as exc:  # reported by the test thread
-            self.error = exc
 
 
 def kill_at_random_moments(c: Cluster, rng: random.Random, submitter: Submitter) -> list[float]:
@@ -117,11 +81,7 @@ def test_server_sigkilled_at_random_moments_loses_and_doubles_nothing(
         try:
             delays = kill_at_random_moments(c, rng, submitter)
         finally:
-            submitter.stop.set()
-            submitter.join(90)
-        assert not submitter.is_alive(), "the submitter did not stop"
-        assert submitter.error is None, f"a submission was lost: {submitter.error!r}"
-        expected = submitter.expected
+            expected = submitter.finish()
         with c.admin() as api:
             tasks = wait_all_terminal(api, list(expected), timeout=120, interval=0.5)
             stored = set(all_tasks(api))
