@@ -25,7 +25,6 @@ from tests.chaos.runs import (
     exactly_once_per_task,
     start_worker,
     wait_all_terminal,
-    wait_completed_count,
 )
 from tests.support.pg_cluster import PrivatePostgres, private_postgres
 from tests.support.procs import Cluster, ServerProc, cluster, holds_for, wait_for
@@ -81,10 +80,18 @@ def handled_every_failure(server: ServerProc) -> None:
     assert not found, "\n".join(found[:5])
 
 
-def wait_some_completed(c: Cluster, submitter: Submitter, more: int = 20) -> None:
+def wait_progress(c: Cluster, submitter: Submitter, more: int = 20) -> None:
+    """Until `more` tasks beyond those completed now have completed: work is flowing."""
     with c.admin() as api:
-        ids = list(submitter.expected)
-        wait_completed_count(api, ids, min(len(ids), more), timeout=60)
+
+        def completed() -> int:
+            tasks = all_tasks(api)
+            return sum(
+                tasks.get(i, {}).get("status") == "completed" for i in list(submitter.expected)
+            )
+
+        target = completed() + more
+        wait_for(lambda: completed() >= target, 60, interval=0.2, what=f"{more} more completed")
 
 
 def test_immediate_restart_mid_run(tmp_path: Path, say: Callable[[str], None]) -> None:
@@ -95,7 +102,7 @@ def test_immediate_restart_mid_run(tmp_path: Path, say: Callable[[str], None]) -
     ):
         server, submitter, pid = start_run(c, tmp_path)
         try:
-            wait_some_completed(c, submitter)
+            wait_progress(c, submitter)
             pg.stop("immediate")  # a crash: no checkpoint, connections cut
             down = wait_for(
                 lambda: (r := readiness(server)).status_code == 503 and r,
@@ -112,7 +119,12 @@ def test_immediate_restart_mid_run(tmp_path: Path, say: Callable[[str], None]) -
                 30,
                 what="/readiness 200 once PostgreSQL is back",
             )
-            wait_some_completed(c, submitter, more=len(submitter.expected))
+            back_at = len(submitter.expected)
+            wait_for(
+                lambda: len(submitter.expected) >= back_at + 20,
+                30,
+                what="submissions accepted again after the restart",
+            )
         finally:
             expected = submitter.finish()
         assert server.alive and server.popen is not None and server.popen.pid == pid
@@ -133,7 +145,7 @@ def test_terminated_backends_are_replaced(tmp_path: Path, say: Callable[[str], N
         server, submitter, pid = start_run(c, tmp_path)
         try:
             for _ in range(TERMINATIONS):
-                wait_some_completed(c, submitter)
+                wait_progress(c, submitter)
                 # The chaos schedule (random on purpose), bounded; not a state wait.
                 submitter.stop.wait(rng.uniform(0.2, 1.5))
                 ended.append(_terminate(pg))
@@ -142,7 +154,6 @@ def test_terminated_backends_are_replaced(tmp_path: Path, say: Callable[[str], N
                     30,
                     what="/readiness 200 after the backends were ended",
                 )
-            wait_some_completed(c, submitter, more=len(submitter.expected))
         finally:
             expected = submitter.finish()
         assert all(n > 0 for n in ended), f"no englog connection was ended: {ended}"
