@@ -70,9 +70,23 @@ def submit_echo(
     return expected
 
 
+def read_json(api: httpx.Client, url: str, **params: Any) -> Any:
+    """A read the test itself makes; a 503 (the store failing under a fault being
+    injected) is read again, bounded, as any client would."""
+
+    def answer() -> httpx.Response | None:
+        r = api.get(url, params=params)
+        if r.status_code in (502, 503, 504):
+            return None
+        assert r.status_code == 200, f"GET {url}: {r.status_code} {r.text[:300]}"
+        return r
+
+    return wait_for(answer, 30, interval=0.2, what=f"GET {url} answered").json()
+
+
 def task_details(api: httpx.Client, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Each task as `GET /v1/tasks/{id}` shows it: with its stored attempts."""
-    return {i: api.get(f"/v1/tasks/{i}").json() for i in ids}
+    return {i: read_json(api, f"/v1/tasks/{i}") for i in ids}
 
 
 def exactly_once_per_task(
@@ -97,7 +111,7 @@ def all_tasks(api: httpx.Client) -> dict[str, dict[str, Any]]:
     """Every task the admin can see, by id (pages of 1000)."""
     found: dict[str, dict[str, Any]] = {}
     for offset in range(0, 100_000, 1000):
-        page = api.get("/v1/tasks", params={"limit": 1000, "offset": offset}).json()["tasks"]
+        page = read_json(api, "/v1/tasks", limit=1000, offset=offset)["tasks"]
         found.update((t["task_id"], t) for t in page)
         if len(page) < 1000:
             break

@@ -5,6 +5,7 @@ directory it owns, listening on a loopback port of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import os
@@ -95,26 +96,37 @@ class PrivatePostgres:
         as_postgres(pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
         wait_for(lambda: not port_accepting(self.port), 10, what="PostgreSQL port closed")
 
-    def terminate_backends(self, except_pid: int | None = None) -> int:
-        """pg_terminate_backend on every client connection to the database (what an
-        operator or a failover does); returns how many were ended."""
-        import asyncio
+    def admin(self, *statements: str) -> list[list[asyncpg.Record]]:
+        """Run each statement (outside a transaction) as the superuser."""
 
-        async def run() -> int:
+        async def run() -> list[list[asyncpg.Record]]:
             conn = await asyncpg.connect(
                 f"postgresql://postgres@127.0.0.1:{self.port}/postgres", timeout=10
             )
             try:
-                rows = await conn.fetch(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    DATABASE,
-                )
+                return [await conn.fetch(sql) for sql in statements]
             finally:
                 await conn.close()
-            return sum(1 for r in rows if r[0])
 
         return asyncio.run(run())
+
+    def terminate_backends(self) -> int:
+        """pg_terminate_backend on every client connection to the database (what an
+        operator or a failover does); returns how many were ended."""
+        [rows] = self.admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{DATABASE}' AND pid <> pg_backend_pid()"
+        )
+        return sum(1 for r in rows if r[0])
+
+    def limited_database(self, connections: int) -> str:
+        """A database owned by a role allowed only `connections` connections at once
+        (fewer than englog's pool wants); returns its URL, which logs in as that role."""
+        self.admin(
+            f"CREATE ROLE englog_limited LOGIN CONNECTION LIMIT {connections}",
+            "CREATE DATABASE englog_limited OWNER englog_limited",
+        )
+        return f"postgresql://englog_limited@127.0.0.1:{self.port}/englog_limited"
 
     def log(self) -> str:
         path = self.root / "postgres.log"
