@@ -4,7 +4,10 @@ of the product: no task lost, none stuck, each result accepted exactly once."""
 
 from __future__ import annotations
 
+import random
+import secrets
 import sqlite3
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -14,7 +17,9 @@ from typing import Any
 
 import httpx
 
+from englog.client import Client, RetryPolicy
 from tests.support.procs import (
+    ADMIN_TOKEN,
     WORKER_TOKEN,
     Cluster,
     Proc,
@@ -48,11 +53,65 @@ def submit_many(
     return ids
 
 
+ECHO_HANDLERS = ("--handlers", "tests.support.handlers")  # workers that know `echo`
+
+
+def submit_echo(
+    api: httpx.Client, n: int, seconds: float = 0.0, **fields: Any
+) -> dict[str, dict[str, Any]]:
+    """Submit `n` echo tasks, each payload unique (a nonce); returns task id -> the
+    result that task, and only that task, must end with."""
+    expected: dict[str, dict[str, Any]] = {}
+    for i in range(n):
+        payload = {"n": i, "nonce": secrets.token_hex(8), "seconds": seconds}
+        r = api.post("/v1/tasks", json={"type": "echo", "payload": payload, **fields})
+        assert r.status_code == 202, r.text
+        expected[r.json()["task_id"]] = {"echo": payload}
+    return expected
+
+
+def read_json(api: httpx.Client, url: str, **params: Any) -> Any:
+    """A read the test itself makes; a 503 (the store failing under a fault being
+    injected) is read again, bounded, as any client would."""
+
+    def answer() -> httpx.Response | None:
+        r = api.get(url, params=params)
+        if r.status_code in (502, 503, 504):
+            return None
+        assert r.status_code == 200, f"GET {url}: {r.status_code} {r.text[:300]}"
+        return r
+
+    return wait_for(answer, 30, interval=0.2, what=f"GET {url} answered").json()
+
+
+def task_details(api: httpx.Client, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each task as `GET /v1/tasks/{id}` shows it: with its stored attempts."""
+    return {i: read_json(api, f"/v1/tasks/{i}") for i in ids}
+
+
+def exactly_once_per_task(
+    details: dict[str, dict[str, Any]], expected: dict[str, Any] | None = None
+) -> list[str]:
+    """What breaks the promise, task by task (empty when kept): a completed task has
+    exactly one accepted (completed) attempt, its last; its result is its own."""
+    problems: list[str] = []
+    for task_id, task in details.items():
+        accepted = [a["attempt"] for a in task["attempts"] if a["outcome"] == "completed"]
+        if task["status"] == "completed" and accepted != [task["attempt"]]:
+            problems.append(f"{task_id}: completed attempts {accepted}, last {task['attempt']}")
+        if task["status"] != "completed" and accepted:
+            problems.append(f"{task_id}: {task['status']} with completed attempts {accepted}")
+        completed = task["status"] == "completed"
+        if expected is not None and completed and task["result"] != expected[task_id]:
+            problems.append(f"{task_id}: result {task['result']} != {expected[task_id]}")
+    return problems
+
+
 def all_tasks(api: httpx.Client) -> dict[str, dict[str, Any]]:
     """Every task the admin can see, by id (pages of 1000)."""
     found: dict[str, dict[str, Any]] = {}
     for offset in range(0, 100_000, 1000):
-        page = api.get("/v1/tasks", params={"limit": 1000, "offset": offset}).json()["tasks"]
+        page = read_json(api, "/v1/tasks", limit=1000, offset=offset)["tasks"]
         found.update((t["task_id"], t) for t in page)
         if len(page) < 1000:
             break
@@ -83,7 +142,7 @@ def wait_all_terminal(
             f"not every task finished within {timeout}s: {dict(status_counts(last.values()))}, "
             f"missing={len(ids) - len(last)}; first unfinished: {stuck}"
         ) from exc
-    return last
+    return task_details(api, ids)
 
 
 def wait_completed_count(api: httpx.Client, ids: list[str], at_least: int, timeout: float) -> None:
@@ -150,6 +209,8 @@ class RunTotals:
     registrations: int
     started: float
     extra: dict[str, Any] = field(default_factory=dict)
+    # Task id -> the result it must end with (echo tasks); checked task by task.
+    expected: dict[str, Any] | None = None
 
     def line(self) -> str:
         counts = status_counts(self.tasks.values())
@@ -172,12 +233,16 @@ class RunTotals:
 
     def assert_nothing_lost(self, expect_all_completed: bool = True) -> None:
         """Every task terminal (completed when expected), and exactly one accepted
-        completed result per completed task: none lost, none counted twice."""
+        completed result per completed task: none lost, none counted twice. Checked
+        task by task on the stored attempts (and each result against its own task's
+        payload when `expected` is given), then against the server's counters."""
         counts = status_counts(self.tasks.values())
         assert set(counts) <= TERMINAL, f"tasks not terminal: {counts}"
         if expect_all_completed:
             bad = [t for t in self.tasks.values() if t["status"] != "completed"][:5]
             assert not bad, f"{self.line()}\nnot completed: {bad}"
+        problems = exactly_once_per_task(self.tasks, self.expected)
+        assert not problems, f"{self.line()}\n" + "\n".join(problems[:10])
         accepted = self.ledger.totals["accepted_completed"]
         assert accepted == counts["completed"], (
             f"{self.line()}\naccepted completed results ({accepted:g}) != completed tasks "
@@ -237,9 +302,60 @@ def start_workers_behind(
     """Workers with their own outboxes, dialling the server through the proxy."""
     workers = [
         start_worker(
-            c, wid, "--outbox", str(tmp / f"{wid}.outbox"), server=proxy.target, concurrency=8
+            c,
+            wid,
+            "--outbox",
+            str(tmp / f"{wid}.outbox"),
+            *ECHO_HANDLERS,
+            server=proxy.target,
+            concurrency=8,
         )
         for wid in ids
     ]
     c.wait_workers_connected(*ids)
     return workers
+
+
+MAX_TASKS = 5000  # a bound; a run stops its submitter long before
+# While the server is down the submitter keeps resending (its key makes that safe).
+PATIENT = RetryPolicy(attempts=200, initial_s=0.05, max_s=0.5, total_s=60.0)
+
+
+class Submitter(threading.Thread):
+    """Submits echo tasks through the client library at a jittered pace until told to
+    stop; remembers what each task must answer. A submission the client library gave
+    up on fails the test (`finish`)."""
+
+    def __init__(self, url: str, rng: random.Random) -> None:
+        super().__init__(name="submitter", daemon=True)
+        self.url = url
+        self.rng = rng
+        self.expected: dict[str, dict[str, Any]] = {}
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with Client(self.url, ADMIN_TOKEN, timeout=10, retry=PATIENT) as client:
+                for n in range(MAX_TASKS):
+                    if self.stop.is_set():
+                        return
+                    payload = {
+                        "n": n,
+                        "nonce": secrets.token_hex(8),
+                        "seconds": round(self.rng.uniform(0, 0.3), 3),
+                    }
+                    handle = client.submit("echo", payload, max_attempts=10)
+                    self.expected[handle.id] = {"echo": payload}
+                    # A jittered pace (~70 tasks/s) keeps tasks arriving across every kill.
+                    self.stop.wait(self.rng.uniform(0, 0.025))
+        except BaseException as exc:  # reported by the test thread
+            self.error = exc
+
+    def finish(self, within: float = 90.0) -> dict[str, dict[str, Any]]:
+        """Stop, and return task id -> expected result of every acknowledged task."""
+        self.stop.set()
+        self.join(within)
+        assert not self.is_alive(), "the submitter did not stop"
+        assert self.error is None, f"a submission was lost: {self.error!r}"
+        return self.expected

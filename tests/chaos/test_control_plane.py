@@ -6,7 +6,6 @@ itself once the cause is gone."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.support.procs import (
     englog_cmd,
     eventually,
     free_port,
+    stop_worker_run,
     wait_for,
 )
 
@@ -103,10 +103,10 @@ async def test_overloaded_server_opens_the_breaker_which_recovers_by_itself() ->
         ) in metrics
         assert 'englog_worker_breaker_state{breaker="control_plane",state="closed"} 1.0' in metrics
     finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(run, 20)
-        await server.stop(None)
+        try:
+            await stop_worker_run(stop, run)
+        finally:
+            await server.stop(None)
 
 
 def test_refused_token_keeps_the_worker_alive_and_not_ready(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from tests.chaos.runs import (
     all_tasks,
     registrations,
     start_workers_behind,
-    submit_many,
+    submit_echo,
     wait_all_terminal,
 )
 from tests.support.procs import cluster
@@ -42,7 +42,8 @@ def test_300_tasks_through_cuts_latency_and_blackholes(
             start_workers_behind(c, proxy, tmp_path)
             chaos = proxy.start_chaos(CHAOS)
             with c.admin() as api:
-                ids = submit_many(api, TASKS, "sleep", {"seconds": 0.4}, max_attempts=10)
+                expected = submit_echo(api, TASKS, 0.4, max_attempts=10)
+                ids = list(expected)
                 under_chaos = _finished_within(api, ids, CHAOS.duration)
                 proxy.stop_chaos()
                 assert not chaos.exception(), chaos.exception()
@@ -62,6 +63,7 @@ def test_300_tasks_through_cuts_latency_and_blackholes(
                 "connections_cut": stats.cut,
                 "blackholes": stats.blackholes,
             },
+            expected=expected,
         )
         say(totals.line())
         assert stats.cut >= 2, f"the chaos never cut a live connection: {stats}"

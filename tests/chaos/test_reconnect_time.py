@@ -1,6 +1,7 @@
 """The figure for issue 3's closing note: with default settings, the time from a
 restarted server accepting connections again to the first task processed after it
-(goal: under 1 s). Printed, not asserted beyond a generous sanity bound."""
+(goal: under 1 s). The median of five restarts is held to that goal; each single
+restart only to a sanity bound (one unlucky backoff step on a loaded machine)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.support.procs import Cluster, cluster, log_events, port_accepting
 pytestmark = pytest.mark.timeout(170)
 
 RESTARTS = 5
+GOAL_S = 1.0
 SANITY_BOUND_S = 15.0  # the worker's reconnect backoff is capped at 5 s
 
 
@@ -81,4 +83,6 @@ def test_time_from_server_back_to_first_task(tmp_path: Path, say: Callable[[str]
         f"median worker re-registered {statistics.median(reconnect):.3f}s "
         f"(max {max(reconnect):.3f}); goal < 1 s"
     )
-    assert statistics.median(first_task) < SANITY_BOUND_S
+    assert statistics.median(first_task) < GOAL_S, first_task
+    assert statistics.median(reconnect) < GOAL_S, reconnect
+    assert max(first_task) < SANITY_BOUND_S, first_task

@@ -14,7 +14,7 @@ from tests.chaos.runs import (
     RunTotals,
     registrations,
     start_workers_behind,
-    submit_many,
+    submit_echo,
     wait_all_terminal,
     wait_completed_count,
 )
@@ -47,7 +47,8 @@ def test_300_tasks_survive_two_server_sigkills(tmp_path: Path, say: Callable[[st
         with ThreadedProxy(c.grpc_port) as proxy:
             start_workers_behind(c, proxy, tmp_path)
             with c.admin() as api:
-                ids = submit_many(api, TASKS, "sleep", {"seconds": 0.2})
+                expected = submit_echo(api, TASKS, 0.2)
+                ids = list(expected)
                 wait_completed_count(api, ids, TASKS // 3, timeout=60)
             kill_and_restart(c, proxy, ledger)
             with c.admin() as api:
@@ -63,6 +64,7 @@ def test_300_tasks_survive_two_server_sigkills(tmp_path: Path, say: Callable[[st
             registrations(c.workers.values()),
             started,
             extra={"server_lives": 3},
+            expected=expected,
         )
         say(totals.line())
         totals.assert_nothing_lost()

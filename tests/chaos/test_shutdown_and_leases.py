@@ -82,12 +82,24 @@ def test_drain_timeout_hands_unfinished_tasks_back_for_a_retry(tmp_path: Path) -
             assert time.monotonic() - sent < 10, "drain did not stop at --drain-timeout"
             assert code == 0, f"worker exit code {code}:\n{w1.log()[-2000:]}"
             after = [api.get(f"/v1/tasks/{i}").json() for i in ids]
-            # Cancelled by the drain and reported retriable: queued again, not failed.
-            assert all(t["status"] in ("pending", "running") for t in after), after
+            # Cancelled by the drain and reported retriable before the exit (not left to
+            # a lease expiry): the attempt says so, and the task is queued again.
+            for task in after:
+                assert task["status"] == "pending", task
+                assert [(a["worker_id"], a["outcome"], a["error"]) for a in task["attempts"]] == [
+                    ("w1", "failed", "worker shutting down")
+                ], task
             start_worker(c, "w2", concurrency=2)
             tasks = wait_all_terminal(api, ids, timeout=40)
+            details = [api.get(f"/v1/tasks/{i}").json() for i in ids]
         assert [t["status"] for t in tasks.values()] == ["completed"] * 2, tasks
         assert all(t["worker_id"] == "w2" and t["attempt"] == 2 for t in tasks.values()), tasks
+        for detail in details:
+            attempts = detail["attempts"]
+            assert [(a["worker_id"], a["outcome"]) for a in attempts] == [
+                ("w1", "failed"),
+                ("w2", "completed"),
+            ], attempts
 
 
 def test_a_second_signal_does_not_wait_for_the_drain(tmp_path: Path) -> None:

@@ -81,6 +81,31 @@ def test_server_on_a_taken_port_fails_cleanly(tmp_path: Path) -> None:
     assert out.stderr.strip().splitlines()[-1].startswith("error: cannot listen for HTTP")
 
 
+def test_second_server_on_a_taken_grpc_port_exits_naming_the_port(tmp_path: Path) -> None:
+    """gRPC shares ports by default (SO_REUSEPORT): without turning that off a second
+    server would bind beside the first and silently take half of its workers."""
+    with cluster(tmp_path) as c:
+        first = c.start_server()
+        out = run(
+            "server",
+            "--db",
+            f"sqlite:///{tmp_path / 'second.db'}",
+            "--grpc-listen",
+            f"127.0.0.1:{c.grpc_port}",
+            "--http-listen",
+            "127.0.0.1:0",
+            ENGLOG_WORKER_TOKENS="t",
+        )
+        assert out.returncode == 1, out.stderr
+        assert "Traceback" not in out.stderr
+        last = out.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: cannot listen for gRPC"), out.stderr
+        assert "address in use" in last and f":{c.grpc_port}" in last, last
+        assert first.alive
+        c.start_worker("w1")
+        c.wait_workers_connected("w1")  # the first server still owns the port
+
+
 def test_worker_unknown_handler_module_is_one_line() -> None:
     out = run("worker", "--token", "t", "--handlers", "no.such.module")
     assert out.returncode == 1

@@ -5,7 +5,6 @@ notices first, the channel is replaced, and the worker registers again and works
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from englog.server.state import ServerSettings
 from englog.worker import Worker
 from englog.worker.handlers import load_handlers
 from englog.worker.settings import WorkerSettings
-from tests.support.procs import eventually
+from tests.support.procs import eventually, stop_worker_run
 from tests.support.proxy import FaultProxy
 
 TOKEN = "wt-conn"
@@ -87,7 +86,7 @@ async def test_blackholed_connection_is_replaced_after_a_failed_health_check(
         done = await eventually(completed, 10, what="task after the blackhole")
         assert done.result == {"after": "blackhole"}
     finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(run, 20)
-        await proxy.close()
+        try:
+            await stop_worker_run(stop, run)
+        finally:
+            await proxy.close()

@@ -34,7 +34,8 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
             http_listen="127.0.0.1:0",
             worker_tokens=(TOKEN,),
             admin_token="adm",
-            lease_ttl_s=1.0,
+            # 2 s: a lease a loaded 2-core machine cannot lose by a stalled loop alone.
+            lease_ttl_s=2.0,
             heartbeat_interval_s=0.2,
             reap_interval_s=0.1,
         )
@@ -211,7 +212,7 @@ async def test_duplicate_and_stale_results_are_fenced(
     [a] = await stream.next()
     assert a.attempt == 1 and json.loads(a.payload) == {"i": 0}
 
-    # The worker heartbeats without naming the task: its 1 s lease expires and the
+    # The worker heartbeats without naming the task: its 2 s lease expires and the
     # task is requeued as attempt 2.
     async def requeued() -> bool:
         t = await server.state.store.get_task(task_id)
@@ -355,7 +356,7 @@ async def test_heartbeat_renews_leases_and_carries_cancellations(
     stream = open_stream(stub, session)
     [a] = await stream.next()
     # Heartbeats for 3 lease lengths keep the attempt alive.
-    for _ in range(15):
+    for _ in range(30):
         await stub.WorkerHeartbeat(
             pb.WorkerHeartbeatRequest(session_token=session, active_task_ids=[task_id]),
             metadata=AUTH,

@@ -945,7 +945,7 @@ async def test_wait_s_is_woken_by_a_cancel(
 
 
 async def test_wait_s_ends_with_the_state_then_and_rereads_the_store(
-    client: httpx.AsyncClient, store: SQLiteStore, alice: dict[str, str]
+    client: httpx.AsyncClient, store: SQLiteStore, state: ServerState, alice: dict[str, str]
 ) -> None:
     """Nobody wakes the request (as when another replica accepts the result): it
     answers after wait_s with what the store holds at that moment."""
@@ -958,11 +958,15 @@ async def test_wait_s_ends_with_the_state_then_and_rereads_the_store(
     assert time.monotonic() - started >= 0.2
 
     [claimed] = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), time.time())
-    waiter = asyncio.create_task(client.get(f"/v1/tasks/{task_id}?wait_s=0.3", headers=alice))
+    started = time.monotonic()
+    waiter = asyncio.create_task(client.get(f"/v1/tasks/{task_id}?wait_s=0.5", headers=alice))
+    # The request has read the task (running) and waits: only a re-read can see the result.
+    await eventually(lambda: _waiting(state, 1), what="the request waits")
     done = ReportedResult(claimed.id, 1, "w1", ResultOutcome.COMPLETED)
     await store.report_results([done], time.time())  # no wake-up
     response = await asyncio.wait_for(waiter, 5)
     assert response.json()["status"] == "completed"
+    assert time.monotonic() - started >= 0.5, "answered before wait_s: nothing was re-read"
 
 
 async def test_wait_s_on_a_finished_or_unknown_task_answers_at_once(

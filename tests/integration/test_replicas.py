@@ -8,8 +8,10 @@ replica takes the silent worker's tasks back and runs them on its own worker."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,3 +156,28 @@ def test_500_tasks_across_two_replicas_survive_a_sigkilled_replica(
             metrics = api.get("/metrics").text
         stale += metric_value(metrics, "englog_task_results_total", disposition="stale")
     print(f"tasks retried after the kill: {retried}; stale results refused: {stale:g}")
+
+
+@pytest.mark.timeout(120)
+def test_one_idempotency_key_across_two_replicas_creates_one_task(
+    replicas: tuple[str, Cluster, Cluster],
+) -> None:
+    """The same submission, under one key, sent at once to both replicas many times
+    (as a client retrying through a load balancer would): one task, every answer its id."""
+    url, a, b = replicas
+    servers = [a.start_server(), b.start_server()]
+    body = {"type": "noop", "payload": {"order": 42}}
+    barrier = threading.Barrier(16)
+
+    def send(i: int) -> tuple[int, str]:
+        with _admin(servers[i % 2].url) as client:
+            barrier.wait(10)
+            r = client.post("/v1/tasks", json=body, headers={"Idempotency-Key": "order-42"})
+        return r.status_code, r.json().get("task_id", r.text)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, range(16)))
+    assert {code for code, _ in answers} == {202}, answers
+    assert len({task_id for _, task_id in answers}) == 1, answers
+    [row] = _query(url, "SELECT count(*) AS n FROM tasks")
+    assert row["n"] == 1

@@ -5,7 +5,6 @@ and while the AI backend is unusable AI tasks stay queued instead of burning att
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from englog.server.state import ServerSettings
 from englog.worker import Worker
 from englog.worker.handlers import load_handlers
 from englog.worker.settings import WorkerSettings
-from tests.support.procs import eventually
+from tests.support.procs import eventually, stop_worker_run
 
 TOKEN = "wt-health"
 
@@ -91,10 +90,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         await eventually(lambda: worker.health_port is not None, 15, what="health up")
         yield Rig(server, worker, backend, f"http://127.0.0.1:{worker.health_port}")
     finally:
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(run, 20)
-        await server.stop(grace_s=0.5)
+        try:
+            await stop_worker_run(stop, run)
+        finally:
+            await server.stop(grace_s=0.5)
 
 
 async def get(url: str) -> httpx.Response:

@@ -35,12 +35,13 @@ def wait_status(api: httpx.Client, task_id: str, statuses: set[str], timeout: fl
 
 
 def test_blocking_handler_longer_than_the_lease_keeps_it(tmp_path: Path) -> None:
-    with cluster(tmp_path, lease_ttl=1.0, heartbeat=0.25) as c:
+    # A 2 s lease (heartbeats every 0.5 s) that the handler's thread outlasts 2.5 times.
+    with cluster(tmp_path, lease_ttl=2.0, heartbeat=0.5) as c:
         c.start_server()
         c.start_worker("w1", concurrency=1)
         c.wait_workers_connected("w1")
         with c.admin() as api:
-            task_id = submit(api, "sleep_blocking", seconds=4)
+            task_id = submit(api, "sleep_blocking", seconds=5)
             task = wait_status(api, task_id, TERMINAL)
         assert task["status"] == "completed", task
         assert task["attempt"] == 1  # never requeued: heartbeats ran beside the thread

@@ -25,7 +25,7 @@ from englog.worker import worker as worker_module
 from englog.worker.handlers import load_handlers
 from englog.worker.outbox import Key, _Batch
 from englog.worker.settings import WorkerSettings
-from tests.support.procs import eventually
+from tests.support.procs import eventually, stop_worker_run
 
 pytestmark = pytest.mark.timeout(60)
 TOKEN = "wt-outbox"
@@ -128,10 +128,10 @@ async def running(
     finally:
         if held is not None:
             held.release.set()
-        stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(run, 20)
-        await server.stop(grace_s=0.5)
+        try:
+            await stop_worker_run(stop, run)
+        finally:
+            await server.stop(grace_s=0.5)
 
 
 async def test_results_acknowledged_before_their_write_began_are_never_written(

@@ -7,7 +7,6 @@ keeps it serving (degraded); a refused token is named in /readiness."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,7 +23,7 @@ from englog.server.app import Server
 from englog.server.state import ServerSettings
 from englog.worker import Worker, WorkerSettings, load_handlers
 from tests.support.fake_ollama import FakeOllama, delay
-from tests.support.procs import eventually
+from tests.support.procs import eventually, stop_worker_run
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -94,9 +93,8 @@ async def start_worker(server: Server, fake: FakeOllama) -> AsyncIterator[Callab
     yield start
     for stop, _ in runs:
         stop.set()
-    for _, run in runs:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(run, 20)
+    for stop, run in runs:
+        await stop_worker_run(stop, run)
 
 
 async def readiness(worker: Worker) -> httpx.Response:

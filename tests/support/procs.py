@@ -113,6 +113,26 @@ class ServerProc(Proc):
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def wait_bound(self, since: int, timeout: float = 30.0) -> None:
+        """Read the ports the server bound (it was given port 0) from its
+        `server_started` log line, written after offset `since` of its log."""
+
+        def started() -> dict[str, Any] | None:
+            if not self.alive:
+                raise RuntimeError(f"server exited:\n{self.log()[-3000:]}")
+            with self.log_path.open("rb") as f:
+                f.seek(since)
+                text = f.read().decode(errors="replace")
+            for line in text.splitlines():
+                if line.startswith("{") and '"server_started"' in line:
+                    record: dict[str, Any] = json.loads(line)
+                    return record
+            return None
+
+        record = wait_for(started, timeout, what="the server's bound addresses")
+        self.grpc_port = int(str(record["grpc"]).rsplit(":", 1)[1])
+        self.http_port = int(str(record["http"]).rsplit(":", 1)[1])
+
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
             if not self.alive:
@@ -124,7 +144,9 @@ class ServerProc(Proc):
 
 @dataclass
 class Cluster:
-    """One server (restartable on the same ports and database) and its workers."""
+    """One server (restartable on the same ports and database) and its workers. The
+    first start binds port 0 (no window in which another process may take a port
+    picked in advance) and reads the ports back; restarts reuse them."""
 
     tmp: Path
     db_url: str = ""
@@ -132,8 +154,8 @@ class Cluster:
     heartbeat: float = 5.0
     server: ServerProc | None = None
     workers: dict[str, Proc] = field(default_factory=dict)
-    http_port: int = field(default_factory=free_port)
-    grpc_port: int = field(default_factory=free_port)
+    http_port: int = 0
+    grpc_port: int = 0
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -166,10 +188,15 @@ class Cluster:
             *extra,
         )
         env = base_env(ENGLOG_WORKER_TOKENS=WORKER_TOKEN, ENGLOG_ADMIN_TOKEN=ADMIN_TOKEN)
+        log_path = self.tmp / "server.log"
+        since = log_path.stat().st_size if log_path.exists() else 0
         self.server = ServerProc(
-            args, env, self.tmp / "server.log", http_port=self.http_port, grpc_port=self.grpc_port
+            args, env, log_path, http_port=self.http_port, grpc_port=self.grpc_port
         )
         self.server.start()
+        if not (self.http_port and self.grpc_port):
+            self.server.wait_bound(since)
+            self.http_port, self.grpc_port = self.server.http_port, self.server.grpc_port
         self.server.wait_ready()
         return self.server
 
@@ -200,19 +227,24 @@ class Cluster:
         with self.admin() as c:
 
             def connected() -> bool:
-                rows = c.get("/v1/workers").json()["workers"]
+                r = c.get("/v1/workers")
+                if r.status_code in (502, 503, 504):  # the store failing under a test's fault
+                    return False
+                assert r.status_code == 200, f"/v1/workers: {r.status_code} {r.text[:300]}"
+                rows = r.json()["workers"]
                 up = {w["id"] for w in rows if w["connected"]}
                 return set(worker_ids) <= up
 
             wait_for(connected, timeout, what=f"workers {worker_ids} connected")
 
     def stop_all(self) -> None:
+        """SIGTERM each process, SIGKILL whatever outlives 15 s: every one is gone after
+        (a test that needs a clean exit checks `terminate()`'s code itself)."""
         for proc in [*self.workers.values(), *([self.server] if self.server else [])]:
-            with contextlib.suppress(Exception):
-                if proc.alive:
+            if proc.alive:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.terminate(15)
-            with contextlib.suppress(Exception):
-                proc.kill()
+            proc.kill()
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:
@@ -288,3 +320,15 @@ def port_accepting(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+async def stop_worker_run(
+    stop: asyncio.Event, run: asyncio.Task[Any], within: float = 20.0
+) -> None:
+    """Ask an in-process worker to stop and wait for it: a worker that does not stop in
+    time, or stops with an error, fails the test (never swallowed)."""
+    stop.set()
+    try:
+        await asyncio.wait_for(run, within)
+    except TimeoutError:
+        raise AssertionError(f"the worker did not stop within {within}s of being asked") from None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import random
 import socket
 import struct
 import threading
@@ -44,6 +45,7 @@ class ProxyStats:
     bytes_up: int = 0
     bytes_down: int = 0
     dropped_responses: int = 0
+    lost_chunks: int = 0
 
 
 @dataclass(eq=False)
@@ -83,6 +85,11 @@ class FaultProxy:
         self._open.set()
         self._handlers: set[asyncio.Task[None]] = set()
         self.drop_responses = 0
+        # Packet loss as a TCP connection lives it: a lost segment is retransmitted after
+        # a timeout, so with probability `loss` a chunk is held `loss_delay` longer.
+        self.loss = 0.0
+        self.loss_delay = (0.2, 1.0)
+        self._rng = random.Random()
 
     @property
     def listening(self) -> bool:
@@ -128,8 +135,9 @@ class FaultProxy:
             loop.call_at(self._blackhole_until, self._maybe_heal)
 
     def heal(self) -> None:
-        """End a blackhole and any latency now."""
+        """End a blackhole, any latency and any loss now."""
         self.latency = 0.0
+        self.loss = 0.0
         self._blackhole_until = 0.0
         self._open.set()
 
@@ -215,6 +223,9 @@ class FaultProxy:
             while data := await reader.read(CHUNK):
                 if self.latency > 0:
                     await asyncio.sleep(self.latency)
+                if self.loss > 0 and self._rng.random() < self.loss:
+                    self.stats.lost_chunks += 1
+                    await asyncio.sleep(self._rng.uniform(*self.loss_delay))
                 await self._open.wait()
                 if not up and self.drop_responses > 0:
                     self.drop_responses -= 1
@@ -332,6 +343,9 @@ class ThreadedProxy:
 
     def set_latency(self, seconds: float) -> None:
         self._loop.call_soon_threadsafe(setattr, self.proxy, "latency", seconds)
+
+    def set_loss(self, probability: float) -> None:
+        self._loop.call_soon_threadsafe(setattr, self.proxy, "loss", probability)
 
     def blackhole(self, seconds: float) -> None:
         async def hole() -> None:

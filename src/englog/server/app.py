@@ -100,6 +100,9 @@ class Server:
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
                 ("grpc.http2.max_pings_without_data", 0),
+                # gRPC shares ports (SO_REUSEPORT) by default: a second server on the same
+                # port would bind, silently split the workers, and never fail.
+                ("grpc.so_reuseport", 0),
             ],
         )
         pb_grpc.add_WorkerServiceServicer_to_server(WorkerService(self.state), server)

@@ -17,7 +17,15 @@ log = structlog.get_logger("englog.store.postgres")
 CHANNEL = "englog_tasks"
 CONNECT_TIMEOUT_S = 10.0
 LISTEN_RETRY_MAX_S = 5.0
-BACKEND_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+# InternalClientError: what asyncpg raises when a connection ended under an operation
+# (pg_terminate_backend, a crash) is reset on its way back to the pool ("cannot switch
+# to state ..."): the backend went away like any other, not a bug to answer 500 with.
+BACKEND_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 async def notify(conn: asyncpg.Connection) -> None:
