@@ -1,18 +1,22 @@
-"""Numeric claims of a text, each checked against the fact it claims to be.
+"""Every claim of a text a reader would act on, each checked against the facts.
 
-A claim is a number with its unit ("435 minutes", "7.25 h", "33 %", "12 entries")
-read in its sentence. The words near it name facts (`englog.ai.fact_index`): "33 %
-in meetings" names the meeting share, "Observed totals 60" the total logged time. The
-claim holds when it agrees with one of the facts named closest to it, to its printed
-precision ("7.3 h" for 435 min), or within 10 % when hedged ("about 7 hours"). Named
-facts that all disagree make the claim *unsupported*, listed with the sentence so a
-reader sees which one to distrust. A number whose words name no fact is checked, in
-its unit, against every fact of that kind.
+- **Figures**: a number with its unit ("435 minutes", "7.25 h", "7 h 15 min", "33 %",
+  "10 meetings", "5 entries tagged postgres") read in its sentence. The words near it
+  name facts (`englog.ai.fact_index`): "33 % in meetings" names the meeting share. The
+  claim holds when it agrees with one of the facts named closest to it, to its printed
+  precision ("7.3 h" for 435 min), or within 10 % when hedged ("about 7 hours"). A
+  figure with a unit whose words name no fact is checked, in its unit, against every
+  fact of that kind; a bare number that names nothing is not a claim.
+- **Days** (`englog.ai.day_claims`): the busiest, quietest or longest day, work on a
+  day or the weekend, against the daily totals.
+- **Comparisons** ("up from last week") only hold against the previous period's facts
+  (`englog.ai.trend_claims`); with none in the request they are unsupported.
+- **Names**: projects, activity types and tags named anywhere in the text are counted
+  (checked claims that hold); a project the entries never mention ("the Zephyr
+  project", "Most time went to Zephyr (12 h)") is unsupported.
 
-Also unsupported: a project the text names that is not in the entries ("the Zephyr
-project"). Not claims: entry ids, clock times, ISO dates and digits inside quoted
-names.
-"""
+Not claims: entry ids, identifiers (#412, PR 418, v2.14, 2.14.1, ABC-123), clock times,
+dates, digits inside quoted names, and figures in advice ("aim for 4 h of focus")."""
 
 from __future__ import annotations
 
@@ -28,34 +32,107 @@ def _word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
+_IDENTIFIERS = [
+    re.compile(r"\b[A-Z][A-Z0-9]+-\d+\b"),  # ticket keys: ABC-123
+    re.compile(r"#\s?\d+\b"),  # PR #412, issue #7
+    re.compile(r"\b[vV]\d+(?:\.\d+)*\b"),  # v2, v2.14
+    re.compile(r"\b\d+(?:\.\d+){2,}\b"),  # 2.14.1
+    re.compile(
+        r"\b(?:prs?|mrs?|pull requests?|merge requests?|issues?|tickets?|bugs?|versions?|"
+        r"releases?|rfcs?|builds?|python|postgres(?:ql)?|node|java|ruby|php|java|release|"
+        r"k8s|sprint|iteration|q|week no\.?)\s*[#:]?\s*\d+(?:\.\d+)*\b",
+        re.I,
+    ),
+    re.compile(r"\bto\s+\d+\.\d{2,}\b"),  # "upgraded to 2.14"
+]
+_DATES = [
+    re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
+    re.compile(r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b"),
+    re.compile(rf"\b(?:{_MONTHS})[a-z]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b", re.I),
+    re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})[a-z]*\b", re.I),
+]
+_CLOCK = [
+    re.compile(r"\b\d{1,2}:\d{1,2}(?:\s*[ap]\.?m\.?)?(?![\d])", re.I),
+    re.compile(r"\b\d{1,2}\s*[ap]\.?m\b\.?", re.I),
+    re.compile(r"\b\d{1,2}(?:am|pm)\b", re.I),
+]
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_CLOCK_TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
-_QUOTED = re.compile(r'"([^"]*)"')
+_GLUED_HM = re.compile(r"\b(\d+)\s?h\s?(\d{1,2})\s?m(?:in)?\b", re.I)  # 7h15m, 7h 15min
+_GLUED_H_MIN = re.compile(r"\b(\d+)h(\d{2})\b", re.I)  # 7h15
+_GLUED_UNIT = re.compile(r"(?<=\d)(h|hrs?|m|mins?|pp)\b", re.I)
+_QUOTED = re.compile(r'"([^"]*)"|“([^”]*)”|`([^`]*)`')
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 _TOKEN = re.compile(
-    r"(?P<num>(?<![\w.\-])\d+(?:\.\d+)?)|(?P<pct>%)|(?P<word>[a-z]+)|(?P<sep>[,()])"
+    r"(?P<num>(?<![\w.\-+])[+\-]?\d+(?:\.\d+)?(?![\w]|-\w))|(?P<pct>%)|(?P<word>[^\W\d_]+)"
+    r"|(?P<sep>[,()])"
 )
-_PROJECT = re.compile(
-    r'\bprojects?\s+"([^"]+)"|"([^"]+)"\s+project\b'
-    r"|\bprojects?\s+([A-Z][\w\-]*)|\b([A-Z][\w\-]*)\s+project\b"
-)
-_NOT_NAMES = _word_set(
-    "the this that each every your a an one any main top same other new biggest "
-    "largest whole most its their our my"
-)
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+        ]
+    )
+}
 _HOURS = frozenset({"h", "hr", "hrs", "hour", "hours"})
-_MINUTES = frozenset({"min", "mins", "minute", "minutes"})
-_PERCENT = frozenset({"%", "percent"})
+_MINUTES = frozenset({"m", "min", "mins", "minute", "minutes"})
+_PERCENT = frozenset({"%", "percent", "pct"})
+_POINTS = frozenset({"pp", "points", "point"})
 _COUNTS = _word_set(
-    "entries entry days day projects project times switches switch types tags sessions"
+    "entries entry days day projects project times switches switch types tags sessions "
+    "session meetings meeting standups standup reviews review items tasks incidents nights "
+    "night weekdays evenings prs"
 )
-_HEDGES = _word_set("about around roughly approximately approx nearly almost some circa over under")
+_NUMBER_WORD = re.compile(
+    r"\b("
+    + "|".join(list(_NUMBER_WORDS)[2:])
+    + r")\s+(?=(?:[a-z]+\s+)?(?:"
+    + "|".join(sorted(_COUNTS))
+    + r")\b)",
+    re.I,
+)
+_HEDGES = _word_set(
+    "about around roughly approximately approx nearly almost some circa over under ~ close"
+)
+_ADVICE = _word_set(
+    "aim target goal try consider reserve schedule should could would recommend suggest "
+    "limit cap aiming targeting"
+)
 HEDGE_TOLERANCE = 0.10  # "about 7 hours" may be 10 % off
 NAMED_SHARE = 0.5  # facts named at least half as closely as the closest one count
 BARRIER = 4
-_BARRIERS = frozenset({"and", "but", "while", "whereas", "vs", "versus"})
+_BARRIERS = frozenset({"and", "but", "while", "whereas", "vs", "versus", "against"})
 MIN_CLOSENESS = 0.2  # a naming word at most 4 words away; farther ones name nothing
+
+_PROJECT_NOUNS = r"(?:projects?|repos?|repository|repositories|services?|codebases?|workstreams?)"
+_PROJECT = re.compile(
+    rf'\b{_PROJECT_NOUNS}\s+["“`]([^"”`]+)["”`]|["“`]([^"”`]+)["”`]\s+{_PROJECT_NOUNS}\b'
+    rf"|\b{_PROJECT_NOUNS}\s+([A-Z][\w\-]*)|\b([A-Z][\w\-]*[\w])\s+{_PROJECT_NOUNS}\b"
+    rf"|\b(?:the|a|an|on|for|to|in)\s+([a-z][\w\-]*[\w])\s+{_PROJECT_NOUNS}\b"
+    r"|\b(?:to|on|for|in)\s+([A-Z][\w\-]+)\s*(?:\(|:|,|-)?\s*(?:about\s+)?\d",
+)
+_NOT_NAMES = _word_set(
+    "the this that each every your a an one any main top same other new biggest largest "
+    "whole most its their our my two three four five several both all these those which "
+    "his her side pet own key core primary secondary named single two different many"
+)
+_COMMON_CAPITALISED = _word_set(
+    "i monday tuesday wednesday thursday friday saturday sunday january february march "
+    "april may june july august september october november december"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +140,7 @@ class Claim:
     sentence: str
     written: str  # "7.25 h" as the text has it
     number: float
-    unit: str | None  # "h", "min", "%", a count word, or None
+    unit: str | None  # "h", "min", "%", "pp", a count word, or None
     decimals: int
     hedged: bool
     position: int  # token index in the sentence
@@ -84,13 +161,28 @@ class Verdict:
         return f'"{c.sentence}": {c.written} matches no fact'
 
 
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A claim that is not a figure: a day, a comparison, a structured field."""
+
+    kind: str  # "day", "trend", "field"
+    sentence: str
+    holds: bool
+    why: str = ""
+
+    def describe(self) -> str:
+        return f'"{self.sentence}": {self.why}'
+
+
 @dataclass(slots=True)
 class ClaimCheck:
     """What a set of texts claims and how much of it holds."""
 
     verdicts: list[Verdict] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
     projects_named: int = 0  # mentions of a project by name ("the api project")
     unknown_projects: list[str] = field(default_factory=list)
+    names_mentioned: int = 0  # known projects, types and tags named anywhere
 
     @property
     def numbers(self) -> int:
@@ -100,31 +192,66 @@ class ClaimCheck:
     def agreeing(self) -> int:
         return sum(v.holds for v in self.verdicts)
 
+    @property
+    def substantive(self) -> int:
+        """Checked claims a reader acts on: figures, days, comparisons, fields."""
+        return self.numbers + len(self.findings)
+
+    @property
+    def failures(self) -> int:
+        wrong_figures = self.numbers - self.agreeing
+        return wrong_figures + sum(not f.holds for f in self.findings) + len(self.unknown_projects)
+
+    @property
+    def checked(self) -> int:
+        return self.substantive + self.names_mentioned + len(self.unknown_projects)
+
     def agreement(self, none: float) -> float:
         """Share of numeric claims that hold; `none` when there is no claim."""
         return round(self.agreeing / self.numbers, 3) if self.numbers else none
 
     def name_validity(self) -> float:
         """Share of the projects named that the entries have; 1.0 when none is named."""
-        if not self.projects_named:
+        named = self.projects_named + self.names_mentioned
+        if not named:
             return 1.0
-        return round(1.0 - len(self.unknown_projects) / self.projects_named, 3)
+        return round(1.0 - len(self.unknown_projects) / named, 3)
 
     def unsupported(self) -> list[str]:
         lines = [v.describe() for v in self.verdicts if not v.holds]
+        lines += [f.describe() for f in self.findings if not f.holds]
         return lines + [f'project "{p}" is not in the entries' for p in self.unknown_projects]
 
 
+def _sub_all(patterns: Iterable[re.Pattern[str]], text: str) -> str:
+    for pattern in patterns:
+        text = pattern.sub(" ", text)
+    return text
+
+
 def _prepare(text: str, ids: Iterable[str]) -> str:
-    """Ids, clock times, ISO dates and digits in quoted names are not claims; "2,115"
-    is one number."""
+    """Ids, identifiers, clock times, dates and digits in quoted names are not claims;
+    "2,115" is one number, "7h15" is "7 h 15 min", "ten meetings" is "10 meetings"."""
     for entry_id in ids:
         if entry_id:
             text = text.replace(entry_id, " ")
-    text = _CLOCK_TIME.sub(" ", text)
-    text = _ISO_DATE.sub(" ", text)
+    text = _QUOTED.sub(
+        lambda m: " " + re.sub(r"\d", " ", next(g for g in m.groups() if g is not None)) + " ", text
+    )
+    text = _sub_all(_IDENTIFIERS, text)
+    text = _sub_all(_DATES, text)
+    text = _sub_all(_CLOCK, text)
     text = _THOUSANDS.sub("", text)
-    return _QUOTED.sub(lambda m: " " + re.sub(r"\d", " ", m.group(1)) + " ", text)
+    text = _GLUED_HM.sub(r"\1 h \2 min", text)
+    text = _GLUED_H_MIN.sub(r"\1 h \2 min", text)
+    text = _GLUED_UNIT.sub(r" \1", text)
+    text = text.replace("~", " about ")
+    return _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1).lower()] + " ", text)
+
+
+def tokens_of(sentence: str, ids: Iterable[str] = ()) -> list[tuple[str, str]]:
+    prepared = _prepare(sentence, ids).lower()
+    return [(m.lastgroup or "", m.group(0)) for m in _TOKEN.finditer(prepared)]
 
 
 def _unit(tokens: list[tuple[str, str]], i: int) -> str | None:
@@ -137,26 +264,48 @@ def _unit(tokens: list[tuple[str, str]], i: int) -> str | None:
         return "h"
     if text in _MINUTES:
         return "min"
+    if text in _POINTS:
+        return "pp"
+    if text == "percentage" and i + 2 < len(tokens) and tokens[i + 2][1] in _POINTS:
+        return "pp"
     return text if text in _COUNTS else None
 
 
+def _compound(tokens: list[tuple[str, str]], i: int) -> int | None:
+    """Index of the minutes of "7 h 15 min" / "1 hour and 30 minutes" after hours at i."""
+    j = i + 2
+    if j < len(tokens) and tokens[j][1] == "and":
+        j += 1
+    if j < len(tokens) and tokens[j][0] == "num" and _unit(tokens, j) == "min":
+        return j
+    return None
+
+
 def _claims(sentence: str, tokens: list[tuple[str, str]]) -> list[Claim]:
-    found = []
+    if any(t in _ADVICE for _, t in tokens):
+        return []  # advice states what to do, not what happened
+    found: list[Claim] = []
+    skip: set[int] = set()
     for i, (kind, text) in enumerate(tokens):
-        if kind != "num":
+        if kind != "num" or i in skip:
             continue
         unit = _unit(tokens, i)
         hedged = any(t in _HEDGES for _, t in tokens[max(0, i - 2) : i])
+        number = abs(float(text))
         decimals = len(text.split(".")[1]) if "." in text else 0
         written = f"{text} {unit}" if unit else text
-        found.append(Claim(sentence, written, float(text), unit, decimals, hedged, i))
+        if unit == "h" and decimals == 0 and (j := _compound(tokens, i)) is not None:
+            skip.add(j)
+            number = number * 60 + abs(float(tokens[j][1]))
+            written, unit = f"{text} h {tokens[j][1]} min", "min"
+        found.append(Claim(sentence, written, number, unit, decimals, hedged, i))
     return found
 
 
 def _kinds(unit: str | None) -> tuple[Kind, ...]:
     if unit in ("h", "min"):
         return (Kind.DURATION,)
-    if unit == "%":
+    if unit in ("%", "pp"):
         return (Kind.RATIO,)
     if unit is not None:
         return (Kind.COUNT,)
@@ -165,13 +314,12 @@ def _kinds(unit: str | None) -> tuple[Kind, ...]:
 
 def _as_written(fact: Fact, unit: str | None) -> list[float]:
     """The fact's value in the units the claim may be written in."""
+    value = abs(fact.value)
     if fact.kind is Kind.DURATION:
-        return {"h": [fact.value / 60], "min": [fact.value]}.get(
-            unit, [fact.value, fact.value / 60]
-        )
+        return {"h": [value / 60], "min": [value]}.get(unit, [value, value / 60])
     if fact.kind is Kind.RATIO:
-        return [fact.value * 100] if unit == "%" else [fact.value * 100, fact.value]
-    return [fact.value]
+        return [value * 100] if unit in ("%", "pp") else [value * 100, value]
+    return [value]
 
 
 def agrees(claim: Claim, fact: Fact) -> bool:
@@ -196,10 +344,12 @@ def _distance(claim: Claim, at: int, tokens: list[tuple[str, str]]) -> int:
     ("145 min of focus" names focus), and a comma, bracket or "and" between them
     weighs as BARRIER words ("290 min of meetings and 145 min of focus")."""
     end = claim.position + (1 if claim.unit else 0)
+    if " h " in f" {claim.written} " and claim.unit == "min":
+        end = claim.position + 3  # "7 h 15 min"
     low, high = (at, claim.position) if at < claim.position else (end, at)
     between = range(low + 1, high)
-    words = sum(1 for k in between if tokens[k][0] == "word")
-    return 1 + words + BARRIER * sum(1 for k in between if _is_barrier(tokens, k))
+    n_words = sum(1 for k in between if tokens[k][0] == "word")
+    return 1 + n_words + BARRIER * sum(1 for k in between if _is_barrier(tokens, k))
 
 
 def _is_barrier(tokens: list[tuple[str, str]], k: int) -> bool:
@@ -217,7 +367,9 @@ def _is_barrier(tokens: list[tuple[str, str]], k: int) -> bool:
 def _closeness(fact: Fact, tokens: list[tuple[str, str]], claim: Claim) -> float:
     best = 0.0
     for at in range(len(tokens)):
-        if at != claim.position and any(_matches(p, tokens, at) for p in fact.names):
+        if tokens[at][0] == "num" or at == claim.position:
+            continue
+        if any(_matches(p, tokens, at) for p in fact.names):
             best = max(best, 1.0 / (1 + _distance(claim, at, tokens)))
     return best
 
@@ -228,10 +380,13 @@ def _named(claim: Claim, candidates: Sequence[Fact], tokens: list[tuple[str, str
     return [f for f, s in scored if top >= MIN_CLOSENESS and s >= NAMED_SHARE * top]
 
 
-def _judge(claim: Claim, facts: Sequence[Fact], tokens: list[tuple[str, str]]) -> Verdict:
+def _judge(claim: Claim, facts: Sequence[Fact], tokens: list[tuple[str, str]]) -> Verdict | None:
+    """The verdict on a claim; None for a bare number that names no fact."""
     kinds = _kinds(claim.unit)
     candidates = [f for f in facts if f.kind in kinds]
     named = _named(claim, candidates, tokens)
+    if not named and claim.unit is None:
+        return None
     pool = named or candidates
     return Verdict(claim, any(agrees(claim, f) for f in pool), tuple(named))
 
@@ -244,37 +399,65 @@ def _projects(text: str, known: set[Phrase]) -> tuple[int, list[str]]:
     named, unknown = 0, []
     for match in _PROJECT.finditer(text):
         name = next(g for g in match.groups() if g)
-        if name.lower() in _NOT_NAMES or not words(name):
+        name_words = words(name)
+        if name.lower() in _NOT_NAMES or not name_words:
+            continue
+        if set(name_words) <= _COMMON_CAPITALISED | _NOT_NAMES:
             continue
         named += 1
-        if not set(words(name)) & known_words:
+        if not set(name_words) & known_words:
             unknown.append(name)
     return named, unknown
+
+
+def _mentions(tokens: list[tuple[str, str]], names: set[Phrase]) -> int:
+    """How many of the known names (projects, types, tags) the sentence mentions."""
+    found = 0
+    for phrase in names:
+        if any(_matches(phrase, tokens, at) for at in range(len(tokens))):
+            found += 1
+    return found
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
 def check_claims(
     texts: Iterable[str], facts: Facts, ids: Collection[str] = (), names: Iterable[str] = ()
 ) -> ClaimCheck:
-    """Every numeric claim in `texts` judged against the facts it names; `names` are
-    further known names (entry titles, projects, tags) a text may mention."""
+    """Every claim in `texts` judged against the facts; `names` are further known names
+    (entry titles, projects, tags) a text may mention."""
+    from englog.ai.day_claims import day_findings
+    from englog.ai.trend_claims import trend_findings
+
     indexed = index_facts(facts)
-    known = known_names(facts) | {words(n) for n in names}
+    own = known_names(facts)
+    known = own | {words(n) for n in names}
     check = ClaimCheck()
     for text in texts:
         named, unknown = _projects(text, known)
         check.projects_named += named
         check.unknown_projects += unknown
-        for sentence in _SENTENCE_END.split(text):
-            prepared = _prepare(sentence, ids).lower()
-            tokens = [(m.lastgroup or "", m.group(0)) for m in _TOKEN.finditer(prepared)]
-            for claim in _claims(sentence.strip(), tokens):
-                check.verdicts.append(_judge(claim, indexed, tokens))
+        for sentence in sentences(text):
+            tokens = tokens_of(sentence, ids)
+            check.names_mentioned += _mentions(tokens, own)
+            for claim in _claims(sentence, tokens):
+                if (verdict := _judge(claim, indexed, tokens)) is not None:
+                    check.verdicts.append(verdict)
+            check.findings += day_findings(sentence, tokens, facts)
+            check.findings += trend_findings(sentence, tokens, facts)
     return check
 
 
 def entry_names(entries: Iterable[EntryLike]) -> list[str]:
-    """What entries may be called in a text: titles, projects and tags."""
+    """What entries may be called in a text: titles, descriptions, projects and tags."""
     names: list[str] = []
     for e in entries:
-        names += [getattr(e, "title", ""), e.project or "", *e.tags]
+        names += [
+            getattr(e, "title", ""),
+            getattr(e, "description", "") or "",
+            e.project or "",
+            *e.tags,
+        ]
     return [n for n in names if n]

@@ -74,6 +74,31 @@ def phrases(*texts: str) -> tuple[Phrase, ...]:
     return tuple(p for p in (words(t) for t in texts) if p)
 
 
+NIGHT_WORDS = ("night", "late", "on call", "after hours", "midnight", "evening")
+PREVIOUS_WORDS = ("last week", "previous", "prior", "before", "earlier", "from", "last")
+CHANGE_WORDS = (
+    "more",
+    "less",
+    "fewer",
+    "up",
+    "down",
+    "increase",
+    "decrease",
+    "change",
+    "rose",
+    "fell",
+    "grew",
+    "dropped",
+    "longer",
+    "shorter",
+    "extra",
+    "higher",
+    "lower",
+    "gain",
+    "declin",
+)
+
+
 def _type_names(activity: str) -> tuple[Phrase, ...]:
     return phrases(activity.replace("_", " "), *TYPE_WORDS.get(activity, ()))
 
@@ -112,7 +137,16 @@ def _durations(f: Facts) -> list[Fact]:
     found += [Fact(f"{v}-value time", d, m, phrases(v)) for v, m in f.minutes_by_value.items()]
     found += [Fact(f"{i} impact time", d, m, phrases(i)) for i, m in f.minutes_by_impact.items()]
     found += [Fact(f"{day} total", d, m, _day_names(day)) for day, m in f.daily_totals.items()]
-    found += [Fact(f"tag {t['tag']}", d, t["minutes"], phrases(t["tag"])) for t in f.top_tags]
+    tags = f.tag_minutes or {t["tag"]: t["minutes"] for t in f.top_tags}
+    found += [Fact(f"tag {t}", d, m, phrases(t)) for t, m in tags.items()]
+    high = f.minutes_by_value.get("high", 0.0) + f.minutes_by_value.get("critical", 0.0)
+    found.append(Fact("high or critical time", d, high, phrases("high", "critical", "valu")))
+    broad = sum(m for i, m in f.minutes_by_impact.items() if i != "personal")
+    found.append(Fact("team-wide or broader time", d, broad, phrases("team", "impact", "broader")))
+    found.append(Fact("night time", d, f.night_minutes, phrases(*NIGHT_WORDS)))
+    found.append(Fact("weekend time", d, f.weekend_minutes, phrases("weekend")))
+    for r in f.recurring_meetings:
+        found.append(Fact(f"{r['title']} time", d, r["minutes"], _title_names(r["title"])))
     if f.busiest_day is not None:
         names = phrases("busiest", "longest day") + _day_names(f.busiest_day)
         found.append(Fact("busiest day", d, f.busiest_day_minutes, names))
@@ -151,8 +185,103 @@ def _counts(f: Facts) -> list[Fact]:
         ),
         Fact("activity types", c, len(f.minutes_by_type), phrases("type", "activit")),
     ]
+    tags = f.tag_entries or {t["tag"]: t["entries"] for t in f.top_tags}
+    found += [Fact(f"entries tagged {t}", c, n, phrases(t)) for t, n in tags.items()]
+    found.append(Fact("meetings", c, f.meeting_count, phrases("meeting")))
     found += [
-        Fact(f"entries tagged {t['tag']}", c, t["entries"], phrases(t["tag"])) for t in f.top_tags
+        Fact(f"{t} entries", c, n, _type_names(t) + phrases("session"))
+        for t, n in f.entries_by_type.items()
+    ]
+    weekend = sum(
+        1 for d, m in f.daily_totals.items() if m > 0 and date.fromisoformat(d).weekday() >= 5
+    )
+    idle = sum(1 for m in f.daily_totals.values() if m == 0)
+    found += [
+        Fact("weekend days", c, weekend, phrases("weekend")),
+        Fact("days without entries", c, idle, phrases("idle", "nothing", "no work", "empty")),
+        Fact("night entries", c, len(f.night_entries), phrases(*NIGHT_WORDS)),
+        Fact("entries across midnight", c, f.cross_midnight_entries, phrases("midnight")),
+        Fact("overlapping entries", c, f.overlapping_entries, phrases("overlap")),
+    ]
+    for r in f.recurring_meetings:
+        names = _title_names(r["title"]) + phrases("recurring", "every")
+        found += [
+            Fact(f"days with {r['title']}", c, r["days"], names),
+            Fact(f"{r['title']} entries", c, r["entries"], names),
+        ]
+    return found
+
+
+def _title_names(title: str) -> tuple[Phrase, ...]:
+    """A recurring meeting is named by its title's words ("standup" for "Daily standup")."""
+    return tuple((w,) for w in words(title) if len(w) >= 4) + phrases(title)
+
+
+def _previous(f: Facts) -> list[Fact]:
+    """The previous period's figures and the changes since, named by comparison words."""
+    if f.previous is None:
+        return []
+    p, ch = f.previous, f.changes
+    d, r, c = Kind.DURATION, Kind.RATIO, Kind.COUNT
+    found = [
+        Fact(
+            "previous total",
+            d,
+            p["total_minutes"],
+            phrases(*PREVIOUS_WORDS) + phrases("total", "logged"),
+        ),
+        Fact(
+            "previous focus time",
+            d,
+            p["focus_minutes"],
+            phrases(*PREVIOUS_WORDS) + phrases("focus"),
+        ),
+        Fact(
+            "previous meeting time",
+            d,
+            p["meeting_minutes"],
+            phrases(*PREVIOUS_WORDS) + phrases("meeting"),
+        ),
+        Fact(
+            "previous focus share", r, p["focus_ratio"], phrases(*PREVIOUS_WORDS) + phrases("focus")
+        ),
+        Fact(
+            "previous meeting share",
+            r,
+            p["meeting_share"],
+            phrases(*PREVIOUS_WORDS) + phrases("meeting"),
+        ),
+        Fact(
+            "previous meetings",
+            c,
+            p["meeting_count"],
+            phrases(*PREVIOUS_WORDS) + phrases("meeting"),
+        ),
+        Fact("previous entries", c, p["entry_count"], phrases(*PREVIOUS_WORDS) + phrases("entry")),
+        Fact(
+            "previous active days", c, p["days_active"], phrases(*PREVIOUS_WORDS) + phrases("day")
+        ),
+    ]
+    found += [
+        Fact(f"previous project {name}", d, m, phrases(*PREVIOUS_WORDS) + phrases(name))
+        for name, m in (p.get("minutes_by_project") or {}).items()
+        if name != NO_PROJECT
+    ]
+    kinds = {
+        "total_minutes_change": (d, phrases("total", "logged")),
+        "focus_minutes_change": (d, phrases("focus")),
+        "meeting_minutes_change": (d, phrases("meeting")),
+        "top_project_minutes_change": (d, phrases(*(list(f.minutes_by_project)[:1]))),
+        "focus_ratio_change": (r, phrases("focus")),
+        "meeting_share_change": (r, phrases("meeting")),
+        "total_change_ratio": (r, phrases("total", "logged", "hours")),
+        "meeting_count_change": (c, phrases("meeting")),
+        "entry_count_change": (c, phrases("entry")),
+    }
+    found += [
+        Fact(key.replace("_", " "), kind, ch[key], phrases(*CHANGE_WORDS) + names)
+        for key, (kind, names) in kinds.items()
+        if key in ch
     ]
     return found
 
@@ -166,12 +295,13 @@ def index_facts(f: Facts) -> list[Fact]:
         phrases("total", "logged", "overall", "altogether", "tracked", "recorded", "in all"),
     )
     durations = _durations(f)
-    return [total, *durations, *_ratios(f, durations), *_counts(f)]
+    return [total, *durations, *_ratios(f, durations), *_counts(f), *_previous(f)]
 
 
 def known_names(f: Facts) -> set[Phrase]:
     """Projects, tags and activity types of the facts, as word runs."""
     names = {words(p) for p in f.minutes_by_project if p != NO_PROJECT}
     names |= {words(t["tag"]) for t in f.top_tags}
+    names |= {words(t) for t in f.tag_entries}
     names |= {words(t.replace("_", " ")) for t in f.minutes_by_type}
-    return names
+    return {n for n in names if n}

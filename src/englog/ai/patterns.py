@@ -45,7 +45,7 @@ class Patterns:
 
 
 def _title_key(title: str) -> str:
-    """"Daily standup", "daily standup #3" and "Daily Standup" are one meeting."""
+    """ "Daily standup", "daily standup #3" and "Daily Standup" are one meeting."""
     return " ".join(_NUMBERING.sub(" ", title.lower()).split())
 
 
@@ -98,7 +98,9 @@ def night_work(entries: Iterable[EntryLike]) -> tuple[list[dict[str, Any]], floa
     listed, total, crossing = [], 0.0, 0
     for entry in sort_entries(entries):
         night = _night_minutes(entry)
-        crosses = entry.end_time.date() > entry.start_time.date() and entry.end_time.time() != time(0)
+        crosses = entry.end_time.date() > entry.start_time.date() and entry.end_time.time() != time(
+            0
+        )
         crossing += crosses
         if night <= 0 and not crosses:
             continue
@@ -165,7 +167,9 @@ def patterns_of(entries: Sequence[EntryLike], daily_totals: dict[str, float]) ->
         meeting_count=by_type.get("meeting", 0),
         entries_by_type=dict(sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))),
         tag_entries=dict(sorted(tag_entries.items(), key=lambda kv: (-kv[1], kv[0]))),
-        tag_minutes={t: round(m, 1) for t, m in sorted(tag_minutes.items(), key=lambda kv: (-kv[1], kv[0]))},
+        tag_minutes={
+            t: round(m, 1) for t, m in sorted(tag_minutes.items(), key=lambda kv: (-kv[1], kv[0]))
+        },
         recurring_meetings=recurring_meetings(entries),
         night_entries=night,
         night_minutes=night_total,

@@ -17,6 +17,8 @@ from englog.domain.entries import EntryFields
 
 MAX_ENTRIES = 10_000  # a year of heavy logging; bounds worker memory per task
 MAX_REPORT_DAYS = 31  # a "weekly" report over more than a month is a mistake, not a report
+DEFAULT_LANGUAGE = "en"  # narratives are asked for, and checked to be, in this language
+LANGUAGE_PATTERN = r"^[a-z]{2}$"  # an ISO 639-1 code
 
 
 class InsightType(enum.StrEnum):
@@ -50,6 +52,9 @@ class InsightRequest(BaseModel):
     insight_type: InsightType
     entries: list[EntryPayload] = Field(max_length=MAX_ENTRIES)
     context: str | None = Field(default=None, max_length=2000)
+    # The period just before (same length): its facts ground week-over-week trends.
+    previous_entries: list[EntryPayload] | None = Field(default=None, max_length=MAX_ENTRIES)
+    language: str = Field(default=DEFAULT_LANGUAGE, pattern=LANGUAGE_PATTERN)
 
 
 class WeeklyReportRequest(BaseModel):
@@ -60,6 +65,8 @@ class WeeklyReportRequest(BaseModel):
     week_start: date
     week_end: date
     entries: list[EntryPayload] = Field(max_length=MAX_ENTRIES)
+    previous_entries: list[EntryPayload] | None = Field(default=None, max_length=MAX_ENTRIES)
+    language: str = Field(default=DEFAULT_LANGUAGE, pattern=LANGUAGE_PATTERN)
 
     @model_validator(mode="after")
     def _check_range(self) -> WeeklyReportRequest:
@@ -124,6 +131,13 @@ class Draft(BaseModel):
     recommendations: list[str] = Field(default_factory=list, max_length=8)
     cited_entry_ids: list[str] = Field(default_factory=list, max_length=200)
     self_confidence: float = Field(ge=0.0, le=1.0)
+    # Structured claims, checked like the text: enumerations of the real names in the
+    # schema sent to the model (`englog.ai.answer_schema`); optional, so an answer in
+    # the older schema stays valid.
+    busiest_day: str | None = None
+    top_project: str | None = None
+    top_activity: str | None = None
+    focus_areas: list[str] = Field(default_factory=list, max_length=10)
 
 
 class InsightDraft(Draft):

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
-from englog.ai.analytics import EntryLike, Facts, NO_PROJECT, compute_facts
+from englog.ai.analytics import NO_PROJECT, EntryLike, Facts, compute_facts
 
 # The figures of the previous period a narrative may compare with.
 KEPT = (
