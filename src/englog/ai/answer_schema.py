@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from englog.ai.analytics import NO_PROJECT, Facts
 from englog.ai.claims import Finding
 from englog.ai.fact_index import TYPES
-from englog.ai.references import render
+from englog.ai.references import REFERENCE, render
 from englog.ai.schemas import Draft
 
 D = TypeVar("D", bound=Draft)
@@ -119,3 +119,15 @@ def field_findings(draft: Draft, f: Facts) -> list[Finding]:
         why = f"top_activity {draft.top_activity} is not the activity with the most time"
         found.append(Finding("field", "top_activity", holds, why))
     return found
+
+
+def checkable(draft: Draft) -> tuple[list[str], int]:
+    """The texts whose literal claims are checked (title, summary, key points or
+    highlights) with each reference masked, and how many references they hold: a
+    filled-in reference is right by construction."""
+    texts = [draft.title, draft.summary]
+    for name in ("key_points", "highlights"):
+        if name in type(draft).model_fields:
+            texts += getattr(draft, name)
+    count = sum(len(REFERENCE.findall(t)) for t in texts)
+    return [REFERENCE.sub(' "" ', t) for t in texts], count

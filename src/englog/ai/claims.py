@@ -25,7 +25,15 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from englog.ai.analytics import EntryLike, Facts
-from englog.ai.fact_index import Fact, Kind, Phrase, index_facts, known_names, words
+from englog.ai.fact_index import (
+    Fact,
+    Kind,
+    Phrase,
+    entry_facts,
+    index_facts,
+    known_names,
+    words,
+)
 
 
 def _word_set(text: str) -> frozenset[str]:
@@ -122,7 +130,9 @@ _PROJECT = re.compile(
     rf'\b{_PROJECT_NOUNS}\s+["“`]([^"”`]+)["”`]|["“`]([^"”`]+)["”`]\s+{_PROJECT_NOUNS}\b'
     rf"|\b{_PROJECT_NOUNS}\s+([A-Z][\w\-]*)|\b([A-Z][\w\-]*[\w])\s+{_PROJECT_NOUNS}\b"
     rf"|\b(?:the|a|an|on|for|to|in)\s+([a-z][\w\-]*[\w])\s+{_PROJECT_NOUNS}\b"
-    r"|\b(?:to|on|for|in)\s+([A-Z][\w\-]+)\s*(?:\(|:|,|-)?\s*(?:about\s+)?\d",
+    r"|\b(?:to|on|for|in)\s+([A-Z][\w\-]+)\s*(?:\(|:|,|-)?\s*(?:about\s+)?\d"
+    r"|\d\s*(?:h|hrs?|hours?|min|minutes?|%)\s+(?:\w+\s+)?(?:to|on|for|in|into)\s+([A-Z][\w\-]+)"
+    r"|(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+[\w\-]*)\s+(?:took|spent|got|needed|ate|used)\s+\d",
 )
 _NOT_NAMES = _word_set(
     "the this that each every your a an one any main top same other new biggest largest "
@@ -183,6 +193,7 @@ class ClaimCheck:
     projects_named: int = 0  # mentions of a project by name ("the api project")
     unknown_projects: list[str] = field(default_factory=list)
     names_mentioned: int = 0  # known projects, types and tags named anywhere
+    references: int = 0  # figures written as references: filled in from the facts
 
     @property
     def numbers(self) -> int:
@@ -195,7 +206,7 @@ class ClaimCheck:
     @property
     def substantive(self) -> int:
         """Checked claims a reader acts on: figures, days, comparisons, fields."""
-        return self.numbers + len(self.findings)
+        return self.numbers + len(self.findings) + self.references
 
     @property
     def failures(self) -> int:
@@ -424,14 +435,19 @@ def sentences(text: str) -> list[str]:
 
 
 def check_claims(
-    texts: Iterable[str], facts: Facts, ids: Collection[str] = (), names: Iterable[str] = ()
+    texts: Iterable[str],
+    facts: Facts,
+    ids: Collection[str] = (),
+    names: Iterable[str] = (),
+    entries: Iterable[EntryLike] = (),
 ) -> ClaimCheck:
     """Every claim in `texts` judged against the facts; `names` are further known names
-    (entry titles, projects, tags) a text may mention."""
+    (entry titles, projects, tags) a text may mention; `entries` add each entry's own
+    duration, named by its title ("the 4.5 h on-call page")."""
     from englog.ai.day_claims import day_findings
     from englog.ai.trend_claims import trend_findings
 
-    indexed = index_facts(facts)
+    indexed = index_facts(facts) + entry_facts(entries)
     own = known_names(facts)
     known = own | {words(n) for n in names}
     check = ClaimCheck()

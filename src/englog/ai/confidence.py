@@ -49,7 +49,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from englog.ai.analytics import Facts
+from englog.ai.analytics import EntryLike, Facts
 from englog.ai.claims import ClaimCheck, Finding, check_claims
 from englog.ai.language import DEFAULT_LANGUAGE, mismatch
 from englog.ai.schemas import AIResult
@@ -174,11 +174,11 @@ def _product(parts: dict[str, float], writing: float) -> float:
 
 
 def builtin_assessment(
-    facts: Facts, texts: Iterable[str], language: str = DEFAULT_LANGUAGE
+    facts: Facts, texts: Iterable[str], entries: Sequence[EntryLike] = ()
 ) -> Assessment:
     """The formula in the module docstring over the texts the builtin backend wrote."""
     texts = list(texts)
-    check = check_claims(texts, facts)
+    check = check_claims(texts, facts, entries=entries)
     parts = {
         "schema_validity": 1.0,
         "coverage": received_coverage(facts),
@@ -224,12 +224,15 @@ def assess(
     names: Iterable[str] = (),
     language: str = DEFAULT_LANGUAGE,
     findings: Sequence[Finding] = (),
+    entries: Sequence[EntryLike] = (),
+    references: int = 0,
 ) -> Assessment:
     """The LLM formula over an answer's claim texts (title, summary, key points or
     highlights); `names` are the titles, projects and tags the model was shown;
     `findings` are checks of the answer's structured fields (busiest_day ...)."""
-    check = check_claims(texts, facts, [*known_ids, *cited_ids], names)
+    check = check_claims(texts, facts, [*known_ids, *cited_ids], names, entries)
     check.findings += list(findings)
+    check.references = references
     parts = {
         "schema_validity": 1.0,
         "backend_prior": LLM_PRIOR,

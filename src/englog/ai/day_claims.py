@@ -83,6 +83,29 @@ def _superlative(tokens: list[tuple[str, str]], i: int) -> str | None:
     return None
 
 
+_CLAUSE_BREAKS = frozenset({"while", "whereas", "but", "although", "though"})
+
+
+def _clause(tokens: list[tuple[str, str]], i: int) -> tuple[int, int]:
+    """The token span of the clause around i ("Thursday ran long, while Sunday ...")."""
+    lo = i
+    while lo > 0 and tokens[lo - 1][1] not in _CLAUSE_BREAKS:
+        lo -= 1
+    hi = i
+    while hi + 1 < len(tokens) and tokens[hi + 1][1] not in _CLAUSE_BREAKS:
+        hi += 1
+    return lo, hi
+
+
+def _nearest(
+    mentions: list[tuple[int, int]], tokens: list[tuple[str, str]], i: int
+) -> tuple[int, int]:
+    """The day named in the superlative's clause (else anywhere), closest first."""
+    lo, hi = _clause(tokens, i)
+    inside = [m for m in mentions if lo <= m[0] <= hi]
+    return min(inside or mentions, key=lambda m: abs(m[0] - i))
+
+
 def _holds(kind: str, facts: Facts, dates: dict[str, float]) -> bool:
     totals = facts.daily_totals
     if kind == "busy":
@@ -109,7 +132,7 @@ def day_findings(sentence: str, tokens: list[tuple[str, str]], facts: Facts):  #
     for i, (kind, _t) in enumerate(tokens):
         if kind != "word" or (which := _superlative(tokens, i)) is None or not mentions:
             continue
-        at, weekday = min(mentions, key=lambda m: abs(m[0] - i))
+        at, weekday = _nearest(mentions, tokens, i)
         lo, hi = sorted((at, i))
         if set(words[lo + 1 : hi]) & _OTHER_MEASURES or set(words[i + 1 : i + 3]) & _OTHER_MEASURES:
             continue  # "the longest focus stretch was on Tuesday" is not about the day
@@ -122,8 +145,9 @@ def day_findings(sentence: str, tokens: list[tuple[str, str]], facts: Facts):  #
     negated = bool(set(words) & _NEGATION)
     idle = bool(set(words) & _IDLE) or "no work" in " ".join(words)
     for at, weekday in mentions:
-        if at in used:
-            continue
+        following = [k for k, _ in tokens[at + 1 : at + 3]]
+        if at in used or "num" in following:
+            continue  # "Sat 0.0 h": the figure is checked as a claim
         dates = _dates(facts, weekday)
         day = DAYS[weekday].capitalize()
         if idle:

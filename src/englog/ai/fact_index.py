@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
+from typing import Any
 from dataclasses import dataclass
 from datetime import date
 
@@ -305,3 +306,28 @@ def known_names(f: Facts) -> set[Phrase]:
     names |= {words(t) for t in f.tag_entries}
     names |= {words(t.replace("_", " ")) for t in f.minutes_by_type}
     return {n for n in names if n}
+
+
+_TITLE_NOISE = frozenset(
+    "with from into for the and a an of on to in at by via after before review fix add "
+    "update daily".split()
+)
+
+
+def entry_facts(entries: Iterable[Any]) -> list[Fact]:
+    """Each entry's duration, named by the words of its title ("the PostgreSQL course"
+    for "Course: PostgreSQL query planning"); entries sharing a title add up too."""
+    by_title: dict[str, float] = {}
+    found = []
+    for entry in entries:
+        title = str(getattr(entry, "title", "") or "")
+        spent = (entry.end_time - entry.start_time).total_seconds() / 60.0
+        by_title[title] = by_title.get(title, 0.0) + spent
+        names = tuple((w,) for w in words(title) if len(w) >= 3 and w not in _TITLE_NOISE)
+        if names:
+            found.append(Fact(f"entry {title!r}", Kind.DURATION, round(spent, 1), names))
+    for title, spent in by_title.items():
+        names = tuple((w,) for w in words(title) if len(w) >= 3 and w not in _TITLE_NOISE)
+        if names:
+            found.append(Fact(f"all {title!r} entries", Kind.DURATION, round(spent, 1), names))
+    return found

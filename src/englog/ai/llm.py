@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from englog.ai import confidence
 from englog.ai.analytics import Facts, compute_facts, in_range
-from englog.ai.answer_schema import answer_schema, field_findings, finish
+from englog.ai.answer_schema import answer_schema, checkable, field_findings, finish
 from englog.ai.claims import entry_names
 from englog.ai.config import AITimeouts, ModelOptions
 from englog.ai.errors import AICircuitOpen, AIInvalidAnswer, AINonRetriable, AIUnavailable
@@ -206,7 +206,9 @@ class LLMBackend:
             try:
                 if answer.truncated:
                     raise ValueError(TRUNCATED)
-                return finish(model.model_validate_json(answer.content), facts), answer
+                draft = model.model_validate_json(answer.content)
+                finish(draft, facts)  # raises on an unknown reference or name
+                return draft, answer
             except ValidationError as exc:
                 problem = describe_validation_error(exc)
             except ValueError as exc:
@@ -231,11 +233,13 @@ class LLMBackend:
         """A valid draft as result fields, with its computed confidence. `claims` names
         the draft's list (key points, highlights) whose figures are checked; it is kept
         under that name (recommendations are advice, not claims)."""
-        draft, answer = await self._draft(prompt, model, timeout_s, facts)
+        raw, answer = await self._draft(prompt, model, timeout_s, facts)
+        draft = finish(raw, facts)
         points: list[str] = getattr(draft, claims)
+        texts, references = checkable(raw)
         scored = confidence.assess(
             facts,
-            [draft.title, draft.summary, *points],
+            texts,
             draft.cited_entry_ids,
             prompt.entry_ids,
             draft.self_confidence,
@@ -244,6 +248,8 @@ class LLMBackend:
             names=entry_names(entries),
             language=language,
             findings=field_findings(draft, facts),
+            entries=entries,
+            references=references,
         )
         cited = [i for i in dict.fromkeys(draft.cited_entry_ids) if i in prompt.entry_ids]
         return {
