@@ -12,15 +12,18 @@ that is what an LLM backend adds. Its confidence is computed like any backend's,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from englog.ai import confidence
-from englog.ai.analytics import Facts, compute_facts, in_range
+from englog.ai.analytics import EntryLike, Facts, compute_facts, in_range
 from englog.ai.narratives import (
     NARRATIVES,
     context_note,
     empty,
+    habit_lines,
     highlights,
+    trend_lines,
     weekly_summary,
 )
 from englog.ai.rules import RULES, WEEKLY_RULES, recommend
@@ -31,15 +34,16 @@ from englog.ai.schemas import (
     WeeklyReport,
     WeeklyReportRequest,
 )
+from englog.ai.trends import with_previous
 from englog.ai.wording import hours, plural
 
 BACKEND_NAME = "builtin"
 
 
-def _scored(facts: Facts, texts: list[str]) -> dict[str, Any]:
+def _scored(facts: Facts, texts: list[str], entries: Sequence[EntryLike]) -> dict[str, Any]:
     """The fields every builtin result shares: who wrote it, from which facts, and how
-    far to trust it (the numbers in `texts` are checked against the facts)."""
-    scored = confidence.builtin_assessment(facts, texts)
+    far to trust it (the claims in `texts` are checked against the facts)."""
+    scored = confidence.builtin_assessment(facts, texts, entries)
     return {
         "backend": BACKEND_NAME,
         "confidence": scored.confidence,
@@ -57,12 +61,13 @@ class BuiltinBackend:
     name = BACKEND_NAME
 
     async def generate_insight(self, req: InsightRequest) -> Insight:
-        facts = compute_facts(req.entries)
+        facts = with_previous(compute_facts(req.entries), req.previous_entries)
         kind = str(req.insight_type)
         title, summary, points = NARRATIVES[kind](facts) if facts.entry_count else empty(kind)
+        points += trend_lines(facts) if facts.entry_count else []
         summary += context_note(req.context)
         return Insight(
-            **_scored(facts, [title, summary, *points]),
+            **_scored(facts, [title, summary, *points], req.entries),
             insight_type=req.insight_type,
             title=title,
             summary=summary,
@@ -74,15 +79,16 @@ class BuiltinBackend:
 
     async def generate_weekly_report(self, req: WeeklyReportRequest) -> WeeklyReport:
         facts = compute_facts(req.entries, req.week_start, req.week_end)
+        facts = with_previous(facts, req.previous_entries)
         in_week = [e for e in req.entries if in_range(e, req.week_start, req.week_end)]
         title = (
             f"Week of {req.week_start}: {hours(facts.total_minutes)} across "
             f"{plural(facts.project_count, 'project')}"
         )
         summary = weekly_summary(facts, req.week_start, req.week_end)
-        lines = highlights(in_week, facts)
+        lines = highlights(in_week, facts) + trend_lines(facts) + habit_lines(facts)
         return WeeklyReport(
-            **_scored(facts, [title, summary, *lines]),
+            **_scored(facts, [title, summary, *lines], in_week),
             week_start=req.week_start,
             week_end=req.week_end,
             title=title,

@@ -119,6 +119,8 @@ _ADVICE = _word_set(
     "aim target goal try consider reserve schedule should could would recommend suggest "
     "limit cap aiming targeting"
 )
+ENTRY_LABELS = ("entry ", "all ")  # facts about single entries (fact_index.entry_facts)
+CHANGE_LABEL = "change"
 HEDGE_TOLERANCE = 0.10  # "about 7 hours" may be 10 % off
 NAMED_SHARE = 0.5  # facts named at least half as closely as the closest one count
 BARRIER = 4
@@ -154,6 +156,7 @@ class Claim:
     decimals: int
     hedged: bool
     position: int  # token index in the sentence
+    signed: bool = False  # "+3.5 h": a change
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +312,8 @@ def _claims(sentence: str, tokens: list[tuple[str, str]]) -> list[Claim]:
             skip.add(j)
             number = number * 60 + abs(float(tokens[j][1]))
             written, unit = f"{text} h {tokens[j][1]} min", "min"
-        found.append(Claim(sentence, written, number, unit, decimals, hedged, i))
+        signed = text[0] in "+-"
+        found.append(Claim(sentence, written, number, unit, decimals, hedged, i, signed))
     return found
 
 
@@ -341,6 +345,8 @@ def agrees(claim: Claim, fact: Fact) -> bool:
 
 
 def _matches(phrase: Phrase, tokens: list[tuple[str, str]], at: int) -> bool:
+    if phrase and phrase[0] == ">":
+        phrase = phrase[1:]
     for offset, word in enumerate(phrase):
         if at + offset >= len(tokens):
             return False
@@ -375,13 +381,27 @@ def _is_barrier(tokens: list[tuple[str, str]], k: int) -> bool:
     return not (text == "," and before in ("num", "pct") and after == "num")
 
 
+UNIT_DISTANCE = 3  # the unit word itself ("5 days") names facts only weakly
+
+
+def _names_at(phrase: Phrase, tokens: list[tuple[str, str]], at: int, claim: Claim) -> bool:
+    if phrase and phrase[0] == ">" and at > claim.position:
+        return False  # names only the figure after it
+    return _matches(phrase, tokens, at)
+
+
 def _closeness(fact: Fact, tokens: list[tuple[str, str]], claim: Claim) -> float:
     best = 0.0
     for at in range(len(tokens)):
         if tokens[at][0] == "num" or at == claim.position:
             continue
-        if any(_matches(p, tokens, at) for p in fact.names):
-            best = max(best, 1.0 / (1 + _distance(claim, at, tokens)))
+        if at > 0 and tokens[at - 1][0] == "num" and at != claim.position + 1:
+            continue  # the unit of another figure ("32 entries on 6 days") names that one
+        if any(_names_at(p, tokens, at, claim) for p in fact.names):
+            distance = _distance(claim, at, tokens)
+            if claim.unit is not None and at == claim.position + 1:
+                distance += UNIT_DISTANCE
+            best = max(best, 1.0 / (1 + distance))
     return best
 
 
@@ -398,7 +418,12 @@ def _judge(claim: Claim, facts: Sequence[Fact], tokens: list[tuple[str, str]]) -
     named = _named(claim, candidates, tokens)
     if not named and claim.unit is None:
         return None
+    aggregates = [f for f in candidates if not f.label.startswith(ENTRY_LABELS)]
     pool = named or candidates
+    if named and all(f.label.startswith(ENTRY_LABELS) for f in named):
+        pool = named + aggregates  # a title word ("entries") is weak evidence of the fact
+    if claim.signed:
+        pool = pool + [f for f in candidates if CHANGE_LABEL in f.label]
     return Verdict(claim, any(agrees(claim, f) for f in pool), tuple(named))
 
 

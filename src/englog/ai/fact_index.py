@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
-from typing import Any
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from englog.ai.analytics import NO_PROJECT, Facts
 from englog.domain.entries import ActivityType
@@ -75,28 +75,34 @@ def phrases(*texts: str) -> tuple[Phrase, ...]:
     return tuple(p for p in (words(t) for t in texts) if p)
 
 
+def name_phrases(*names: str) -> tuple[Phrase, ...]:
+    """Phrases of project and tag names, without those too short to mean anything
+    ("1on1" gives only "on")."""
+    return tuple(p for p in phrases(*names) if max(len(w) for w in p) >= 3)
+
+
 NIGHT_WORDS = ("night", "late", "on call", "after hours", "midnight", "evening")
-PREVIOUS_WORDS = ("last week", "previous", "prior", "before", "earlier", "from", "last")
-CHANGE_WORDS = (
-    "more",
-    "less",
-    "fewer",
-    "up",
-    "down",
-    "increase",
-    "decrease",
-    "change",
-    "rose",
-    "fell",
-    "grew",
-    "dropped",
-    "longer",
-    "shorter",
-    "extra",
-    "higher",
-    "lower",
-    "gain",
-    "declin",
+# Words that name the previous period's figures; ">" marks a word that only names the
+# figure after it ("up from 22 h": "from" names 22 h, not the figure before it).
+PREVIOUS: tuple[Phrase, ...] = (
+    ("last", "week"),
+    ("previous",),
+    ("prior",),
+    ("before",),
+    ("earlier",),
+    (">", "from"),
+    ("last",),
+)
+# Words that name a change: "up by 3 h", "2 more meetings", "+3.5 h" (a signed figure).
+CHANGE: tuple[Phrase, ...] = (
+    (">", "by"),
+    ("more",),
+    ("less",),
+    ("fewer",),
+    ("extra",),
+    ("increase",),
+    ("decrease",),
+    ("change",),
 )
 
 
@@ -131,7 +137,7 @@ def _durations(f: Facts) -> list[Fact]:
     # Every activity type, those not logged at 0: "0 min reviewing code" is a fact too.
     found += [Fact(f"{t} time", d, f.minutes_by_type.get(t, 0.0), _type_names(t)) for t in TYPES]
     found += [
-        Fact(f"project {p}", d, m, phrases(p))
+        Fact(f"project {p}", d, m, name_phrases(p))
         for p, m in f.minutes_by_project.items()
         if p != NO_PROJECT
     ]
@@ -139,7 +145,7 @@ def _durations(f: Facts) -> list[Fact]:
     found += [Fact(f"{i} impact time", d, m, phrases(i)) for i, m in f.minutes_by_impact.items()]
     found += [Fact(f"{day} total", d, m, _day_names(day)) for day, m in f.daily_totals.items()]
     tags = f.tag_minutes or {t["tag"]: t["minutes"] for t in f.top_tags}
-    found += [Fact(f"tag {t}", d, m, phrases(t)) for t, m in tags.items()]
+    found += [Fact(f"tag {t}", d, m, name_phrases(t)) for t, m in tags.items()]
     high = f.minutes_by_value.get("high", 0.0) + f.minutes_by_value.get("critical", 0.0)
     found.append(Fact("high or critical time", d, high, phrases("high", "critical", "valu")))
     broad = sum(m for i, m in f.minutes_by_impact.items() if i != "personal")
@@ -187,7 +193,7 @@ def _counts(f: Facts) -> list[Fact]:
         Fact("activity types", c, len(f.minutes_by_type), phrases("type", "activit")),
     ]
     tags = f.tag_entries or {t["tag"]: t["entries"] for t in f.top_tags}
-    found += [Fact(f"entries tagged {t}", c, n, phrases(t)) for t, n in tags.items()]
+    found += [Fact(f"entries tagged {t}", c, n, name_phrases(t)) for t, n in tags.items()]
     found.append(Fact("meetings", c, f.meeting_count, phrases("meeting")))
     found += [
         Fact(f"{t} entries", c, n, _type_names(t) + phrases("session"))
@@ -229,46 +235,42 @@ def _previous(f: Facts) -> list[Fact]:
             "previous total",
             d,
             p["total_minutes"],
-            phrases(*PREVIOUS_WORDS) + phrases("total", "logged"),
+            PREVIOUS,
         ),
         Fact(
             "previous focus time",
             d,
             p["focus_minutes"],
-            phrases(*PREVIOUS_WORDS) + phrases("focus"),
+            PREVIOUS,
         ),
         Fact(
             "previous meeting time",
             d,
             p["meeting_minutes"],
-            phrases(*PREVIOUS_WORDS) + phrases("meeting"),
+            PREVIOUS,
         ),
-        Fact(
-            "previous focus share", r, p["focus_ratio"], phrases(*PREVIOUS_WORDS) + phrases("focus")
-        ),
+        Fact("previous focus share", r, p["focus_ratio"], PREVIOUS),
         Fact(
             "previous meeting share",
             r,
             p["meeting_share"],
-            phrases(*PREVIOUS_WORDS) + phrases("meeting"),
+            PREVIOUS,
         ),
         Fact(
             "previous meetings",
             c,
             p["meeting_count"],
-            phrases(*PREVIOUS_WORDS) + phrases("meeting"),
+            PREVIOUS,
         ),
-        Fact("previous entries", c, p["entry_count"], phrases(*PREVIOUS_WORDS) + phrases("entry")),
-        Fact(
-            "previous active days", c, p["days_active"], phrases(*PREVIOUS_WORDS) + phrases("day")
-        ),
+        Fact("previous entries", c, p["entry_count"], PREVIOUS),
+        Fact("previous active days", c, p["days_active"], PREVIOUS),
     ]
     found += [
-        Fact(f"previous project {name}", d, m, phrases(*PREVIOUS_WORDS) + phrases(name))
+        Fact(f"previous project {name}", d, m, PREVIOUS)
         for name, m in (p.get("minutes_by_project") or {}).items()
         if name != NO_PROJECT
     ]
-    kinds = {
+    kinds: dict[str, tuple[Kind, tuple[Phrase, ...]]] = {
         "total_minutes_change": (d, phrases("total", "logged")),
         "focus_minutes_change": (d, phrases("focus")),
         "meeting_minutes_change": (d, phrases("meeting")),
@@ -280,7 +282,7 @@ def _previous(f: Facts) -> list[Fact]:
         "entry_count_change": (c, phrases("entry")),
     }
     found += [
-        Fact(key.replace("_", " "), kind, ch[key], phrases(*CHANGE_WORDS) + names)
+        Fact(key.replace("_", " "), kind, ch[key], CHANGE)
         for key, (kind, names) in kinds.items()
         if key in ch
     ]
@@ -293,7 +295,7 @@ def index_facts(f: Facts) -> list[Fact]:
         "total logged time",
         Kind.DURATION,
         f.total_minutes,
-        phrases("total", "logged", "overall", "altogether", "tracked", "recorded", "in all"),
+        phrases("total", "logged", "overall", "altogether", "tracked", "recorded"),
     )
     durations = _durations(f)
     return [total, *durations, *_ratios(f, durations), *_counts(f), *_previous(f)]
@@ -309,8 +311,40 @@ def known_names(f: Facts) -> set[Phrase]:
 
 
 _TITLE_NOISE = frozenset(
-    "with from into for the and a an of on to in at by via after before review fix add "
-    "update daily".split()
+    [
+        "entries",
+        "entry",
+        "time",
+        "hours",
+        "day",
+        "days",
+        "work",
+        "week",
+        "total",
+        "logged",
+        "with",
+        "from",
+        "into",
+        "for",
+        "the",
+        "and",
+        "a",
+        "an",
+        "of",
+        "on",
+        "to",
+        "in",
+        "at",
+        "by",
+        "via",
+        "after",
+        "before",
+        "review",
+        "fix",
+        "add",
+        "update",
+        "daily",
+    ]
 )
 
 

@@ -85,6 +85,9 @@ def skill_development(f: Facts) -> Narrative:
         points.append(f"Debugging, hands-on knowledge of the systems: {hours(debugging)}.")
     if f.top_tags:
         points.append(f"Most practised areas by time: {top_tags_text(f, 5)}.")
+    if f.learning_topics:
+        topics = ", ".join(quoted(t) for t in f.learning_topics)
+        points.insert(0, f"Topics learned or researched: {topics}.")
     return title, summary, points
 
 
@@ -112,7 +115,7 @@ def time_management(f: Facts) -> Narrative:
         f"Longest focus stretch: {num(f.longest_focus_block_minutes)} min.",
         f"Longest streak: {plural(f.streak_days, 'day')} in a row with logged work.",
     ]
-    return title, summary, points
+    return title, summary, points + habit_lines(f)
 
 
 def team_collaboration(f: Facts) -> Narrative:
@@ -164,7 +167,53 @@ def patterns(f: Facts) -> Narrative:
         points.append(f"Busiest day: {day_label(f.busiest_day)} ({hours(f.busiest_day_minutes)}).")
     if f.top_tags:
         points.append(f"Recurring themes by time: {top_tags_text(f, 5)}.")
-    return title, summary, points
+    return title, summary, points + habit_lines(f)
+
+
+def trend_lines(f: Facts) -> list[str]:
+    """Week-over-week changes of the total, the focus share, meetings and the top project,
+    when the request carried the previous period (`englog.ai.trends`)."""
+    if f.previous is None:
+        return []
+    p = f.previous
+
+    def moved(change: float) -> str:
+        return "rose" if change > 0 else "fell" if change < 0 else "held steady"
+
+    lines = [
+        f"Total logged time {moved(f.total_minutes - p['total_minutes'])} to "
+        f"{hours(f.total_minutes)} from {hours(p['total_minutes'])} the week before.",
+        f"Focus share {moved(round(f.focus_ratio - p['focus_ratio'], 2))} to "
+        f"{pct(f.focus_ratio)} from {pct(p['focus_ratio'])} the week before.",
+        f"Meeting time {moved(f.meeting_minutes - p['meeting_minutes'])} to "
+        f"{hours(f.meeting_minutes)} from {hours(p['meeting_minutes'])} the week before.",
+    ]
+    if top := first({k: v for k, v in f.minutes_by_project.items() if k != "(none)"}):
+        before = (p.get("minutes_by_project") or {}).get(top[0], 0.0)
+        lines.append(
+            f"The top project {quoted(top[0])} {moved(top[1] - before)} to {hours(top[1])} "
+            f"from {hours(before)} the week before."
+        )
+    return lines
+
+
+def habit_lines(f: Facts) -> list[str]:
+    """The recurring meeting and the night work, named."""
+    lines = []
+    if f.recurring_meetings:
+        r = f.recurring_meetings[0]
+        lines.append(
+            f"Recurring meeting: {quoted(r['title'])} on {plural(r['days'], 'day')}, usually "
+            f"at {r['usual_start']} ({hours(r['minutes'])} in all)."
+        )
+    if f.night_entries:
+        n = f.night_entries[0]
+        across = ", across midnight" if n["crosses_midnight"] else ""
+        lines.append(
+            f"Night work: {quoted(n['title'])} from {n['start'][11:16]} to {n['end'][11:16]}"
+            f"{across} ({hours(n['minutes'])})."
+        )
+    return lines
 
 
 NARRATIVES: dict[str, Callable[[Facts], Narrative]] = {
