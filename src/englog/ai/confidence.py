@@ -155,6 +155,7 @@ def _checked(check: ClaimCheck, texts: Sequence[str], language: str) -> dict[str
         "name_validity": check.name_validity(),
         "verification": verification(check),
         "checked_claims": float(check.checked),
+        "substantive_claims": float(check.substantive),
         "language_match": 0.0 if wrong_language else 1.0,
         "echo": echo(texts),
     }
@@ -254,8 +255,8 @@ def _flags(parts: dict[str, float], texts: Sequence[str], language: str) -> list
         flags.append(mismatch(list(texts), language) or "the answer is in another language")
     if parts["echo"]:
         flags.append("the answer repeats the prompt (facts JSON or entry lines)")
-    if parts["checked_claims"] == 0:
-        flags.append("the answer states no figure, day or name that can be checked")
+    if parts["substantive_claims"] == 0:
+        flags.append("the answer states no figure, day or comparison that can be checked")
     return flags
 
 
