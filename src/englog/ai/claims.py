@@ -20,6 +20,7 @@ dates, digits inside quoted names, and figures in advice ("aim for 4 h of focus"
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ _IDENTIFIERS = [
         re.I,
     ),
     re.compile(r"\bto\s+\d+\.\d{2,}\b"),  # "upgraded to 2.14"
+    # A version after a capitalised name: "export API 1.3", "Python 3.12".
+    re.compile(r"(?<=[A-Z][\w])\s+\d+\.\d+\b(?!\s*(?:%|h\b|hrs?\b|hours?|min|percent))"),
 ]
 _DATES = [
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
@@ -304,6 +307,9 @@ def _claims(sentence: str, tokens: list[tuple[str, str]]) -> list[Claim]:
         if kind != "num" or i in skip:
             continue
         unit = _unit(tokens, i)
+        if unit is None and i + 2 < len(tokens) and tokens[i + 1][1] == "of":
+            if tokens[i + 2][0] == "num":
+                unit = _unit(tokens, i + 2)  # "6 of 7 days"
         hedged = any(t in _HEDGES for _, t in tokens[max(0, i - 2) : i])
         number = abs(float(text))
         decimals = len(text.split(".")[1]) if "." in text else 0
@@ -344,13 +350,18 @@ def agrees(claim: Claim, fact: Fact) -> bool:
     return any(abs(claim.number - v) <= tolerance for v in _as_written(fact, claim.unit))
 
 
+_NOT_PREFIXED = frozenset({"totalling", "totaling", "totalled", "totaled"})  # "amounting to"
+
+
 def _matches(phrase: Phrase, tokens: list[tuple[str, str]], at: int) -> bool:
-    if phrase and phrase[0] == ">":
+    if phrase and phrase[0] in (">", "~"):
         phrase = phrase[1:]
     for offset, word in enumerate(phrase):
         if at + offset >= len(tokens):
             return False
         token = tokens[at + offset][1]
+        if token in _NOT_PREFIXED:
+            return False
         if not (token in (word, word + "s") or (len(word) >= 4 and token.startswith(word))):
             return False
     return True
@@ -372,6 +383,10 @@ def _distance(claim: Claim, at: int, tokens: list[tuple[str, str]]) -> int:
 def _is_barrier(tokens: list[tuple[str, str]], k: int) -> bool:
     """A comma in a list of numbers ("totals 60, 100, 0") keeps them together."""
     kind, text = tokens[k]
+    if text == "and":  # "290 min of meetings and 145 min", not "learning and research"
+        after = tokens[k + 1][0] if k + 1 < len(tokens) else ""
+        before = tokens[k - 1][0] if k > 0 else ""
+        return after == "num" or before in ("num", "pct") or _after_unit(tokens, k)
     if text in _BARRIERS:
         return True
     if kind != "sep":
@@ -390,18 +405,24 @@ def _names_at(phrase: Phrase, tokens: list[tuple[str, str]], at: int, claim: Cla
     return _matches(phrase, tokens, at)
 
 
+def _after_unit(tokens: list[tuple[str, str]], k: int) -> bool:
+    """True when the word before k is the unit of a figure ("290 min and ...")."""
+    return k >= 2 and tokens[k - 2][0] == "num"
+
+
 def _closeness(fact: Fact, tokens: list[tuple[str, str]], claim: Claim) -> float:
     best = 0.0
     for at in range(len(tokens)):
         if tokens[at][0] == "num" or at == claim.position:
             continue
-        if at > 0 and tokens[at - 1][0] == "num" and at != claim.position + 1:
+        if at != claim.position + 1 and _unit(tokens, at - 1) and tokens[at - 1][0] == "num":
             continue  # the unit of another figure ("32 entries on 6 days") names that one
-        if any(_names_at(p, tokens, at, claim) for p in fact.names):
+        for phrase in fact.names:
+            if not _names_at(phrase, tokens, at, claim):
+                continue
             distance = _distance(claim, at, tokens)
-            if claim.unit is not None and at == claim.position + 1:
-                distance += UNIT_DISTANCE
-            best = max(best, 1.0 / (1 + distance))
+            weak = phrase[0] == "~" or (claim.unit is not None and at == claim.position + 1)
+            best = max(best, 1.0 / (1 + distance + (UNIT_DISTANCE if weak else 0)))
     return best
 
 
@@ -411,9 +432,29 @@ def _named(claim: Claim, candidates: Sequence[Fact], tokens: list[tuple[str, str
     return [f for f, s in scored if top >= MIN_CLOSENESS and s >= NAMED_SHARE * top]
 
 
-def _judge(claim: Claim, facts: Sequence[Fact], tokens: list[tuple[str, str]]) -> Verdict | None:
-    """The verdict on a claim; None for a bare number that names no fact."""
+def _sums(named: Sequence[Fact]) -> list[Fact]:
+    """ "Learning and research together made up 6 %": two named facts added up."""
+    plain = [
+        f for f in named if not f.label.startswith(ENTRY_LABELS) and CHANGE_LABEL not in f.label
+    ]
+    return [
+        Fact(f"{a.label} + {b.label}", a.kind, a.value + b.value, ())
+        for a, b in itertools.combinations(plain[:8], 2)
+        if a.kind is b.kind
+    ]
+
+
+def _judge(
+    claim: Claim,
+    facts: Sequence[Fact],
+    tokens: list[tuple[str, str]],
+    identifiers: frozenset[str] = frozenset(),
+) -> Verdict | None:
+    """The verdict on a claim; None for a bare number that names no fact, or that
+    follows a name as its version ("export API 1.3")."""
     kinds = _kinds(claim.unit)
+    if claim.unit is None and claim.position > 0 and tokens[claim.position - 1][1] in identifiers:
+        return None
     candidates = [f for f in facts if f.kind in kinds]
     named = _named(claim, candidates, tokens)
     if not named and claim.unit is None:
@@ -424,6 +465,7 @@ def _judge(claim: Claim, facts: Sequence[Fact], tokens: list[tuple[str, str]]) -
         pool = named + aggregates  # a title word ("entries") is weak evidence of the fact
     if claim.signed:
         pool = pool + [f for f in candidates if CHANGE_LABEL in f.label]
+    pool = pool + _sums(named)
     return Verdict(claim, any(agrees(claim, f) for f in pool), tuple(named))
 
 
@@ -472,9 +514,14 @@ def check_claims(
     from englog.ai.day_claims import day_findings
     from englog.ai.trend_claims import trend_findings
 
-    indexed = index_facts(facts) + entry_facts(entries)
+    aggregate = index_facts(facts)
+    entries = list(entries)
+    indexed = aggregate + entry_facts(entries)
     own = known_names(facts)
     known = own | {words(n) for n in names}
+    fact_words = {w for fact in aggregate for p in fact.names for w in p}
+    titles = {w for e in entries for w in words(str(getattr(e, "title", "") or ""))}
+    identifiers = frozenset((titles | {w for n in known for w in n}) - fact_words)
     check = ClaimCheck()
     for text in texts:
         named, unknown = _projects(text, known)
@@ -484,7 +531,7 @@ def check_claims(
             tokens = tokens_of(sentence, ids)
             check.names_mentioned += _mentions(tokens, own)
             for claim in _claims(sentence, tokens):
-                if (verdict := _judge(claim, indexed, tokens)) is not None:
+                if (verdict := _judge(claim, indexed, tokens, identifiers)) is not None:
                     check.verdicts.append(verdict)
             check.findings += day_findings(sentence, tokens, facts)
             check.findings += trend_findings(sentence, tokens, facts)

@@ -181,6 +181,12 @@ def _counts(f: Facts) -> list[Fact]:
     found = [
         Fact("entries", c, f.entry_count, phrases("entry", "entries")),
         Fact("active days", c, f.days_active, phrases("day", "days", "active")),
+        Fact(
+            "days in the period",
+            c,
+            len(f.daily_totals),
+            (("week",), ("period",), (">", "of")),
+        ),
         Fact("streak", c, f.streak_days, phrases("streak", "in a row", "consecutive")),
         Fact("projects", c, f.project_count, phrases("project")),
         Fact("context switches", c, f.context_switches, phrases("switch", "change")),
@@ -295,7 +301,8 @@ def index_facts(f: Facts) -> list[Fact]:
         "total logged time",
         Kind.DURATION,
         f.total_minutes,
-        phrases("total", "logged", "overall", "altogether", "tracked", "recorded"),
+        phrases("total", "overall", "altogether", "in total")
+        + tuple(("~", w) for w in ("logged", "tracked", "recorded")),
     )
     durations = _durations(f)
     return [total, *durations, *_ratios(f, durations), *_counts(f), *_previous(f)]
