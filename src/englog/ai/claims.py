@@ -128,7 +128,7 @@ HEDGE_TOLERANCE = 0.10  # "about 7 hours" may be 10 % off
 NAMED_SHARE = 0.5  # facts named at least half as closely as the closest one count
 BARRIER = 4
 _BARRIERS = frozenset({"and", "but", "while", "whereas", "vs", "versus", "against"})
-MIN_CLOSENESS = 0.2  # a naming word at most 4 words away; farther ones name nothing
+MIN_CLOSENESS = 0.12  # a naming word at most 6 words away; farther ones name nothing
 
 _PROJECT_NOUNS = r"(?:projects?|repos?|repository|repositories|services?|codebases?|workstreams?)"
 _PROJECT = re.compile(
