@@ -41,9 +41,7 @@ def cases() -> list[Case]:
         out += [Case(kind, n, True, b) for n, b in corpus.FAITHFUL.items()]
         out.append(Case(kind, "trend", True, corpus.trend_faithful, with_previous=True))
         out += [Case(kind, n, False, b) for n, b in corpus.UNFAITHFUL.items()]
-        out.append(
-            Case(kind, "trend_wrong_direction", False, corpus.trend_wrong_direction, True)
-        )
+        out.append(Case(kind, "trend_wrong_direction", False, corpus.trend_wrong_direction, True))
     return out
 
 

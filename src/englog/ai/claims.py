@@ -429,18 +429,22 @@ def _closeness(fact: Fact, tokens: list[tuple[str, str]], claim: Claim) -> float
 def _named(claim: Claim, candidates: Sequence[Fact], tokens: list[tuple[str, str]]) -> list[Fact]:
     scored = [(f, _closeness(f, tokens, claim)) for f in candidates]
     top = max((s for _, s in scored), default=0.0)
-    return [f for f, s in scored if top >= MIN_CLOSENESS and s >= NAMED_SHARE * top]
+    return [f for f, s in scored if top >= MIN_CLOSENESS and s > NAMED_SHARE * top + 1e-9]
 
 
 def _sums(named: Sequence[Fact]) -> list[Fact]:
     """ "Learning and research together made up 6 %": two named facts added up."""
-    plain = [
-        f for f in named if not f.label.startswith(ENTRY_LABELS) and CHANGE_LABEL not in f.label
-    ]
+    plain = list(
+        {
+            f.label: f
+            for f in named
+            if not f.label.startswith(ENTRY_LABELS) and CHANGE_LABEL not in f.label
+        }.values()
+    )
     return [
         Fact(f"{a.label} + {b.label}", a.kind, a.value + b.value, ())
         for a, b in itertools.combinations(plain[:8], 2)
-        if a.kind is b.kind
+        if a.kind is b.kind and set(a.names).isdisjoint(b.names)
     ]
 
 

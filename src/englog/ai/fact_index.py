@@ -180,7 +180,7 @@ def _counts(f: Facts) -> list[Fact]:
     c = Kind.COUNT
     found = [
         Fact("entries", c, f.entry_count, phrases("entry", "entries")),
-        Fact("active days", c, f.days_active, phrases("day", "days", "active")),
+        Fact("active days", c, f.days_active, (("~", "day"), ("~", "days"), ("active",))),
         Fact(
             "days in the period",
             c,
