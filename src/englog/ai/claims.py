@@ -26,6 +26,15 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from englog.ai.analytics import EntryLike, Facts
+from englog.ai.claim_text import (
+    ADVICE,
+    HEDGES,
+    compound,
+    sentences,
+    tokens_of,
+    unit_of,
+    word_set,
+)
 from englog.ai.fact_index import (
     Fact,
     Kind,
@@ -36,92 +45,6 @@ from englog.ai.fact_index import (
     words,
 )
 
-
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec"
-_IDENTIFIERS = [
-    re.compile(r"\b[A-Z][A-Z0-9]+-\d+\b"),  # ticket keys: ABC-123
-    re.compile(r"#\s?\d+\b"),  # PR #412, issue #7
-    re.compile(r"\b[vV]\d+(?:\.\d+)*\b"),  # v2, v2.14
-    re.compile(r"\b\d+(?:\.\d+){2,}\b"),  # 2.14.1
-    re.compile(
-        r"\b(?:prs?|mrs?|pull requests?|merge requests?|issues?|tickets?|bugs?|versions?|"
-        r"releases?|rfcs?|builds?|python|postgres(?:ql)?|node|java|ruby|php|java|release|"
-        r"k8s|sprint|iteration|q|week no\.?)\s*[#:]?\s*\d+(?:\.\d+)*\b",
-        re.I,
-    ),
-    re.compile(r"\bto\s+\d+\.\d{2,}\b"),  # "upgraded to 2.14"
-    # A version after a capitalised name: "export API 1.3", "Python 3.12".
-    re.compile(r"(?<=[A-Z][\w])\s+\d+\.\d+\b(?!\s*(?:%|h\b|hrs?\b|hours?|min|percent))"),
-]
-_DATES = [
-    re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
-    re.compile(r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b"),
-    re.compile(rf"\b(?:{_MONTHS})[a-z]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b", re.I),
-    re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})[a-z]*\b", re.I),
-]
-_CLOCK = [
-    re.compile(r"\b\d{1,2}:\d{1,2}(?:\s*[ap]\.?m\.?)?(?![\d])", re.I),
-    re.compile(r"\b\d{1,2}\s*[ap]\.?m\b\.?", re.I),
-    re.compile(r"\b\d{1,2}(?:am|pm)\b", re.I),
-]
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_GLUED_HM = re.compile(r"\b(\d+)\s?h\s?(\d{1,2})\s?m(?:in)?\b", re.I)  # 7h15m, 7h 15min
-_GLUED_H_MIN = re.compile(r"\b(\d+)h(\d{2})\b", re.I)  # 7h15
-_GLUED_UNIT = re.compile(r"(?<=\d)(h|hrs?|m|mins?|pp)\b", re.I)
-_QUOTED = re.compile(r'"([^"]*)"|“([^”]*)”|`([^`]*)`')
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
-_TOKEN = re.compile(
-    r"(?P<num>(?<![\w.\-+])[+\-]?\d+(?:\.\d+)?(?![\w]|-\w))|(?P<pct>%)|(?P<word>[^\W\d_]+)"
-    r"|(?P<sep>[,()])"
-)
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-        ]
-    )
-}
-_HOURS = frozenset({"h", "hr", "hrs", "hour", "hours"})
-_MINUTES = frozenset({"m", "min", "mins", "minute", "minutes"})
-_PERCENT = frozenset({"%", "percent", "pct"})
-_POINTS = frozenset({"pp", "points", "point"})
-_COUNTS = _word_set(
-    "entries entry days day projects project times switches switch types tags sessions "
-    "session meetings meeting standups standup reviews review items tasks incidents nights "
-    "night weekdays evenings prs"
-)
-_NUMBER_WORD = re.compile(
-    r"\b("
-    + "|".join(list(_NUMBER_WORDS)[2:])
-    + r")\s+(?=(?:[a-z]+\s+)?(?:"
-    + "|".join(sorted(_COUNTS))
-    + r")\b)",
-    re.I,
-)
-_HEDGES = _word_set(
-    "about around roughly approximately approx nearly almost some circa over under ~ close"
-)
-_ADVICE = _word_set(
-    "aim target goal try consider reserve schedule should could would recommend suggest "
-    "limit cap aiming targeting"
-)
 ENTRY_LABELS = ("entry ", "all ")  # facts about single entries (fact_index.entry_facts)
 CHANGE_LABEL = "change"
 HEDGE_TOLERANCE = 0.10  # "about 7 hours" may be 10 % off
@@ -139,12 +62,12 @@ _PROJECT = re.compile(
     r"|\d\s*(?:h|hrs?|hours?|min|minutes?|%)\s+(?:\w+\s+)?(?:to|on|for|in|into)\s+([A-Z][\w\-]+)"
     r"|(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+[\w\-]*)\s+(?:took|spent|got|needed|ate|used)\s+\d",
 )
-_NOT_NAMES = _word_set(
+_NOT_NAMES = word_set(
     "the this that each every your a an one any main top same other new biggest largest "
     "whole most its their our my two three four five several both all these those which "
     "his her side pet own key core primary secondary named single two different many"
 )
-_COMMON_CAPITALISED = _word_set(
+_COMMON_CAPITALISED = word_set(
     "i monday tuesday wednesday thursday friday saturday sunday january february march "
     "april may june july august september october november december"
 )
@@ -240,81 +163,23 @@ class ClaimCheck:
         return lines + [f'project "{p}" is not in the entries' for p in self.unknown_projects]
 
 
-def _sub_all(patterns: Iterable[re.Pattern[str]], text: str) -> str:
-    for pattern in patterns:
-        text = pattern.sub(" ", text)
-    return text
-
-
-def _prepare(text: str, ids: Iterable[str]) -> str:
-    """Ids, identifiers, clock times, dates and digits in quoted names are not claims;
-    "2,115" is one number, "7h15" is "7 h 15 min", "ten meetings" is "10 meetings"."""
-    for entry_id in ids:
-        if entry_id:
-            text = text.replace(entry_id, " ")
-    text = _QUOTED.sub(
-        lambda m: " " + re.sub(r"\d", " ", next(g for g in m.groups() if g is not None)) + " ", text
-    )
-    text = _sub_all(_IDENTIFIERS, text)
-    text = _sub_all(_DATES, text)
-    text = _sub_all(_CLOCK, text)
-    text = _THOUSANDS.sub("", text)
-    text = _GLUED_HM.sub(r"\1 h \2 min", text)
-    text = _GLUED_H_MIN.sub(r"\1 h \2 min", text)
-    text = _GLUED_UNIT.sub(r" \1", text)
-    text = text.replace("~", " about ")
-    return _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1).lower()] + " ", text)
-
-
-def tokens_of(sentence: str, ids: Iterable[str] = ()) -> list[tuple[str, str]]:
-    prepared = _prepare(sentence, ids).lower()
-    return [(m.lastgroup or "", m.group(0)) for m in _TOKEN.finditer(prepared)]
-
-
-def _unit(tokens: list[tuple[str, str]], i: int) -> str | None:
-    if i + 1 >= len(tokens):
-        return None
-    kind, text = tokens[i + 1]
-    if kind == "pct" or text in _PERCENT:
-        return "%"
-    if text in _HOURS:
-        return "h"
-    if text in _MINUTES:
-        return "min"
-    if text in _POINTS:
-        return "pp"
-    if text == "percentage" and i + 2 < len(tokens) and tokens[i + 2][1] in _POINTS:
-        return "pp"
-    return text if text in _COUNTS else None
-
-
-def _compound(tokens: list[tuple[str, str]], i: int) -> int | None:
-    """Index of the minutes of "7 h 15 min" / "1 hour and 30 minutes" after hours at i."""
-    j = i + 2
-    if j < len(tokens) and tokens[j][1] == "and":
-        j += 1
-    if j < len(tokens) and tokens[j][0] == "num" and _unit(tokens, j) == "min":
-        return j
-    return None
-
-
 def _claims(sentence: str, tokens: list[tuple[str, str]]) -> list[Claim]:
-    if any(t in _ADVICE for _, t in tokens):
+    if any(t in ADVICE for _, t in tokens):
         return []  # advice states what to do, not what happened
     found: list[Claim] = []
     skip: set[int] = set()
     for i, (kind, text) in enumerate(tokens):
         if kind != "num" or i in skip:
             continue
-        unit = _unit(tokens, i)
-        if unit is None and i + 2 < len(tokens) and tokens[i + 1][1] == "of":
-            if tokens[i + 2][0] == "num":
-                unit = _unit(tokens, i + 2)  # "6 of 7 days"
-        hedged = any(t in _HEDGES for _, t in tokens[max(0, i - 2) : i])
+        unit = unit_of(tokens, i)
+        of_total = i + 2 < len(tokens) and tokens[i + 1][1] == "of" and tokens[i + 2][0] == "num"
+        if unit is None and of_total:
+            unit = unit_of(tokens, i + 2)  # "6 of 7 days"
+        hedged = any(t in HEDGES for _, t in tokens[max(0, i - 2) : i])
         number = abs(float(text))
         decimals = len(text.split(".")[1]) if "." in text else 0
         written = f"{text} {unit}" if unit else text
-        if unit == "h" and decimals == 0 and (j := _compound(tokens, i)) is not None:
+        if unit == "h" and decimals == 0 and (j := compound(tokens, i)) is not None:
             skip.add(j)
             number = number * 60 + abs(float(tokens[j][1]))
             written, unit = f"{text} h {tokens[j][1]} min", "min"
@@ -386,7 +251,7 @@ def _is_barrier(tokens: list[tuple[str, str]], k: int) -> bool:
     if text == "and":  # "290 min of meetings and 145 min", not "learning and research"
         after = tokens[k + 1][0] if k + 1 < len(tokens) else ""
         before = tokens[k - 1][0] if k > 0 else ""
-        return after == "num" or before in ("num", "pct") or _after_unit(tokens, k)
+        return after == "num" or before in ("num", "pct") or _afterunit_of(tokens, k)
     if text in _BARRIERS:
         return True
     if kind != "sep":
@@ -405,17 +270,19 @@ def _names_at(phrase: Phrase, tokens: list[tuple[str, str]], at: int, claim: Cla
     return _matches(phrase, tokens, at)
 
 
-def _after_unit(tokens: list[tuple[str, str]], k: int) -> bool:
+def _afterunit_of(tokens: list[tuple[str, str]], k: int) -> bool:
     """True when the word before k is the unit of a figure ("290 min and ...")."""
     return k >= 2 and tokens[k - 2][0] == "num"
 
 
-def _closeness(fact: Fact, tokens: list[tuple[str, str]], claim: Claim) -> float:
+def _closeness(
+    fact: Fact, tokens: list[tuple[str, str]], claim: Claim, blocked: Collection[int] = ()
+) -> float:
     best = 0.0
     for at in range(len(tokens)):
-        if tokens[at][0] == "num" or at == claim.position:
+        if tokens[at][0] == "num" or at == claim.position or at in blocked:
             continue
-        if at != claim.position + 1 and _unit(tokens, at - 1) and tokens[at - 1][0] == "num":
+        if at != claim.position + 1 and unit_of(tokens, at - 1) and tokens[at - 1][0] == "num":
             continue  # the unit of another figure ("32 entries on 6 days") names that one
         for phrase in fact.names:
             if not _names_at(phrase, tokens, at, claim):
@@ -426,8 +293,26 @@ def _closeness(fact: Fact, tokens: list[tuple[str, str]], claim: Claim) -> float
     return best
 
 
-def _named(claim: Claim, candidates: Sequence[Fact], tokens: list[tuple[str, str]]) -> list[Fact]:
-    scored = [(f, _closeness(f, tokens, claim)) for f in candidates]
+def _blocked(claim: Claim, others: Sequence[Claim], tokens: list[tuple[str, str]]) -> set[int]:
+    """Words closer to another figure of the sentence name that one ("35.2 h of work,
+    74 % focus": focus names 74 %, not 35.2 h)."""
+    rivals = [o for o in others if o.position != claim.position and o.unit is not None]
+    return {
+        at
+        for at in range(len(tokens))
+        if tokens[at][0] == "word"
+        and any(_distance(o, at, tokens) < _distance(claim, at, tokens) for o in rivals)
+    }
+
+
+def _named(
+    claim: Claim,
+    candidates: Sequence[Fact],
+    tokens: list[tuple[str, str]],
+    others: Sequence[Claim] = (),
+) -> list[Fact]:
+    blocked = _blocked(claim, others, tokens)
+    scored = [(f, _closeness(f, tokens, claim, blocked)) for f in candidates]
     top = max((s for _, s in scored), default=0.0)
     return [f for f, s in scored if top >= MIN_CLOSENESS and s > NAMED_SHARE * top + 1e-9]
 
@@ -453,6 +338,7 @@ def _judge(
     facts: Sequence[Fact],
     tokens: list[tuple[str, str]],
     identifiers: frozenset[str] = frozenset(),
+    others: Sequence[Claim] = (),
 ) -> Verdict | None:
     """The verdict on a claim; None for a bare number that names no fact, or that
     follows a name as its version ("export API 1.3")."""
@@ -460,7 +346,7 @@ def _judge(
     if claim.unit is None and claim.position > 0 and tokens[claim.position - 1][1] in identifiers:
         return None
     candidates = [f for f in facts if f.kind in kinds]
-    named = _named(claim, candidates, tokens)
+    named = _named(claim, candidates, tokens, others)
     if not named and claim.unit is None:
         return None
     aggregates = [f for f in candidates if not f.label.startswith(ENTRY_LABELS)]
@@ -501,10 +387,6 @@ def _mentions(tokens: list[tuple[str, str]], names: set[Phrase]) -> int:
     return found
 
 
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
-
-
 def check_claims(
     texts: Iterable[str],
     facts: Facts,
@@ -534,8 +416,9 @@ def check_claims(
         for sentence in sentences(text):
             tokens = tokens_of(sentence, ids)
             check.names_mentioned += _mentions(tokens, own)
-            for claim in _claims(sentence, tokens):
-                if (verdict := _judge(claim, indexed, tokens, identifiers)) is not None:
+            found = _claims(sentence, tokens)
+            for claim in found:
+                if (verdict := _judge(claim, indexed, tokens, identifiers, found)) is not None:
                     check.verdicts.append(verdict)
             check.findings += day_findings(sentence, tokens, facts)
             check.findings += trend_findings(sentence, tokens, facts)

@@ -230,66 +230,47 @@ def _title_names(title: str) -> tuple[Phrase, ...]:
     return tuple((w,) for w in words(title) if len(w) >= 4) + phrases(title)
 
 
+PREVIOUS_KINDS: dict[str, Kind] = {
+    "total_minutes": Kind.DURATION,
+    "focus_minutes": Kind.DURATION,
+    "meeting_minutes": Kind.DURATION,
+    "focus_ratio": Kind.RATIO,
+    "meeting_share": Kind.RATIO,
+    "meeting_count": Kind.COUNT,
+    "entry_count": Kind.COUNT,
+    "days_active": Kind.COUNT,
+}
+CHANGE_KINDS: dict[str, Kind] = {
+    "total_minutes_change": Kind.DURATION,
+    "focus_minutes_change": Kind.DURATION,
+    "meeting_minutes_change": Kind.DURATION,
+    "top_project_minutes_change": Kind.DURATION,
+    "focus_ratio_change": Kind.RATIO,
+    "meeting_share_change": Kind.RATIO,
+    "total_change_ratio": Kind.RATIO,
+    "meeting_count_change": Kind.COUNT,
+    "entry_count_change": Kind.COUNT,
+}
+
+
 def _previous(f: Facts) -> list[Fact]:
     """The previous period's figures and the changes since, named by comparison words."""
     if f.previous is None:
         return []
     p, ch = f.previous, f.changes
-    d, r, c = Kind.DURATION, Kind.RATIO, Kind.COUNT
     found = [
-        Fact(
-            "previous total",
-            d,
-            p["total_minutes"],
-            PREVIOUS,
-        ),
-        Fact(
-            "previous focus time",
-            d,
-            p["focus_minutes"],
-            PREVIOUS,
-        ),
-        Fact(
-            "previous meeting time",
-            d,
-            p["meeting_minutes"],
-            PREVIOUS,
-        ),
-        Fact("previous focus share", r, p["focus_ratio"], PREVIOUS),
-        Fact(
-            "previous meeting share",
-            r,
-            p["meeting_share"],
-            PREVIOUS,
-        ),
-        Fact(
-            "previous meetings",
-            c,
-            p["meeting_count"],
-            PREVIOUS,
-        ),
-        Fact("previous entries", c, p["entry_count"], PREVIOUS),
-        Fact("previous active days", c, p["days_active"], PREVIOUS),
+        Fact(f"previous {key.replace('_', ' ')}", kind, p[key], PREVIOUS)
+        for key, kind in PREVIOUS_KINDS.items()
     ]
+    d = Kind.DURATION
     found += [
         Fact(f"previous project {name}", d, m, PREVIOUS)
         for name, m in (p.get("minutes_by_project") or {}).items()
         if name != NO_PROJECT
     ]
-    kinds: dict[str, tuple[Kind, tuple[Phrase, ...]]] = {
-        "total_minutes_change": (d, phrases("total", "logged")),
-        "focus_minutes_change": (d, phrases("focus")),
-        "meeting_minutes_change": (d, phrases("meeting")),
-        "top_project_minutes_change": (d, phrases(*(list(f.minutes_by_project)[:1]))),
-        "focus_ratio_change": (r, phrases("focus")),
-        "meeting_share_change": (r, phrases("meeting")),
-        "total_change_ratio": (r, phrases("total", "logged", "hours")),
-        "meeting_count_change": (c, phrases("meeting")),
-        "entry_count_change": (c, phrases("entry")),
-    }
     found += [
-        Fact(key.replace("_", " "), kind, ch[key], CHANGE)
-        for key, (kind, names) in kinds.items()
+        Fact(f"{key} change", kind, ch[key], CHANGE)
+        for key, kind in CHANGE_KINDS.items()
         if key in ch
     ]
     return found

@@ -15,14 +15,15 @@ from collections.abc import Callable
 from datetime import date
 
 from englog.ai.analytics import NO_PROJECT, Facts
+from englog.ai.errors import AIError
 from englog.ai.fact_index import TYPES
 
 REFERENCE = re.compile(r"\{\s*([a-z_]+)\s*(?::\s*([^{}]{1,80}?)\s*)?\}")
 MAX_ERRORS = 3
 
 
-class UnknownReference(ValueError):
-    """A reference the facts cannot fill in."""
+class UnknownReference(AIError, ValueError):
+    """A reference the facts cannot fill in: the answer is invalid and asked again."""
 
 
 def hours_text(minutes: float) -> str:
