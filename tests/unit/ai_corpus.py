@@ -265,7 +265,8 @@ def structured(w: W, kind: str) -> Answer:
         f"{p1} took the most time ({h(m1)}), and {dname(w.busiest)} was the heaviest day "
         f"({h(f.busiest_day_minutes)}).",
         [
-            f"Context switches: {f.context_switches} in total, {f.context_switches_per_day:g} per day."
+            f"Context switches: {f.context_switches} in total, "
+            f"{f.context_switches_per_day:g} per day."
         ],
         busiest_day=dname(w.busiest),
         top_project=p1,
