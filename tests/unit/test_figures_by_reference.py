@@ -111,7 +111,7 @@ async def test_an_unknown_reference_is_asked_again_with_the_error(fake: FakeOlla
     backend = OllamaBackend(fake.url, fo.DEFAULT_MODEL, retry=FAST)
     result = await backend.generate_insight(request())
     await backend.aclose()
-    first, second = fake.calls()
+    _first, second = fake.calls()
     repair = second.body["messages"][-1]["content"]
     assert "unknown reference" in repair and "project_hours:zephyr" in repair
     assert result.summary == "You logged 42.2 h; 21.0 h went to atlas."
