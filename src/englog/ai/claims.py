@@ -277,8 +277,10 @@ def _afterunit_of(tokens: list[tuple[str, str]], k: int) -> bool:
 
 def _closeness(
     fact: Fact, tokens: list[tuple[str, str]], claim: Claim, blocked: Collection[int] = ()
-) -> float:
-    best = 0.0
+) -> tuple[float, bool]:
+    """How closely the sentence names `fact` for this claim, and whether a strong word
+    does (not only a generic verb like "logged" or the claim's own unit)."""
+    best, strong = 0.0, False
     for at in range(len(tokens)):
         if tokens[at][0] == "num" or at == claim.position or at in blocked:
             continue
@@ -288,9 +290,15 @@ def _closeness(
             if not _names_at(phrase, tokens, at, claim):
                 continue
             distance = _distance(claim, at, tokens)
-            weak = phrase[0] == "~" or (claim.unit is not None and at == claim.position + 1)
-            best = max(best, 1.0 / (1 + distance + (UNIT_DISTANCE if weak else 0)))
-    return best
+            weak = (
+                phrase[0] == "~"
+                or (claim.unit is not None and at == claim.position + 1)
+                or (tokens[at][1] == "total" and at > 0 and tokens[at - 1][1] == "in")
+            )
+            score = 1.0 / (1 + distance + (UNIT_DISTANCE if weak else 0))
+            if score > best or (score == best and not weak):
+                best, strong = score, not weak
+    return best, strong
 
 
 def _blocked(claim: Claim, others: Sequence[Claim], tokens: list[tuple[str, str]]) -> set[int]:
@@ -310,11 +318,16 @@ def _named(
     candidates: Sequence[Fact],
     tokens: list[tuple[str, str]],
     others: Sequence[Claim] = (),
-) -> list[Fact]:
+) -> tuple[list[Fact], bool]:
+    """The facts the claim's words name (within NAMED_SHARE of the closest), and whether
+    any is named by a strong word."""
     blocked = _blocked(claim, others, tokens)
-    scored = [(f, _closeness(f, tokens, claim, blocked)) for f in candidates]
-    top = max((s for _, s in scored), default=0.0)
-    return [f for f, s in scored if top >= MIN_CLOSENESS and s > NAMED_SHARE * top + 1e-9]
+    scored = [(f, *_closeness(f, tokens, claim, blocked)) for f in candidates]
+    top = max((c for _, c, _ in scored), default=0.0)
+    if top < MIN_CLOSENESS:
+        return [], False
+    named = [(f, strong) for f, c, strong in scored if c > NAMED_SHARE * top + 1e-9]
+    return [f for f, _ in named], any(strong for _, strong in named)
 
 
 def _sums(named: Sequence[Fact]) -> list[Fact]:
@@ -346,13 +359,22 @@ def _judge(
     if claim.unit is None and claim.position > 0 and tokens[claim.position - 1][1] in identifiers:
         return None
     candidates = [f for f in facts if f.kind in kinds]
-    named = _named(claim, candidates, tokens, others)
+    named, strong = _named(claim, candidates, tokens, others)
     if not named and claim.unit is None:
         return None
     aggregates = [f for f in candidates if not f.label.startswith(ENTRY_LABELS)]
+    if claim.unit is not None and Kind.COUNT in kinds:
+        # "7 days" can only be a count of days: the unit narrows an unnamed count.
+        counted = [
+            f for f in aggregates if any(_matches(p, [("word", claim.unit)], 0) for p in f.names)
+        ]
+        aggregates = counted or aggregates
+        candidates = counted or candidates
     pool = named or candidates
-    if named and all(f.label.startswith(ENTRY_LABELS) for f in named):
-        pool = named + aggregates  # a title word ("entries") is weak evidence of the fact
+    if named and (not strong or all(f.label.startswith(ENTRY_LABELS) for f in named)):
+        # Only generic words ("75 minutes in total", "entries" in a title) name it: they
+        # do not narrow the claim down, so it may be any figure of its kind.
+        pool = named + aggregates
     if claim.signed:
         pool = pool + [f for f in candidates if CHANGE_LABEL in f.label]
     pool = pool + _sums(named)

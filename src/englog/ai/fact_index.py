@@ -282,7 +282,7 @@ def index_facts(f: Facts) -> list[Fact]:
         "total logged time",
         Kind.DURATION,
         f.total_minutes,
-        phrases("total", "overall", "altogether", "in total")
+        phrases("total", "overall", "altogether")
         + tuple(("~", w) for w in ("logged", "tracked", "recorded")),
     )
     durations = _durations(f)
