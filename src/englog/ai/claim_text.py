@@ -26,6 +26,8 @@ _IDENTIFIERS = [
         re.I,
     ),
     re.compile(r"\bto\s+\d+\.\d{2,}\b"),  # "upgraded to 2.14"
+    re.compile(r"\b(?:week|wk|cw)\s*#?\d{1,2}\b|\bW\d{1,2}\b", re.I),  # week 46, W46
+    re.compile(r"\b(?:19|20)\d{2}\b(?!\s*(?:min|minutes|h\b|hours|entries|%))"),  # years
     # A version after a capitalised name: "export API 1.3", "Python 3.12".
     re.compile(r"(?<=[A-Z][\w])\s+\d+\.\d+\b(?!\s*(?:%|h\b|hrs?\b|hours?|min|percent))"),
 ]
@@ -118,7 +120,7 @@ def _prepare(text: str, ids: Iterable[str]) -> str:
     text = _GLUED_HM.sub(r"\1 h \2 min", text)
     text = _GLUED_H_MIN.sub(r"\1 h \2 min", text)
     text = _GLUED_UNIT.sub(r" \1", text)
-    text = text.replace("~", " about ")
+    text = text.replace("~", " about ").replace("≈", " about ")
     return _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1).lower()] + " ", text)
 
 

@@ -275,6 +275,18 @@ def _afterunit_of(tokens: list[tuple[str, str]], k: int) -> bool:
     return k >= 2 and tokens[k - 2][0] == "num"
 
 
+_DAY_WORDS = frozenset(
+    {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+    | {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+)
+_WHEN = frozenset({"on", "during", "by", "until", "through", "from", "to", "till"})
+
+
+def _when(tokens: list[tuple[str, str]], at: int) -> bool:
+    """ "5 hours on Thursday" says when, not that it was Thursday's total."""
+    return tokens[at][1] in _DAY_WORDS and at > 0 and tokens[at - 1][1] in _WHEN
+
+
 def _closeness(
     fact: Fact, tokens: list[tuple[str, str]], claim: Claim, blocked: Collection[int] = ()
 ) -> tuple[float, bool]:
@@ -294,6 +306,7 @@ def _closeness(
                 phrase[0] == "~"
                 or (claim.unit is not None and at == claim.position + 1)
                 or (tokens[at][1] == "total" and at > 0 and tokens[at - 1][1] == "in")
+                or _when(tokens, at)
             )
             score = 1.0 / (1 + distance + (UNIT_DISTANCE if weak else 0))
             if score > best or (score == best and not weak):
