@@ -163,8 +163,14 @@ class ClaimCheck:
         return lines + [f'project "{p}" is not in the entries' for p in self.unknown_projects]
 
 
+def _advice(tokens: list[tuple[str, str]]) -> bool:
+    return any(t in ADVICE for _, t in tokens) or ("next", "week") in itertools.pairwise(
+        t for _, t in tokens
+    )
+
+
 def _claims(sentence: str, tokens: list[tuple[str, str]]) -> list[Claim]:
-    if any(t in ADVICE for _, t in tokens):
+    if _advice(tokens):
         return []  # advice states what to do, not what happened
     found: list[Claim] = []
     skip: set[int] = set()
@@ -455,8 +461,9 @@ def check_claims(
             for claim in found:
                 if (verdict := _judge(claim, indexed, tokens, identifiers, found)) is not None:
                     check.verdicts.append(verdict)
-            check.findings += day_findings(sentence, tokens, facts)
-            check.findings += trend_findings(sentence, tokens, facts)
+            if not _advice(tokens):  # "start next Monday with a focus block"
+                check.findings += day_findings(sentence, tokens, facts)
+                check.findings += trend_findings(sentence, tokens, facts)
     return check
 
 

@@ -44,7 +44,9 @@ words it does not read (fractions like "a third", figures spelled in other langu
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -138,10 +140,30 @@ def verification(check: ClaimCheck) -> float:
     return round(held * ERROR_FACTOR**check.failures, 3)
 
 
+ECHO_SHINGLE = 6  # this many words in a row from the instructions is an echo
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    found = [w for w in re.findall(r"[^\W\d_]+", text.lower())]
+    return {tuple(found[i : i + ECHO_SHINGLE]) for i in range(len(found) - ECHO_SHINGLE + 1)}
+
+
+@functools.cache
+def _instruction_shingles() -> frozenset[tuple[str, ...]]:
+    from englog.ai.prompts import FOCUS, REPORT_FOCUS, SYSTEM
+    from englog.ai.references import guide
+
+    texts = [SYSTEM, REPORT_FOCUS, guide(), *FOCUS.values()]
+    return frozenset(s for t in texts for s in _shingles(t))
+
+
 def echo(texts: Iterable[str]) -> float:
-    """1.0 when the answer repeats the prompt's machinery (JSON facts, entry lines)."""
-    joined = " ".join(texts).lower()
-    return 1.0 if any(marker in joined for marker in _ECHO_MARKERS) else 0.0
+    """1.0 when the answer repeats the prompt: its machinery (JSON facts, entry lines)
+    or ECHO_SHINGLE words in a row of its instructions."""
+    joined = " ".join(texts)
+    if any(marker in joined.lower() for marker in _ECHO_MARKERS):
+        return 1.0
+    return 1.0 if _shingles(joined) & _instruction_shingles() else 0.0
 
 
 def _checked(check: ClaimCheck, texts: Sequence[str], language: str) -> dict[str, float]:
