@@ -140,7 +140,7 @@ def verification(check: ClaimCheck) -> float:
     return round(held * ERROR_FACTOR**check.failures, 3)
 
 
-ECHO_SHINGLE = 6  # this many words in a row from the instructions is an echo
+ECHO_SHINGLE = 10  # this many words in a row from the instructions is an echo
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
