@@ -189,3 +189,14 @@ def test_thousands_separators_and_where_the_words_are() -> None:
     assert parallel.agreeing == 2 and parallel.unsupported() == []
     [line] = check_claims(['Meetings on "api" took 200 min.'], facts).unsupported()
     assert line.startswith('"Meetings on "api" took 200 min."') and "meeting time is 145" in line
+
+
+def test_an_answer_repeating_the_prompt_is_an_echo() -> None:
+    instructions = "Use only the FACTS and ENTRIES given. Never invent activities, projects."
+    facts_json = 'FACTS (computed, exact): {"entry_count": 43}'
+    natural = ["60% of the time had team-wide or broader impact, most of it on refunds."]
+    assert confidence.echo([instructions]) == 1.0 and confidence.echo([facts_json]) == 1.0
+    assert confidence.echo(natural) == 0.0
+    echoed = confidence.components(FACTS, [instructions, *faithful()], [], IDS, 0.9)
+    plain = confidence.components(FACTS, faithful(), [], IDS, 0.9)
+    assert confidence.combine(echoed) < confidence.combine(plain) - 0.3
