@@ -9,32 +9,45 @@ from __future__ import annotations
 
 from englog.ai.analytics import NO_PROJECT, Facts
 
-_MARKERS = (
+# Words that point at an earlier period.
+_PERIODS = (
     ("last", "week"),
-    ("previous",),
-    ("prior",),
-    ("week", "before"),
+    ("previous", "week"),
+    ("prior", "week"),
     ("earlier", "week"),
+    ("week", "before"),
+    ("last", "period"),
+    ("previous", "period"),
+    ("prior", "period"),
+    ("last", "sprint"),
+    ("previous", "sprint"),
+    ("over", "week"),  # week over week
+    ("wow",),
     ("up", "from"),
     ("down", "from"),
-    ("compared",),
-    ("over", "week"),
     ("than", "before"),
+    ("than", "last"),
     ("since", "last"),
-    ("wow",),
-    ("increased",),
-    ("decreased",),
-    ("rose",),
-    ("fell",),
-    ("dropped",),
-    ("grew",),
-    ("declined",),
-    ("climbed",),
-    ("doubled",),
-    ("halved",),
-    ("jumped",),
-    ("shrank",),
 )
+# A change verb compares too, when its subject is one of the figures englog tracks
+# ("meeting time dropped"), not something an entry describes ("5xx errors dropped").
+_VERBS = frozenset(
+    [
+        "increased",
+        "decreased",
+        "rose",
+        "fell",
+        "dropped",
+        "grew",
+        "declined",
+        "climbed",
+        "doubled",
+        "halved",
+        "jumped",
+        "shrank",
+    ]
+)
+_TRACKED = frozenset({"total", "logged", "hours", "workload", "focus", "meeting", "meetings"})
 _UP = frozenset(
     [
         "up",
@@ -122,7 +135,9 @@ def trend_findings(sentence: str, tokens: list[tuple[str, str]], facts: Facts): 
     from englog.ai.claims import Finding
 
     words = [t for _, t in tokens]
-    if not any(_has(words, m) for m in _MARKERS):
+    period = any(_has(words, m) for m in _PERIODS)
+    tracked = _TRACKED | {w for p in facts.minutes_by_project for w in p.lower().split("-")}
+    if not period and not (set(words) & _VERBS and set(words) & tracked):
         return []
     if facts.previous is None:
         why = "compares with an earlier period, but the request carried none"
