@@ -82,6 +82,12 @@ def test_trends_are_checked_against_the_previous_week(text: str, holds: bool) ->
         "Thursday was your busiest day; Sunday was the quietest.",
         "You released export API 1.3 on Friday.",
         "The 1:1 with your manager took 30 minutes on Tuesday.",
+        "Webhook errors dropped after the CA bundle fix.",
+        "Compared with meetings, focus took most of the time.",
+        "Prior to the release you wrote the runbook.",
+        "On Saturday you rested.",
+        "The 2 debugging sessions took 4.5 h in total.",
+        "Your 5-day streak ran from Monday to Friday; entries averaged 79 minutes.",
     ],
 )
 def test_faithful_sentences_hold(text: str) -> None:
