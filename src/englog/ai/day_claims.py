@@ -27,7 +27,7 @@ _CAPITALISED_ABBREVIATION = re.compile(r"\b(Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|
 _BUSY = frozenset({"busiest", "heaviest", "fullest", "peak", "most"})
 _QUIET = frozenset({"quietest", "lightest", "slowest", "calmest", "least", "shortest", "fewest"})
 _DAY_NOUNS = frozenset({"day", "days", "workday"})
-_NEEDS_DAY_NOUN = frozenset({"longest", "peak", "biggest", "shortest", "most", "least", "fewest"})
+_NEEDS_DAY_NOUN = frozenset({"longest", "biggest", "shortest", "most", "least", "fewest"})
 _OTHER_MEASURES = frozenset(
     {
         "focus",
@@ -46,6 +46,11 @@ _OTHER_MEASURES = frozenset(
         "support",
         "debugging",
         "learning",
+        "productive",
+        "focused",
+        "efficient",
+        "effective",
+        "valuable",
     }
 )
 _IDLE = frozenset({"nothing", "idle", "off", "free", "empty", "zero"})
