@@ -56,7 +56,9 @@ _OTHER_MEASURES = frozenset(
 _IDLE = frozenset({"nothing", "idle", "off", "free", "empty", "zero"})
 # Words that describe a day without saying whether anything was logged on it.
 _VAGUE = frozenset({"quiet", "light", "rest", "rested", "break", "calm", "slow", "lighter"})
-_NEGATION = _IDLE | _VAGUE | frozenset({"no", "not", "without", "never", "didn", "wasn", "none", "t"})
+_NEGATION = (
+    _IDLE | _VAGUE | frozenset({"no", "not", "without", "never", "didn", "wasn", "none", "t"})
+)
 _WORKED = frozenset(
     {"work", "worked", "working", "logged", "spent", "call", "on", "paged", "page", "incident"}
 )
