@@ -225,7 +225,7 @@ _NOT_PREFIXED = frozenset({"totalling", "totaling", "totalled", "totaled"})  # "
 
 
 def _matches(phrase: Phrase, tokens: list[tuple[str, str]], at: int) -> bool:
-    if phrase and phrase[0] in (">", "~"):
+    if phrase and phrase[0] in (">", "~", "^"):
         phrase = phrase[1:]
     for offset, word in enumerate(phrase):
         if at + offset >= len(tokens):
@@ -273,6 +273,8 @@ UNIT_DISTANCE = 3  # the unit word itself ("5 days") names facts only weakly
 def _names_at(phrase: Phrase, tokens: list[tuple[str, str]], at: int, claim: Claim) -> bool:
     if phrase and phrase[0] == ">" and at > claim.position:
         return False  # names only the figure after it
+    if phrase and phrase[0] == "^" and at != claim.position - 1:
+        return False  # names only the figure right after it
     return _matches(phrase, tokens, at)
 
 

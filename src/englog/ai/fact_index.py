@@ -95,7 +95,7 @@ PREVIOUS: tuple[Phrase, ...] = (
 )
 # Words that name a change: "up by 3 h", "2 more meetings", "+3.5 h" (a signed figure).
 CHANGE: tuple[Phrase, ...] = (
-    (">", "by"),
+    ("^", "by"),  # "up by 3 h": only right before the figure
     ("more",),
     ("less",),
     ("fewer",),
@@ -263,6 +263,10 @@ def _previous(f: Facts) -> list[Fact]:
         for key, kind in PREVIOUS_KINDS.items()
     ]
     d = Kind.DURATION
+    top = next((name for name in f.minutes_by_project if name != NO_PROJECT), None)
+    if top is not None:  # the current top project may have had no time before
+        before = (p.get("minutes_by_project") or {}).get(top, 0.0)
+        found.append(Fact(f"previous project {top}", d, before, PREVIOUS))
     found += [
         Fact(f"previous project {name}", d, m, PREVIOUS)
         for name, m in (p.get("minutes_by_project") or {}).items()

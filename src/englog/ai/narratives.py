@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
-from englog.ai.analytics import Facts, minutes
+from englog.ai.analytics import NO_PROJECT, Facts, minutes
 from englog.ai.schemas import EntryPayload, InsightType
 from englog.ai.wording import (
     day_label,
@@ -28,11 +28,16 @@ MAX_HIGHLIGHTS = 5
 Narrative = tuple[str, str, list[str]]  # title, summary, key points
 
 
+def named_projects(f: Facts) -> dict[str, float]:
+    """Minutes per project without the entries that have none: "(none)" is no project."""
+    return {p: m for p, m in f.minutes_by_project.items() if p != NO_PROJECT}
+
+
 def _top_line(f: Facts) -> str:
     parts = []
     if top_type := first(f.minutes_by_type):
         parts.append(f"Most time went to {quoted(top_type[0])} ({hours(top_type[1])})")
-    if top_project := first(f.minutes_by_project):
+    if top_project := first(named_projects(f)):
         parts.append(f"the project {quoted(top_project[0])} ({hours(top_project[1])})")
     return (" and ".join(parts) + ".") if parts else ""
 
@@ -78,8 +83,8 @@ def skill_development(f: Facts) -> Narrative:
     points = [
         f"Learning: {hours(learning)} ({pct(share_of(f, 'learning'))} of logged time).",
         f"Research: {hours(research)} ({pct(share_of(f, 'research'))}).",
-        f"Documentation, which consolidates what you learn: "
-        f"{hours(minutes_of(f, 'documentation'))}.",
+        f"Documentation: {hours(minutes_of(f, 'documentation'))}, which consolidates what "
+        "you learn.",
     ]
     if debugging := minutes_of(f, "debugging"):
         points.append(f"Debugging, hands-on knowledge of the systems: {hours(debugging)}.")
@@ -188,7 +193,7 @@ def trend_lines(f: Facts) -> list[str]:
         f"Meeting time {moved(f.meeting_minutes - p['meeting_minutes'])} to "
         f"{hours(f.meeting_minutes)} from {hours(p['meeting_minutes'])} the week before.",
     ]
-    if top := first({k: v for k, v in f.minutes_by_project.items() if k != "(none)"}):
+    if top := first(named_projects(f)):
         before = (p.get("minutes_by_project") or {}).get(top[0], 0.0)
         lines.append(
             f"The top project {quoted(top[0])} {moved(top[1] - before)} to {hours(top[1])} "
@@ -210,8 +215,8 @@ def habit_lines(f: Facts) -> list[str]:
         n = f.night_entries[0]
         across = ", across midnight" if n["crosses_midnight"] else ""
         lines.append(
-            f"Night work: {quoted(n['title'])} from {n['start'][11:16]} to {n['end'][11:16]}"
-            f"{across} ({hours(n['minutes'])})."
+            f"Night work: {quoted(n['title'])} ran {hours(n['minutes'])}, from "
+            f"{n['start'][11:16]} to {n['end'][11:16]}{across}."
         )
     return lines
 
@@ -254,7 +259,7 @@ def notable_entries(entries: Iterable[EntryPayload], limit: int) -> list[EntryPa
 
 def highlights(entries: Sequence[EntryPayload], f: Facts) -> list[str]:
     lines = []
-    if top_project := first(f.minutes_by_project):
+    if top_project := first(named_projects(f)):
         lines.append(f"Most time on {quoted(top_project[0])}: {hours(top_project[1])}.")
     for e in notable_entries(entries, MAX_HIGHLIGHTS - 1):
         project = f" on {quoted(e.project)}" if e.project else ""
