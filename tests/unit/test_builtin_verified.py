@@ -1,8 +1,8 @@
-"""The builtin text is the facts, so the verifier must find nothing wrong in it, on any
-week: random weeks (seeded) with every activity type, projects or none, tags, overlaps,
-idle and weekend days, night pages across midnight, offsets from -05:00 to +09:00, with
-and without the week before. A claim the verifier misreads in the builtin text would
-also cost a faithful LLM answer its confidence."""
+"""The verifier on weeks nobody wrote answers for: random weeks (seeded) with every
+activity type, projects or none, tags, overlaps, idle and weekend days, night pages
+across midnight, offsets from -05:00 to +09:00, with and without the week before. The
+builtin text is the facts, so the verifier must find nothing wrong in it; the corpus's
+faithful styles must not be flagged either."""
 
 from __future__ import annotations
 
@@ -12,9 +12,15 @@ from typing import Any
 
 import pytest
 
+from englog.ai import confidence
+from englog.ai.analytics import compute_facts
+from englog.ai.answer_schema import checkable, field_findings, finish
 from englog.ai.builtin import BuiltinBackend
-from englog.ai.schemas import InsightRequest, InsightType, WeeklyReportRequest
+from englog.ai.claims import entry_names
+from englog.ai.schemas import InsightDraft, InsightRequest, InsightType, WeeklyReportRequest
 from englog.domain.entries import ActivityType
+from tests.unit import ai_corpus as corpus
+from tests.unit.ai_week import payloads
 
 WEEK = (date(2026, 11, 9), date(2026, 11, 15))
 PROJECTS = ["atlas", "orion", "payments-api", "ledger", None]
@@ -81,3 +87,34 @@ async def test_the_verifier_finds_nothing_wrong_in_builtin_text(seed: int) -> No
         )
     )
     assert report.unsupported_claims == [], (seed, report.unsupported_claims)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_faithful_styles_hold_on_random_weeks(seed: int) -> None:
+    """The scripted faithful styles of the corpus, written about random weeks: the
+    verifier flags none of their claims (the ones a week cannot support are skipped)."""
+    rng = random.Random(seed)
+    entries = payloads([e | {"id": f"w-{i:02d}"} for i, e in enumerate(random_week(rng, WEEK[0]))])
+    facts = compute_facts(entries)
+    checked = 0
+    for name, build in corpus.FAITHFUL.items():
+        try:
+            raw = InsightDraft.model_validate(build(corpus.W(facts), "productivity"))
+            draft = finish(raw, facts)
+        except (KeyError, IndexError, StopIteration, ValueError):
+            continue  # about something this week lacks (a second project, night work)
+        texts, references = checkable(raw)
+        scored = confidence.assess(
+            facts,
+            texts,
+            draft.cited_entry_ids,
+            {e.id for e in entries if e.id},
+            draft.self_confidence,
+            names=entry_names(entries),
+            findings=field_findings(draft, facts),
+            entries=entries,
+            references=references,
+        )
+        assert scored.unsupported_claims == [], (seed, name, scored.unsupported_claims)
+        checked += 1
+    assert checked >= 5

@@ -82,6 +82,9 @@ def name_phrases(*names: str) -> tuple[Phrase, ...]:
 
 
 NIGHT_WORDS = ("night", "late", "on call", "after hours", "midnight", "evening")
+# Night words often say when something happened ("kept you up past midnight for 1 h"):
+# they name night facts weakly.
+NIGHT: tuple[Phrase, ...] = tuple(("~", *words(w)) for w in NIGHT_WORDS)
 # Words that name the previous period's figures; ">" marks a word that only names the
 # figure after it ("up from 22 h": "from" names 22 h, not the figure before it).
 PREVIOUS: tuple[Phrase, ...] = (
@@ -150,7 +153,7 @@ def _durations(f: Facts) -> list[Fact]:
     found.append(Fact("high or critical time", d, high, phrases("high", "critical", "valu")))
     broad = sum(m for i, m in f.minutes_by_impact.items() if i != "personal")
     found.append(Fact("team-wide or broader time", d, broad, phrases("team", "impact", "broader")))
-    found.append(Fact("night time", d, f.night_minutes, phrases(*NIGHT_WORDS)))
+    found.append(Fact("night time", d, f.night_minutes, NIGHT))
     found.append(Fact("weekend time", d, f.weekend_minutes, phrases("weekend")))
     for r in f.recurring_meetings:
         found.append(Fact(f"{r['title']} time", d, r["minutes"], _title_names(r["title"])))
@@ -212,7 +215,7 @@ def _counts(f: Facts) -> list[Fact]:
     found += [
         Fact("weekend days", c, weekend, phrases("weekend")),
         Fact("days without entries", c, idle, phrases("idle", "nothing", "no work", "empty")),
-        Fact("night entries", c, len(f.night_entries), phrases(*NIGHT_WORDS)),
+        Fact("night entries", c, len(f.night_entries), NIGHT),
         Fact("entries across midnight", c, f.cross_midnight_entries, phrases("midnight")),
         Fact("overlapping entries", c, f.overlapping_entries, phrases("overlap")),
     ]
@@ -227,7 +230,9 @@ def _counts(f: Facts) -> list[Fact]:
 
 def _title_names(title: str) -> tuple[Phrase, ...]:
     """A recurring meeting is named by its title's words ("standup" for "Daily standup")."""
-    return tuple((w,) for w in words(title) if len(w) >= 4) + phrases(title)
+    return tuple((w,) for w in words(title) if len(w) >= 4 and w not in _TITLE_NOISE) + phrases(
+        title
+    )
 
 
 PREVIOUS_KINDS: dict[str, Kind] = {
