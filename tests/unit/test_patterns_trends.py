@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from englog.ai.analytics import compute_facts
 from englog.ai.claims import check_claims, entry_names
 from englog.ai.language import mismatch
 from englog.ai.ollama import OllamaBackend
-from englog.ai.schemas import InsightRequest
+from englog.ai.schemas import EntryPayload, InsightRequest
 from englog.ai.trends import previous_range, with_previous
 from tests.support import fake_ollama as fo
 from tests.unit.ai_week import WEEK, payloads, previous_entries, week_entries
@@ -141,3 +141,22 @@ async def test_the_prompt_asks_for_the_language() -> None:
     assert in_german.confidence_components["language_match"] == 1.0
     assert in_english.confidence_components["language_match"] == 0.0
     assert any("'de'" in line for line in in_english.unsupported_claims)
+
+
+def test_names_in_any_script_are_read() -> None:
+    start = datetime(2026, 11, 9, 9, tzinfo=UTC)
+    rows = [("платформа", 120), ("東京-api", 60), ("zürich", 90)]
+    entries = [
+        EntryPayload(
+            title="Работа",
+            type="development",
+            project=project,
+            start_time=start + timedelta(days=i),
+            end_time=start + timedelta(days=i, minutes=spent),
+        )
+        for i, (project, spent) in enumerate(rows)
+    ]
+    facts = compute_facts(entries)
+    right = check_claims(["Платформа took 2.0 h and 東京-api 1.0 h; zürich 1.5 h."], facts)
+    assert right.failures == 0 and right.names_mentioned == 3
+    assert check_claims(["Платформа took 1.0 h."], facts).failures == 1

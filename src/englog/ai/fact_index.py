@@ -22,7 +22,7 @@ from englog.domain.entries import ActivityType
 
 Phrase = tuple[str, ...]
 TYPES = tuple(t.value for t in ActivityType)
-WORD = re.compile(r"[a-z]+")
+WORD = re.compile(r"[^\W\d_]+")  # letters of any script
 
 # How people name each activity type besides its own words (stems match longer words).
 TYPE_WORDS: dict[str, tuple[str, ...]] = {
