@@ -86,6 +86,7 @@ def test_trends_are_checked_against_the_previous_week(text: str, holds: bool) ->
         "Compared with meetings, focus took most of the time.",
         "Prior to the release you wrote the runbook.",
         "On Saturday you rested.",
+        "You spent 2 h on follow-up work and the export API project.",
         "The 2 debugging sessions took 4.5 h in total.",
         "Your 5-day streak ran from Monday to Friday; entries averaged 79 minutes.",
     ],
@@ -106,6 +107,7 @@ def test_faithful_sentences_hold(text: str) -> None:
         "Orion received 21 hours while Atlas got 19.25 hours.",
         "You kept your weekend free.",
         "Most of the time went to Phoenix (12 h).",
+        "Most time went to zephyr-api (12 h).",
     ],
 )
 def test_unfaithful_sentences_fail(text: str) -> None:

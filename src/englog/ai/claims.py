@@ -54,13 +54,27 @@ _BARRIERS = frozenset({"and", "but", "while", "whereas", "vs", "versus", "agains
 MIN_CLOSENESS = 0.12  # a naming word at most 6 words away; farther ones name nothing
 
 _PROJECT_NOUNS = r"(?:projects?|repos?|repository|repositories|services?|codebases?|workstreams?)"
+# "billing-api", "ledger-svc", "web-v2": a hyphenated name ending like a repository (not
+# "follow-up" or "on-call").
+_REPO_NAME = (
+    r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:api|svc|service|app|web|db|worker|gateway|core|lib|"
+    r"sdk|ui|cli|server|client|backend|frontend|v\d+)\b"
+)
 _PROJECT = re.compile(
     rf'\b{_PROJECT_NOUNS}\s+["“`]([^"”`]+)["”`]|["“`]([^"”`]+)["”`]\s+{_PROJECT_NOUNS}\b'
     rf"|\b{_PROJECT_NOUNS}\s+([A-Z][\w\-]*)|\b([A-Z][\w\-]*[\w])\s+{_PROJECT_NOUNS}\b"
     rf"|\b(?:the|a|an|on|for|to|in)\s+([a-z][\w\-]*[\w])\s+{_PROJECT_NOUNS}\b"
     r"|\b(?:to|on|for|in)\s+([A-Z][\w\-]+)\s*(?:\(|:|,|-)?\s*(?:about\s+)?\d"
     r"|\d\s*(?:h|hrs?|hours?|min|minutes?|%)\s+(?:\w+\s+)?(?:to|on|for|in|into)\s+([A-Z][\w\-]+)"
-    r"|(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+[\w\-]*)\s+(?:took|spent|got|needed|ate|used)\s+\d",
+    r"|(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+[\w\-]*)\s+(?:took|spent|got|needed|ate|used)\s+\d"
+    # repository-like names beside a figure: "went to zephyr-api (12 h)", "6 h on billing-v2"
+    rf"|\b(?:to|on|for|in)\s+({_REPO_NAME})\s*(?:\(|:|,)?\s*(?:about\s+)?\d"
+    rf"|\d\s*(?:h|hrs?|hours?|min|minutes?|%)\s+(?:\w+\s+)?(?:to|on|for|in|into)\s+({_REPO_NAME})",
+)
+# Words many project names share: a name is known when its other words are.
+_GENERIC_NAME_WORDS = word_set(
+    "api app web service svc backend frontend server client core lib sdk ui data v the "
+    "project repo platform infra tool tools"
 )
 _NOT_NAMES = word_set(
     "the this that each every your a an one any main top same other new biggest largest "
@@ -416,7 +430,10 @@ def _projects(text: str, known: set[Phrase]) -> tuple[int, list[str]]:
         if set(name_words) <= _COMMON_CAPITALISED | _NOT_NAMES:
             continue
         named += 1
-        if not set(name_words) & known_words:
+        distinctive = set(name_words) - _GENERIC_NAME_WORDS or set(name_words)
+        if not distinctive <= known_words and not (
+            len(name_words) == 1 and set(name_words) & known_words
+        ):
             unknown.append(name)
     return named, unknown
 
