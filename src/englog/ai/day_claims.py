@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import TYPE_CHECKING
 
 from englog.ai.analytics import Facts
+
+if TYPE_CHECKING:  # claims imports this module
+    from englog.ai.claims import Finding
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _ABBREVIATIONS = {
@@ -124,7 +128,7 @@ def _holds(kind: str, facts: Facts, dates: dict[str, float]) -> bool:
     return any(m == quietest or m == 0 for m in dates.values())
 
 
-def day_findings(sentence: str, tokens: list[tuple[str, str]], facts: Facts):  # type: ignore[no-untyped-def]
+def day_findings(sentence: str, tokens: list[tuple[str, str]], facts: Facts) -> list[Finding]:
     """Findings on the day names and weekend of one sentence."""
     from englog.ai.claims import Finding
 

@@ -7,7 +7,12 @@ previous values and the changes)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from englog.ai.analytics import NO_PROJECT, Facts
+
+if TYPE_CHECKING:  # claims imports this module
+    from englog.ai.claims import Finding
 
 # Words that point at an earlier period.
 _PERIODS = (
@@ -131,7 +136,7 @@ def _metric(words: list[str], facts: Facts) -> tuple[str, float, float] | None:
     return None
 
 
-def trend_findings(sentence: str, tokens: list[tuple[str, str]], facts: Facts):  # type: ignore[no-untyped-def]
+def trend_findings(sentence: str, tokens: list[tuple[str, str]], facts: Facts) -> list[Finding]:
     from englog.ai.claims import Finding
 
     words = [t for _, t in tokens]
