@@ -59,13 +59,14 @@ def answer_schema(model: type[Draft], f: Facts) -> dict[str, Any]:
             properties[name] = texts
     properties |= {
         "cited_entry_ids": texts,
-        "self_confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "self_confidence": {"type": "number"},  # 0..1, checked on parsing (strict mode
+        # of OpenAI-compatible servers rejects minimum and maximum)
         "busiest_day": _nullable_enum(names["busiest_day"]),
         "top_project": _nullable_enum(names["top_project"]),
         "top_activity": _nullable_enum(names["top_activity"]),
         "focus_areas": {"type": "array", "items": {"type": "string", "enum": names["focus_areas"]}}
         if names["focus_areas"]
-        else {"type": "array", "maxItems": 0},
+        else {"type": "array", "items": {"type": "string"}},
     }
     return {
         "title": model.__name__,
