@@ -81,6 +81,10 @@ async def test_too_little_logged_to_judge() -> None:
         lines = await advice(kind, one)
         assert len(lines) == 1 and "too little to judge" in lines[0], lines
         assert "100%" not in lines[0]
+    req = InsightRequest(insight_type="productivity", entries=one)
+    summary = (await backend.generate_insight(req)).summary
+    assert "too little logged to judge the balance" in summary
+    assert "little room for deep work" not in summary
     report = await backend.generate_weekly_report(
         WeeklyReportRequest(week_start=WEEK[0], week_end=WEEK[1], entries=one)
     )

@@ -46,7 +46,7 @@ def productivity(f: Facts) -> Narrative:
     title = f"Productivity: {hours(f.total_minutes)} logged, {pct(f.focus_ratio)} focus work"
     summary = (
         f"You logged {hours(f.total_minutes)} over {plural(f.entry_count, 'entry', 'entries')} "
-        f"on {plural(f.days_active, 'day')}, with {focus_verdict(f.focus_ratio)}: "
+        f"on {plural(f.days_active, 'day')}, with {focus_verdict(f.focus_ratio, f.total_minutes)}: "
         f"{pct(f.focus_ratio)} focus work against {pct(f.meeting_share)} in meetings. "
         f"{pct(f.high_value_share)} of the time went to work rated high or critical. "
         + _top_line(f)

@@ -14,6 +14,7 @@ from typing import Any
 from englog.ai.analytics import Facts
 from englog.ai.schemas import InsightType
 from englog.ai.wording import (
+    JUDGED_MINUTES,
     day_label,
     hours,
     minutes_of,
@@ -39,7 +40,7 @@ REVIEW_SHARE_HIGH = 0.25
 SUPPORT_SHARE_HIGH = 0.20
 TEAM_IMPACT_LOW = 0.30
 TAG_CONCENTRATION_HIGH = 0.50
-MIN_JUDGED_MINUTES = 120.0  # under 2 h logged, shares say nothing about habits
+MIN_JUDGED_MINUTES = JUDGED_MINUTES  # under 2 h logged, shares say nothing about habits
 MAX_RECOMMENDATIONS = 4
 
 
