@@ -447,6 +447,24 @@ def _mentions(tokens: list[tuple[str, str]], names: set[Phrase]) -> int:
     return found
 
 
+def _said(read: Iterable[tuple[str, list[tuple[str, str]]]]) -> frozenset[str]:
+    """Every word of the texts and its prefixes of 4 letters or more (names match a
+    word's start: "debug" names "debugging")."""
+    found: set[str] = set()
+    for _, tokens in read:
+        for kind, token in tokens:
+            if kind == "word":
+                found.add(token)
+                found.update(token[:n] for n in range(4, len(token)))
+                if token.endswith("s"):
+                    found.add(token[:-1])
+    return frozenset(found)
+
+
+def _mentioned(fact: Fact, said: frozenset[str]) -> bool:
+    return any(all(w in said for w in p if w not in (">", "~", "^")) for p in fact.names)
+
+
 def check_claims(
     texts: Iterable[str],
     facts: Facts,
@@ -460,9 +478,14 @@ def check_claims(
     from englog.ai.day_claims import day_findings
     from englog.ai.trend_claims import trend_findings
 
+    texts = list(texts)
+    read = [(s, tokens_of(s, ids)) for text in texts for s in sentences(text)]
+    said = _said(read)
     aggregate = index_facts(facts)
     entries = list(entries)
-    indexed = aggregate + entry_facts(entries)
+    # Only the facts whose words the text uses can be named: a year of entries costs
+    # no more than the few the text talks about.
+    indexed = aggregate + [f for f in entry_facts(entries) if _mentioned(f, said)]
     own = known_names(facts)
     known = own | {words(n) for n in names}
     fact_words = {w for fact in aggregate for p in fact.names for w in p}
@@ -473,16 +496,15 @@ def check_claims(
         named, unknown = _projects(text, known)
         check.projects_named += named
         check.unknown_projects += unknown
-        for sentence in sentences(text):
-            tokens = tokens_of(sentence, ids)
-            check.names_mentioned += _mentions(tokens, own)
-            found = _claims(sentence, tokens)
-            for claim in found:
-                if (verdict := _judge(claim, indexed, tokens, identifiers, found)) is not None:
-                    check.verdicts.append(verdict)
-            if not _advice(tokens):  # "start next Monday with a focus block"
-                check.findings += day_findings(sentence, tokens, facts)
-                check.findings += trend_findings(sentence, tokens, facts)
+    for sentence, tokens in read:
+        check.names_mentioned += _mentions(tokens, own)
+        found = _claims(sentence, tokens)
+        for claim in found:
+            if (verdict := _judge(claim, indexed, tokens, identifiers, found)) is not None:
+                check.verdicts.append(verdict)
+        if not _advice(tokens):  # "start next Monday with a focus block"
+            check.findings += day_findings(sentence, tokens, facts)
+            check.findings += trend_findings(sentence, tokens, facts)
     return check
 
 
