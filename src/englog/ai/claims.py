@@ -21,7 +21,6 @@ dates, digits inside quoted names, and figures in advice ("aim for 4 h of focus"
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -33,7 +32,6 @@ from englog.ai.claim_text import (
     sentences,
     tokens_of,
     unit_of,
-    word_set,
 )
 from englog.ai.fact_index import (
     Fact,
@@ -44,6 +42,7 @@ from englog.ai.fact_index import (
     known_names,
     words,
 )
+from englog.ai.names import projects_named
 
 ENTRY_LABELS = ("entry ", "all ")  # facts about single entries (fact_index.entry_facts)
 CHANGE_LABEL = "change"
@@ -52,39 +51,6 @@ NAMED_SHARE = 0.5  # facts named at least half as closely as the closest one cou
 BARRIER = 4
 _BARRIERS = frozenset({"and", "but", "while", "whereas", "vs", "versus", "against"})
 MIN_CLOSENESS = 0.12  # a naming word at most 6 words away; farther ones name nothing
-
-_PROJECT_NOUNS = r"(?:projects?|repos?|repository|repositories|services?|codebases?|workstreams?)"
-# "billing-api", "ledger-svc", "web-v2": a hyphenated name ending like a repository (not
-# "follow-up" or "on-call").
-_REPO_NAME = (
-    r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:api|svc|service|app|web|db|worker|gateway|core|lib|"
-    r"sdk|ui|cli|server|client|backend|frontend|v\d+)\b"
-)
-_PROJECT = re.compile(
-    rf'\b{_PROJECT_NOUNS}\s+["“`]([^"”`]+)["”`]|["“`]([^"”`]+)["”`]\s+{_PROJECT_NOUNS}\b'
-    rf"|\b{_PROJECT_NOUNS}\s+([A-Z][\w\-]*)|\b([A-Z][\w\-]*[\w])\s+{_PROJECT_NOUNS}\b"
-    rf"|\b(?:the|a|an|on|for|to|in)\s+([a-z][\w\-]*[\w])\s+{_PROJECT_NOUNS}\b"
-    r"|\b(?:to|on|for|in)\s+([A-Z][\w\-]+)\s*(?:\(|:|,|-)?\s*(?:about\s+)?\d"
-    r"|\d\s*(?:h|hrs?|hours?|min|minutes?|%)\s+(?:\w+\s+)?(?:to|on|for|in|into)\s+([A-Z][\w\-]+)"
-    r"|(?<![.!?:]\s)(?<!^)\b([A-Z][a-z]+[\w\-]*)\s+(?:took|spent|got|needed|ate|used)\s+\d"
-    # repository-like names beside a figure: "went to zephyr-api (12 h)", "6 h on billing-v2"
-    rf"|\b(?:to|on|for|in)\s+({_REPO_NAME})\s*(?:\(|:|,)?\s*(?:about\s+)?\d"
-    rf"|\d\s*(?:h|hrs?|hours?|min|minutes?|%)\s+(?:\w+\s+)?(?:to|on|for|in|into)\s+({_REPO_NAME})",
-)
-# Words many project names share: a name is known when its other words are.
-_GENERIC_NAME_WORDS = word_set(
-    "api app web service svc backend frontend server client core lib sdk ui data v the "
-    "project repo platform infra tool tools"
-)
-_NOT_NAMES = word_set(
-    "the this that each every your a an one any main top same other new biggest largest "
-    "whole most its their our my two three four five several both all these those which "
-    "his her side pet own key core primary secondary named single two different many"
-)
-_COMMON_CAPITALISED = word_set(
-    "i monday tuesday wednesday thursday friday saturday sunday january february march "
-    "april may june july august september october november december"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,28 +382,6 @@ def _judge(
     return Verdict(claim, any(agrees(claim, f) for f in pool), tuple(named))
 
 
-def _projects(text: str, known: set[Phrase]) -> tuple[int, list[str]]:
-    """(projects named, those unknown). Lenient: a name sharing a word with a known
-    project, tag, activity or entry title ("the API project" for "api-gateway") is
-    known, so only a name the entries never mention counts as invented."""
-    known_words = {w for phrase in known for w in phrase}
-    named, unknown = 0, []
-    for match in _PROJECT.finditer(text):
-        name = next(g for g in match.groups() if g)
-        name_words = words(name)
-        if name.lower() in _NOT_NAMES or not name_words:
-            continue
-        if set(name_words) <= _COMMON_CAPITALISED | _NOT_NAMES:
-            continue
-        named += 1
-        distinctive = set(name_words) - _GENERIC_NAME_WORDS or set(name_words)
-        if not distinctive <= known_words and not (
-            len(name_words) == 1 and set(name_words) & known_words
-        ):
-            unknown.append(name)
-    return named, unknown
-
-
 def _mentions(tokens: list[tuple[str, str]], names: set[Phrase]) -> int:
     """How many of the known names (projects, types, tags) the sentence mentions."""
     found = 0
@@ -493,7 +437,7 @@ def check_claims(
     identifiers = frozenset((titles | {w for n in known for w in n}) - fact_words)
     check = ClaimCheck()
     for text in texts:
-        named, unknown = _projects(text, known)
+        named, unknown = projects_named(text, known)
         check.projects_named += named
         check.unknown_projects += unknown
     for sentence, tokens in read:
