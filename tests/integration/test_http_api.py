@@ -478,7 +478,13 @@ async def test_weekly_report(
     task = await store.get_task(response.json()["task_id"])
     assert task is not None and task.type == "weekly_report"
     assert task.payload["week_start"] == "2024-05-06" and task.payload["week_end"] == "2024-05-12"
-    assert set(task.payload) == {"week_start", "week_end", "entries", "time_zone"}
+    assert set(task.payload) == {
+        "week_start",
+        "week_end",
+        "entries",
+        "time_zone",
+        "previous_entries",
+    }
     assert [e["id"] for e in task.payload["entries"]] == [monday, sunday_late]
 
 

@@ -214,6 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
             text = fault.content
         elif fault is not None and fault.kind == "length":
             text, finish = json.dumps(faithful_answer(_v1_format(body)))[:40], "length"
+        elif fault is not None and fault.kind == "answer":
+            text = json.dumps(fault.answer)
         else:
             text = json.dumps(faithful_answer(_v1_format(body)))
         choice = {"index": 0, "message": {"role": "assistant", "content": text}}

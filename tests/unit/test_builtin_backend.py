@@ -163,10 +163,12 @@ async def test_confidence_is_bounded_and_grows_with_data() -> None:
     one = await insight("productivity", load_sample_week()[:1])
     for result in (week, one):
         assert 0.0 <= result["confidence"] <= 1.0
-        assert set(result["confidence_components"]) == {
+        assert set(result["confidence_components"]) >= {
             "schema_validity",
             "coverage",
             "data_sufficiency",
+            "evidence",
+            "verification",
             "numeric_agreement",
             "backend_prior",
         }
@@ -180,8 +182,10 @@ async def test_confidence_is_bounded_and_grows_with_data() -> None:
 async def test_confidence_follows_the_documented_formula() -> None:
     result = await insight("skill_development", load_sample_week())
     c = result["confidence_components"]
-    weighted = 0.5 * c["data_sufficiency"] + 0.25 * c["coverage"] + 0.25 * c["numeric_agreement"]
-    assert result["confidence"] == round(c["schema_validity"] * c["backend_prior"] * weighted, 3)
+    assert c["evidence"] == round(0.5 + 0.5 * c["data_sufficiency"] * c["coverage"], 3)
+    expected = c["schema_validity"] * c["backend_prior"] * c["evidence"] * c["verification"]
+    assert c["verification"] == 1.0 and result["unsupported_claims"] == []
+    assert result["confidence"] == round(expected, 3)
 
 
 def test_numeric_agreement_catches_invented_numbers() -> None:

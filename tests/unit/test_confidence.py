@@ -3,9 +3,8 @@ kept; an answer with wrong numbers or invented ids scores lower than a faithful 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,17 +12,11 @@ from englog.ai import confidence
 from englog.ai.analytics import Facts, compute_facts
 from englog.ai.builtin import BuiltinBackend
 from englog.ai.claims import check_claims
-from englog.ai.ollama import OllamaBackend
 from englog.ai.sample import load_sample_week
 from englog.ai.schemas import (
-    AIResult,
     EntryPayload,
     InsightRequest,
-    InsightType,
-    WeeklyReportRequest,
 )
-from tests.support import fake_ollama as fo
-from tests.support.fake_ollama import FakeOllama
 
 ENTRIES = [
     EntryPayload.model_validate(e | {"id": f"e{i:02d}"}) for i, e in enumerate(load_sample_week())
@@ -73,11 +66,6 @@ def test_entry_ids_and_clock_times_are_not_numeric_claims() -> None:
     assert check_claims(texts, FACTS, IDS).numbers == 0
 
 
-def test_no_checkable_claims_is_neither_trusted_nor_refuted() -> None:
-    parts = confidence.components(FACTS, ["A good week."], [], IDS, 0.5)
-    assert parts["grounding"] == confidence.NO_CLAIMS_GROUNDING
-
-
 def test_self_reported_confidence_weighs_least() -> None:
     assert min(confidence.WEIGHTS, key=confidence.WEIGHTS.__getitem__) == "self_reported"
     high, low = score(faithful(), ["e01"], 1.0), score(faithful(), ["e01"], 0.0)
@@ -102,12 +90,35 @@ def test_summarised_entries_lower_coverage() -> None:
 
 def test_combine_follows_the_documented_formula_and_is_bounded() -> None:
     parts = confidence.components(FACTS, faithful(), ["e01"], IDS, 0.8, logprobs=[Tok(-0.1)])
-    expected = sum(w * parts[n] for n, w in confidence.WEIGHTS.items()) / sum(
+    soft = sum(w * parts[n] for n, w in confidence.WEIGHTS.items()) / sum(
         confidence.WEIGHTS.values()
     )
+    writing = confidence.WRITING_FLOOR + (1 - confidence.WRITING_FLOOR) * soft
+    expected = parts["evidence"] * parts["verification"] * writing
     assert confidence.combine(parts) == round(expected, 3)
     assert confidence.combine(parts | {"schema_validity": 0.0}) == 0.0
+    assert confidence.combine(parts | {"language_match": 0.0}) < confidence.combine(parts)
+    assert confidence.combine(parts | {"echo": 1.0}) < confidence.combine(parts)
     assert 0.0 <= confidence.combine({k: 1.0 for k in parts}) <= 1.0
+
+
+def test_one_wrong_claim_costs_more_than_every_soft_signal() -> None:
+    """The soft signals (citations, self-report, log-probabilities) order faithful answers
+    among themselves; none can lift a wrong figure above a right one."""
+    weakest = confidence.components(FACTS, faithful(), [], IDS, 0.0, logprobs=[Tok(-5.0)])
+    one_wrong = [*faithful(), "You logged 61.5 h."]
+    strongest = confidence.components(FACTS, one_wrong, ["e01"], IDS, 1.0, logprobs=[Tok(0.0)])
+    assert confidence.combine(weakest) - confidence.combine(strongest) >= 0.1
+
+
+def test_no_checkable_claim_is_not_grounded() -> None:
+    """Grounding counts checked claims, not citations: fluff citing real entries is not
+    grounded."""
+    fluff = confidence.components(FACTS, ["A good, balanced week."], ["e01", "e02"], IDS, 0.9)
+    grounded = confidence.components(FACTS, faithful(), [], IDS, 0.5)
+    assert fluff["grounding"] == confidence.NO_CLAIMS_GROUNDING == 0.0
+    assert fluff["verification"] == confidence.NOT_GROUNDED
+    assert confidence.combine(fluff) < confidence.combine(grounded) - 0.2
 
 
 async def test_degrade_marks_and_lowers() -> None:
@@ -160,115 +171,11 @@ def test_projects_the_entries_lack_are_unsupported() -> None:
         ['The "Zephyr" project took 2 h.', "The API project took 7.25 h."], day_facts()
     )
     assert check.unknown_projects == ["Zephyr"] and check.projects_named == 2
-    assert check.name_validity() == 0.5
+    assert check.name_validity() < 1.0
     assert 'project "Zephyr" is not in the entries' in check.unsupported()
 
 
-# Scripted answers through the Ollama backend (a real local HTTP server speaking its API).
-
-SAMPLE = [e | {"id": f"entry-{i:03d}"} for i, e in enumerate(load_sample_week())]
-WEEK = (date(2026, 11, 16), date(2026, 11, 22))
-MARGIN = 0.10  # faithful answers score at least this much above every unfaithful one
-
-
-def claim_lines(f: Facts, variant: str) -> tuple[str, list[str], list[str]]:
-    """(title, summary sentences, key points) of a scripted answer about `f`."""
-    project, project_min = next((p, m) for p, m in f.minutes_by_project.items() if p != "(none)")
-    busiest = f"{date.fromisoformat(f.busiest_day or ''):%A}"
-    total_h, focus_h = f.total_minutes / 60, f.focus_minutes / 60
-    if variant == "rounded":
-        return (
-            f"About {round(total_h)} hours logged",
-            [
-                f"You logged roughly {round(total_h)} hours this week.",
-                f"Meetings took about {f.meeting_share * 100:.0f}% of your time.",
-                f"Focus work was nearly {f.focus_ratio * 100:.0f}% of it.",
-                f'The "{project}" project took about {round(project_min / 60)} hours.',
-            ],
-            [
-                f"Focus work: about {round(focus_h)} h.",
-                f"Busiest day: {busiest} with about {round(f.busiest_day_minutes / 60)} hours.",
-                f"Longest focus stretch: almost {round(f.longest_focus_block_minutes / 60)} hours.",
-            ],
-        )
-    scale = 1.6 if variant == "wrong" else 1.0
-    shift = 25 if variant == "wrong" else 0
-    if variant == "invented":
-        project, project_min = "Zephyr", 570.0
-    return (
-        f"{total_h * scale:.1f} h logged over {f.entry_count} entries",
-        [
-            f"In total you logged {f.total_minutes * scale:.0f} minutes on {f.days_active} days.",
-            f"Meetings took {f.meeting_share * 100 + shift:.0f}% of your time.",
-            f"Focus work took {f.focus_ratio * 100 - shift:.0f}% of it.",
-            f'The "{project}" project took {project_min / 60:.1f} h, the most of any project.',
-        ],
-        [
-            f"Focus work: {focus_h * scale:.1f} h.",
-            f"Busiest day: {busiest} with {f.busiest_day_minutes / 60 + shift / 5:.2f} h.",
-            f"Longest focus stretch: {f.longest_focus_block_minutes * scale:.0f} min.",
-        ],
-    )
-
-
-def scripted(f: Facts, variant: str, points_key: str) -> dict[str, object]:
-    title, summary, points = claim_lines(f, "faithful" if variant == "no_citations" else variant)
-    return {
-        "title": title,
-        "summary": " ".join(summary),
-        points_key: points,
-        "recommendations": ["Block two hours each morning for deep work."],
-        "cited_entry_ids": [] if variant == "no_citations" else ["entry-001", "entry-007"],
-        "self_confidence": 0.8,
-    }
-
-
-VARIANTS = ["faithful", "rounded", "wrong", "invented", "no_citations"]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOllama]:
-    with fo.running() as server:
-        yield server
-
-
-async def scores_for(fake: FakeOllama, kind: str) -> dict[str, AIResult]:
-    backend = OllamaBackend(fake.url, fo.DEFAULT_MODEL)
-    entries = [EntryPayload.model_validate(e) for e in SAMPLE]
-    weekly = kind == "weekly_report"
-    facts = compute_facts(entries, *WEEK) if weekly else compute_facts(entries)
-    key = "highlights" if weekly else "key_points"
-    fake.script(*(fo.answer(scripted(facts, v, key)) for v in VARIANTS))
-    results: dict[str, AIResult] = {}
-    for variant in VARIANTS:
-        if weekly:
-            request = WeeklyReportRequest(week_start=WEEK[0], week_end=WEEK[1], entries=entries)
-            results[variant] = await backend.generate_weekly_report(request)
-        else:
-            request = InsightRequest(insight_type=kind, entries=entries)
-            results[variant] = await backend.generate_insight(request)
-    await backend.aclose()
-    return results
-
-
-@pytest.mark.parametrize("kind", [*(t.value for t in InsightType), "weekly_report"])
-async def test_faithful_answers_score_clearly_above_unfaithful_ones(
-    fake: FakeOllama, kind: str
-) -> None:
-    r = await scores_for(fake, kind)
-    score = {v: r[v].confidence for v in VARIANTS}
-    faithful = min(score["faithful"], score["rounded"])
-    unfaithful = max(score["wrong"], score["invented"], score["no_citations"])
-    assert faithful - unfaithful >= MARGIN, score
-    for v in ("faithful", "rounded"):
-        assert r[v].unsupported_claims == [], (v, r[v].unsupported_claims)
-        assert r[v].confidence_components["numeric_agreement"] == 1.0
-    wrong = r["wrong"]
-    assert wrong.confidence_components["numeric_agreement"] <= 0.4  # 3 of 10 left right
-    assert any("total logged time" in line for line in wrong.unsupported_claims)
-    assert any("Zephyr" in line for line in r["invented"].unsupported_claims)
-    assert r["invented"].confidence_components["name_validity"] == 0.0
-    assert r["no_citations"].confidence_components["citation_validity"] == 0.0
+# Scripted answers through the Ollama backend: tests/unit/test_confidence_corpus.py.
 
 
 def test_thousands_separators_and_where_the_words_are() -> None:
@@ -282,3 +189,14 @@ def test_thousands_separators_and_where_the_words_are() -> None:
     assert parallel.agreeing == 2 and parallel.unsupported() == []
     [line] = check_claims(['Meetings on "api" took 200 min.'], facts).unsupported()
     assert line.startswith('"Meetings on "api" took 200 min."') and "meeting time is 145" in line
+
+
+def test_an_answer_repeating_the_prompt_is_an_echo() -> None:
+    instructions = "Use only the FACTS and ENTRIES given. Never invent activities, projects."
+    facts_json = 'FACTS (computed, exact): {"entry_count": 43}'
+    natural = ["60% of the time had team-wide or broader impact, most of it on refunds."]
+    assert confidence.echo([instructions]) == 1.0 and confidence.echo([facts_json]) == 1.0
+    assert confidence.echo(natural) == 0.0
+    echoed = confidence.components(FACTS, [instructions, *faithful()], [], IDS, 0.9)
+    plain = confidence.components(FACTS, faithful(), [], IDS, 0.9)
+    assert confidence.combine(echoed) < confidence.combine(plain) - 0.3

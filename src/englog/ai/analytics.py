@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
@@ -109,6 +109,22 @@ class Facts:
     clock_minutes: float = 0.0  # time covered by at least one entry (the union)
     overlap_minutes: float = 0.0  # total_minutes - clock_minutes: counted twice or more
     clipped_minutes: float = 0.0  # minutes of kept entries outside the range
+    # Habits and counts (englog.ai.patterns).
+    meeting_count: int = 0
+    entries_by_type: dict[str, int] = field(default_factory=dict)
+    tag_entries: dict[str, int] = field(default_factory=dict)
+    tag_minutes: dict[str, float] = field(default_factory=dict)
+    recurring_meetings: list[dict[str, Any]] = field(default_factory=list)
+    night_entries: list[dict[str, Any]] = field(default_factory=list)
+    night_minutes: float = 0.0
+    cross_midnight_entries: int = 0
+    learning_topics: list[str] = field(default_factory=list)
+    overlapping_entries: int = 0
+    weekend_minutes: float = 0.0
+    quietest_day: str | None = None
+    # The period just before, same length (englog.ai.trends); None when not given.
+    previous: dict[str, Any] | None = None
+    changes: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: dates become ISO strings."""
@@ -343,6 +359,9 @@ def compute_facts(
     by_impact = _sum_by(kept, lambda e: e.impact_level)
     raw_by_type = _sum_by(kept, lambda e: e.type)
     by_type = _ranked(raw_by_type)
+    from englog.ai.patterns import patterns_of  # it builds on this module's helpers
+
+    found = patterns_of(kept, totals, tz)
     return Facts(
         entry_count=len(kept),
         excluded_entries=excluded,
@@ -378,4 +397,5 @@ def compute_facts(
         clock_minutes=_r1(clock),
         overlap_minutes=_r1(max(0.0, total - clock)),
         clipped_minutes=_r1(clipped),
+        **{f.name: getattr(found, f.name) for f in fields(found)},
     )

@@ -12,15 +12,18 @@ that is what an LLM backend adds. Its confidence is computed like any backend's,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from englog.ai import confidence
-from englog.ai.analytics import Facts, compute_facts, in_range
+from englog.ai.analytics import EntryLike, Facts, compute_facts, in_range
 from englog.ai.narratives import (
     NARRATIVES,
     context_note,
     empty,
+    habit_lines,
     highlights,
+    trend_lines,
     weekly_summary,
 )
 from englog.ai.rules import RULES, WEEKLY_RULES, recommend
@@ -31,16 +34,17 @@ from englog.ai.schemas import (
     WeeklyReport,
     WeeklyReportRequest,
 )
+from englog.ai.trends import with_previous
 from englog.ai.wording import hours, plural
 from englog.domain.localtime import zone
 
 BACKEND_NAME = "builtin"
 
 
-def _scored(facts: Facts, texts: list[str]) -> dict[str, Any]:
+def _scored(facts: Facts, texts: list[str], entries: Sequence[EntryLike]) -> dict[str, Any]:
     """The fields every builtin result shares: who wrote it, from which facts, and how
-    far to trust it (the numbers in `texts` are checked against the facts)."""
-    scored = confidence.builtin_assessment(facts, texts)
+    far to trust it (the claims in `texts` are checked against the facts)."""
+    scored = confidence.builtin_assessment(facts, texts, entries)
     return {
         "backend": BACKEND_NAME,
         "confidence": scored.confidence,
@@ -58,12 +62,17 @@ class BuiltinBackend:
     name = BACKEND_NAME
 
     async def generate_insight(self, req: InsightRequest) -> Insight:
-        facts = compute_facts(req.entries, req.period_start, req.period_end, req.time_zone)
+        facts = with_previous(
+            compute_facts(req.entries, req.period_start, req.period_end, req.time_zone),
+            req.previous_entries,
+            time_zone=req.time_zone,
+        )
         kind = str(req.insight_type)
         title, summary, points = NARRATIVES[kind](facts) if facts.entry_count else empty(kind)
+        points += trend_lines(facts) if facts.entry_count else []
         summary += context_note(req.context)
         return Insight(
-            **_scored(facts, [title, summary, *points]),
+            **_scored(facts, [title, summary, *points], req.entries),
             insight_type=req.insight_type,
             title=title,
             summary=summary,
@@ -75,6 +84,7 @@ class BuiltinBackend:
 
     async def generate_weekly_report(self, req: WeeklyReportRequest) -> WeeklyReport:
         facts = compute_facts(req.entries, req.week_start, req.week_end, req.time_zone)
+        facts = with_previous(facts, req.previous_entries, time_zone=req.time_zone)
         tz = zone(req.time_zone)
         in_week = [e for e in req.entries if in_range(e, req.week_start, req.week_end, tz)]
         title = (
@@ -82,9 +92,9 @@ class BuiltinBackend:
             f"{plural(facts.project_count, 'project')}"
         )
         summary = weekly_summary(facts, req.week_start, req.week_end)
-        lines = highlights(in_week, facts)
+        lines = highlights(in_week, facts) + trend_lines(facts) + habit_lines(facts)
         return WeeklyReport(
-            **_scored(facts, [title, summary, *lines]),
+            **_scored(facts, [title, summary, *lines], in_week),
             week_start=req.week_start,
             week_end=req.week_end,
             title=title,

@@ -3,89 +3,93 @@ The one home of the formulas, for the builtin backend and the LLM ones alike; ea
 component is kept in `confidence_components`, and every claim that contradicts a fact
 is listed in `unsupported_claims`.
 
-Numeric claims are checked by `englog.ai.claims`: each number, with its unit and the
-words around it, against the fact it claims to be ("435 minutes" of total logged time,
-"33 % in meetings"), to its printed precision or within 10 % when hedged ("about 7
-hours"). Numbers in recommendations are advice, not claims, and are not checked.
+Claims are read by `englog.ai.claims`: figures with their units, days, comparisons with
+the previous period, project names (see there). Numbers in recommendations are advice,
+not claims, and are not checked.
 
-**Builtin**::
+Both backends::
 
-    confidence = schema_validity * backend_prior
-                 * (0.50 * data_sufficiency + 0.25 * coverage + 0.25 * numeric_agreement)
+    confidence = schema_validity * backend_prior * evidence * verification * writing
+                 * language_match * (1 - echo)
 
-- coverage: share of the received entries whose minutes are in the facts (entries
-  outside a report's week are left out).
-- data_sufficiency: 0.5 * (1 - exp(-entries / 8)) + 0.5 * (1 - exp(-active_days / 3)):
-  grows with entries and days covered, saturating; one entry scores about 0.2, a
-  full week about 0.9. One entry says little about habits, however well described.
-- numeric_agreement: share of the numeric claims in the title, summary, key points
-  and highlights that agree with their facts; 1.0 with no numbers (a template that
-  states none has made no mistake).
-- backend_prior: 0.9 for builtin, because a template cannot weigh what the
-  descriptions say, only the times and ratings.
+- evidence = 0.5 + 0.5 * data_sufficiency * coverage: how much the entries can say.
+  data_sufficiency = 0.5 * (1 - exp(-entries / 8)) + 0.5 * (1 - exp(-active_days / 3))
+  (one entry about 0.2, a full week about 0.9); coverage = entries in scope / received.
+- verification = (claims that hold / claims checked) * ERROR_FACTOR ** claims that fail,
+  or NOT_GROUNDED when the text states no checkable figure, day or comparison (names
+  alone do not ground a narrative, and neither do citations). One wrong figure costs
+  30 %, two about half: a reader acts on every figure.
+- writing: 1.0 for builtin (its text is the facts); for an LLM 0.7 + 0.3 * the weighted
+  mean of the soft signals below, so they order faithful answers among themselves but
+  never lift a wrong one above a right one.
+- language_match: LANGUAGE_FACTOR when the answer is not in the requested language.
+- echo: ECHO_PENALTY when the answer repeats the prompt (the FACTS JSON, entry lines).
 
-**LLM**: an answer that fails validation or was cut off (`done_reason == "length"`)
-scores 0 and is asked again (see `englog.ai.llm`); it never becomes a result. A
-valid one::
+    soft signal         weight  meaning
+    citation_validity    0.30   share of the cited entry ids that exist; 0 with none
+    token_probability    0.25   exp(mean logprob) of the answer's tokens, when returned
+    coverage             0.30   entries shown in full count 1, summarised ones 0.5
+    self_reported        0.15   the model's own `self_confidence`: the least trusted
 
-    confidence = schema_validity * backend_prior * (1 - 0.5 * (1 - name_validity))
-                 * sum(w_i * c_i) / sum(w_i)
+backend_prior is 1.0 for both: the builtin text is correct by construction and an LLM's
+is checked claim by claim, so a faithful LLM answer can match the builtin one but not
+pass it. A degraded result (builtin standing in for the LLM) is multiplied by
+DEGRADED_FACTOR. An LLM answer that fails validation, names an unknown reference or was
+cut off scores 0 and is asked again (`englog.ai.llm`); it never becomes a result.
 
-over the components present (token_probability only when the server returned
-log-probabilities). name_validity is the share of the projects the answer names that
-the entries have (1.0 when it names none): an answer about a project the engineer
-never logged invented it, and loses up to half its confidence.
-
-    component          weight  meaning
-    numeric_agreement   0.30   share of numeric claims that agree with the fact they
-                               name; 0.5 when the answer states no number
-    citation_validity   0.15   share of the cited entry ids that exist; 0 with none
-                               cited (the prompt asks for them)
-    grounding           0.15   all checks together (numbers, project names, cited
-                               ids); 0.5 with nothing to check
-    data_sufficiency    0.15   as in the builtin backend: one entry says little
-    coverage            0.10   entries in scope / entries received, with entries the
-                               model only saw summarised counting half
-    token_probability   0.10   geometric mean of the answer's token probabilities,
-                               exp(mean logprob) (Ollama >= 0.12.11 with `logprobs`)
-    self_reported       0.05   the model's own `self_confidence`: the least trusted
-
-backend_prior is 1.0 for an LLM backend (it reads descriptions); a degraded result
-(builtin standing in for the LLM) is multiplied by DEGRADED_FACTOR.
+What it cannot know: whether a statement about an entry's content is true (the text
+"the refund bug is fixed" has no fact behind it), whether advice is good, and claims in
+words it does not read (fractions like "a third", figures spelled in other languages).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from englog.ai.analytics import Facts
-from englog.ai.claims import ClaimCheck, check_claims
+from englog.ai.analytics import EntryLike, Facts
+from englog.ai.claims import ClaimCheck, Finding, check_claims
+from englog.ai.language import DEFAULT_LANGUAGE, mismatch
 from englog.ai.schemas import AIResult
 
 WEIGHTS: dict[str, float] = {
-    "numeric_agreement": 0.30,
-    "citation_validity": 0.15,
-    "grounding": 0.15,
-    "data_sufficiency": 0.15,
-    "coverage": 0.10,
-    "token_probability": 0.10,
-    "self_reported": 0.05,
+    "citation_validity": 0.30,
+    "token_probability": 0.25,
+    "coverage": 0.30,
+    "self_reported": 0.15,
 }
 LLM_PRIOR = 1.0
-NO_CLAIMS_GROUNDING = 0.5  # nothing checkable: neither trusted nor refuted
+BUILTIN_PRIOR = 1.0
+NOT_GROUNDED = 0.45  # no checkable claim: not grounded, whatever it cites
+NO_CLAIMS_GROUNDING = 0.0  # grounding counts checked claims, not citations
 NO_CITATIONS = 0.0
-INVENTED_NAME_PENALTY = 0.5  # naming only projects the entries lack halves confidence
+ERROR_FACTOR = 0.7  # each claim that contradicts the facts
+LANGUAGE_FACTOR = 0.5
+ECHO_PENALTY = 0.6
+WRITING_FLOOR = 0.7
 SUMMARISED_WEIGHT = 0.5
 DEGRADED_FACTOR = 0.8
 R = TypeVar("R", bound=AIResult)
 
-BUILTIN_PRIOR = 0.9
-BUILTIN_WEIGHTS = {"data_sufficiency": 0.50, "coverage": 0.25, "numeric_agreement": 0.25}
 ENTRY_SCALE = 8.0
 DAY_SCALE = 3.0
+_ECHO_MARKERS = (
+    "facts (computed",
+    "entries in full",
+    "summary of all entries",
+    "you are englog",
+    "answer with one json",
+    "cited_entry_ids",
+    "self_confidence",
+    '{"',
+    "insight type:",
+    "| value=",
+    "id=",
+)
 
 
 class TokenLogprob(Protocol):
@@ -119,36 +123,103 @@ def numeric_agreement(texts: Iterable[str], facts: Facts) -> float:
     return check_claims(texts, facts).agreement(none=1.0)
 
 
-def builtin_assessment(facts: Facts, texts: Iterable[str]) -> Assessment:
-    """The builtin formula in the module docstring over the texts it wrote."""
-    check = check_claims(texts, facts)
+def evidence(facts: Facts) -> float:
+    return round(
+        0.5
+        + 0.5 * data_sufficiency(facts.entry_count, facts.days_active) * received_coverage(facts),
+        3,
+    )
+
+
+def verification(check: ClaimCheck) -> float:
+    """Share of checked claims that hold, times ERROR_FACTOR per failure; NOT_GROUNDED
+    with no figure, day or comparison to check."""
+    if not check.substantive:
+        return round(NOT_GROUNDED * ERROR_FACTOR**check.failures, 3)
+    held = (check.checked - check.failures) / check.checked
+    return round(held * ERROR_FACTOR**check.failures, 3)
+
+
+ECHO_SHINGLE = 10  # this many words in a row from the instructions is an echo
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    found = [w for w in re.findall(r"[^\W\d_]+", text.lower())]
+    return {tuple(found[i : i + ECHO_SHINGLE]) for i in range(len(found) - ECHO_SHINGLE + 1)}
+
+
+@functools.cache
+def _instruction_shingles() -> frozenset[tuple[str, ...]]:
+    from englog.ai.prompts import FOCUS, REPORT_FOCUS, SYSTEM
+    from englog.ai.references import guide
+
+    texts = [SYSTEM, REPORT_FOCUS, guide(), *FOCUS.values()]
+    return frozenset(s for t in texts for s in _shingles(t))
+
+
+def echo(texts: Iterable[str]) -> float:
+    """1.0 when the answer repeats the prompt: its machinery (JSON facts, entry lines)
+    or ECHO_SHINGLE words in a row of its instructions."""
+    joined = " ".join(texts)
+    if any(marker in joined.lower() for marker in _ECHO_MARKERS):
+        return 1.0
+    return 1.0 if _shingles(joined) & _instruction_shingles() else 0.0
+
+
+def _checked(check: ClaimCheck, texts: Sequence[str], language: str) -> dict[str, float]:
+    """The components every backend shares, from what its texts claim."""
+    wrong_language = mismatch(list(texts), language)
+    return {
+        "grounding": round((check.checked - check.failures) / check.checked, 3)
+        if check.checked
+        else NO_CLAIMS_GROUNDING,
+        "numeric_agreement": check.agreement(none=1.0),
+        "name_validity": check.name_validity(),
+        "verification": verification(check),
+        "checked_claims": float(check.checked),
+        "substantive_claims": float(check.substantive),
+        "language_match": 0.0 if wrong_language else 1.0,
+        "echo": echo(texts),
+    }
+
+
+def _product(parts: dict[str, float], writing: float) -> float:
+    language = 1.0 if parts.get("language_match", 1.0) else LANGUAGE_FACTOR
+    return _clamp(
+        parts.get("schema_validity", 0.0)
+        * parts.get("backend_prior", 1.0)
+        * parts.get("evidence", 1.0)
+        * parts.get("verification", 1.0)
+        * writing
+        * language
+        * (1.0 - ECHO_PENALTY * parts.get("echo", 0.0))
+    )
+
+
+def builtin_assessment(
+    facts: Facts, texts: Iterable[str], entries: Sequence[EntryLike] = ()
+) -> Assessment:
+    """The formula in the module docstring over the texts the builtin backend wrote."""
+    texts = list(texts)
+    check = check_claims(texts, facts, entries=entries)
     parts = {
         "schema_validity": 1.0,
         "coverage": received_coverage(facts),
         "data_sufficiency": data_sufficiency(facts.entry_count, facts.days_active),
-        "numeric_agreement": check.agreement(none=1.0),
+        "evidence": evidence(facts),
         "backend_prior": BUILTIN_PRIOR,
+        **_checked(check, texts, DEFAULT_LANGUAGE),
     }
-    weighted = sum(weight * parts[name] for name, weight in BUILTIN_WEIGHTS.items())
-    value = parts["schema_validity"] * parts["backend_prior"] * weighted
-    return Assessment(_clamp(value), parts, check.unsupported())
+    return Assessment(_product(parts, 1.0), parts, check.unsupported())
 
 
 def grounding(
     check: ClaimCheck, cited_ids: Sequence[str], known_ids: Collection[str]
 ) -> dict[str, float]:
-    """numeric_agreement, citation_validity and grounding (all the checks together)."""
+    """citation_validity: the share of cited ids that exist (0 with none cited)."""
     cited = list(dict.fromkeys(cited_ids))
     ids_ok = sum(1 for i in cited if i in known_ids)
-    checked = check.numbers + check.projects_named + len(cited)
-    known_projects = check.projects_named - len(check.unknown_projects)
-    value = (check.agreeing + known_projects + ids_ok) / checked if checked else NO_CLAIMS_GROUNDING
-    return {
-        "grounding": round(value, 3),
-        "name_validity": check.name_validity(),
-        "numeric_agreement": check.agreement(none=NO_CLAIMS_GROUNDING),
-        "citation_validity": round(ids_ok / len(cited), 3) if cited else NO_CITATIONS,
-    }
+    return {"citation_validity": round(ids_ok / len(cited), 3) if cited else NO_CITATIONS}
 
 
 def token_probability(logprobs: Sequence[TokenLogprob] | None) -> float | None:
@@ -174,21 +245,41 @@ def assess(
     detail_share: float = 1.0,
     logprobs: Sequence[TokenLogprob] | None = None,
     names: Iterable[str] = (),
+    language: str = DEFAULT_LANGUAGE,
+    findings: Sequence[Finding] = (),
+    entries: Sequence[EntryLike] = (),
+    references: int = 0,
 ) -> Assessment:
     """The LLM formula over an answer's claim texts (title, summary, key points or
-    highlights); `names` are the titles, projects and tags the model was shown."""
-    check = check_claims(texts, facts, [*known_ids, *cited_ids], names)
+    highlights); `names` are the titles, projects and tags the model was shown;
+    `findings` are checks of the answer's structured fields (busiest_day ...)."""
+    check = check_claims(texts, facts, [*known_ids, *cited_ids], names, entries)
+    check.findings += list(findings)
+    check.references = references
     parts = {
         "schema_validity": 1.0,
         "backend_prior": LLM_PRIOR,
         **grounding(check, cited_ids, known_ids),
         "data_sufficiency": data_sufficiency(facts.entry_count, facts.days_active),
+        "evidence": evidence(facts),
         "coverage": coverage(facts, detail_share),
         "self_reported": round(min(1.0, max(0.0, self_confidence)), 3),
+        **_checked(check, texts, language),
     }
     if (probability := token_probability(logprobs)) is not None:
         parts["token_probability"] = probability
-    return Assessment(combine(parts), parts, check.unsupported())
+    return Assessment(combine(parts), parts, check.unsupported() + _flags(parts, texts, language))
+
+
+def _flags(parts: dict[str, float], texts: Sequence[str], language: str) -> list[str]:
+    flags = []
+    if not parts["language_match"]:
+        flags.append(mismatch(list(texts), language) or "the answer is in another language")
+    if parts["echo"]:
+        flags.append("the answer repeats the prompt (facts JSON or entry lines)")
+    if parts["substantive_claims"] == 0:
+        flags.append("the answer states no figure, day or comparison that can be checked")
+    return flags
 
 
 def components(
@@ -203,14 +294,17 @@ def components(
     return assess(facts, texts, cited_ids, known_ids, self_confidence, **options).components
 
 
-def combine(parts: dict[str, float]) -> float:
-    """The LLM formula in the module docstring, clamped to [0, 1]."""
+def writing(parts: dict[str, float]) -> float:
+    """WRITING_FLOOR + the rest by the weighted soft signals present."""
     present = {name: w for name, w in WEIGHTS.items() if name in parts}
     total = sum(present.values())
     mix = sum(w * parts[name] for name, w in present.items()) / total if total else 0.0
-    invented = 1.0 - parts.get("name_validity", 1.0)
-    factor = parts.get("schema_validity", 0.0) * parts.get("backend_prior", 1.0)
-    return _clamp(factor * (1.0 - INVENTED_NAME_PENALTY * invented) * mix)
+    return WRITING_FLOOR + (1.0 - WRITING_FLOOR) * mix
+
+
+def combine(parts: dict[str, float]) -> float:
+    """The LLM formula in the module docstring, clamped to [0, 1]."""
+    return _product(parts, writing(parts))
 
 
 def _clamp(value: float) -> float:

@@ -27,7 +27,8 @@ import structlog
 from pydantic import ValidationError
 
 from englog.ai import confidence
-from englog.ai.analytics import compute_facts, in_range
+from englog.ai.analytics import Facts, compute_facts, in_range
+from englog.ai.answer_schema import answer_schema, checkable, field_findings, finish
 from englog.ai.claims import entry_names
 from englog.ai.config import AITimeouts, ModelOptions
 from englog.ai.errors import AICircuitOpen, AIInvalidAnswer, AINonRetriable, AIUnavailable
@@ -50,6 +51,7 @@ from englog.ai.schemas import (
     WeeklyReportRequest,
     describe_validation_error,
 )
+from englog.ai.trends import with_previous
 from englog.domain.localtime import zone
 from englog.resilience.breaker import BreakerPolicy, CircuitBreaker, CircuitOpenError
 from englog.resilience.retry import Retrier, RetryPolicy
@@ -193,18 +195,21 @@ class LLMBackend:
 
     # --- structured answers --------------------------------------------------------
     async def _draft(
-        self, prompt: Prompt, model: type[D], timeout_s: float
+        self, prompt: Prompt, model: type[D], timeout_s: float, facts: Facts
     ) -> tuple[D, ChatAnswer]:
-        """A valid draft, asking again with the problem after each invalid answer."""
+        """A valid draft with its references filled in, asking again with the problem
+        after each invalid answer (an unknown reference or name is one)."""
         messages = list(prompt.messages)
-        schema = model.model_json_schema()
+        schema = answer_schema(model, facts)
         problem = ""
         for round_ in range(1, self.max_repairs + 2):
             answer = await self._chat(messages, schema, timeout_s)
             try:
                 if answer.truncated:
                     raise ValueError(TRUNCATED)
-                return model.model_validate_json(answer.content), answer
+                draft = model.model_validate_json(answer.content)
+                finish(draft, facts)  # raises on an unknown reference or name
+                return draft, answer
             except ValidationError as exc:
                 problem = describe_validation_error(exc)
             except ValueError as exc:
@@ -221,24 +226,31 @@ class LLMBackend:
         prompt: Prompt,
         model: type[Draft],
         timeout_s: float,
-        facts: Any,
+        facts: Facts,
         entries: Sequence[EntryPayload],
         claims: str,
+        language: str,
     ) -> dict[str, Any]:
         """A valid draft as result fields, with its computed confidence. `claims` names
         the draft's list (key points, highlights) whose figures are checked; it is kept
         under that name (recommendations are advice, not claims)."""
-        draft, answer = await self._draft(prompt, model, timeout_s)
+        raw, answer = await self._draft(prompt, model, timeout_s, facts)
+        draft = finish(raw, facts)
         points: list[str] = getattr(draft, claims)
+        texts, references = checkable(raw)
         scored = confidence.assess(
             facts,
-            [draft.title, draft.summary, *points],
+            texts,
             draft.cited_entry_ids,
             prompt.entry_ids,
             draft.self_confidence,
             prompt.detail_share,
             answer.logprobs,
             names=entry_names(entries),
+            language=language,
+            findings=field_findings(draft, facts),
+            entries=entries,
+            references=references,
         )
         cited = [i for i in dict.fromkeys(draft.cited_entry_ids) if i in prompt.entry_ids]
         return {
@@ -259,11 +271,23 @@ class LLMBackend:
     async def generate_insight(self, req: InsightRequest) -> Insight:
         if not req.entries:
             raise AINonRetriable("an insight needs at least one entry")
-        facts = compute_facts(req.entries, req.period_start, req.period_end, req.time_zone)
+        facts = with_previous(
+            compute_facts(req.entries, req.period_start, req.period_end, req.time_zone),
+            req.previous_entries,
+            time_zone=req.time_zone,
+        )
         kind = str(req.insight_type)
-        prompt = insight_prompt(kind, facts, req.entries, req.context, self.budget)
+        prompt = insight_prompt(
+            kind, facts, req.entries, req.context, self.budget, language=req.language
+        )
         fields = await self._written(
-            prompt, InsightDraft, self.timeouts.insight_s, facts, req.entries, "key_points"
+            prompt,
+            InsightDraft,
+            self.timeouts.insight_s,
+            facts,
+            req.entries,
+            "key_points",
+            req.language,
         )
         return Insight(
             **fields,
@@ -274,13 +298,22 @@ class LLMBackend:
 
     async def generate_weekly_report(self, req: WeeklyReportRequest) -> WeeklyReport:
         facts = compute_facts(req.entries, req.week_start, req.week_end, req.time_zone)
+        facts = with_previous(facts, req.previous_entries, time_zone=req.time_zone)
         tz = zone(req.time_zone)
         in_week = [e for e in req.entries if in_range(e, req.week_start, req.week_end, tz)]
         if not in_week:
             raise AINonRetriable(f"no entries between {req.week_start} and {req.week_end}")
-        prompt = report_prompt(req.week_start, req.week_end, facts, in_week, self.budget)
+        prompt = report_prompt(
+            req.week_start, req.week_end, facts, in_week, self.budget, language=req.language
+        )
         fields = await self._written(
-            prompt, WeeklyReportDraft, self.timeouts.report_s, facts, in_week, "highlights"
+            prompt,
+            WeeklyReportDraft,
+            self.timeouts.report_s,
+            facts,
+            in_week,
+            "highlights",
+            req.language,
         )
         return WeeklyReport(
             **fields,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
-from englog.ai.analytics import Facts, minutes
+from englog.ai.analytics import NO_PROJECT, Facts, minutes
 from englog.ai.schemas import EntryPayload, InsightType
 from englog.ai.wording import (
     day_label,
@@ -28,11 +28,16 @@ MAX_HIGHLIGHTS = 5
 Narrative = tuple[str, str, list[str]]  # title, summary, key points
 
 
+def named_projects(f: Facts) -> dict[str, float]:
+    """Minutes per project without the entries that have none: "(none)" is no project."""
+    return {p: m for p, m in f.minutes_by_project.items() if p != NO_PROJECT}
+
+
 def _top_line(f: Facts) -> str:
     parts = []
     if top_type := first(f.minutes_by_type):
         parts.append(f"Most time went to {quoted(top_type[0])} ({hours(top_type[1])})")
-    if top_project := first(f.minutes_by_project):
+    if top_project := first(named_projects(f)):
         parts.append(f"the project {quoted(top_project[0])} ({hours(top_project[1])})")
     return (" and ".join(parts) + ".") if parts else ""
 
@@ -41,7 +46,7 @@ def productivity(f: Facts) -> Narrative:
     title = f"Productivity: {hours(f.total_minutes)} logged, {pct(f.focus_ratio)} focus work"
     summary = (
         f"You logged {hours(f.total_minutes)} over {plural(f.entry_count, 'entry', 'entries')} "
-        f"on {plural(f.days_active, 'day')}, with {focus_verdict(f.focus_ratio)}: "
+        f"on {plural(f.days_active, 'day')}, with {focus_verdict(f.focus_ratio, f.total_minutes)}: "
         f"{pct(f.focus_ratio)} focus work against {pct(f.meeting_share)} in meetings. "
         f"{pct(f.high_value_share)} of the time went to work rated high or critical. "
         + _top_line(f)
@@ -78,13 +83,16 @@ def skill_development(f: Facts) -> Narrative:
     points = [
         f"Learning: {hours(learning)} ({pct(share_of(f, 'learning'))} of logged time).",
         f"Research: {hours(research)} ({pct(share_of(f, 'research'))}).",
-        f"Documentation, which consolidates what you learn: "
-        f"{hours(minutes_of(f, 'documentation'))}.",
+        f"Documentation: {hours(minutes_of(f, 'documentation'))}, which consolidates what "
+        "you learn.",
     ]
     if debugging := minutes_of(f, "debugging"):
         points.append(f"Debugging, hands-on knowledge of the systems: {hours(debugging)}.")
     if f.top_tags:
         points.append(f"Most practised areas by time: {top_tags_text(f, 5)}.")
+    if f.learning_topics:
+        topics = ", ".join(quoted(t) for t in f.learning_topics)
+        points.insert(0, f"Topics learned or researched: {topics}.")
     return title, summary, points
 
 
@@ -112,7 +120,7 @@ def time_management(f: Facts) -> Narrative:
         f"Longest focus stretch: {num(f.longest_focus_block_minutes)} min.",
         f"Longest streak: {plural(f.streak_days, 'day')} in a row with logged work.",
     ]
-    return title, summary, points
+    return title, summary, points + habit_lines(f)
 
 
 def team_collaboration(f: Facts) -> Narrative:
@@ -164,7 +172,53 @@ def patterns(f: Facts) -> Narrative:
         points.append(f"Busiest day: {day_label(f.busiest_day)} ({hours(f.busiest_day_minutes)}).")
     if f.top_tags:
         points.append(f"Recurring themes by time: {top_tags_text(f, 5)}.")
-    return title, summary, points
+    return title, summary, points + habit_lines(f)
+
+
+def trend_lines(f: Facts) -> list[str]:
+    """Week-over-week changes of the total, the focus share, meetings and the top project,
+    when the request carried the previous period (`englog.ai.trends`)."""
+    if f.previous is None:
+        return []
+    p = f.previous
+
+    def moved(change: float) -> str:
+        return "rose" if change > 0 else "fell" if change < 0 else "held steady"
+
+    lines = [
+        f"Total logged time {moved(f.total_minutes - p['total_minutes'])} to "
+        f"{hours(f.total_minutes)} from {hours(p['total_minutes'])} the week before.",
+        f"Focus share {moved(round(f.focus_ratio - p['focus_ratio'], 2))} to "
+        f"{pct(f.focus_ratio)} from {pct(p['focus_ratio'])} the week before.",
+        f"Meeting time {moved(f.meeting_minutes - p['meeting_minutes'])} to "
+        f"{hours(f.meeting_minutes)} from {hours(p['meeting_minutes'])} the week before.",
+    ]
+    if top := first(named_projects(f)):
+        before = (p.get("minutes_by_project") or {}).get(top[0], 0.0)
+        lines.append(
+            f"The top project {quoted(top[0])} {moved(top[1] - before)} to {hours(top[1])} "
+            f"from {hours(before)} the week before."
+        )
+    return lines
+
+
+def habit_lines(f: Facts) -> list[str]:
+    """The recurring meeting and the night work, named."""
+    lines = []
+    if f.recurring_meetings:
+        r = f.recurring_meetings[0]
+        lines.append(
+            f"Recurring meeting: {quoted(r['title'])} on {plural(r['days'], 'day')}, usually "
+            f"at {r['usual_start']} ({hours(r['minutes'])} in all)."
+        )
+    if f.night_entries:
+        n = f.night_entries[0]
+        across = ", across midnight" if n["crosses_midnight"] else ""
+        lines.append(
+            f"Night work: {quoted(n['title'])} ran {hours(n['minutes'])}, from "
+            f"{n['start'][11:16]} to {n['end'][11:16]}{across}."
+        )
+    return lines
 
 
 NARRATIVES: dict[str, Callable[[Facts], Narrative]] = {
@@ -205,7 +259,7 @@ def notable_entries(entries: Iterable[EntryPayload], limit: int) -> list[EntryPa
 
 def highlights(entries: Sequence[EntryPayload], f: Facts) -> list[str]:
     lines = []
-    if top_project := first(f.minutes_by_project):
+    if top_project := first(named_projects(f)):
         lines.append(f"Most time on {quoted(top_project[0])}: {hours(top_project[1])}.")
     for e in notable_entries(entries, MAX_HIGHLIGHTS - 1):
         project = f" on {quoted(e.project)}" if e.project else ""

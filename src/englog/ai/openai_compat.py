@@ -66,7 +66,11 @@ class OpenAICompatBackend(LLMBackend):
             "messages": messages,
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": schema.get("title", "answer"), "schema": schema},
+                "json_schema": {
+                    "name": schema.get("title", "answer"),
+                    "schema": schema,
+                    "strict": True,
+                },
             },
             "temperature": opts.temperature,
             "max_tokens": opts.num_predict,

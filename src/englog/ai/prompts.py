@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from englog.ai.analytics import Facts, minutes
+from englog.ai.references import guide
 from englog.ai.schemas import EntryPayload, InsightType
 
 CHARS_PER_TOKEN = 3.5  # conservative for English text and JSON with small models
-INSTRUCTION_TOKENS = 700  # system prompt, task text and the JSON schema
+INSTRUCTION_TOKENS = 1100  # system prompt, task text, the references and the JSON schema
 MAX_DESCRIPTION_CHARS = 300
 MAX_TITLES_PER_GROUP = 3
 _VALUE_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -30,13 +31,17 @@ SYSTEM = (
     "You are EngLog's analyst. You write short, specific, friendly insights about a "
     "software engineer's logged work. Rules:\n"
     "1. Use only the FACTS and ENTRIES given. Never invent activities, projects or numbers.\n"
-    "2. Every number you write must be one of the FACTS, as minutes, as hours "
-    "(minutes / 60, one decimal) or as a percent (ratio x 100, no decimals).\n"
+    "2. Write every figure as a reference in braces (listed below), which englog fills in "
+    "from FACTS; a figure you write yourself must be one of the FACTS, as minutes, as "
+    "hours (minutes / 60, one decimal) or as a percent (ratio x 100, no decimals).\n"
     "3. Put the ids of the entries your statements rely on in cited_entry_ids; only ids "
     "listed under ENTRIES. Do not write ids in the text.\n"
     "4. recommendations are concrete actions for next week, each tied to a fact.\n"
     "5. self_confidence is your estimate (0 to 1) that every statement is supported.\n"
-    "6. Answer with one JSON object that matches the schema, nothing else."
+    "6. Answer with one JSON object that matches the schema, nothing else.\n"
+    "7. Compare with an earlier period only when FACTS has `previous` (and its `changes`).\n"
+    "8. busiest_day, top_project and top_activity, when given, must be the ones FACTS "
+    "shows; focus_areas are the tags or projects the work centred on."
 )
 
 FOCUS: dict[str, str] = {
@@ -233,9 +238,25 @@ def facts_block(facts: Facts) -> str:
     return "FACTS (computed, exact):\n" + json.dumps(facts.as_dict(), separators=(",", ":"))
 
 
+LANGUAGES = {
+    "en": "English",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+}
+
+
 def _assemble(
-    task: str, facts: Facts, entries: Sequence[EntryPayload], budget: PromptBudget
+    task: str,
+    facts: Facts,
+    entries: Sequence[EntryPayload],
+    budget: PromptBudget,
+    language: str = "en",
 ) -> Prompt:
+    task += f"\nWrite in {LANGUAGES.get(language, language)}.\n{guide()}"
     fixed = facts_block(facts)
     block = entries_block(entries, max(0, budget.chars_for_data() - len(fixed)))
     user = f"{task}\n\n{fixed}\n\n{block.text}"
@@ -249,11 +270,12 @@ def insight_prompt(
     entries: Sequence[EntryPayload],
     context: str | None = None,
     budget: PromptBudget | None = None,
+    language: str = "en",
 ) -> Prompt:
     task = f"Insight type: {insight_type}. {FOCUS[insight_type]}"
     if context:
         task += f"\nThe engineer asks: {_clean(context)}"
-    return _assemble(task, facts, entries, budget or PromptBudget())
+    return _assemble(task, facts, entries, budget or PromptBudget(), language)
 
 
 def report_prompt(
@@ -262,9 +284,10 @@ def report_prompt(
     facts: Facts,
     entries: Sequence[EntryPayload],
     budget: PromptBudget | None = None,
+    language: str = "en",
 ) -> Prompt:
     task = REPORT_FOCUS.format(start=start.isoformat(), end=end.isoformat())
-    return _assemble(task, facts, entries, budget or PromptBudget())
+    return _assemble(task, facts, entries, budget or PromptBudget(), language)
 
 
 def repair_message(problem: str) -> dict[str, str]:

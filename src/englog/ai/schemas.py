@@ -33,6 +33,9 @@ MAX_INSIGHT_DAYS = 31
 # tz database version, but an unknown name is refused either way).
 ZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_zone)]
 
+DEFAULT_LANGUAGE = "en"  # narratives are asked for, and checked to be, in this language
+LANGUAGE_PATTERN = r"^[a-z]{2}$"  # an ISO 639-1 code
+
 
 class InsightType(enum.StrEnum):
     PRODUCTIVITY = "productivity"
@@ -81,6 +84,10 @@ class InsightRequest(BaseModel):
                 raise ValueError(f"an insight covers at most {MAX_INSIGHT_DAYS} days")
         return self
 
+    # The period just before (same length): its facts ground week-over-week trends.
+    previous_entries: list[EntryPayload] | None = Field(default=None, max_length=MAX_ENTRIES)
+    language: str = Field(default=DEFAULT_LANGUAGE, pattern=LANGUAGE_PATTERN)
+
 
 class WeeklyReportRequest(BaseModel):
     """Payload of `weekly_report`: an inclusive date range and its entries."""
@@ -91,6 +98,8 @@ class WeeklyReportRequest(BaseModel):
     week_end: date
     entries: list[EntryPayload] = Field(max_length=MAX_ENTRIES)
     time_zone: ZoneName = DEFAULT_ZONE
+    previous_entries: list[EntryPayload] | None = Field(default=None, max_length=MAX_ENTRIES)
+    language: str = Field(default=DEFAULT_LANGUAGE, pattern=LANGUAGE_PATTERN)
 
     @model_validator(mode="after")
     def _check_range(self) -> WeeklyReportRequest:
@@ -155,6 +164,13 @@ class Draft(BaseModel):
     recommendations: list[str] = Field(default_factory=list, max_length=8)
     cited_entry_ids: list[str] = Field(default_factory=list, max_length=200)
     self_confidence: float = Field(ge=0.0, le=1.0)
+    # Structured claims, checked like the text: enumerations of the real names in the
+    # schema sent to the model (`englog.ai.answer_schema`); optional, so an answer in
+    # the older schema stays valid.
+    busiest_day: str | None = None
+    top_project: str | None = None
+    top_activity: str | None = None
+    focus_areas: list[str] = Field(default_factory=list, max_length=10)
 
 
 class InsightDraft(Draft):

@@ -60,7 +60,12 @@ def weekend_days(facts: Facts) -> list[str]:
     ]
 
 
-def focus_verdict(ratio: float) -> str:
+JUDGED_MINUTES = 120.0  # under 2 h logged, a share says nothing about habits
+
+
+def focus_verdict(ratio: float, total_minutes: float = JUDGED_MINUTES) -> str:
+    if total_minutes < JUDGED_MINUTES:
+        return "too little logged to judge the balance"
     if ratio >= 0.6:
         return "a strong share of deep work"
     if ratio >= 0.4:

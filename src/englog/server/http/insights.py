@@ -61,6 +61,7 @@ async def insight_task(state: ServerState, user_id: str, body: InsightRequest) -
     }
     if period is not None:
         payload["period_start"], payload["period_end"] = (d.isoformat() for d in period)
+        payload["previous_entries"] = await _previous_entries(state, user_id, *period, tz)
     return _ai_task(user_id, "insight_generation", payload, body)
 
 
@@ -87,8 +88,24 @@ async def report_task(state: ServerState, user_id: str, body: ReportRequest) -> 
         "week_end": body.week_end.isoformat(),
         "entries": [e.to_payload() for e in found],
         "time_zone": zone_name,
+        "previous_entries": await _previous_entries(
+            state, user_id, body.week_start, body.week_end, tz
+        ),
     }
     return _ai_task(user_id, "weekly_report", payload, body)
+
+
+async def _previous_entries(
+    state: ServerState, user_id: str, first: date, last: date, tz: tzinfo
+) -> list[dict[str, Any]]:
+    """The entries of the same number of local days just before `first` (possibly
+    none: a quiet week before is a fact), so trends compare with what was logged."""
+    length = timedelta(days=(last - first).days + 1)
+    try:
+        bounds = localtime.range_bounds(first - length, first - timedelta(days=1), tz)
+    except (OverflowError, ValueError):
+        return []
+    return [e.to_payload() for e in await _entries_in_range(state, user_id, *bounds)]
 
 
 def whole_days(first: date, last: date, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
