@@ -11,6 +11,8 @@ from typing import Any
 from englog.ai.schemas import EntryPayload
 
 ZONE = timezone(timedelta(hours=1))
+# The engineer's zone: Berlin is at +01:00 in November, the offset the entries carry.
+ZONE_NAME = "Europe/Berlin"
 WEEK = (date(2026, 11, 9), date(2026, 11, 15))
 PREVIOUS_WEEK = (date(2026, 11, 2), date(2026, 11, 8))
 

@@ -18,17 +18,17 @@ from englog.ai.rules import (
     rule_weekend,
 )
 from englog.ai.schemas import InsightRequest, WeeklyReportRequest
-from tests.unit.ai_week import WEEK, payloads, previous_entries, week_entries
+from tests.unit.ai_week import WEEK, ZONE_NAME, payloads, previous_entries, week_entries
 
 backend = BuiltinBackend()
 
 
 def facts(entries: list[dict[str, Any]] | None = None) -> Any:
-    return compute_facts(payloads(entries or week_entries()), *WEEK)
+    return compute_facts(payloads(entries or week_entries()), *WEEK, ZONE_NAME)
 
 
 async def advice(kind: str, entries: list[dict[str, Any]] | None = None) -> list[str]:
-    req = InsightRequest(insight_type=kind, entries=entries or week_entries())
+    req = InsightRequest(time_zone=ZONE_NAME, insight_type=kind, entries=entries or week_entries())
     return (await backend.generate_insight(req)).recommendations
 
 
@@ -81,12 +81,12 @@ async def test_too_little_logged_to_judge() -> None:
         lines = await advice(kind, one)
         assert len(lines) == 1 and "too little to judge" in lines[0], lines
         assert "100%" not in lines[0]
-    req = InsightRequest(insight_type="productivity", entries=one)
+    req = InsightRequest(time_zone=ZONE_NAME, insight_type="productivity", entries=one)
     summary = (await backend.generate_insight(req)).summary
     assert "too little logged to judge the balance" in summary
     assert "little room for deep work" not in summary
     report = await backend.generate_weekly_report(
-        WeeklyReportRequest(week_start=WEEK[0], week_end=WEEK[1], entries=one)
+        WeeklyReportRequest(time_zone=ZONE_NAME, week_start=WEEK[0], week_end=WEEK[1], entries=one)
     )
     assert "too little to judge" in report.recommendations[0]
 
@@ -104,6 +104,7 @@ async def test_overlapping_entries_are_mentioned() -> None:
 
 async def test_weekly_report_states_week_over_week_changes() -> None:
     req = WeeklyReportRequest(
+        time_zone=ZONE_NAME,
         week_start=WEEK[0],
         week_end=WEEK[1],
         entries=week_entries(),
@@ -111,9 +112,9 @@ async def test_weekly_report_states_week_over_week_changes() -> None:
     )
     report = await backend.generate_weekly_report(req)
     lines = "\n".join(report.highlights)
-    assert "Total logged time rose to 42.2 h from 22.0 h the week before." in lines
+    assert "Total logged time rose to 39.8 h from 22.0 h the week before." in lines
     assert "Meeting time fell to 5.8 h from 7.2 h the week before." in lines
-    assert "Focus share rose to 70% from 67%" in lines
+    assert "Focus share rose to 75% from 67%" in lines
     assert 'The top project "atlas" rose to 21.0 h from 12.5 h' in lines
     assert report.unsupported_claims == []
     without = await backend.generate_weekly_report(

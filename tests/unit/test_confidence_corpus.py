@@ -31,7 +31,7 @@ from englog.ai.trends import with_previous
 from tests.support import fake_ollama as fo
 from tests.support.fake_ollama import FakeOllama
 from tests.unit import ai_corpus as corpus
-from tests.unit.ai_week import WEEK, payloads, previous_entries, week_entries
+from tests.unit.ai_week import WEEK, ZONE_NAME, payloads, previous_entries, week_entries
 
 MARGIN = 0.10
 
@@ -59,14 +59,22 @@ def request(kind: str, previous: bool) -> InsightRequest | WeeklyReportRequest:
     extra: dict[str, Any] = {"previous_entries": previous_entries()} if previous else {}
     if kind == "weekly_report":
         return WeeklyReportRequest(
-            week_start=WEEK[0], week_end=WEEK[1], entries=week_entries(), **extra
+            time_zone=ZONE_NAME,
+            week_start=WEEK[0],
+            week_end=WEEK[1],
+            entries=week_entries(),
+            **extra,
         )
-    return InsightRequest(insight_type=kind, entries=week_entries(), **extra)
+    return InsightRequest(time_zone=ZONE_NAME, insight_type=kind, entries=week_entries(), **extra)
 
 
 def facts_for(kind: str, previous: bool) -> corpus.W:
     entries = payloads(week_entries())
-    facts = compute_facts(entries, *WEEK) if kind == "weekly_report" else compute_facts(entries)
+    facts = (
+        compute_facts(entries, *WEEK, ZONE_NAME)
+        if kind == "weekly_report"
+        else compute_facts(entries, time_zone=ZONE_NAME)
+    )
     if previous:
         facts = with_previous(facts, payloads(previous_entries()))
     return corpus.W(facts)
@@ -172,7 +180,7 @@ def test_the_ranking_holds_on_another_week() -> None:
     """The same styles and errors about the packaged sample week (other projects, no
     night work), scored directly: the margin does not depend on one week's numbers."""
     entries = payloads([e | {"id": f"w-{i:02d}"} for i, e in enumerate(load_sample_week())])
-    facts = compute_facts(entries)
+    facts = compute_facts(entries, time_zone=ZONE_NAME)
     ids = {e.id for e in entries if e.id}
     scores: dict[bool, list[float]] = {True: [], False: []}
     for kind in corpus.KINDS:

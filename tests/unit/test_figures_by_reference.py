@@ -20,10 +20,10 @@ from englog.ai.schemas import InsightRequest, WeeklyReportRequest
 from englog.resilience.retry import RetryPolicy
 from tests.support import fake_ollama as fo
 from tests.support.fake_ollama import FakeOllama
-from tests.unit.ai_week import WEEK, payloads, previous_entries, week_entries
+from tests.unit.ai_week import WEEK, ZONE_NAME, payloads, previous_entries, week_entries
 
 FAST = RetryPolicy(max_attempts=2, initial_delay_s=0.01, max_delay_s=0.02)
-FACTS = compute_facts(payloads(week_entries()), *WEEK)
+FACTS = compute_facts(payloads(week_entries()), *WEEK, ZONE_NAME)
 
 
 def draft(**fields: Any) -> dict[str, Any]:
@@ -44,7 +44,9 @@ def fake() -> Iterator[FakeOllama]:
 
 
 def request(**kw: Any) -> InsightRequest:
-    return InsightRequest(insight_type="productivity", entries=week_entries(), **kw)
+    return InsightRequest(
+        time_zone=ZONE_NAME, insight_type="productivity", entries=week_entries(), **kw
+    )
 
 
 def test_references_render_as_people_read_them() -> None:
@@ -53,7 +55,7 @@ def test_references_render_as_people_read_them() -> None:
         "{type_share:code review} | {tag_entries:postgres} | {day_hours:Tuesday} | "
         "{meeting_count}"
     )
-    assert render(text, FACTS) == "42.2 h | 70% | Thursday | 1260 min | 5% | 5 | 7.2 h | 12"
+    assert render(text, FACTS) == "39.8 h | 75% | Thursday | 1260 min | 5% | 5 | 7.2 h | 12"
     with pytest.raises(UnknownReference, match=r"project_hours:zephyr.*known: atlas, orion"):
         render("{project_hours:zephyr}", FACTS)
     with pytest.raises(UnknownReference, match=r"\{total_weeks\} is not a reference"):
@@ -158,6 +160,7 @@ async def test_trend_references_need_the_previous_week(fake: FakeOllama) -> None
     fake.script(fo.answer(trend))
     backend = OllamaBackend(fake.url, fo.DEFAULT_MODEL, retry=FAST)
     req = WeeklyReportRequest(
+        time_zone=ZONE_NAME,
         week_start=WEEK[0],
         week_end=WEEK[1],
         entries=week_entries(),
@@ -165,6 +168,6 @@ async def test_trend_references_need_the_previous_week(fake: FakeOllama) -> None
     )
     report = await backend.generate_weekly_report(req)
     await backend.aclose()
-    assert report.summary == "You logged 42.2 h, +20.2 h on last week."
+    assert report.summary == "You logged 39.8 h, +17.8 h on last week."
     assert report.facts["previous"]["total_minutes"] == 1320.0
     assert '"previous":' in fake.calls()[0].prompt()

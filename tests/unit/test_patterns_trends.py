@@ -15,10 +15,10 @@ from englog.ai.ollama import OllamaBackend
 from englog.ai.schemas import EntryPayload, InsightRequest
 from englog.ai.trends import previous_range, with_previous
 from tests.support import fake_ollama as fo
-from tests.unit.ai_week import WEEK, payloads, previous_entries, week_entries
+from tests.unit.ai_week import WEEK, ZONE_NAME, payloads, previous_entries, week_entries
 
 ENTRIES = payloads(week_entries())
-FACTS = compute_facts(ENTRIES, *WEEK)
+FACTS = compute_facts(ENTRIES, *WEEK, ZONE_NAME)
 
 
 def test_recurring_meetings_night_work_and_learning_topics() -> None:
@@ -27,11 +27,14 @@ def test_recurring_meetings_night_work_and_learning_topics() -> None:
         ("Orion sync", 3, "16:30"),
     ]
     [night] = FACTS.night_entries
-    assert night["crosses_midnight"] and night["night_minutes"] == 270.0
-    assert FACTS.cross_midnight_entries == 1 and FACTS.night_minutes == 270.0
+    # 22:00 Sunday to 02:30 Monday: the report's week ends at midnight, so 2 h of its
+    # night are in it (the rest belongs to the next week's report).
+    assert night["crosses_midnight"] and night["night_minutes"] == 120.0
+    assert night["minutes"] == 270.0 and night["minutes_in_range"] == 120.0
+    assert FACTS.cross_midnight_entries == 1 and FACTS.night_minutes == 120.0
     assert FACTS.learning_topics[:2] == ["postgres", "query-planning"]
     assert FACTS.meeting_count == 12 and FACTS.tag_entries["postgres"] == 5
-    assert FACTS.overlapping_entries == 0 and FACTS.weekend_minutes == 270.0
+    assert FACTS.overlapping_entries == 0 and FACTS.weekend_minutes == 120.0
     assert FACTS.quietest_day == "2026-11-15"
 
 
@@ -46,7 +49,7 @@ def test_previous_period_has_the_same_length_just_before() -> None:
     )
     grounded = with_previous(FACTS, payloads(previous_entries()))
     assert grounded.previous is not None and grounded.previous["total_minutes"] == 1320.0
-    assert grounded.changes["total_minutes_change"] == 1215.0
+    assert grounded.changes["total_minutes_change"] == 1065.0
     assert grounded.changes["meeting_minutes_change"] == -90.0
     assert with_previous(FACTS, None).previous is None
     quiet = with_previous(FACTS, [])  # an empty week before is a fact too
@@ -57,11 +60,11 @@ def test_previous_period_has_the_same_length_just_before() -> None:
 @pytest.mark.parametrize(
     ("text", "holds"),
     [
-        ("You logged 42.2 h, up from 22.0 h last week.", True),
+        ("You logged 39.8 h, up from 22.0 h last week.", True),
         ("Meetings fell compared with last week.", True),
         ("Meeting time rose compared with last week.", False),
-        ("Total time was up by 20.2 h on the week before.", True),
-        ("You logged 42.2 h, up from 30 h last week.", False),
+        ("Total time was up by 17.8 h on the week before.", True),
+        ("You logged 39.8 h, up from 30 h last week.", False),
     ],
 )
 def test_trends_are_checked_against_the_previous_week(text: str, holds: bool) -> None:
@@ -77,8 +80,8 @@ def test_trends_are_checked_against_the_previous_week(text: str, holds: bool) ->
         "Tuesday came in at 7 h 15 min.",
         "You reviewed PR #412 and PR #418, then shipped the migration to v2.14.",
         "12 meetings and 5 entries tagged postgres.",
-        "1,740 minutes of high or critical work.",
-        "Atlas took 21 hours while Orion got 19.25 hours.",
+        "1,590 minutes of high or critical work.",
+        "Atlas took 21 hours while Orion got 16.75 hours.",
         "Thursday was your busiest day; Sunday was the quietest.",
         "You released export API 1.3 on Friday.",
         "The 1:1 with your manager took 30 minutes on Tuesday.",
@@ -88,7 +91,7 @@ def test_trends_are_checked_against_the_previous_week(text: str, holds: bool) ->
         "On Saturday you rested.",
         "You spent 2 h on follow-up work and the export API project.",
         "The 2 debugging sessions took 4.5 h in total.",
-        "Your 5-day streak ran from Monday to Friday; entries averaged 79 minutes.",
+        "Your 5-day streak ran from Monday to Friday; entries averaged 74.5 minutes.",
     ],
 )
 def test_faithful_sentences_hold(text: str) -> None:
@@ -104,7 +107,7 @@ def test_faithful_sentences_hold(text: str) -> None:
         "Wednesday was the busiest day.",
         "You attended 14 meetings.",
         "9 entries were tagged postgres.",
-        "Orion received 21 hours while Atlas got 19.25 hours.",
+        "Orion received 21 hours while Atlas got 16.75 hours.",
         "You kept your weekend free.",
         "Most of the time went to Phoenix (12 h).",
         "Most time went to zephyr-api (12 h).",
@@ -121,7 +124,9 @@ def test_language_is_a_setting() -> None:
     assert mismatch(german) is not None and mismatch(english) is None
     assert mismatch(german, "de") is None and mismatch(english, "de") is not None
     with pytest.raises(ValueError, match="language"):
-        InsightRequest(insight_type="patterns", entries=week_entries(), language="german")
+        InsightRequest(
+            time_zone=ZONE_NAME, insight_type="patterns", entries=week_entries(), language="german"
+        )
 
 
 async def test_the_prompt_asks_for_the_language() -> None:
@@ -135,7 +140,9 @@ async def test_the_prompt_asks_for_the_language() -> None:
     with fo.running() as fake:
         fake.script(fo.answer(answer), fo.answer(answer))
         backend = OllamaBackend(fake.url, fo.DEFAULT_MODEL)
-        req = InsightRequest(insight_type="patterns", entries=week_entries(), language="de")
+        req = InsightRequest(
+            time_zone=ZONE_NAME, insight_type="patterns", entries=week_entries(), language="de"
+        )
         in_german = await backend.generate_insight(req)
         in_english = await backend.generate_insight(req.model_copy(update={"language": "en"}))
         await backend.aclose()
@@ -158,7 +165,7 @@ def test_names_in_any_script_are_read() -> None:
         )
         for i, (project, spent) in enumerate(rows)
     ]
-    facts = compute_facts(entries)
+    facts = compute_facts(entries, time_zone=ZONE_NAME)
     right = check_claims(["Платформа took 2.0 h and 東京-api 1.0 h; zürich 1.5 h."], facts)
     assert right.failures == 0 and right.names_mentioned == 3
     assert check_claims(["Платформа took 1.0 h."], facts).failures == 1

@@ -359,9 +359,6 @@ def compute_facts(
     by_impact = _sum_by(kept, lambda e: e.impact_level)
     raw_by_type = _sum_by(kept, lambda e: e.type)
     by_type = _ranked(raw_by_type)
-    from englog.ai.patterns import patterns_of  # it builds on this module's helpers
-
-    found = patterns_of(kept, totals, tz)
     return Facts(
         entry_count=len(kept),
         excluded_entries=excluded,
@@ -397,5 +394,13 @@ def compute_facts(
         clock_minutes=_r1(clock),
         overlap_minutes=_r1(max(0.0, total - clock)),
         clipped_minutes=_r1(clipped),
-        **{f.name: getattr(found, f.name) for f in fields(found)},
+        **_patterns(kept, totals, tz),
     )
+
+
+def _patterns(kept: list[EntryLike], totals: dict[str, float], tz: tzinfo) -> dict[str, Any]:
+    """The habit and count fields of `Facts` (englog.ai.patterns)."""
+    from englog.ai.patterns import patterns_of  # it builds on this module's helpers
+
+    found = patterns_of(kept, totals, tz)
+    return {f.name: getattr(found, f.name) for f in fields(found)}

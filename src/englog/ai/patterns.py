@@ -105,8 +105,9 @@ def night_work(
     pages, late releases): the entries, their night minutes and how many cross midnight."""
     listed, total, crossing = [], 0.0, 0
     for entry in sort_entries(entries):
-        night = _night_minutes(entry, tz)
-        began, ended = _local(entry.start_time, tz), _local(entry.end_time, tz)
+        night = _night_minutes(entry, tz)  # inside the range only
+        whole = getattr(entry, "entry", entry)  # a part cut at the range's edge: its entry
+        began, ended = _local(whole.start_time, tz), _local(whole.end_time, tz)
         crosses = ended.date() > began.date() and ended.time() != time(0)
         crossing += crosses
         if night <= 0 and not crosses:
@@ -117,7 +118,8 @@ def night_work(
                 "title": _title(entry),
                 "start": began.isoformat(timespec="minutes"),
                 "end": ended.isoformat(timespec="minutes"),
-                "minutes": round(minutes(entry), 1),
+                "minutes": round(minutes(whole), 1),
+                "minutes_in_range": round(minutes(entry), 1),
                 "night_minutes": night,
                 "crosses_midnight": crosses,
             }

@@ -117,7 +117,8 @@ def _daytime_totals(f: Facts) -> dict[str, float]:
     for night in f.night_entries:
         day = night["start"][:10]
         if day in totals:
-            totals[day] = max(0.0, totals[day] - night["minutes"])
+            spent = night.get("minutes_in_range", night["minutes"])
+            totals[day] = max(0.0, totals[day] - spent)
     return totals
 
 
