@@ -335,6 +335,9 @@ def cut_to_range(
     return parts, excluded, clipped
 
 
+_LEVELS = ("value_rating", "impact_level")
+
+
 def compute_facts(
     entries: Iterable[EntryLike],
     start: date | None = None,
@@ -355,8 +358,7 @@ def compute_facts(
     switches = sum(context_switches(day_entries) for day_entries in days.values())
     totals = daily_totals(lived, start, end)
     busiest = _busiest(totals) if kept else None
-    by_value = _sum_by(kept, lambda e: e.value_rating)
-    by_impact = _sum_by(kept, lambda e: e.impact_level)
+    by_value, by_impact = (_sum_by(kept, lambda e, k=k: getattr(e, k)) for k in _LEVELS)
     raw_by_type = _sum_by(kept, lambda e: e.type)
     by_type = _ranked(raw_by_type)
     return Facts(
