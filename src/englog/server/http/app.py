@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from englog import __version__
 from englog.server.http import entries, insights, operations, tasks
+from englog.server.http.body_guard import BodyLimit, BodyLimits, EarlyAuth
 from englog.server.http.errors import install_error_handlers
 from englog.server.http.fast_paths import FastSubmit, FastTaskGet
 from englog.server.http.limits import LimitsMiddleware
@@ -52,9 +53,14 @@ def create_http_app(
         read = _route(tasks.router, "GET", "/v1/tasks/{task_id}")
         app.add_middleware(FastSubmit, state=state, metrics=app.state.metrics, route=submit)
         app.add_middleware(FastTaskGet, state=state, route=read)
+    # A /v1 request without a known token is refused before its body is read (after
+    # the rate limits: a forged token costs a bucket step before a store read).
+    app.add_middleware(EarlyAuth, state=state)
     # Rate limits and wait slots before any route or fast path does work.
     app.add_middleware(LimitsMiddleware, state=state, registry=app.state.metrics.registry)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # Outermost: a body over its route's limit is refused from its Content-Length.
+    app.add_middleware(BodyLimit, limits=BodyLimits(state.settings.max_payload_bytes))
     return app
 
 
