@@ -96,7 +96,9 @@ def has_body(scope: Scope) -> bool:
     return False
 
 
-async def _refuse(scope: Scope, send: Send, status: int, error: str, detail: str, **hdr: str) -> None:
+async def _refuse(
+    scope: Scope, send: Send, status: int, error: str, detail: str, **hdr: str
+) -> None:
     response = error_json(status, error, detail)
     response.headers.update(hdr)
     if has_body(scope):
@@ -128,8 +130,7 @@ class BodyLimit:
                 send,
                 413,
                 "payload_too_large",
-                f"request body of {length} bytes is over the limit of {limit} bytes"
-                " for this route",
+                f"request body of {length} bytes is over the limit of {limit} bytes for this route",
             )
             return
         started = False
