@@ -68,7 +68,9 @@ async def test_open_applies_migrations_once_and_reopen_is_idempotent(db_path: Pa
         versions = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert versions[0] == (1, "sqlite_0001_initial.sql")
-    assert [v for v, _ in versions] == list(range(1, len(versions) + 1))
+    # Each once, in order (branches reserve numbers, so one may have a gap).
+    numbers = [v for v, _ in versions]
+    assert numbers == sorted(set(numbers))
     assert mode == "wal"
 
 

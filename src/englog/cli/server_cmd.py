@@ -147,8 +147,7 @@ def server(opts: ServerOptions) -> None:
 
     configure_logging(opts.log_level)
     tokens = tuple(t.strip() for t in opts.worker_tokens.split(",") if t.strip())
-    if not tokens:
-        fail("no worker tokens: set ENGLOG_WORKER_TOKENS (comma separated) or --worker-tokens")
+    # No shared token is fine: workers then use their own (englog workers create).
     if not opts.tls_cert and not opts.insecure:
         fail("no TLS certificate: give --tls-cert and --tls-key, or --insecure for plaintext gRPC")
     try:

@@ -30,11 +30,12 @@ from englog.domain.tasks import (
     ResultOutcome,
     Task,
 )
-from englog.domain.tokens import hash_token, new_token, tokens_match
+from englog.domain.tokens import hash_token, new_token
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.server.state import ServerState
 from englog.server.storable import finite_or_none, nul_field, parse_result, result_has_nul
+from englog.server.worker_auth import WorkerIdentity, bearer
 from englog.store import Heartbeat
 from englog.store.base import InvalidData, StoreError, WorkerInfo
 
@@ -100,28 +101,35 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self._state = state
         self._queue = state.queue
         self._dispatcher = state.queue.dispatcher
-        self._token_hashes = {hash_token(t) for t in state.settings.worker_tokens}
+        self._auth = state.worker_auth
 
     # --- authentication ------------------------------------------------------
-    async def _check_worker_token(self, context: grpc.aio.ServicerContext) -> None:
-        metadata = dict(context.invocation_metadata() or ())
-        header = str(metadata.get("authorization", ""))
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+    async def _check_worker_token(self, context: grpc.aio.ServicerContext) -> WorkerIdentity:
+        """The caller's identity (the interceptor refused unknown tokens already; this
+        holds when the service runs without it, as in unit tests)."""
+        token = bearer(context.invocation_metadata())
+        if token is None:
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "missing worker token")
-        given = hash_token(token)
-        if not any(tokens_match(given, known) for known in self._token_hashes):
+        identity = await self._store_call(context, self._auth.identify(token))
+        if identity is None:
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "invalid worker token")
+        return identity  # type: ignore[no-any-return]
 
     async def _worker_for(self, session_token: str, context: grpc.aio.ServicerContext) -> str:
-        await self._check_worker_token(context)
+        """The worker whose session this is, when the caller is the identity that opened
+        it; else UNAUTHENTICATED (register again)."""
+        identity = await self._check_worker_token(context)
         token_hash = hash_token(session_token)
-        worker_id = self._state.sessions.get(token_hash)
-        if worker_id is None:
+        cached = self._state.sessions.get(token_hash)
+        if cached is None:
             session = await self._store_call(context, self._state.store.get_session(token_hash))
             if session is None:
                 await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
-            worker_id = self._state.sessions[token_hash] = session.worker_id
+            cached = self._state.sessions[token_hash] = (session.worker_id, session.identity)
+        worker_id, opened_by = cached
+        if opened_by and opened_by != identity.key:
+            # Another credential's session: as if unknown (nothing said about whose).
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
         return worker_id
 
     async def _refuse_nul(self, request: Message, context: grpc.aio.ServicerContext) -> None:
@@ -142,14 +150,27 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     async def RegisterWorker(
         self, request: pb.RegisterWorkerRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterWorkerResponse:
-        await self._check_worker_token(context)
+        identity = await self._check_worker_token(context)
         await self._refuse_nul(request, context)
-        if not request.worker_id.strip():
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "worker_id is required")
-        if request.max_concurrency < 1:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "max_concurrency must be >= 1")
-        if not request.capabilities:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "capabilities are required")
+        problem = registration_problem(request)
+        if problem is not None:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
+        if not identity.may_register(request.worker_id):
+            await _abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                "this worker credential may register only the worker id it was created for",
+            )
+        store = self._state.store
+        if identity.worker_id is None and await self._store_call(
+            context, store.has_worker_credential(request.worker_id)
+        ):
+            await _abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                "this worker id has its own credential (englog workers create); register"
+                " with it, not a shared token",
+            )
         info = WorkerInfo(
             id=request.worker_id,
             name=request.name or request.worker_id,
@@ -160,11 +181,18 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         token = new_token("s_")
         token_hash = hash_token(token)
-        await self._store_call(
-            context, self._state.store.register_worker(info, token_hash, self._state.clock())
+        registered = await self._store_call(
+            context, store.register_worker(info, token_hash, self._state.clock(), identity.key)
         )
+        if not registered:
+            log.warning("worker_registration_refused", worker_id=info.id, identity=identity.key)
+            await _abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                "this worker id is in use by a live worker with another credential",
+            )
         self._state.forget_workers({info.id})
-        self._state.sessions[token_hash] = info.id
+        self._state.sessions[token_hash] = (info.id, identity.key)
         self._state.known_types.update(info.capabilities)
         log.info("worker_registered", worker_id=info.id, capabilities=list(info.capabilities))
         settings = self._state.settings
@@ -178,7 +206,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     async def WorkerHeartbeat(
         self, request: pb.WorkerHeartbeatRequest, context: grpc.aio.ServicerContext
     ) -> pb.WorkerHeartbeatResponse:
-        await self._check_worker_token(context)
+        await self._worker_for(request.session_token, context)
         await self._refuse_nul(request, context)
         reply = await self._store_call(
             context,
@@ -341,6 +369,48 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             server_time=self._state.clock(),
             version=__version__,
         )
+
+
+# What a worker may say about itself (issue 22: a 15 MB name or 100,000 capabilities
+# were taken and sent to every operator page).
+MAX_WORKER_ID = 128
+MAX_NAME = 200
+MAX_VERSION = 64
+MAX_CAPABILITIES = 64
+MAX_CAPABILITY = 100
+MAX_METADATA = 32
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 1024
+MAX_CONCURRENCY = 1024
+
+
+def registration_problem(request: pb.RegisterWorkerRequest) -> str | None:
+    """What is wrong with a registration, or None."""
+    if not request.worker_id.strip():
+        return "worker_id is required"
+    if len(request.worker_id) > MAX_WORKER_ID or not request.worker_id.isprintable():
+        return f"worker_id must be 1 to {MAX_WORKER_ID} printable characters"
+    if len(request.name) > MAX_NAME:
+        return f"name is over {MAX_NAME} characters"
+    if len(request.version) > MAX_VERSION:
+        return f"version is over {MAX_VERSION} characters"
+    if not 1 <= request.max_concurrency <= MAX_CONCURRENCY:
+        return f"max_concurrency must be 1 to {MAX_CONCURRENCY}"
+    if not request.capabilities:
+        return "capabilities are required"
+    if len(request.capabilities) > MAX_CAPABILITIES:
+        return f"at most {MAX_CAPABILITIES} capabilities"
+    if any(not 1 <= len(c) <= MAX_CAPABILITY for c in request.capabilities):
+        return f"each capability must be 1 to {MAX_CAPABILITY} characters"
+    if len(request.metadata) > MAX_METADATA:
+        return f"at most {MAX_METADATA} metadata entries"
+    for key, value in request.metadata.items():
+        if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+            return (
+                f"metadata keys are at most {MAX_METADATA_KEY} characters and values"
+                f" {MAX_METADATA_VALUE}"
+            )
+    return None
 
 
 def _acks(decisions: Sequence[ResultDecision]) -> pb.ReportTaskResultResponse:

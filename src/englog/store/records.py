@@ -50,6 +50,18 @@ class Session:
     worker_id: str
     created_at: float
     last_heartbeat_at: float
+    # Who opened it: "shared" (a shared worker token), "worker:<id>" (that worker's own
+    # credential), "" before identities were recorded.
+    identity: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCredential:
+    """A worker's own credential (`englog workers create`), its token kept as a hash."""
+
+    worker_id: str
+    created_at: float
+    revoked_at: float | None
 
 
 @dataclass(frozen=True, slots=True)

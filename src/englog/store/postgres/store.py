@@ -380,10 +380,59 @@ class PostgresStore(Store):
 
     # --- workers and sessions -------------------------------------------------------
     async def register_worker(
-        self, info: records.WorkerInfo, session_token_hash: str, now: float
-    ) -> None:
+        self, info: records.WorkerInfo, session_token_hash: str, now: float, identity: str = ""
+    ) -> bool:
         async with self._tx() as conn:
-            await _workers.register(conn, info, session_token_hash, now)
+            return await _workers.register(conn, info, session_token_hash, now, identity)
+
+    async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
+        await self._execute(
+            "INSERT INTO worker_credentials (worker_id, token_hash, created_at)"
+            " VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET"
+            " token_hash = excluded.token_hash, created_at = excluded.created_at,"
+            " revoked_at = NULL",
+            worker_id,
+            token_hash,
+            now,
+        )
+
+    async def worker_for_credential(self, token_hash: str) -> str | None:
+        row = await self._fetchrow(
+            "SELECT worker_id FROM worker_credentials WHERE token_hash = $1 AND revoked_at IS NULL",
+            token_hash,
+        )
+        return None if row is None else str(row["worker_id"])
+
+    async def has_worker_credential(self, worker_id: str) -> bool:
+        row = await self._fetchrow(
+            "SELECT 1 FROM worker_credentials WHERE worker_id = $1 AND revoked_at IS NULL",
+            worker_id,
+        )
+        return row is not None
+
+    async def list_worker_credentials(self) -> list[records.WorkerCredential]:
+        rows = await self._fetch(
+            "SELECT worker_id, created_at, revoked_at FROM worker_credentials ORDER BY worker_id"
+        )
+        return [
+            records.WorkerCredential(r["worker_id"], r["created_at"], r["revoked_at"]) for r in rows
+        ]
+
+    async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
+        async with self._tx() as conn:
+            done = await conn.fetchval(
+                "WITH r AS (UPDATE worker_credentials SET revoked_at = $1"
+                " WHERE worker_id = $2 AND revoked_at IS NULL RETURNING 1)"
+                " SELECT count(*) FROM r",
+                now,
+                worker_id,
+            )
+            await conn.execute(
+                "DELETE FROM sessions WHERE worker_id = $1 AND identity = $2",
+                worker_id,
+                f"worker:{worker_id}",
+            )
+            return bool(done)
 
     async def get_session(self, token_hash: str) -> records.Session | None:
         row = await self._fetchrow("SELECT * FROM sessions WHERE token_hash = $1", token_hash)

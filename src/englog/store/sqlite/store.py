@@ -21,6 +21,7 @@ from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
 from englog.domain.tokens import new_id
+from englog.private_files import private_sqlite
 from englog.store import records
 from englog.store import sql as _sql
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
@@ -89,7 +90,7 @@ class SQLiteStore(Store):
         reader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="englog-sqlite-read")
         started = False
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(self.path)  # 0600 (its WAL follows), folder 0700 when made
             await writer.start()
             started = True
             self._read_conn = await asyncio.get_running_loop().run_in_executor(
@@ -375,9 +376,59 @@ class SQLiteStore(Store):
 
     # --- workers and sessions -------------------------------------------------------
     async def register_worker(
-        self, info: records.WorkerInfo, session_token_hash: str, now: float
-    ) -> None:
-        await self._write(lambda conn: _workers.register(conn, info, session_token_hash, now))
+        self, info: records.WorkerInfo, session_token_hash: str, now: float, identity: str = ""
+    ) -> bool:
+        return await self._write(
+            lambda conn: _workers.register(conn, info, session_token_hash, now, identity)
+        )
+
+    async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
+        await self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO worker_credentials (worker_id, token_hash, created_at)"
+                " VALUES (?, ?, ?) ON CONFLICT (worker_id) DO UPDATE SET"
+                " token_hash = excluded.token_hash, created_at = excluded.created_at,"
+                " revoked_at = NULL",
+                (worker_id, token_hash, now),
+            )
+        )
+
+    async def worker_for_credential(self, token_hash: str) -> str | None:
+        rows = await self._rows(
+            "SELECT worker_id FROM worker_credentials WHERE token_hash = ? AND revoked_at IS NULL",
+            token_hash,
+        )
+        return str(rows[0]["worker_id"]) if rows else None
+
+    async def has_worker_credential(self, worker_id: str) -> bool:
+        rows = await self._rows(
+            "SELECT 1 FROM worker_credentials WHERE worker_id = ? AND revoked_at IS NULL",
+            worker_id,
+        )
+        return bool(rows)
+
+    async def list_worker_credentials(self) -> list[records.WorkerCredential]:
+        rows = await self._rows(
+            "SELECT worker_id, created_at, revoked_at FROM worker_credentials ORDER BY worker_id"
+        )
+        return [
+            records.WorkerCredential(r["worker_id"], r["created_at"], r["revoked_at"]) for r in rows
+        ]
+
+    async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
+        def revoke(conn: sqlite3.Connection) -> bool:
+            done = conn.execute(
+                "UPDATE worker_credentials SET revoked_at = ?"
+                " WHERE worker_id = ? AND revoked_at IS NULL",
+                (now, worker_id),
+            ).rowcount
+            conn.execute(
+                "DELETE FROM sessions WHERE worker_id = ? AND identity = ?",
+                (worker_id, f"worker:{worker_id}"),
+            )
+            return done > 0
+
+        return await self._write(revoke)
 
     async def get_session(self, token_hash: str) -> records.Session | None:
         rows = await self._rows("SELECT * FROM sessions WHERE token_hash = ?", token_hash)

@@ -14,7 +14,12 @@ from englog.store.sqlite.attempts import end_attempt
 from englog.store.sqlite.rows import session, task
 
 
-def register(conn: sqlite3.Connection, info: WorkerInfo, token_hash: str, now: float) -> None:
+def register(
+    conn: sqlite3.Connection, info: WorkerInfo, token_hash: str, now: float, identity: str = ""
+) -> bool:
+    live = conn.execute("SELECT identity FROM sessions WHERE worker_id = ?", (info.id,)).fetchone()
+    if live is not None and identity and live["identity"] not in ("", identity):
+        return False  # another credential's live worker
     capacity = {capability: info.max_concurrency for capability in info.capabilities}
     conn.execute(
         "INSERT INTO workers (id, name, capabilities, version, metadata, max_concurrency,"
@@ -41,10 +46,11 @@ def register(conn: sqlite3.Connection, info: WorkerInfo, token_hash: str, now: f
     )
     conn.execute("DELETE FROM sessions WHERE worker_id = ?", (info.id,))
     conn.execute(
-        "INSERT INTO sessions (token_hash, worker_id, created_at, last_heartbeat_at)"
-        " VALUES (?, ?, ?, ?)",
-        (token_hash, info.id, now, now),
+        "INSERT INTO sessions (token_hash, worker_id, created_at, last_heartbeat_at, identity)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (token_hash, info.id, now, now, identity),
     )
+    return True
 
 
 def heartbeat(conn: sqlite3.Connection, beat: Heartbeat, now: float) -> Session | None:
