@@ -9,11 +9,14 @@ import threading
 import time
 from collections.abc import Iterator
 
+import grpc
 import httpx
 import psutil
 import pytest
 
-from tests.support.procs import Cluster, ServerProc, cluster
+from englog.protocol import worker_pb2 as pb
+from englog.protocol import worker_pb2_grpc as pb_grpc
+from tests.support.procs import WORKER_TOKEN, Cluster, ServerProc, cluster
 
 MB = 1_000_000
 CHUNK = b"x" * (1024 * 1024)
@@ -134,3 +137,51 @@ def test_the_refusals_say_why(running: tuple[Cluster, ServerProc]) -> None:
         # A normal request still works.
         r = h.post("/v1/tasks", json={"type": "noop"}, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 202
+
+
+def _grpc_stub(server: ServerProc) -> tuple[grpc.Channel, pb_grpc.WorkerServiceStub]:
+    channel = grpc.insecure_channel(
+        server.grpc_target, options=[("grpc.max_send_message_length", 64 * MB)]
+    )
+    return channel, pb_grpc.WorkerServiceStub(channel)
+
+
+def test_grpc_calls_without_a_token_are_refused_unread(
+    running: tuple[Cluster, ServerProc],
+) -> None:
+    _, server = running
+    channel, stub = _grpc_stub(server)
+    big = pb.RegisterWorkerRequest(worker_id="x", name="n" * (15 * MB), capabilities=["noop"])
+    before = _rss(server)
+    codes: list[grpc.StatusCode] = []
+
+    def call() -> None:
+        try:
+            stub.RegisterWorker(big, timeout=20)
+        except grpc.RpcError as exc:
+            codes.append(exc.code())
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    took = time.monotonic() - started
+    channel.close()
+    assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 20
+    growth = _rss(server) - before
+    assert growth < 50 * MB, f"server grew {growth / MB:.0f} MB in {took:.1f} s"
+
+
+def test_grpc_messages_over_their_method_limit_are_refused(
+    running: tuple[Cluster, ServerProc],
+) -> None:
+    _, server = running
+    channel, stub = _grpc_stub(server)
+    big = pb.RegisterWorkerRequest(worker_id="x", name="n" * MB, capabilities=["noop"])
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.RegisterWorker(big, metadata=(("authorization", f"Bearer {WORKER_TOKEN}"),))
+    channel.close()
+    assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "RegisterWorkerRequest too large" in (caught.value.details() or "")

@@ -1,0 +1,183 @@
+"""Workers cannot pose as each other (issue 22): each has its own credential bound to
+its id; another credential cannot register as a live worker nor get a forged result
+accepted, and refusals never name the worker holding a task. Both stores."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from englog.domain.tasks import NewTask
+from englog.domain.tokens import hash_token, new_token
+from englog.protocol import worker_pb2 as pb
+from englog.protocol import worker_pb2_grpc as pb_grpc
+from englog.server.app import Server
+from englog.server.state import ServerSettings
+from tests.support.pg import create_database, drop_database
+from tests.support.procs import eventually
+
+SHARED = "shared-token"
+
+
+def auth(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Server]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'id.db'}"
+    else:
+        url = await create_database()
+    s = Server(
+        ServerSettings(
+            db_url=url,
+            grpc_listen="127.0.0.1:0",
+            http_listen="127.0.0.1:0",
+            worker_tokens=(SHARED,),
+            admin_token="adm",
+            heartbeat_interval_s=0.5,
+            lease_ttl_s=30,
+        )
+    )
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop(grace_s=0.5)
+        if request.param == "postgres":
+            await drop_database(url)
+
+
+@pytest.fixture
+async def stub(server: Server) -> AsyncIterator[pb_grpc.WorkerServiceStub]:
+    assert server.addresses is not None
+    async with grpc.aio.insecure_channel(server.addresses.grpc) as channel:
+        yield pb_grpc.WorkerServiceStub(channel)
+
+
+async def credential(server: Server, worker_id: str) -> str:
+    token = new_token("wkr_")
+    await server.state.store.create_worker_credential(worker_id, hash_token(token), time.time())
+    return token
+
+
+async def register(stub: pb_grpc.WorkerServiceStub, worker_id: str, token: str) -> str:
+    reply = await stub.RegisterWorker(
+        pb.RegisterWorkerRequest(worker_id=worker_id, capabilities=["noop"], max_concurrency=1),
+        metadata=auth(token),
+    )
+    return str(reply.session_token)
+
+
+async def refused(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+async def test_another_credential_cannot_register_as_a_live_worker(
+    server: Server, stub: pb_grpc.WorkerServiceStub
+) -> None:
+    legit, rogue = await credential(server, "legit-1"), await credential(server, "rogue")
+    await register(stub, "legit-1", legit)
+    # Its own credential cannot register another id.
+    error = await refused(register(stub, "legit-1", rogue))
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "legit-1" not in (error.details() or "")
+    # A shared token cannot take an id that has its own credential.
+    error = await refused(register(stub, "legit-1", SHARED))
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+    # Nor can a shared-token worker's live id be taken by a worker's own credential
+    # (that credential is bound elsewhere) -- and an unknown token is UNAUTHENTICATED.
+    await register(stub, "scripted", SHARED)
+    error = await refused(register(stub, "scripted", rogue))
+    assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+    error = await refused(register(stub, "legit-1", "wkr_forged"))
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+    # The real worker restarting with its own credential is welcome.
+    await register(stub, "legit-1", legit)
+
+
+async def test_a_forged_result_is_refused_without_naming_the_holder(
+    server: Server, stub: pb_grpc.WorkerServiceStub
+) -> None:
+    legit, rogue = await credential(server, "legit-1"), await credential(server, "rogue")
+    legit_session = await register(stub, "legit-1", legit)
+    rogue_session = await register(stub, "rogue", rogue)
+    [task] = await server.state.store.submit_tasks([NewTask(type="noop", payload={})], time.time())
+    server.dispatcher.notify()
+    stream = stub.StreamTasks(
+        pb.StreamTasksRequest(session_token=legit_session), metadata=auth(legit)
+    )
+    batch = await asyncio.wait_for(stream.read(), 10)
+    assert [a.task_id for a in batch.assignments] == [task.id]
+    forged = pb.TaskResult(
+        task_id=task.id, attempt=1, status=pb.RESULT_STATUS_COMPLETED, result=b'{"forged":1}'
+    )
+    # From the rogue's own session: stale, and the detail names nobody.
+    error = await refused(
+        stub.ReportTaskResult(
+            pb.ReportTaskResultRequest(session_token=rogue_session, results=[forged]),
+            metadata=auth(rogue),
+        )
+    )
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "legit" not in (error.details() or "")
+    # With the legit session's token but the rogue's credential: as if unknown.
+    error = await refused(
+        stub.ReportTaskResult(
+            pb.ReportTaskResultRequest(session_token=legit_session, results=[forged]),
+            metadata=auth(rogue),
+        )
+    )
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+    # The shared token cannot use it either.
+    error = await refused(
+        stub.ReportTaskResult(
+            pb.ReportTaskResultRequest(session_token=legit_session, results=[forged]),
+            metadata=auth(SHARED),
+        )
+    )
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED
+    found = await server.state.store.get_task(task.id)
+    assert found is not None and found.status == "running" and found.result is None
+    # The real worker's result is accepted.
+    real = pb.TaskResult(
+        task_id=task.id, attempt=1, status=pb.RESULT_STATUS_COMPLETED, result=b'{"ok":1}'
+    )
+    reply = await stub.ReportTaskResult(
+        pb.ReportTaskResultRequest(session_token=legit_session, results=[real]),
+        metadata=auth(legit),
+    )
+    assert reply.acks[0].disposition == pb.RESULT_DISPOSITION_ACCEPTED
+    stream.cancel()
+
+
+async def test_a_revoked_credential_stops_working(
+    server: Server, stub: pb_grpc.WorkerServiceStub
+) -> None:
+    token = await credential(server, "w-revoked")
+    session = await register(stub, "w-revoked", token)
+    assert await server.state.store.revoke_worker_credential("w-revoked", time.time())
+    server.state.worker_auth.forget()
+    server.state.sessions.clear()
+
+    async def gone() -> bool:
+        try:
+            await stub.WorkerHeartbeat(
+                pb.WorkerHeartbeatRequest(session_token=session, status="ready"),
+                metadata=auth(token),
+            )
+        except grpc.aio.AioRpcError as exc:
+            return exc.code() is grpc.StatusCode.UNAUTHENTICATED
+        return False
+
+    await eventually(gone, within=10, what="the revoked credential refused")
+    listed = await server.state.store.list_worker_credentials()
+    assert [(c.worker_id, c.revoked_at is not None) for c in listed] == [("w-revoked", True)]
