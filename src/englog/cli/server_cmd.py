@@ -120,6 +120,47 @@ class ServerOptions:
             help="A request must arrive complete within (s), else its connection is closed",
         ),
     ] = 15.0
+    max_running_per_user: Annotated[
+        int,
+        typer.Option(
+            envvar="ENGLOG_MAX_RUNNING_PER_USER",
+            min=0,
+            help="Tasks one user may have running at once (0: no cap; the admin's never)",
+        ),
+    ] = 2
+    max_queued_per_user: Annotated[
+        int,
+        typer.Option(
+            envvar="ENGLOG_MAX_QUEUED_PER_USER",
+            min=0,
+            help="Unfinished (pending or running) tasks one user may have (0: no cap)",
+        ),
+    ] = 1000
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(
+            envvar="ENGLOG_TRUSTED_PROXIES",
+            help="Comma-separated addresses whose X-Forwarded-For is believed (default none)",
+        ),
+    ] = ""
+    max_connections_per_address: Annotated[
+        int,
+        typer.Option(
+            envvar="ENGLOG_MAX_CONNECTIONS_PER_ADDRESS",
+            min=1,
+            help="Open HTTP connections one client address may hold",
+        ),
+    ] = 256
+    max_connections: Annotated[
+        int,
+        typer.Option(envvar="ENGLOG_MAX_CONNECTIONS", min=1, help="Open HTTP connections in all"),
+    ] = 4096
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENGLOG_METRICS_TOKEN", help="Bearer token /metrics requires (default: none)"
+        ),
+    ] = None
     log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "info"
 
 
@@ -134,6 +175,8 @@ def _http_limits(opts: ServerOptions) -> HttpLimits:
         waits_total=opts.max_waits,
         idle_timeout_s=opts.http_idle_timeout,
         read_timeout_s=opts.http_read_timeout,
+        connections_per_address=opts.max_connections_per_address,
+        connections_total=opts.max_connections,
     )
 
 
@@ -165,6 +208,10 @@ def server(opts: ServerOptions) -> None:
             retention_s=parse_duration(opts.retention, "--retention"),
             max_reassignments=opts.max_reassignments,
             http_limits=_http_limits(opts),
+            max_running_per_user=opts.max_running_per_user,
+            max_queued_per_user=opts.max_queued_per_user,
+            trusted_proxies=tuple(p.strip() for p in opts.trusted_proxies.split(",") if p.strip()),
+            metrics_token=opts.metrics_token or None,
         )
         run_until_signal(lambda stop: serve(settings, stop))
     except (StoreError, ValueError) as exc:

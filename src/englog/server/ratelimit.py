@@ -76,10 +76,16 @@ class HttpLimits:
     waits_total: int = 1000
     idle_timeout_s: float = 5.0
     read_timeout_s: float = 15.0
+    # Open HTTP connections one client address may hold, and in all; beyond them a new
+    # connection is closed at once (englog.serving.connection_caps).
+    connections_per_address: int = 256
+    connections_total: int = 4096
 
     def __post_init__(self) -> None:
         if self.waits_per_token < 0 or self.waits_total < 0:
             raise ValueError("wait limits must be >= 0")
+        if self.connections_per_address < 1 or self.connections_total < 1:
+            raise ValueError("connection caps must be >= 1")
         for name in ("idle_timeout_s", "read_timeout_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

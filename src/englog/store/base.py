@@ -392,6 +392,10 @@ class Store(abc.ABC):
         one transaction. False (nothing changed) when the worker has a live session
         opened by another identity: a credential cannot take over another's worker."""
 
+    @abc.abstractmethod
+    async def unfinished_count(self, user_id: str) -> int:
+        """`user_id`'s PENDING and RUNNING tasks (the per-user queue cap)."""
+
     # --- worker credentials (englog workers create|list|revoke) ---------------------
     @abc.abstractmethod
     async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:

@@ -96,6 +96,8 @@ class Claim:
     worker_id: str
     capacity: Mapping[str, int]
     limit: int
+    # RUNNING tasks one user may hold (QueuePolicy.max_running_per_user); 0: no cap.
+    user_cap: int = 0
 
     def fits(self, tasks: Sequence[NewTask]) -> bool:
         """Could this claim take all of `tasks` (its limit and each type's capacity)?
@@ -103,6 +105,8 @@ class Claim:
         leased is what an insert followed by this claim would do (`submit_and_claim`)."""
         if len(tasks) > self.limit:
             return False
+        if self.user_cap and any(t.user_id is not None for t in tasks):
+            return False  # the user's running count decides: the claim's to check
         wanted: dict[str, int] = {}
         for task in tasks:
             wanted[task.type] = wanted.get(task.type, 0) + 1

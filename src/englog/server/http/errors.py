@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from englog.errors import EnglogError
+from englog.server.queue import TooManyTasks
 from englog.store.base import InvalidData, StoreError
 
 
@@ -118,6 +119,12 @@ async def _on_store_error(_: Request, exc: Exception) -> JSONResponse:
     return store_failure(exc)
 
 
+async def _on_too_many_tasks(_: Request, exc: Exception) -> JSONResponse:
+    response = error_json(429, "too_many_tasks", str(exc))
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     return error_json(500, "internal_error", "unexpected server error")
 
@@ -131,6 +138,7 @@ def install_error_handlers(app: FastAPI) -> None:
         StarletteHTTPException: _on_http_error,
         ApiError: _on_api_error,
         StoreError: _on_store_error,
+        TooManyTasks: _on_too_many_tasks,
         Exception: _on_unexpected,
     }
     for exc_type, handler in handlers.items():

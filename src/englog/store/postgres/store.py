@@ -242,6 +242,9 @@ class PostgresStore(Store):
     async def claim_tasks(self, claim: records.Claim, now: float) -> list[Task]:
         if claim.limit <= 0 or not any(int(free) > 0 for free in claim.capacity.values()):
             return []
+        claim = records.Claim(
+            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+        )
         async with self._tx() as conn:
             return await _tasks.claim(conn, claim, self.policy.lease_ttl_s, now)
 
@@ -255,6 +258,9 @@ class PostgresStore(Store):
         if not tasks:
             return [], []
         types, ttl = list({t.type for t in tasks}), self.policy.lease_ttl_s
+        claim = records.Claim(
+            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+        )
         async with self._tx() as conn:
             if claim.fits(tasks) and not await conn.fetchval(_tasks.ANY_CLAIMABLE, types, now):
                 # One row write per task, and no row locks taken from concurrent claims.
@@ -384,6 +390,14 @@ class PostgresStore(Store):
     ) -> bool:
         async with self._tx() as conn:
             return await _workers.register(conn, info, session_token_hash, now, identity)
+
+    async def unfinished_count(self, user_id: str) -> int:
+        row = await self._fetchrow(
+            "SELECT count(*) AS n FROM tasks WHERE user_id = $1"
+            " AND status IN ('pending', 'running')",
+            user_id,
+        )
+        return 0 if row is None else int(row["n"])
 
     async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
         await self._execute(

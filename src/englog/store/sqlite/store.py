@@ -238,7 +238,9 @@ class SQLiteStore(Store):
         self, tasks: Sequence[NewTask], now: float, claim: records.Claim
     ) -> tuple[list[Task], list[Task]]:
         tasks, ttl = list(tasks), self.policy.lease_ttl_s
-        claim = records.Claim(claim.worker_id, dict(claim.capacity), claim.limit)
+        claim = records.Claim(
+            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+        )
 
         def write(conn: sqlite3.Connection) -> tuple[list[Task], list[Task]]:
             if _tasks.leasable_at_once(conn, tasks, claim, now):
@@ -267,7 +269,9 @@ class SQLiteStore(Store):
 
     async def claim_tasks(self, claim: records.Claim, now: float) -> list[Task]:
         ttl = self.policy.lease_ttl_s
-        claim = records.Claim(claim.worker_id, dict(claim.capacity), claim.limit)
+        claim = records.Claim(
+            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+        )
         return await self._write(lambda conn: _tasks.claim(conn, claim, ttl, now))
 
     async def _renew_leases(self, worker_id: str, now: float, ids: list[str] | None) -> list[str]:
@@ -381,6 +385,14 @@ class SQLiteStore(Store):
         return await self._write(
             lambda conn: _workers.register(conn, info, session_token_hash, now, identity)
         )
+
+    async def unfinished_count(self, user_id: str) -> int:
+        rows = await self._rows(
+            "SELECT count(*) AS n FROM tasks WHERE user_id = ?"
+            " AND status IN ('pending', 'running')",
+            user_id,
+        )
+        return int(rows[0]["n"])
 
     async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
         await self._write(
