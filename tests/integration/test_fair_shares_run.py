@@ -48,8 +48,9 @@ def test_eight_long_sleeps_leave_another_users_report_running(tmp_path: Path) ->
             assert report.status_code == 202, report.text
             task_id = report.json()["task_id"]
             wait_for(
-                lambda: h.get(f"/v1/tasks/{task_id}", headers=as_other).json()["status"]
-                == "completed",
+                lambda: (
+                    h.get(f"/v1/tasks/{task_id}", headers=as_other).json()["status"] == "completed"
+                ),
                 timeout=20,
                 what="the other user's report done",
             )
@@ -58,6 +59,11 @@ def test_eight_long_sleeps_leave_another_users_report_running(tmp_path: Path) ->
             tasks = h.get("/v1/tasks", headers=as_hog).json()["tasks"]
             assert sum(t["status"] == "running" for t in tasks) <= 2
             # And no user may ask for an hour's sleep.
-            assert h.post(
-                "/v1/tasks", json={"type": "sleep", "payload": {"seconds": 3600}}, headers=as_hog
-            ).status_code == 422
+            assert (
+                h.post(
+                    "/v1/tasks",
+                    json={"type": "sleep", "payload": {"seconds": 3600}},
+                    headers=as_hog,
+                ).status_code
+                == 422
+            )

@@ -150,11 +150,11 @@ class ServerOptions:
             min=1,
             help="Open HTTP connections one client address may hold",
         ),
-    ] = 256
+    ] = 1024
     max_connections: Annotated[
         int,
         typer.Option(envvar="ENGLOG_MAX_CONNECTIONS", min=1, help="Open HTTP connections in all"),
-    ] = 4096
+    ] = 8192
     metrics_token: Annotated[
         str | None,
         typer.Option(

@@ -149,6 +149,11 @@ class Server:
                 coalesce_writes=True,
                 idle_timeout_s=self.settings.http_limits.idle_timeout_s,
                 read_timeout_s=self.settings.http_limits.read_timeout_s,
+                connection_caps=(
+                    self.settings.http_limits.connections_per_address,
+                    self.settings.http_limits.connections_total,
+                ),
+                trusted_proxies=self.settings.trusted_proxies,
             ),
             name="http",
         )

@@ -40,6 +40,10 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     # API token hash -> (monotonic expiry, user): see englog.server.auth.principal_for.
     users_by_token: dict[str, tuple[float, User]] = field(default_factory=dict)
+    # Web session id hash -> (monotonic expiry, user id; None for the admin): sessions
+    # this process has seen signed in, so the rate limits count a browser's requests
+    # against its user instead of its address (englog.server.http.limits).
+    web_viewers: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     # Long-polling GET /v1/tasks/{id}?wait_s=: woken after terminal states commit.
     watch: TaskWatch = field(default_factory=TaskWatch)
     # Every task state change goes through it (and its dispatcher, the worker streams).
