@@ -181,3 +181,27 @@ async def test_a_revoked_credential_stops_working(
     await eventually(gone, within=10, what="the revoked credential refused")
     listed = await server.state.store.list_worker_credentials()
     assert [(c.worker_id, c.revoked_at is not None) for c in listed] == [("w-revoked", True)]
+
+
+async def test_a_result_of_the_wrong_shape_fails_the_attempt_with_the_reason(
+    server: Server, stub: pb_grpc.WorkerServiceStub
+) -> None:
+    session = await register(stub, "shaper", SHARED)
+    [task] = await server.state.store.submit_tasks(
+        [NewTask(type="noop", payload={}, max_attempts=1)], time.time()
+    )
+    server.dispatcher.notify()
+    stream = stub.StreamTasks(pb.StreamTasksRequest(session_token=session), metadata=auth(SHARED))
+    batch = await asyncio.wait_for(stream.read(), 10)
+    assert [a.task_id for a in batch.assignments] == [task.id]
+    wrong = pb.TaskResult(
+        task_id=task.id, attempt=1, status=pb.RESULT_STATUS_COMPLETED, result=b"[1,2,3]"
+    )
+    reply = await stub.ReportTaskResult(
+        pb.ReportTaskResultRequest(session_token=session, results=[wrong]), metadata=auth(SHARED)
+    )
+    assert reply.acks[0].disposition == pb.RESULT_DISPOSITION_ACCEPTED
+    found = await server.state.store.get_task(task.id)
+    assert found is not None and found.status == "failed" and found.result is None
+    assert found.error is not None and "noop result schema" in found.error
+    stream.cancel()

@@ -13,6 +13,7 @@ converts what crosses the wire."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -33,6 +34,7 @@ from englog.domain.tasks import (
 from englog.domain.tokens import hash_token, new_token
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
+from englog.server.result_schemas import result_problem
 from englog.server.state import ServerState
 from englog.server.storable import finite_or_none, nul_field, parse_result, result_has_nul
 from englog.server.worker_auth import WorkerIdentity, bearer
@@ -316,11 +318,36 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         worker_id = await self._worker_for(request.session_token, context)
         if not request.results:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no results in the request")
-        reported = [await self._reported(r, worker_id, context) for r in request.results]
+        reported = [
+            await self._checked_result(await self._reported(r, worker_id, context), context)
+            for r in request.results
+        ]
         decisions: list[ResultDecision] = await self._store_call(
             context, self._queue.report(worker_id, reported)
         )
         return decisions
+
+    async def _checked_result(
+        self, result: ReportedResult, context: grpc.aio.ServicerContext
+    ) -> ReportedResult:
+        """A completed result that does not fit its task type's result schema becomes
+        a failed attempt (retriable) whose error says why."""
+        if result.outcome is not ResultOutcome.COMPLETED:
+            return result
+        stream = self._dispatcher.streams.get(result.worker_id)
+        task_type = stream.inflight.get(result.task_id) if stream is not None else None
+        if task_type is None:
+            task = await self._store_call(context, self._state.store.get_task(result.task_id))
+            if task is None:
+                return result  # the fence answers UNKNOWN_TASK
+            task_type = task.type
+        problem = result_problem(task_type, result.result)
+        if problem is None:
+            return result
+        log.warning("result_rejected", task_id=result.task_id, worker_id=result.worker_id)
+        return dataclasses.replace(
+            result, outcome=ResultOutcome.FAILED, result=None, error=problem, retriable=True
+        )
 
     async def _reported(
         self, r: pb.TaskResult, worker_id: str, context: grpc.aio.ServicerContext
