@@ -161,6 +161,14 @@ class ServerOptions:
             envvar="ENGLOG_METRICS_TOKEN", help="Bearer token /metrics requires (default: none)"
         ),
     ] = None
+    api_docs: Annotated[
+        bool,
+        typer.Option(
+            "--api-docs",
+            envvar="ENGLOG_API_DOCS",
+            help="Serve /docs and /redoc (their scripts come from a CDN)",
+        ),
+    ] = False
     log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "info"
 
 
@@ -212,6 +220,7 @@ def server(opts: ServerOptions) -> None:
             max_queued_per_user=opts.max_queued_per_user,
             trusted_proxies=tuple(p.strip() for p in opts.trusted_proxies.split(",") if p.strip()),
             metrics_token=opts.metrics_token or None,
+            api_docs=opts.api_docs,
         )
         run_until_signal(lambda stop: serve(settings, stop))
     except (StoreError, ValueError) as exc:

@@ -53,6 +53,8 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     # When set, GET /metrics requires `Authorization: Bearer <metrics_token>`.
     metrics_token: str | None = None
+    # Serve /docs and /redoc (Swagger UI and ReDoc, which load scripts from a CDN).
+    api_docs: bool = False
     # REST rate limits, wait caps and connection timeouts (englog.server.ratelimit).
     http_limits: HttpLimits = field(default_factory=HttpLimits)
 

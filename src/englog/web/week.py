@@ -42,8 +42,15 @@ async def past_projects(state: ServerState, user_id: str) -> list[str]:
     return sorted({e.project for e in recent if e.project})
 
 
+# The weeks a page can show with its previous and next links (issue 22: the calendar's
+# first and last weeks were a 500 with a traceback).
+FIRST_DAY = date(1, 1, 8)
+LAST_DAY = date(9999, 12, 24)
+
+
 def _week_of(start: date | None) -> Week:
-    return Week.holding(start or datetime.now(UTC).date())
+    day = start or datetime.now(UTC).date()
+    return Week.holding(min(max(day, FIRST_DAY), LAST_DAY))
 
 
 async def _week_page(
@@ -80,7 +87,9 @@ def _default_start(week: Week) -> str:
 
 @router.get("/week", response_class=HTMLResponse)
 async def week_page(
-    request: Request, found: Engineer, start: Annotated[date | None, Query()] = None
+    request: Request,
+    found: Engineer,
+    start: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,
 ) -> HTMLResponse:
     return await _week_page(request, found, _week_of(start))
 

@@ -17,6 +17,7 @@ from englog.server.http.limits import LimitsMiddleware
 from englog.server.http.metrics import ApiMetrics, MetricsMiddleware
 from englog.server.http.openapi import install_truthful_openapi
 from englog.server.http.query import documented_query_only
+from englog.server.http.redirects import RelativeRedirects
 from englog.server.state import ServerState
 
 WEB_PREFIX = "/app"
@@ -33,6 +34,10 @@ def create_http_app(
         version=__version__,
         description="Work-activity log with AI insights and weekly reports.",
         dependencies=[Depends(documented_query_only)],
+        # The docs pages load their JavaScript from a CDN on the web app's origin: off
+        # unless the operator asks (--api-docs); /openapi.json is always served.
+        docs_url="/docs" if state.settings.api_docs else None,
+        redoc_url="/redoc" if state.settings.api_docs else None,
     )
     app.state.englog = state
     app.state.metrics = ApiMetrics(state, registry or CollectorRegistry())
@@ -61,6 +66,8 @@ def create_http_app(
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Outermost: a body over its route's limit is refused from its Content-Length.
     app.add_middleware(BodyLimit, limits=BodyLimits(state.settings.max_payload_bytes))
+    # Redirects never carry the request's Host back.
+    app.add_middleware(RelativeRedirects)
     return app
 
 
