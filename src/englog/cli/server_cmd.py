@@ -161,6 +161,14 @@ class ServerOptions:
             envvar="ENGLOG_METRICS_TOKEN", help="Bearer token /metrics requires (default: none)"
         ),
     ] = None
+    worker_credentials_only: Annotated[
+        bool,
+        typer.Option(
+            "--worker-credentials-only",
+            envvar="ENGLOG_WORKER_CREDENTIALS_ONLY",
+            help="Start without shared worker tokens: workers use their own credentials",
+        ),
+    ] = False
     api_docs: Annotated[
         bool,
         typer.Option(
@@ -198,7 +206,12 @@ def server(opts: ServerOptions) -> None:
 
     configure_logging(opts.log_level)
     tokens = tuple(t.strip() for t in opts.worker_tokens.split(",") if t.strip())
-    # No shared token is fine: workers then use their own (englog workers create).
+    if not tokens and not opts.worker_credentials_only:
+        fail(
+            "no worker tokens: set ENGLOG_WORKER_TOKENS (comma separated) or --worker-tokens,"
+            " or give --worker-credentials-only when every worker has its own credential"
+            " (englog workers create)"
+        )
     if not opts.tls_cert and not opts.insecure:
         fail("no TLS certificate: give --tls-cert and --tls-key, or --insecure for plaintext gRPC")
     try:

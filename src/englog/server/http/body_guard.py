@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from englog.errors import EnglogError
 from englog.server.auth import principal_for
 from englog.server.http.errors import error_json
 from englog.server.http.models import MAX_BATCH
@@ -67,7 +68,7 @@ class BodyLimits:
         return min(limit, self.max_body)
 
 
-class BodyTooLarge(HTTPException):
+class BodyTooLarge(HTTPException, EnglogError):
     """Raised from `receive` when a chunked body passes its limit: the app's error
     handlers (or `BodyLimit`, when raised outside them) answer 413."""
 

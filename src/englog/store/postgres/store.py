@@ -392,61 +392,25 @@ class PostgresStore(Store):
             return await _workers.register(conn, info, session_token_hash, now, identity)
 
     async def unfinished_count(self, user_id: str) -> int:
-        row = await self._fetchrow(
-            "SELECT count(*) AS n FROM tasks WHERE user_id = $1"
-            " AND status IN ('pending', 'running')",
-            user_id,
-        )
+        row = await self._fetchrow(numbered(_sql.UNFINISHED_COUNT), user_id)
         return 0 if row is None else int(row["n"])
 
     async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
-        await self._execute(
-            "INSERT INTO worker_credentials (worker_id, token_hash, created_at)"
-            " VALUES ($1, $2, $3) ON CONFLICT (worker_id) DO UPDATE SET"
-            " token_hash = excluded.token_hash, created_at = excluded.created_at,"
-            " revoked_at = NULL",
-            worker_id,
-            token_hash,
-            now,
-        )
+        await self._execute(numbered(_sql.UPSERT_CREDENTIAL), worker_id, token_hash, now)
 
     async def worker_for_credential(self, token_hash: str) -> str | None:
-        row = await self._fetchrow(
-            "SELECT worker_id FROM worker_credentials WHERE token_hash = $1 AND revoked_at IS NULL",
-            token_hash,
-        )
+        row = await self._fetchrow(numbered(_sql.CREDENTIAL_WORKER), token_hash)
         return None if row is None else str(row["worker_id"])
 
     async def has_worker_credential(self, worker_id: str) -> bool:
-        row = await self._fetchrow(
-            "SELECT 1 FROM worker_credentials WHERE worker_id = $1 AND revoked_at IS NULL",
-            worker_id,
-        )
-        return row is not None
+        return await self._fetchrow(numbered(_sql.HAS_CREDENTIAL), worker_id) is not None
 
     async def list_worker_credentials(self) -> list[records.WorkerCredential]:
-        rows = await self._fetch(
-            "SELECT worker_id, created_at, revoked_at FROM worker_credentials ORDER BY worker_id"
-        )
-        return [
-            records.WorkerCredential(r["worker_id"], r["created_at"], r["revoked_at"]) for r in rows
-        ]
+        return [records.WorkerCredential(*r) for r in await self._fetch(_sql.CREDENTIALS)]
 
     async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
         async with self._tx() as conn:
-            done = await conn.fetchval(
-                "WITH r AS (UPDATE worker_credentials SET revoked_at = $1"
-                " WHERE worker_id = $2 AND revoked_at IS NULL RETURNING 1)"
-                " SELECT count(*) FROM r",
-                now,
-                worker_id,
-            )
-            await conn.execute(
-                "DELETE FROM sessions WHERE worker_id = $1 AND identity = $2",
-                worker_id,
-                f"worker:{worker_id}",
-            )
-            return bool(done)
+            return await _workers.revoke_credential(conn, worker_id, now)
 
     async def get_session(self, token_hash: str) -> records.Session | None:
         row = await self._fetchrow("SELECT * FROM sessions WHERE token_hash = $1", token_hash)

@@ -10,6 +10,7 @@ from englog.domain.policy import QueuePolicy
 from englog.store.postgres.attempts import end_attempts
 from englog.store.records import Heartbeat, LostWorkers, Session, WorkerInfo
 from englog.store.rows import session_from_row
+from englog.store.sql import END_CREDENTIAL_SESSIONS, REVOKE_CREDENTIAL, numbered
 
 _REGISTER = """
 INSERT INTO workers (id, name, capabilities, version, metadata, max_concurrency,
@@ -55,6 +56,13 @@ async def register(
         identity,
     )
     return True
+
+
+async def revoke_credential(conn: asyncpg.Connection, worker_id: str, now: float) -> bool:
+    """Revoke `worker_id`'s own credential and end the sessions it opened."""
+    done = await conn.fetch(numbered(REVOKE_CREDENTIAL), now, worker_id)
+    await conn.execute(numbered(END_CREDENTIAL_SESSIONS), worker_id, f"worker:{worker_id}")
+    return bool(done)
 
 
 async def heartbeat(conn: asyncpg.Connection, beat: Heartbeat, now: float) -> Session | None:

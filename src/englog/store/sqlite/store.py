@@ -387,60 +387,25 @@ class SQLiteStore(Store):
         )
 
     async def unfinished_count(self, user_id: str) -> int:
-        rows = await self._rows(
-            "SELECT count(*) AS n FROM tasks WHERE user_id = ?"
-            " AND status IN ('pending', 'running')",
-            user_id,
-        )
-        return int(rows[0]["n"])
+        return int((await self._rows(_sql.UNFINISHED_COUNT, user_id))[0]["n"])
 
     async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
         await self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO worker_credentials (worker_id, token_hash, created_at)"
-                " VALUES (?, ?, ?) ON CONFLICT (worker_id) DO UPDATE SET"
-                " token_hash = excluded.token_hash, created_at = excluded.created_at,"
-                " revoked_at = NULL",
-                (worker_id, token_hash, now),
-            )
+            lambda conn: conn.execute(_sql.UPSERT_CREDENTIAL, (worker_id, token_hash, now))
         )
 
     async def worker_for_credential(self, token_hash: str) -> str | None:
-        rows = await self._rows(
-            "SELECT worker_id FROM worker_credentials WHERE token_hash = ? AND revoked_at IS NULL",
-            token_hash,
-        )
+        rows = await self._rows(_sql.CREDENTIAL_WORKER, token_hash)
         return str(rows[0]["worker_id"]) if rows else None
 
     async def has_worker_credential(self, worker_id: str) -> bool:
-        rows = await self._rows(
-            "SELECT 1 FROM worker_credentials WHERE worker_id = ? AND revoked_at IS NULL",
-            worker_id,
-        )
-        return bool(rows)
+        return bool(await self._rows(_sql.HAS_CREDENTIAL, worker_id))
 
     async def list_worker_credentials(self) -> list[records.WorkerCredential]:
-        rows = await self._rows(
-            "SELECT worker_id, created_at, revoked_at FROM worker_credentials ORDER BY worker_id"
-        )
-        return [
-            records.WorkerCredential(r["worker_id"], r["created_at"], r["revoked_at"]) for r in rows
-        ]
+        return [records.WorkerCredential(*r) for r in await self._rows(_sql.CREDENTIALS)]
 
     async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
-        def revoke(conn: sqlite3.Connection) -> bool:
-            done = conn.execute(
-                "UPDATE worker_credentials SET revoked_at = ?"
-                " WHERE worker_id = ? AND revoked_at IS NULL",
-                (now, worker_id),
-            ).rowcount
-            conn.execute(
-                "DELETE FROM sessions WHERE worker_id = ? AND identity = ?",
-                (worker_id, f"worker:{worker_id}"),
-            )
-            return done > 0
-
-        return await self._write(revoke)
+        return await self._write(lambda conn: _workers.revoke_credential(conn, worker_id, now))
 
     async def get_session(self, token_hash: str) -> records.Session | None:
         rows = await self._rows("SELECT * FROM sessions WHERE token_hash = ?", token_hash)

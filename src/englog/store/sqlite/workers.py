@@ -10,6 +10,7 @@ from englog.domain.attempts import worker_went_silent
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import Task
 from englog.store.records import Heartbeat, LostWorkers, Session, WorkerInfo
+from englog.store.sql import END_CREDENTIAL_SESSIONS, REVOKE_CREDENTIAL
 from englog.store.sqlite.attempts import end_attempt
 from englog.store.sqlite.rows import session, task
 
@@ -51,6 +52,13 @@ def register(
         (token_hash, info.id, now, now, identity),
     )
     return True
+
+
+def revoke_credential(conn: sqlite3.Connection, worker_id: str, now: float) -> bool:
+    """Revoke `worker_id`'s own credential and end the sessions it opened."""
+    done = conn.execute(REVOKE_CREDENTIAL, (now, worker_id)).fetchall()
+    conn.execute(END_CREDENTIAL_SESSIONS, (worker_id, f"worker:{worker_id}"))
+    return bool(done)
 
 
 def heartbeat(conn: sqlite3.Connection, beat: Heartbeat, now: float) -> Session | None:
