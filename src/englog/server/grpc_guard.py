@@ -73,7 +73,7 @@ def _tolerant(
         if len(data) > limit:
             return Malformed(
                 message_type,
-                f"{len(data)} bytes; limit {limit}",
+                f"{len(data)} bytes, larger than the method's limit of {limit}",
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
             )
         try:
