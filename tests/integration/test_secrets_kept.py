@@ -53,6 +53,8 @@ def test_a_full_run_logs_none_of_its_secrets(tmp_path: Path) -> None:
             c.stop_all()
             logs = server.log() + c.workers["w1"].log()
             assert "server_started" in logs
+            # The shared worker token works, with its warning.
+            assert "shared_worker_tokens" in server.log()
             for secret in (PASSWORD, token, ADMIN_TOKEN, WORKER_TOKEN):
                 assert secret not in logs, f"{secret[:6]}... found in the logs"
             # The outbox the worker created: 0600 in a 0700 folder.
