@@ -18,6 +18,7 @@ from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.server.app import Server
 from englog.server.state import ServerSettings
+from tests.support.certs import make_pki
 from tests.support.pg import create_database, drop_database
 from tests.support.procs import eventually
 
@@ -205,3 +206,37 @@ async def test_a_result_of_the_wrong_shape_fails_the_attempt_with_the_reason(
     assert found is not None and found.status == "failed" and found.result is None
     assert found.error is not None and "noop result schema" in found.error
     stream.cancel()
+
+
+async def test_with_bound_certificates_a_worker_registers_only_as_its_certificate(
+    tmp_path: Path,
+) -> None:
+    pki = make_pki(tmp_path / "pki", name="cert-bound")
+    s = Server(
+        ServerSettings(
+            db_url=f"sqlite:///{tmp_path / 'mtls.db'}",
+            grpc_listen="127.0.0.1:0",
+            http_listen="127.0.0.1:0",
+            worker_tokens=(SHARED,),
+            tls_cert=str(pki.server.cert),
+            tls_key=str(pki.server.key),
+            tls_ca=str(pki.ca),
+            bind_worker_certs=True,
+        )
+    )
+    await s.start()
+    try:
+        assert s.addresses is not None
+        creds = grpc.ssl_channel_credentials(
+            pki.ca.read_bytes(), pki.client.key.read_bytes(), pki.client.cert.read_bytes()
+        )
+        async with grpc.aio.secure_channel(s.addresses.grpc, creds) as channel:
+            stub = pb_grpc.WorkerServiceStub(channel)
+            assert await register(stub, "cert-bound-worker", SHARED)
+            error = await refused(register(stub, "someone-else", SHARED))
+            assert error.code() is grpc.StatusCode.PERMISSION_DENIED
+            assert "certificate" in (error.details() or "")
+    finally:
+        await s.stop(grace_s=0.5)
+    with pytest.raises(ValueError, match="tls-ca"):
+        ServerSettings(bind_worker_certs=True)

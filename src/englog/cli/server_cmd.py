@@ -169,6 +169,14 @@ class ServerOptions:
             help="Start without shared worker tokens: workers use their own credentials",
         ),
     ] = False
+    bind_worker_certs: Annotated[
+        bool,
+        typer.Option(
+            "--bind-worker-certs",
+            envvar="ENGLOG_BIND_WORKER_CERTS",
+            help="With mutual TLS: a worker registers only under a name its certificate carries",
+        ),
+    ] = False
     api_docs: Annotated[
         bool,
         typer.Option(
@@ -234,6 +242,7 @@ def server(opts: ServerOptions) -> None:
             trusted_proxies=tuple(p.strip() for p in opts.trusted_proxies.split(",") if p.strip()),
             metrics_token=opts.metrics_token or None,
             api_docs=opts.api_docs,
+            bind_worker_certs=opts.bind_worker_certs,
         )
         run_until_signal(lambda stop: serve(settings, stop))
     except (StoreError, ValueError) as exc:

@@ -163,6 +163,12 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 grpc.StatusCode.PERMISSION_DENIED,
                 "this worker credential may register only the worker id it was created for",
             )
+        if self._state.settings.bind_worker_certs and request.worker_id not in cert_names(context):
+            await _abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                "this worker's client certificate does not carry its worker id",
+            )
         store = self._state.store
         if identity.worker_id is None and await self._store_call(
             context, store.has_worker_credential(request.worker_id)
@@ -409,6 +415,14 @@ MAX_METADATA = 32
 MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 1024
 MAX_CONCURRENCY = 1024
+
+
+def cert_names(context: grpc.aio.ServicerContext) -> set[str]:
+    """The names of the caller's client certificate (common name, DNS alternative
+    names); empty without one."""
+    auth = context.auth_context() or {}
+    names = [*auth.get("x509_common_name", ()), *auth.get("x509_subject_alternative_name", ())]
+    return {n.decode() if isinstance(n, bytes) else str(n) for n in names}
 
 
 def registration_problem(request: pb.RegisterWorkerRequest) -> str | None:

@@ -53,6 +53,9 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     # When set, GET /metrics requires `Authorization: Bearer <metrics_token>`.
     metrics_token: str | None = None
+    # With mutual TLS: a worker registers only under a name its client certificate
+    # carries (common name or DNS subject alternative name).
+    bind_worker_certs: bool = False
     # Serve /docs and /redoc (Swagger UI and ReDoc, which load scripts from a CDN).
     api_docs: bool = False
     # REST rate limits, wait caps and connection timeouts (englog.server.ratelimit).
@@ -65,6 +68,8 @@ class ServerSettings:
             raise ValueError("missed_heartbeats must be >= 1 and max_reassignments >= 0")
         if self.retention_s <= 0:
             raise ValueError(f"retention must be positive, got {self.retention_s:g} s")
+        if self.bind_worker_certs and not self.tls_ca:
+            raise ValueError("--bind-worker-certs needs --tls-ca (mutual TLS)")
         if self.max_running_per_user < 0 or self.max_queued_per_user < 0:
             raise ValueError("per-user task caps must be >= 0")
         if self.pending_recount_s <= 0:
