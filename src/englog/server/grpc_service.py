@@ -157,28 +157,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         problem = registration_problem(request)
         if problem is not None:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
-        if not identity.may_register(request.worker_id):
-            await _abort(
-                context,
-                grpc.StatusCode.PERMISSION_DENIED,
-                "this worker credential may register only the worker id it was created for",
-            )
-        if self._state.settings.bind_worker_certs and request.worker_id not in cert_names(context):
-            await _abort(
-                context,
-                grpc.StatusCode.PERMISSION_DENIED,
-                "this worker's client certificate does not carry its worker id",
-            )
+        refused = await self._registration_refused(request.worker_id, identity, context)
+        if refused is not None:
+            await _abort(context, grpc.StatusCode.PERMISSION_DENIED, refused)
         store = self._state.store
-        if identity.worker_id is None and await self._store_call(
-            context, store.has_worker_credential(request.worker_id)
-        ):
-            await _abort(
-                context,
-                grpc.StatusCode.PERMISSION_DENIED,
-                "this worker id has its own credential (englog workers create); register"
-                " with it, not a shared token",
-            )
         info = WorkerInfo(
             id=request.worker_id,
             name=request.name or request.worker_id,
@@ -210,6 +192,23 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             lease_ttl_s=settings.lease_ttl_s,
             server_version=__version__,
         )
+
+    async def _registration_refused(
+        self, worker_id: str, identity: WorkerIdentity, context: grpc.aio.ServicerContext
+    ) -> str | None:
+        """Why `identity` may not register `worker_id` (naming no other worker)."""
+        if not identity.may_register(worker_id):
+            return "this worker credential may register only the worker id it was created for"
+        if self._state.settings.bind_worker_certs and worker_id not in cert_names(context):
+            return "this worker's client certificate does not carry its worker id"
+        if identity.worker_id is None and await self._store_call(
+            context, self._state.store.has_worker_credential(worker_id)
+        ):
+            return (
+                "this worker id has its own credential (englog workers create); register"
+                " with it, not a shared token"
+            )
+        return None
 
     async def WorkerHeartbeat(
         self, request: pb.WorkerHeartbeatRequest, context: grpc.aio.ServicerContext

@@ -7,6 +7,8 @@ request costs one dictionary lookup and a token-bucket step, never a store read:
   process has already authenticated (the cache `principal_for` fills) is a *token*;
   anything else (no token, a wrong one, a user's first request) is its client
   *address*, limited before authentication so forged tokens cannot buy a store read each.
+  A browser on `/app` with a session this process has seen signed in counts as its
+  user (or the admin), not as its address.
 - **Rate limits** (englog.server.ratelimit.TokenBuckets): submissions and other
   requests per token, everything per address for the unknown. The admin's token is not
   rate limited. A refusal is `429 {"error": "rate_limited", ...}` with `Retry-After`,
