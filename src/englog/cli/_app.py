@@ -35,7 +35,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    from englog.logs import redact  # secrets never reach a terminal or a CI log either
+
+    err.print(f"[red]error:[/red] {redact(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 

@@ -32,6 +32,7 @@ from englog.domain.tasks import (
     Task,
 )
 from englog.domain.tokens import hash_token, new_token
+from englog.logs import redact
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.server.result_schemas import result_problem
@@ -146,7 +147,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except StoreError as exc:
             log.error("store_error", error=str(exc))
-            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+            await _abort(
+                context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {redact(str(exc))}"
+            )
 
     # --- RPCs ----------------------------------------------------------------
     async def RegisterWorker(

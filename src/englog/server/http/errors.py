@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from englog.errors import EnglogError
+from englog.logs import redact
 from englog.server.queue import TooManyTasks
 from englog.store.base import InvalidData, StoreError
 
@@ -74,7 +75,7 @@ def error_json(status: int, error: str, detail: Any, **extra: Any) -> JSONRespon
 
 def store_unavailable(exc: StoreError) -> JSONResponse:
     """The database is down or closed: tell clients to retry rather than 500."""
-    response = error_json(503, "store_unavailable", f"storage is unavailable: {exc}")
+    response = error_json(503, "store_unavailable", f"storage is unavailable: {redact(str(exc))}")
     response.headers["Retry-After"] = "1"
     return response
 
