@@ -53,7 +53,7 @@ def redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
-        return {k: MASK if _secret_key(str(k)) else redact_value(v) for k, v in value.items()}
+        return {k: _field(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_value(v) for v in value]
     if isinstance(value, bytes | bytearray):
@@ -63,16 +63,20 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+def _field(key: str, value: Any) -> Any:
+    """A text field named like a secret (`password`, `*token*`, `authorization`) is
+    masked whole (a count such as `tokens_used` is not text); anything else redacted."""
+    if _secret_key(key) and isinstance(value, str | bytes):
+        return MASK
+    return redact_value(value)
+
+
 def redact_secrets(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: every field of every line through `redact_value`; a field
-    named like a secret (`password`, `*token*`, `authorization`) is masked whole."""
+    """structlog processor: every field of every line through `_field`."""
     for key, value in list(event_dict.items()):
-        if _secret_key(key) and isinstance(value, str | bytes):
-            event_dict[key] = MASK
-        else:
-            event_dict[key] = redact_value(value)
+        event_dict[key] = _field(key, value)
     return event_dict
 
 

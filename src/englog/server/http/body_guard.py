@@ -57,8 +57,8 @@ class BodyLimits:
         elif method == "POST" and path == "/v1/tasks/batch":
             limit = 16 * self.max_payload_bytes + MAX_BATCH * KIB
         elif method == "POST" and path == "/v1/entries/bulk":
-            # 1000 entries of at most ~8 KiB each.
-            limit = 8 * MIB
+            # 1000 entries, each up to ~16 KiB of UTF-8 (a 5000-character description).
+            limit = self.max_body
         elif method == "POST" and path in ("/v1/tasks/insights", "/v1/tasks/wait"):
             limit = 256 * KIB  # up to 1000 ids
         elif path.startswith("/app/"):
