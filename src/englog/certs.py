@@ -5,6 +5,7 @@ keys, written as PEM with the keys readable by their owner only."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from englog.errors import EnglogError
+from englog.private_files import private_dir, write_private
 
 Key = ec.EllipticCurvePrivateKey
 DEFAULT_HOSTS = ("localhost", "127.0.0.1")
@@ -138,7 +140,15 @@ def subject_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
 
 
 def _write(path: Path, data: bytes, private: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    """A new file each time, never through a symlink: what was at `path` (an old key
+    at 0644, a symlink placed at ca.key) is removed, then the file is created
+    exclusively, keys 0600, certificates 0644."""
+    if private:
+        write_private(path, data)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
 
@@ -167,11 +177,11 @@ def init(
         raise CertError("--days must be at least 1")
     sans = subject_names(hosts or DEFAULT_HOSTS)
     paths = [directory / name for name in FILES]
-    taken = [p.name for p in paths if p.exists()]
+    taken = [p.name for p in paths if p.exists() or p.is_symlink()]
     if taken and not force:
         raise CertError(f"{directory} already holds {', '.join(taken)}; use --force to replace")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
     except OSError as exc:
         raise CertError(f"cannot create {directory}: {exc.strerror}") from exc
     ca = make_ca(org, max(days, CA_DAYS))

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
+from englog.server.grpc_service import registration_problem
 from tests.support.pg import throwaway_database
 from tests.support.procs import WORKER_TOKEN, Cluster, cluster, wait_for
 
@@ -243,10 +244,21 @@ def test_register_with_any_fields(
         max_concurrency=concurrency,
     )
     reply = outcome(fuzzed.stub.RegisterWorker, request)
-    valid = bool(worker_id.strip()) and concurrency >= 1 and bool(capabilities)
-    if valid and nul(worker_id, name, capabilities, version, metadata):
+    if nul(worker_id, name, capabilities, version, metadata):
         assert refused_for_nul(reply), reply
         return
+    # Bounded (issue 22): id, name, version, capabilities, metadata, concurrency.
+    valid = registration_problem(request) is None
+    if bool(worker_id.strip()) and concurrency >= 1 and bool(capabilities):
+        assert valid == (
+            len(worker_id) <= 128
+            and worker_id.isprintable()
+            and len(name) <= 200
+            and len(version) <= 64
+            and concurrency <= 1024
+            and all(1 <= len(c) <= 100 for c in capabilities)
+            and all(len(k) <= 64 and len(v) <= 1024 for k, v in metadata.items())
+        )
     if not valid:
         assert failed(reply, grpc.StatusCode.INVALID_ARGUMENT)
         return
@@ -509,10 +521,8 @@ def test_wrong_worker_tokens_are_unauthenticated_whatever_the_message(
     metadata = () if token is None else (("authorization", token),)
     error = raw_call(fuzzed.channel, method, body, metadata)
     assert error is not None
-    if _parses(method, body):
-        assert error.code() is grpc.StatusCode.UNAUTHENTICATED, error.details()
-    else:  # refused before anything else looks at it
-        assert_malformed(error, method)
+    # Authentication comes first (issue 22): the message is not even read.
+    assert error.code() is grpc.StatusCode.UNAUTHENTICATED, error.details()
 
 
 @FUZZ

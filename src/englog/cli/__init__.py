@@ -4,7 +4,8 @@ line, never a traceback.
 
 One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo, users),
 `session_cmd` (login, logout, whoami), `entries_cmd` (log, entries), `results_cmd`
-(insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`."""
+(insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`, `workers_cmd` (workers'
+own credentials)."""
 
 from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     certs_cmd,
@@ -18,6 +19,7 @@ from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     timer_cmd,
     trends_cmd,
     worker_cmd,
+    workers_cmd,
 )
 from englog.cli._app import app, main
 from englog.cli._run import (

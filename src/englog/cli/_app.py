@@ -20,7 +20,13 @@ users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_he
 tasks_app = typer.Typer(help="Submit and follow tasks over the REST API.", no_args_is_help=True)
 certs_app = typer.Typer(help="Make TLS certificates for a server and its workers.",
                         no_args_is_help=True)  # fmt: skip
+workers_app = typer.Typer(
+    help="List workers (REST, admin token); create, list and revoke their own credentials"
+    " (on the database).",
+    invoke_without_command=True,
+)
 app.add_typer(users_app, name="users")
+app.add_typer(workers_app, name="workers")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(certs_app, name="certs")
 
@@ -29,7 +35,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    from englog.logs import redact  # secrets never reach a terminal or a CI log either
+
+    err.print(f"[red]error:[/red] {redact(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 

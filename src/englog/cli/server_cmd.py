@@ -120,6 +120,71 @@ class ServerOptions:
             help="A request must arrive complete within (s), else its connection is closed",
         ),
     ] = 15.0
+    max_running_per_user: Annotated[
+        int,
+        typer.Option(
+            envvar="ENGLOG_MAX_RUNNING_PER_USER",
+            min=0,
+            help="Tasks one user may have running at once (0: no cap; the admin's never)",
+        ),
+    ] = 2
+    max_queued_per_user: Annotated[
+        int,
+        typer.Option(
+            envvar="ENGLOG_MAX_QUEUED_PER_USER",
+            min=0,
+            help="Unfinished (pending or running) tasks one user may have (0: no cap)",
+        ),
+    ] = 1000
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(
+            envvar="ENGLOG_TRUSTED_PROXIES",
+            help="Comma-separated addresses whose X-Forwarded-For is believed (default none)",
+        ),
+    ] = ""
+    max_connections_per_address: Annotated[
+        int,
+        typer.Option(
+            envvar="ENGLOG_MAX_CONNECTIONS_PER_ADDRESS",
+            min=1,
+            help="Open HTTP connections one client address may hold",
+        ),
+    ] = 1024
+    max_connections: Annotated[
+        int,
+        typer.Option(envvar="ENGLOG_MAX_CONNECTIONS", min=1, help="Open HTTP connections in all"),
+    ] = 8192
+    metrics_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENGLOG_METRICS_TOKEN", help="Bearer token /metrics requires (default: none)"
+        ),
+    ] = None
+    worker_credentials_only: Annotated[
+        bool,
+        typer.Option(
+            "--worker-credentials-only",
+            envvar="ENGLOG_WORKER_CREDENTIALS_ONLY",
+            help="Start without shared worker tokens: workers use their own credentials",
+        ),
+    ] = False
+    bind_worker_certs: Annotated[
+        bool,
+        typer.Option(
+            "--bind-worker-certs",
+            envvar="ENGLOG_BIND_WORKER_CERTS",
+            help="With mutual TLS: a worker registers only under a name its certificate carries",
+        ),
+    ] = False
+    api_docs: Annotated[
+        bool,
+        typer.Option(
+            "--api-docs",
+            envvar="ENGLOG_API_DOCS",
+            help="Serve /docs and /redoc (their scripts come from a CDN)",
+        ),
+    ] = False
     log_level: Annotated[str, typer.Option(envvar="ENGLOG_LOG_LEVEL")] = "info"
 
 
@@ -134,6 +199,8 @@ def _http_limits(opts: ServerOptions) -> HttpLimits:
         waits_total=opts.max_waits,
         idle_timeout_s=opts.http_idle_timeout,
         read_timeout_s=opts.http_read_timeout,
+        connections_per_address=opts.max_connections_per_address,
+        connections_total=opts.max_connections,
     )
 
 
@@ -147,8 +214,12 @@ def server(opts: ServerOptions) -> None:
 
     configure_logging(opts.log_level)
     tokens = tuple(t.strip() for t in opts.worker_tokens.split(",") if t.strip())
-    if not tokens:
-        fail("no worker tokens: set ENGLOG_WORKER_TOKENS (comma separated) or --worker-tokens")
+    if not tokens and not opts.worker_credentials_only:
+        fail(
+            "no worker tokens: set ENGLOG_WORKER_TOKENS (comma separated) or --worker-tokens,"
+            " or give --worker-credentials-only when every worker has its own credential"
+            " (englog workers create)"
+        )
     if not opts.tls_cert and not opts.insecure:
         fail("no TLS certificate: give --tls-cert and --tls-key, or --insecure for plaintext gRPC")
     try:
@@ -166,6 +237,12 @@ def server(opts: ServerOptions) -> None:
             retention_s=parse_duration(opts.retention, "--retention"),
             max_reassignments=opts.max_reassignments,
             http_limits=_http_limits(opts),
+            max_running_per_user=opts.max_running_per_user,
+            max_queued_per_user=opts.max_queued_per_user,
+            trusted_proxies=tuple(p.strip() for p in opts.trusted_proxies.split(",") if p.strip()),
+            metrics_token=opts.metrics_token or None,
+            api_docs=opts.api_docs,
+            bind_worker_certs=opts.bind_worker_certs,
         )
         run_until_signal(lambda stop: serve(settings, stop))
     except (StoreError, ValueError) as exc:

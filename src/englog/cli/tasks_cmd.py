@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from englog.cli._app import app, console, err, fail, tasks_app
+from englog.cli._app import console, err, fail, tasks_app, workers_app
 from englog.cli._remote import TokenOpt, UrlOpt, connect
 from englog.client import TaskDetail, Timeout
 
@@ -113,14 +113,17 @@ def tasks_cancel(task_id: str, url: UrlOpt = None, token: TokenOpt = None) -> No
         _print_task(client.task(task_id).cancel())
 
 
-@app.command()
+@workers_app.callback(invoke_without_command=True)
 def workers(
+    ctx: typer.Context,
     url: UrlOpt = None,
     token: Annotated[
         str | None, typer.Option(envvar="ENGLOG_ADMIN_TOKEN", help="Admin token")
     ] = None,
 ) -> None:
     """List registered workers (admin token)."""
+    if ctx.invoked_subcommand is not None:
+        return
     with connect(url, token) as client:
         found = client.workers()
     table = Table("id", "status", "connected", "capabilities", "last heartbeat")

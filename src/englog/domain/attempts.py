@@ -64,8 +64,12 @@ def judge(result: ReportedResult, row: TaskRow | None) -> ResultDecision | None:
         return refuse(Disposition.DUPLICATE, status, "this attempt's result was accepted")
     current = (row["attempt"], row["worker_id"]) == (result.attempt, result.worker_id)
     if status is not TaskStatus.RUNNING or not current:
-        detail = f"task is {status} at attempt {row['attempt']} (worker {row['worker_id']})"
-        return refuse(Disposition.STALE, status, detail)
+        # Never who holds it: a refusal must not tell one worker another's id.
+        held = "held by another worker" if row["worker_id"] else "not held"
+        where = f"at attempt {row['attempt']}" if row["attempt"] != result.attempt else held
+        if status is not TaskStatus.RUNNING:
+            where = f"at attempt {row['attempt']}"
+        return refuse(Disposition.STALE, status, f"task is {status} {where}")
     return None
 
 

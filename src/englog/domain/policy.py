@@ -31,11 +31,15 @@ class QueuePolicy:
     retry_backoff: RetryBackoff = field(default_factory=RetryBackoff)
     max_reassignments: int = DEFAULT_MAX_REASSIGNMENTS
     deadline_grace_s: float = DEFAULT_DEADLINE_GRACE_S
+    # RUNNING tasks one user may hold at once (englog.domain.fairness); 0: no cap.
+    max_running_per_user: int = 0
 
     def __post_init__(self) -> None:
         if not (self.lease_ttl_s > 0 and math.isfinite(self.lease_ttl_s)):
             raise ValueError(f"lease_ttl_s must be a positive number, not {self.lease_ttl_s!r}")
         if self.max_reassignments < 0:
             raise ValueError(f"max_reassignments must be >= 0, not {self.max_reassignments!r}")
+        if self.max_running_per_user < 0:
+            raise ValueError("max_running_per_user must be >= 0")
         if not self.deadline_grace_s >= 0:
             raise ValueError(f"deadline_grace_s must be >= 0, not {self.deadline_grace_s!r}")

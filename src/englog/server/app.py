@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from englog.addresses import split_hostport
+from englog.logs import redact_url
 from englog.protocol import worker_pb2_grpc as pb_grpc
 from englog.server.grpc_guard import MalformedRequestGuard
 from englog.server.grpc_service import WorkerService
@@ -85,13 +86,22 @@ class Server:
         await self._health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.addresses = BoundAddresses(grpc_addr, http_addr)
-        log.info("server_started", grpc=grpc_addr, http=http_addr, db=self.settings.db_url)
+        log.info(
+            "server_started", grpc=grpc_addr, http=http_addr, db=redact_url(self.settings.db_url)
+        )
+        if self.settings.worker_tokens:
+            log.warning(
+                "shared_worker_tokens",
+                detail="holders of a shared worker token (ENGLOG_WORKER_TOKENS) can pose as"
+                " each other; give each worker its own credential (englog workers create)",
+            )
         return self.addresses
 
     async def _start_grpc(self) -> str:
         server = grpc.aio.server(
-            # Undecodable requests end INVALID_ARGUMENT, not grpc's UNKNOWN + traceback.
-            interceptors=[MalformedRequestGuard()],
+            # Calls without a known worker token end UNAUTHENTICATED unread; undecodable
+            # requests INVALID_ARGUMENT, not grpc's UNKNOWN + traceback.
+            interceptors=[MalformedRequestGuard(self.state.worker_auth)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -142,6 +152,11 @@ class Server:
                 coalesce_writes=True,
                 idle_timeout_s=self.settings.http_limits.idle_timeout_s,
                 read_timeout_s=self.settings.http_limits.read_timeout_s,
+                connection_caps=(
+                    self.settings.http_limits.connections_per_address,
+                    self.settings.http_limits.connections_total,
+                ),
+                trusted_proxies=self.settings.trusted_proxies,
             ),
             name="http",
         )

@@ -13,6 +13,7 @@ converts what crosses the wire."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -30,11 +31,14 @@ from englog.domain.tasks import (
     ResultOutcome,
     Task,
 )
-from englog.domain.tokens import hash_token, new_token, tokens_match
+from englog.domain.tokens import hash_token, new_token
+from englog.logs import redact
 from englog.protocol import worker_pb2 as pb
 from englog.protocol import worker_pb2_grpc as pb_grpc
+from englog.server.result_schemas import result_problem
 from englog.server.state import ServerState
 from englog.server.storable import finite_or_none, nul_field, parse_result, result_has_nul
+from englog.server.worker_auth import WorkerIdentity, bearer
 from englog.store import Heartbeat
 from englog.store.base import InvalidData, StoreError, WorkerInfo
 
@@ -100,28 +104,35 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         self._state = state
         self._queue = state.queue
         self._dispatcher = state.queue.dispatcher
-        self._token_hashes = {hash_token(t) for t in state.settings.worker_tokens}
+        self._auth = state.worker_auth
 
     # --- authentication ------------------------------------------------------
-    async def _check_worker_token(self, context: grpc.aio.ServicerContext) -> None:
-        metadata = dict(context.invocation_metadata() or ())
-        header = str(metadata.get("authorization", ""))
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+    async def _check_worker_token(self, context: grpc.aio.ServicerContext) -> WorkerIdentity:
+        """The caller's identity (the interceptor refused unknown tokens already; this
+        holds when the service runs without it, as in unit tests)."""
+        token = bearer(context.invocation_metadata())
+        if token is None:
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "missing worker token")
-        given = hash_token(token)
-        if not any(tokens_match(given, known) for known in self._token_hashes):
+        identity = await self._store_call(context, self._auth.identify(token))
+        if identity is None:
             await _abort(context, grpc.StatusCode.UNAUTHENTICATED, "invalid worker token")
+        return identity  # type: ignore[no-any-return]
 
     async def _worker_for(self, session_token: str, context: grpc.aio.ServicerContext) -> str:
-        await self._check_worker_token(context)
+        """The worker whose session this is, when the caller is the identity that opened
+        it; else UNAUTHENTICATED (register again)."""
+        identity = await self._check_worker_token(context)
         token_hash = hash_token(session_token)
-        worker_id = self._state.sessions.get(token_hash)
-        if worker_id is None:
+        cached = self._state.sessions.get(token_hash)
+        if cached is None:
             session = await self._store_call(context, self._state.store.get_session(token_hash))
             if session is None:
                 await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
-            worker_id = self._state.sessions[token_hash] = session.worker_id
+            cached = self._state.sessions[token_hash] = (session.worker_id, session.identity)
+        worker_id, opened_by = cached
+        if opened_by and opened_by != identity.key:
+            # Another credential's session: as if unknown (nothing said about whose).
+            await _abort(context, grpc.StatusCode.UNAUTHENTICATED, REREGISTER_DETAIL)
         return worker_id
 
     async def _refuse_nul(self, request: Message, context: grpc.aio.ServicerContext) -> None:
@@ -136,20 +147,23 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except StoreError as exc:
             log.error("store_error", error=str(exc))
-            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+            await _abort(
+                context, grpc.StatusCode.UNAVAILABLE, f"store unavailable: {redact(str(exc))}"
+            )
 
     # --- RPCs ----------------------------------------------------------------
     async def RegisterWorker(
         self, request: pb.RegisterWorkerRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterWorkerResponse:
-        await self._check_worker_token(context)
+        identity = await self._check_worker_token(context)
         await self._refuse_nul(request, context)
-        if not request.worker_id.strip():
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "worker_id is required")
-        if request.max_concurrency < 1:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "max_concurrency must be >= 1")
-        if not request.capabilities:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "capabilities are required")
+        problem = registration_problem(request)
+        if problem is not None:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, problem)
+        refused = await self._registration_refused(request.worker_id, identity, context)
+        if refused is not None:
+            await _abort(context, grpc.StatusCode.PERMISSION_DENIED, refused)
+        store = self._state.store
         info = WorkerInfo(
             id=request.worker_id,
             name=request.name or request.worker_id,
@@ -160,11 +174,18 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         token = new_token("s_")
         token_hash = hash_token(token)
-        await self._store_call(
-            context, self._state.store.register_worker(info, token_hash, self._state.clock())
+        registered = await self._store_call(
+            context, store.register_worker(info, token_hash, self._state.clock(), identity.key)
         )
+        if not registered:
+            log.warning("worker_registration_refused", worker_id=info.id, identity=identity.key)
+            await _abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                "this worker id is in use by a live worker with another credential",
+            )
         self._state.forget_workers({info.id})
-        self._state.sessions[token_hash] = info.id
+        self._state.sessions[token_hash] = (info.id, identity.key)
         self._state.known_types.update(info.capabilities)
         log.info("worker_registered", worker_id=info.id, capabilities=list(info.capabilities))
         settings = self._state.settings
@@ -175,10 +196,27 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             server_version=__version__,
         )
 
+    async def _registration_refused(
+        self, worker_id: str, identity: WorkerIdentity, context: grpc.aio.ServicerContext
+    ) -> str | None:
+        """Why `identity` may not register `worker_id` (naming no other worker)."""
+        if not identity.may_register(worker_id):
+            return "this worker credential may register only the worker id it was created for"
+        if self._state.settings.bind_worker_certs and worker_id not in cert_names(context):
+            return "this worker's client certificate does not carry its worker id"
+        if identity.worker_id is None and await self._store_call(
+            context, self._state.store.has_worker_credential(worker_id)
+        ):
+            return (
+                "this worker id has its own credential (englog workers create); register"
+                " with it, not a shared token"
+            )
+        return None
+
     async def WorkerHeartbeat(
         self, request: pb.WorkerHeartbeatRequest, context: grpc.aio.ServicerContext
     ) -> pb.WorkerHeartbeatResponse:
-        await self._check_worker_token(context)
+        await self._worker_for(request.session_token, context)
         await self._refuse_nul(request, context)
         reply = await self._store_call(
             context,
@@ -288,11 +326,36 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         worker_id = await self._worker_for(request.session_token, context)
         if not request.results:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no results in the request")
-        reported = [await self._reported(r, worker_id, context) for r in request.results]
+        reported = [
+            await self._checked_result(await self._reported(r, worker_id, context), context)
+            for r in request.results
+        ]
         decisions: list[ResultDecision] = await self._store_call(
             context, self._queue.report(worker_id, reported)
         )
         return decisions
+
+    async def _checked_result(
+        self, result: ReportedResult, context: grpc.aio.ServicerContext
+    ) -> ReportedResult:
+        """A completed result that does not fit its task type's result schema becomes
+        a failed attempt (retriable) whose error says why."""
+        if result.outcome is not ResultOutcome.COMPLETED:
+            return result
+        stream = self._dispatcher.streams.get(result.worker_id)
+        task_type = stream.inflight.get(result.task_id) if stream is not None else None
+        if task_type is None:
+            task = await self._store_call(context, self._state.store.get_task(result.task_id))
+            if task is None:
+                return result  # the fence answers UNKNOWN_TASK
+            task_type = task.type
+        problem = result_problem(task_type, result.result)
+        if problem is None:
+            return result
+        log.warning("result_rejected", task_id=result.task_id, worker_id=result.worker_id)
+        return dataclasses.replace(
+            result, outcome=ResultOutcome.FAILED, result=None, error=problem, retriable=True
+        )
 
     async def _reported(
         self, r: pb.TaskResult, worker_id: str, context: grpc.aio.ServicerContext
@@ -341,6 +404,56 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             server_time=self._state.clock(),
             version=__version__,
         )
+
+
+# What a worker may say about itself (issue 22: a 15 MB name or 100,000 capabilities
+# were taken and sent to every operator page).
+MAX_WORKER_ID = 128
+MAX_NAME = 200
+MAX_VERSION = 64
+MAX_CAPABILITIES = 64
+MAX_CAPABILITY = 100
+MAX_METADATA = 32
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 1024
+MAX_CONCURRENCY = 1024
+
+
+def cert_names(context: grpc.aio.ServicerContext) -> set[str]:
+    """The names of the caller's client certificate (common name, DNS alternative
+    names); empty without one."""
+    auth = context.auth_context() or {}
+    names = [*auth.get("x509_common_name", ()), *auth.get("x509_subject_alternative_name", ())]
+    return {n.decode() if isinstance(n, bytes) else str(n) for n in names}
+
+
+def registration_problem(request: pb.RegisterWorkerRequest) -> str | None:
+    """What is wrong with a registration, or None."""
+    if not request.worker_id.strip():
+        return "worker_id is required"
+    if len(request.worker_id) > MAX_WORKER_ID or not request.worker_id.isprintable():
+        return f"worker_id must be 1 to {MAX_WORKER_ID} printable characters"
+    if len(request.name) > MAX_NAME:
+        return f"name is over {MAX_NAME} characters"
+    if len(request.version) > MAX_VERSION:
+        return f"version is over {MAX_VERSION} characters"
+    if not 1 <= request.max_concurrency <= MAX_CONCURRENCY:
+        return f"max_concurrency must be 1 to {MAX_CONCURRENCY}"
+    if not request.capabilities:
+        return "capabilities are required"
+    if len(request.capabilities) > MAX_CAPABILITIES:
+        return f"at most {MAX_CAPABILITIES} capabilities"
+    if any(not 1 <= len(c) <= MAX_CAPABILITY for c in request.capabilities):
+        return f"each capability must be 1 to {MAX_CAPABILITY} characters"
+    if len(request.metadata) > MAX_METADATA:
+        return f"at most {MAX_METADATA} metadata entries"
+    for key, value in request.metadata.items():
+        if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+            return (
+                f"metadata keys are at most {MAX_METADATA_KEY} characters and values"
+                f" {MAX_METADATA_VALUE}"
+            )
+    return None
 
 
 def _acks(decisions: Sequence[ResultDecision]) -> pb.ReportTaskResultResponse:

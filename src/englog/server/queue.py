@@ -58,6 +58,10 @@ class NotRetriable(EnglogError):
     """Only a failed or cancelled task can be run again (a 409 on the API)."""
 
 
+class TooManyTasks(EnglogError):
+    """A user's unfinished tasks would pass `max_queued_per_user` (a 429)."""
+
+
 class TaskQueue:
     """Task state changes on this server, each with its dispatcher wake-up, waiter
     hand-over, pending count and metrics."""
@@ -100,12 +104,32 @@ class TaskQueue:
     async def submit(self, tasks: Sequence[NewTask]) -> list[Task]:
         """Store new tasks (one transaction for all) and get them moving: leased in the
         same transaction when a stream has a free slot, else queued with the streams
-        woken. Returns the tasks as committed (RUNNING for those leased)."""
+        woken. Returns the tasks as committed (RUNNING for those leased). Raises
+        TooManyTasks past a user's cap on unfinished tasks."""
+        await self._check_user_cap(tasks)
         return await self.dispatcher.submit(tasks, self._clock())
+
+    async def _check_user_cap(self, tasks: Sequence[NewTask]) -> None:
+        cap = self._settings.max_queued_per_user
+        if not cap:
+            return
+        per_user: dict[str, int] = {}
+        for task in tasks:
+            if task.user_id is not None:
+                per_user[task.user_id] = per_user.get(task.user_id, 0) + 1
+        for user_id, adding in per_user.items():
+            held = await self._store.unfinished_count(user_id)
+            if held + adding > cap:
+                raise TooManyTasks(
+                    f"{held} of your tasks are unfinished; at most {cap} may be pending or"
+                    " running at once: wait for some to finish"
+                )
 
     async def submit_once(self, task: NewTask, key: str, fingerprint: str) -> tuple[Task, bool]:
         """`Store.submit_idempotent` within `idempotency_ttl_s`; (task, created).
-        Raises IdempotencyKeyReused for the same key with another fingerprint."""
+        Raises IdempotencyKeyReused for the same key with another fingerprint, and
+        TooManyTasks past the user's cap."""
+        await self._check_user_cap([task])
         stored, created = await self._store.submit_idempotent(
             task, key, fingerprint, self._settings.idempotency_ttl_s, self._clock()
         )

@@ -67,6 +67,10 @@ class HttpLimits:
     read_timeout_s: a request must arrive complete (head and body) within this from its
         first byte (or from the connection opening); else the connection is closed.
         Default 15 s.
+    connections_per_address / connections_total: open HTTP connections one client
+        address may hold, and in all (the latter never above the process's descriptor
+        limit less a reserve); beyond them a connection is closed when accepted.
+        Defaults 1024 and 8192.
     """
 
     submit: Rate = Rate(200, 400)
@@ -76,10 +80,16 @@ class HttpLimits:
     waits_total: int = 1000
     idle_timeout_s: float = 5.0
     read_timeout_s: float = 15.0
+    # Open HTTP connections one client address may hold, and in all; beyond them a new
+    # connection is closed at once (englog.serving.connection_caps).
+    connections_per_address: int = 1024
+    connections_total: int = 8192
 
     def __post_init__(self) -> None:
         if self.waits_per_token < 0 or self.waits_total < 0:
             raise ValueError("wait limits must be >= 0")
+        if self.connections_per_address < 1 or self.connections_total < 1:
+            raise ValueError("connection caps must be >= 1")
         for name in ("idle_timeout_s", "read_timeout_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

@@ -44,6 +44,20 @@ class ServerSettings:
     # (one scan) corrects them for other replicas' at most this often, and never takes
     # more than 1 % of the time (see englog.server.pending).
     pending_recount_s: float = 60.0
+    # Fair shares (englog.domain.fairness): RUNNING and unfinished (PENDING or RUNNING)
+    # tasks one user may hold at once; 0 turns a cap off. The admin is not capped.
+    max_running_per_user: int = 2
+    max_queued_per_user: int = 1000
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (none by default:
+    # then the client address is the socket's).
+    trusted_proxies: tuple[str, ...] = ()
+    # When set, GET /metrics requires `Authorization: Bearer <metrics_token>`.
+    metrics_token: str | None = None
+    # With mutual TLS: a worker registers only under a name its client certificate
+    # carries (common name or DNS subject alternative name).
+    bind_worker_certs: bool = False
+    # Serve /docs and /redoc (Swagger UI and ReDoc, which load scripts from a CDN).
+    api_docs: bool = False
     # REST rate limits, wait caps and connection timeouts (englog.server.ratelimit).
     http_limits: HttpLimits = field(default_factory=HttpLimits)
 
@@ -54,6 +68,10 @@ class ServerSettings:
             raise ValueError("missed_heartbeats must be >= 1 and max_reassignments >= 0")
         if self.retention_s <= 0:
             raise ValueError(f"retention must be positive, got {self.retention_s:g} s")
+        if self.bind_worker_certs and not self.tls_ca:
+            raise ValueError("--bind-worker-certs needs --tls-ca (mutual TLS)")
+        if self.max_running_per_user < 0 or self.max_queued_per_user < 0:
+            raise ValueError("per-user task caps must be >= 0")
         if self.pending_recount_s <= 0:
             raise ValueError(f"pending recount must be positive, got {self.pending_recount_s:g} s")
 
@@ -61,7 +79,11 @@ class ServerSettings:
     def queue_policy(self) -> QueuePolicy:
         """The store's queue rules (leases, retries, reassignments, deadlines)."""
         return QueuePolicy(
-            self.lease_ttl_s, self.retry_backoff, self.max_reassignments, self.deadline_grace_s
+            self.lease_ttl_s,
+            self.retry_backoff,
+            self.max_reassignments,
+            self.deadline_grace_s,
+            self.max_running_per_user,
         )
 
     @property

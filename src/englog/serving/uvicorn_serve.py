@@ -50,6 +50,20 @@ def _protocol(coalesce_writes: bool) -> Any:
     return CoalescingHttpToolsProtocol
 
 
+# Descriptors kept for everything but HTTP connections (store, gRPC, logs).
+_FD_RESERVE = 256
+
+
+def _fd_bound(total: int) -> int:
+    """`total`, lowered to what the process's descriptor limit leaves for connections."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return total
+    return max(16, min(total, soft - _FD_RESERVE))
+
+
 def _httptools_protocol() -> type[Any]:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -65,21 +79,35 @@ async def serve(
     coalesce_writes: bool = False,
     idle_timeout_s: float = 5.0,
     read_timeout_s: float | None = None,
+    connection_caps: tuple[int, int] | None = None,
+    trusted_proxies: tuple[str, ...] = (),
 ) -> None:
     """Serve `app` on the bound `sock` until `stop` is set (graceful: in-flight requests
     finish) or until cancelled (abrupt). `started` is set once connections are accepted.
     The socket is closed on return. A keep-alive connection idle for `idle_timeout_s`
     is closed; with `read_timeout_s`, so is one whose request does not arrive complete
-    within it (`englog.serving.read_deadline`; httptools only)."""
+    within it (`englog.serving.read_deadline`; httptools only). `connection_caps`
+    (per address, in all) closes connections beyond them at once
+    (`englog.serving.connection_caps`; httptools only). `X-Forwarded-*` headers are
+    believed only from `trusted_proxies` (none by default; uvicorn's own default
+    trusts 127.0.0.1)."""
     http = _protocol(coalesce_writes)
     if read_timeout_s is not None and HTTP_PARSER == "httptools":
         from englog.serving.read_deadline import with_read_deadline
 
         base = http if isinstance(http, type) else _httptools_protocol()
         http = with_read_deadline(base, read_timeout_s)
+    if connection_caps is not None and HTTP_PARSER == "httptools":
+        from englog.serving.connection_caps import ConnectionCounts, with_connection_caps
+
+        base = http if isinstance(http, type) else _httptools_protocol()
+        per_address, total = connection_caps
+        http = with_connection_caps(base, ConnectionCounts(per_address, _fd_bound(total)))
     config = uvicorn.Config(
         app,
         http=http,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or "",
         log_level="warning",
         access_log=False,
         lifespan="off",

@@ -47,6 +47,7 @@ from englog.store.records import (
     User,
     UserSettings,
     WebSession,
+    WorkerCredential,
     WorkerInfo,
     WorkerRecord,
 )
@@ -420,8 +421,37 @@ class Store(abc.ABC):
 
     # --- workers and sessions ---------------------------------------------------
     @abc.abstractmethod
-    async def register_worker(self, info: WorkerInfo, session_token_hash: str, now: float) -> None:
-        """Upsert the worker and replace its session (the old token stops working)."""
+    async def register_worker(
+        self, info: WorkerInfo, session_token_hash: str, now: float, identity: str = ""
+    ) -> bool:
+        """Upsert the worker and replace its session (the old token stops working), in
+        one transaction. False (nothing changed) when the worker has a live session
+        opened by another identity: a credential cannot take over another's worker."""
+
+    @abc.abstractmethod
+    async def unfinished_count(self, user_id: str) -> int:
+        """`user_id`'s PENDING and RUNNING tasks (the per-user queue cap)."""
+
+    # --- worker credentials (englog workers create|list|revoke) ---------------------
+    @abc.abstractmethod
+    async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
+        """Give `worker_id` a credential, replacing (and so revoking) any it had."""
+
+    @abc.abstractmethod
+    async def worker_for_credential(self, token_hash: str) -> str | None:
+        """The worker id an unrevoked credential is bound to; None for any other."""
+
+    @abc.abstractmethod
+    async def has_worker_credential(self, worker_id: str) -> bool:
+        """Whether `worker_id` has an unrevoked credential of its own."""
+
+    @abc.abstractmethod
+    async def list_worker_credentials(self) -> list[WorkerCredential]: ...
+
+    @abc.abstractmethod
+    async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
+        """Revoke `worker_id`'s credential and end the sessions it opened; False when it
+        had none unrevoked."""
 
     @abc.abstractmethod
     async def get_session(self, token_hash: str) -> Session | None: ...

@@ -64,6 +64,18 @@ class Session:
     worker_id: str
     created_at: float
     last_heartbeat_at: float
+    # Who opened it: "shared" (a shared worker token), "worker:<id>" (that worker's own
+    # credential), "" before identities were recorded.
+    identity: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCredential:
+    """A worker's own credential (`englog workers create`), its token kept as a hash."""
+
+    worker_id: str
+    created_at: float
+    revoked_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,8 @@ class Claim:
     worker_id: str
     capacity: Mapping[str, int]
     limit: int
+    # RUNNING tasks one user may hold (QueuePolicy.max_running_per_user); 0: no cap.
+    user_cap: int = 0
 
     def fits(self, tasks: Sequence[NewTask]) -> bool:
         """Could this claim take all of `tasks` (its limit and each type's capacity)?
@@ -105,6 +119,8 @@ class Claim:
         leased is what an insert followed by this claim would do (`submit_and_claim`)."""
         if len(tasks) > self.limit:
             return False
+        if self.user_cap and any(t.user_id is not None for t in tasks):
+            return False  # the user's running count decides: the claim's to check
         wanted: dict[str, int] = {}
         for task in tasks:
             wanted[task.type] = wanted.get(task.type, 0) + 1

@@ -59,7 +59,7 @@ _ENTRY_AS_IS = (
     "impact_level",
 )
 _WORKER_AS_IS = ("id", "name", "version", "max_concurrency")
-_SESSION_AS_IS = ("token_hash", "worker_id", "created_at", "last_heartbeat_at")
+_SESSION_AS_IS = ("token_hash", "worker_id", "created_at", "last_heartbeat_at", "identity")
 
 
 def task_from_row(row: Row, decode: Callable[[Any], Any] = _same) -> Task:

@@ -82,6 +82,27 @@ WEB_SESSION = "SELECT * FROM web_sessions WHERE id_hash = ? AND expires_at > ?"
 DELETE_WEB_SESSION = "DELETE FROM web_sessions WHERE id_hash = ?"
 PRUNE_WEB_SESSIONS = "DELETE FROM web_sessions WHERE expires_at <= ?"
 
+# --- workers' own credentials and the per-user task cap (issue 22) -----------------
+UNFINISHED_COUNT = (
+    "SELECT count(*) AS n FROM tasks WHERE user_id = ? AND status IN ('pending', 'running')"
+)
+UPSERT_CREDENTIAL = (
+    "INSERT INTO worker_credentials (worker_id, token_hash, created_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (worker_id) DO UPDATE SET token_hash = excluded.token_hash,"
+    " created_at = excluded.created_at, revoked_at = NULL"
+)
+CREDENTIAL_WORKER = (
+    "SELECT worker_id FROM worker_credentials WHERE token_hash = ? AND revoked_at IS NULL"
+)
+HAS_CREDENTIAL = "SELECT 1 FROM worker_credentials WHERE worker_id = ? AND revoked_at IS NULL"
+CREDENTIALS = "SELECT worker_id, created_at, revoked_at FROM worker_credentials ORDER BY worker_id"
+REVOKE_CREDENTIAL = (
+    "UPDATE worker_credentials SET revoked_at = ? WHERE worker_id = ? AND revoked_at IS NULL"
+    " RETURNING worker_id"
+)
+# Sessions a revoked credential opened (args: worker id, its identity key).
+END_CREDENTIAL_SESSIONS = "DELETE FROM sessions WHERE worker_id = ? AND identity = ?"
+
 
 def numbered(sql: str) -> str:
     """`sql` with its `?` placeholders as PostgreSQL's `$1, $2, …` (none of the

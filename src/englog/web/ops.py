@@ -119,12 +119,24 @@ async def _task_values(request: Request, task_id: str) -> dict[str, Any]:
     return {"task": task, "attempts": attempts, "owner": users.get(task.user_id or "", "admin")}
 
 
+# What the task page may say after a button: a key in the URL, never text from it
+# (issue 22: `?notice=` displayed any text on the operator's page).
+NOTICES = {
+    "cancelled": "Cancelled",
+    "cancel_asked": "Cancellation asked of its worker: it stops at its next heartbeat",
+    "not_cancelled": "Not cancelled: the task had already finished",
+    "retried": "Submitted again as this new task; the original keeps its history",
+    "not_retried": "Not retried: only a failed or cancelled task can be retried",
+}
+
+
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 async def task_page(
     request: Request, found: Operator, task_id: TaskId, notice: str = ""
 ) -> HTMLResponse:
     values = await _task_values(request, task_id)
-    return render(request, "ops/task.html", found, nav="queue", notice=notice, **values)
+    text = NOTICES.get(notice, "")
+    return render(request, "ops/task.html", found, nav="queue", notice=text, **values)
 
 
 @router.get("/tasks/{task_id}/live", response_class=HTMLResponse)
@@ -146,11 +158,11 @@ async def cancel(request: Request, found: Operator, task_id: TaskId) -> Response
         raise NotFound("task")
     after = cancelled.after
     if cancelled.before.status.terminal:
-        notice = f"Not cancelled: the task had already {cancelled.before.status}"
+        notice = "not_cancelled"
     elif after.status is TaskStatus.CANCELLED:
-        notice = "Cancelled"
+        notice = "cancelled"
     else:
-        notice = "Cancellation asked of its worker: it stops at its next heartbeat"
+        notice = "cancel_asked"
     return _to_task(request, task_id, notice)
 
 
@@ -159,13 +171,11 @@ async def retry(request: Request, found: Operator, task_id: TaskId) -> Response:
     await checked_form(request, found)
     try:
         again = await web_state(request).queue.retry(task_id, None)
-    except NotRetriable as exc:
-        notice = f"Not retried: {exc}"
-        return _to_task(request, task_id, notice)
+    except NotRetriable:
+        return _to_task(request, task_id, "not_retried")
     if again is None:
         raise NotFound("task")
-    notice = "Submitted again as this new task; the original keeps its history"
-    return _to_task(request, again.id, notice)
+    return _to_task(request, again.id, "retried")
 
 
 @dataclass(frozen=True, slots=True)

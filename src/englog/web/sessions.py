@@ -9,6 +9,7 @@ field, or the `X-CSRF-Token` header htmx sends), compared in constant time."""
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -126,7 +127,19 @@ async def viewer(request: Request) -> Viewer:
     principal = await principal_by_hash(state, session.token_hash)
     if principal is None:
         raise SignInRequired("the token behind this session is no longer valid")
+    remember_viewer(state, session.id_hash, principal)
     return Viewer(principal=principal, session=session)
+
+
+# How long a seen session counts as its user for the rate limits, and how many are kept.
+VIEWER_CACHE_TTL_S = 60.0
+VIEWER_CACHE_MAX = 10_000
+
+
+def remember_viewer(state: ServerState, id_hash: str, principal: Principal) -> None:
+    if len(state.web_viewers) >= VIEWER_CACHE_MAX:
+        state.web_viewers.clear()
+    state.web_viewers[id_hash] = (time.monotonic() + VIEWER_CACHE_TTL_S, principal.user_id)
 
 
 async def engineer(found: Annotated[Viewer, Depends(viewer)]) -> Viewer:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from englog.domain.tasks import ResultOutcome
 from englog.errors import EnglogError
+from englog.private_files import private_sqlite
 from englog.worker.runner import FinishedResult
 
 Key = tuple[str, int]
@@ -104,7 +105,7 @@ class Outbox:
         if self.path is None:
             return []
         try:
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(self.path)  # results are users' data: 0600, folder 0700
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")

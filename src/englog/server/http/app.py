@@ -10,12 +10,14 @@ from prometheus_client import CollectorRegistry
 
 from englog import __version__
 from englog.server.http import entries, insights, me, operations, tasks, timer, trends
+from englog.server.http.body_guard import BodyLimit, BodyLimits, EarlyAuth
 from englog.server.http.errors import install_error_handlers
 from englog.server.http.fast_paths import FastSubmit, FastTaskGet
 from englog.server.http.limits import LimitsMiddleware
 from englog.server.http.metrics import ApiMetrics, MetricsMiddleware
 from englog.server.http.openapi import install_truthful_openapi
 from englog.server.http.query import documented_query_only
+from englog.server.http.redirects import RelativeRedirects
 from englog.server.state import ServerState
 
 WEB_PREFIX = "/app"
@@ -32,6 +34,10 @@ def create_http_app(
         version=__version__,
         description="Work-activity log with AI insights and weekly reports.",
         dependencies=[Depends(documented_query_only)],
+        # The docs pages load their JavaScript from a CDN on the web app's origin: off
+        # unless the operator asks (--api-docs); /openapi.json is always served.
+        docs_url="/docs" if state.settings.api_docs else None,
+        redoc_url="/redoc" if state.settings.api_docs else None,
     )
     app.state.englog = state
     app.state.metrics = ApiMetrics(state, registry or CollectorRegistry())
@@ -52,9 +58,16 @@ def create_http_app(
         read = _route(tasks.router, "GET", "/v1/tasks/{task_id}")
         app.add_middleware(FastSubmit, state=state, metrics=app.state.metrics, route=submit)
         app.add_middleware(FastTaskGet, state=state, route=read)
+    # A /v1 request without a known token is refused before its body is read (after
+    # the rate limits: a forged token costs a bucket step before a store read).
+    app.add_middleware(EarlyAuth, state=state)
     # Rate limits and wait slots before any route or fast path does work.
     app.add_middleware(LimitsMiddleware, state=state, registry=app.state.metrics.registry)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # Outermost: a body over its route's limit is refused from its Content-Length.
+    app.add_middleware(BodyLimit, limits=BodyLimits(state.settings.max_payload_bytes))
+    # Redirects never carry the request's Host back.
+    app.add_middleware(RelativeRedirects)
     return app
 
 

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from englog.errors import EnglogError
+from englog.logs import redact
+from englog.server.queue import TooManyTasks
 from englog.store.base import InvalidData, StoreError
 
 
@@ -73,7 +75,7 @@ def error_json(status: int, error: str, detail: Any, **extra: Any) -> JSONRespon
 
 def store_unavailable(exc: StoreError) -> JSONResponse:
     """The database is down or closed: tell clients to retry rather than 500."""
-    response = error_json(503, "store_unavailable", f"storage is unavailable: {exc}")
+    response = error_json(503, "store_unavailable", f"storage is unavailable: {redact(str(exc))}")
     response.headers["Retry-After"] = "1"
     return response
 
@@ -118,6 +120,12 @@ async def _on_store_error(_: Request, exc: Exception) -> JSONResponse:
     return store_failure(exc)
 
 
+async def _on_too_many_tasks(_: Request, exc: Exception) -> JSONResponse:
+    response = error_json(429, "too_many_tasks", str(exc))
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
     return error_json(500, "internal_error", "unexpected server error")
 
@@ -131,6 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
         StarletteHTTPException: _on_http_error,
         ApiError: _on_api_error,
         StoreError: _on_store_error,
+        TooManyTasks: _on_too_many_tasks,
         Exception: _on_unexpected,
     }
     for exc_type, handler in handlers.items():

@@ -7,6 +7,8 @@ request costs one dictionary lookup and a token-bucket step, never a store read:
   process has already authenticated (the cache `principal_for` fills) is a *token*;
   anything else (no token, a wrong one, a user's first request) is its client
   *address*, limited before authentication so forged tokens cannot buy a store read each.
+  A browser on `/app` with a session this process has seen signed in counts as its
+  user (or the admin), not as its address.
 - **Rate limits** (englog.server.ratelimit.TokenBuckets): submissions and other
   requests per token, everything per address for the unknown. The admin's token is not
   rate limited. A refusal is `429 {"error": "rate_limited", ...}` with `Retry-After`,
@@ -137,6 +139,12 @@ class LimitsMiddleware:
     def caller(self, scope: Scope) -> Caller:
         """Who is asking, from what this process already knows (no I/O)."""
         token = _bearer_token(scope)
+        if token is None and scope["path"].startswith("/app"):
+            # A browser: its signed-in session stands for its user (issue 22: 400
+            # anonymous requests from one address made a signed-in user's page 429).
+            seen = self._viewer(scope)
+            if seen is not None:
+                return seen
         if token is not None:
             admin = self.state.settings.admin_token
             if admin and tokens_match(token, admin):
@@ -146,6 +154,15 @@ class LimitsMiddleware:
                 return Caller("token", cached[1].id)
         client = scope.get("client")
         return Caller("address", client[0] if client else "unknown")
+
+    def _viewer(self, scope: Scope) -> Caller | None:
+        session_id = _cookie(scope, SESSION_COOKIE)
+        if not session_id:
+            return None
+        cached = self.state.web_viewers.get(hash_token(session_id))
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        return ADMIN if cached[1] is None else Caller("token", cached[1])
 
     async def _refused(self, caller: Caller, scope: Scope, send: Send) -> bool:
         """Charge the caller's bucket; answer 429 (True) when it is empty."""
@@ -172,6 +189,19 @@ def _refusal(limit: str, caller: Caller, rate: Rate, wait_s: float) -> str:
     what = {"submit": "submissions", "requests": "requests", "anonymous": "requests"}[limit]
     whose = "this token" if caller.kind == "token" else f"address {caller.key} (no known token)"
     return f"too many {what} from {whose}: limit {rate}; retry in {wait_s:.2f} s"
+
+
+SESSION_COOKIE = "englog_session"  # englog.web.sessions.COOKIE (web builds on server)
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    for header, value in scope["headers"]:
+        if header == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, found = part.strip().partition("=")
+                if key == name:
+                    return found
+    return None
 
 
 def _bearer_token(scope: Scope) -> str | None:

@@ -137,6 +137,9 @@ class InsightType(StrEnum):
 
 # strict: JSON `true` is not the number 1 (pydantic's lax mode would take it).
 Priority = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+# Insights and reports are users' own: their priority is bounded as a user's generic
+# task's is (englog.server.http.submission.USER_MAX_PRIORITY).
+UserPriority = Annotated[int, Field(ge=0, le=100, strict=True)]
 
 
 class InsightRequest(BaseModel):
@@ -153,7 +156,7 @@ class InsightRequest(BaseModel):
     from_: DayOrInstant | None = Field(default=None, alias="from")
     to: DayOrInstant | None = None
     context: str | None = Field(default=None, max_length=2000)
-    priority: Priority = 0
+    priority: UserPriority = 0
 
 
 class ReportRequest(BaseModel):
@@ -161,7 +164,7 @@ class ReportRequest(BaseModel):
 
     week_start: date
     week_end: date
-    priority: Priority = 0
+    priority: UserPriority = 0
 
 
 class TaskSubmit(BaseModel):

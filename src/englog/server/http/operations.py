@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from englog import __version__
+from englog.domain.tokens import tokens_match
 from englog.server.auth import AdminPrincipal, State
 from englog.server.http.metrics import api_metrics
 from englog.server.http.models import worker_json
@@ -82,5 +83,15 @@ async def readiness(state: State) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
-    """Scraped every few seconds: reads no store (the gauges read the server's state)."""
+    """Scraped every few seconds: reads no store (the gauges read the server's state).
+    With ENGLOG_METRICS_TOKEN set, only `Authorization: Bearer <that token>` sees it."""
+    wanted = request.app.state.englog.settings.metrics_token
+    if wanted:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not tokens_match(given.strip(), wanted):
+            return JSONResponse(
+                {"error": "unauthenticated", "detail": "/metrics needs the metrics token"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     return Response(generate_latest(api_metrics(request).registry), media_type=CONTENT_TYPE_LATEST)

@@ -77,15 +77,40 @@ async def learn_types(state: ServerState, types: Sequence[str]) -> None:
         state.known_types.update(record.info.capabilities)
 
 
+# What a user (not the admin) may ask of the shared workers (issue 22: a user's eight
+# `sleep` 3600 tasks at priority 1,000,000 with 86,400 s timeouts and 20 attempts
+# held every slot).
+USER_MAX_PRIORITY = 100
+USER_MAX_TIMEOUT_S = 3600.0
+USER_MAX_ATTEMPTS = 5
+USER_MAX_SLEEP_S = 60.0
+MAX_LISTED_TYPES = 100
+
+
+def check_user_bounds(body: TaskSubmit, field: str) -> None:
+    """A user's generic task within the bounds above (a 422 naming the field)."""
+    if body.priority > USER_MAX_PRIORITY:
+        raise invalid(f"{field}.priority", f"users may set a priority of 0 to {USER_MAX_PRIORITY}")
+    if body.timeout_s is not None and body.timeout_s > USER_MAX_TIMEOUT_S:
+        raise invalid(f"{field}.timeout_s", f"users may set at most {USER_MAX_TIMEOUT_S:g} s")
+    if body.max_attempts > USER_MAX_ATTEMPTS:
+        raise invalid(f"{field}.max_attempts", f"users may set at most {USER_MAX_ATTEMPTS}")
+    seconds = body.payload.get("seconds", 0) if body.type == "sleep" else 0
+    is_number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+    if is_number and seconds > USER_MAX_SLEEP_S:
+        raise invalid(f"{field}.payload.seconds", f"users may sleep at most {USER_MAX_SLEEP_S:g} s")
+
+
 def generic_task(state: ServerState, principal: Principal, body: TaskSubmit, field: str) -> NewTask:
     """Check one generic submission (type known, caller allowed) and build its task;
     `field` locates it in the request body for the 422."""
     if body.type not in state.known_types:
-        known = sorted(state.known_types)
+        # The type alone: workers declare types, so the whole list is theirs to bloat.
+        may = sorted(t for t in state.known_types if principal.may_submit(t))
         raise invalid(
             f"{field}.type",
-            f"unknown task type {body.type!r}; known types: {', '.join(known)}",
-            known_types=known,
+            f"unknown task type {body.type[:100]!r}",
+            known_types=may[:MAX_LISTED_TYPES],
         )
     if not principal.may_submit(body.type):
         raise ApiError(
@@ -94,6 +119,8 @@ def generic_task(state: ServerState, principal: Principal, body: TaskSubmit, fie
             f"users may submit only {sorted(USER_GENERIC_TYPES)} "
             "here; use /v1/tasks/insights or /v1/tasks/reports",
         )
+    if not principal.is_admin:
+        check_user_bounds(body, field)
     return NewTask(
         type=body.type,
         payload=body.payload,

@@ -275,6 +275,9 @@ class PostgresStore(Store):
     async def claim_tasks(self, claim: records.Claim, now: float) -> list[Task]:
         if claim.limit <= 0 or not any(int(free) > 0 for free in claim.capacity.values()):
             return []
+        claim = records.Claim(
+            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+        )
         async with self._tx() as conn:
             return await _tasks.claim(conn, claim, self.policy.lease_ttl_s, now)
 
@@ -288,6 +291,9 @@ class PostgresStore(Store):
         if not tasks:
             return [], []
         types, ttl = list({t.type for t in tasks}), self.policy.lease_ttl_s
+        claim = records.Claim(
+            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+        )
         async with self._tx() as conn:
             if claim.fits(tasks) and not await conn.fetchval(_tasks.ANY_CLAIMABLE, types, now):
                 # One row write per task, and no row locks taken from concurrent claims.
@@ -413,10 +419,31 @@ class PostgresStore(Store):
 
     # --- workers and sessions -------------------------------------------------------
     async def register_worker(
-        self, info: records.WorkerInfo, session_token_hash: str, now: float
-    ) -> None:
+        self, info: records.WorkerInfo, session_token_hash: str, now: float, identity: str = ""
+    ) -> bool:
         async with self._tx() as conn:
-            await _workers.register(conn, info, session_token_hash, now)
+            return await _workers.register(conn, info, session_token_hash, now, identity)
+
+    async def unfinished_count(self, user_id: str) -> int:
+        row = await self._fetchrow(numbered(_sql.UNFINISHED_COUNT), user_id)
+        return 0 if row is None else int(row["n"])
+
+    async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
+        await self._execute(numbered(_sql.UPSERT_CREDENTIAL), worker_id, token_hash, now)
+
+    async def worker_for_credential(self, token_hash: str) -> str | None:
+        row = await self._fetchrow(numbered(_sql.CREDENTIAL_WORKER), token_hash)
+        return None if row is None else str(row["worker_id"])
+
+    async def has_worker_credential(self, worker_id: str) -> bool:
+        return await self._fetchrow(numbered(_sql.HAS_CREDENTIAL), worker_id) is not None
+
+    async def list_worker_credentials(self) -> list[records.WorkerCredential]:
+        return [records.WorkerCredential(*r) for r in await self._fetch(_sql.CREDENTIALS)]
+
+    async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
+        async with self._tx() as conn:
+            return await _workers.revoke_credential(conn, worker_id, now)
 
     async def get_session(self, token_hash: str) -> records.Session | None:
         row = await self._fetchrow("SELECT * FROM sessions WHERE token_hash = $1", token_hash)

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from englog.domain.fairness import OVERFETCH, fair_pick
 from englog.domain.tasks import NewTask, Task, TaskAttempt, TaskStatus, check_transition
 from englog.domain.tokens import new_id
 from englog.store.base import IdempotencyKeyReused
@@ -50,6 +51,40 @@ SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($1::t
 # claimers, merged in global order and cut at the limit: the same set a greedy pick over
 # the whole queue would take, at index cost per type. Rows locked but cut stay locked
 # only until this statement's transaction ends.
+# Candidates of a capped claim (users at their cap, $5, left out), locked; the fair
+# pick (englog.domain.fairness) chooses among them and _CLAIM_CHOSEN leases those.
+_CANDIDATES = """
+WITH caps AS (
+    SELECT * FROM unnest($1::text[], $2::int[]) AS c(type, take)
+)
+SELECT p.* FROM caps CROSS JOIN LATERAL (
+    SELECT seq, type, priority, created_at, user_id FROM tasks
+    WHERE status = 'pending' AND type = caps.type AND run_after <= $3
+        AND NOT cancel_requested AND (user_id IS NULL OR NOT (user_id = ANY($4::text[])))
+    ORDER BY priority DESC, created_at, seq
+    LIMIT caps.take
+    FOR UPDATE SKIP LOCKED
+) p
+"""
+_RUNNING_BY_USER = (
+    "SELECT user_id, count(*) AS n FROM tasks WHERE status = 'running'"
+    " AND user_id IS NOT NULL GROUP BY user_id"
+)
+_CLAIM_CHOSEN = """
+WITH claimed AS (
+    UPDATE tasks SET status = 'running', worker_id = $2, lease_expires_at = $3,
+        started_at = $4, updated_at = $4, progress = 0, progress_message = NULL
+    WHERE seq = ANY($1::bigint[]) AND status = 'pending'
+    RETURNING tasks.*
+), opened AS (
+    INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
+    SELECT id, attempt, $2, $4 FROM claimed
+    ON CONFLICT (task_id, attempt) DO UPDATE SET worker_id = excluded.worker_id,
+        started_at = excluded.started_at, ended_at = NULL, outcome = NULL, error = NULL
+)
+SELECT * FROM claimed
+"""
+
 _CLAIM = """
 WITH caps AS (
     SELECT * FROM unnest($1::text[], $2::int[]) AS c(type, take)
@@ -135,6 +170,8 @@ async def claim(
     if limit <= 0 or not takes:
         return []
     check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    if claim.user_cap:
+        return await _claim_fairly(conn, claim, takes, lease_ttl_s, now)
     rows = await conn.fetch(
         _CLAIM,
         list(takes),
@@ -145,6 +182,29 @@ async def claim(
         now + lease_ttl_s,
     )
     return [task_from_row(row) for row in sorted(rows, key=_claim_order)]
+
+
+async def _claim_fairly(
+    conn: asyncpg.Connection,
+    claim: Claim,
+    takes: dict[str, int],
+    lease_ttl_s: float,
+    now: float,
+) -> list[Task]:
+    """A claim under a per-user cap: candidates read (and locked), the fair pick made
+    here, the chosen leased; one transaction."""
+    cap = claim.user_cap
+    running = {r["user_id"]: r["n"] for r in await conn.fetch(_RUNNING_BY_USER)}
+    capped = [u for u, n in running.items() if n >= cap]
+    candidates = await conn.fetch(
+        _CANDIDATES, list(takes), [n * OVERFETCH for n in takes.values()], now, capped
+    )
+    chosen = fair_pick(candidates, claim.limit, claim.capacity, running, cap)
+    if not chosen:
+        return []
+    rows = await conn.fetch(_CLAIM_CHOSEN, chosen, claim.worker_id, now + lease_ttl_s, now)
+    position = {seq: i for i, seq in enumerate(chosen)}
+    return [task_from_row(row) for row in sorted(rows, key=lambda r: position[r["seq"]])]
 
 
 async def renew(

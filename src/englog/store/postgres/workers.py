@@ -10,6 +10,7 @@ from englog.domain.policy import QueuePolicy
 from englog.store.postgres.attempts import end_attempts
 from englog.store.records import Heartbeat, LostWorkers, Session, WorkerInfo
 from englog.store.rows import session_from_row
+from englog.store.sql import END_CREDENTIAL_SESSIONS, REVOKE_CREDENTIAL, numbered
 
 _REGISTER = """
 INSERT INTO workers (id, name, capabilities, version, metadata, max_concurrency,
@@ -24,7 +25,14 @@ ON CONFLICT (id) DO UPDATE SET name = excluded.name,
 """
 
 
-async def register(conn: asyncpg.Connection, info: WorkerInfo, token_hash: str, now: float) -> None:
+async def register(
+    conn: asyncpg.Connection, info: WorkerInfo, token_hash: str, now: float, identity: str = ""
+) -> bool:
+    # The worker's row locked first: two registrations of one id take turns.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", info.id)
+    live = await conn.fetchval("SELECT identity FROM sessions WHERE worker_id = $1", info.id)
+    if live is not None and identity and live not in ("", identity):
+        return False  # another credential's live worker
     capacity = {capability: info.max_concurrency for capability in info.capabilities}
     await conn.execute(
         _REGISTER,
@@ -40,12 +48,21 @@ async def register(conn: asyncpg.Connection, info: WorkerInfo, token_hash: str, 
     )
     await conn.execute("DELETE FROM sessions WHERE worker_id = $1", info.id)
     await conn.execute(
-        "INSERT INTO sessions (token_hash, worker_id, created_at, last_heartbeat_at)"
-        " VALUES ($1, $2, $3, $3)",
+        "INSERT INTO sessions (token_hash, worker_id, created_at, last_heartbeat_at, identity)"
+        " VALUES ($1, $2, $3, $3, $4)",
         token_hash,
         info.id,
         now,
+        identity,
     )
+    return True
+
+
+async def revoke_credential(conn: asyncpg.Connection, worker_id: str, now: float) -> bool:
+    """Revoke `worker_id`'s own credential and end the sessions it opened."""
+    done = await conn.fetch(numbered(REVOKE_CREDENTIAL), now, worker_id)
+    await conn.execute(numbered(END_CREDENTIAL_SESSIONS), worker_id, f"worker:{worker_id}")
+    return bool(done)
 
 
 async def heartbeat(conn: asyncpg.Connection, beat: Heartbeat, now: float) -> Session | None:

@@ -22,6 +22,7 @@ from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
 from englog.domain.timer import RunningTimer
 from englog.domain.tokens import new_id
+from englog.private_files import private_sqlite
 from englog.store import records
 from englog.store import sql as _sql
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
@@ -92,7 +93,7 @@ class SQLiteStore(Store):
         reader = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="englog-sqlite-read")
         started = False
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(self.path)  # 0600 (its WAL follows), folder 0700 when made
             await writer.start()
             started = True
             self._read_conn = await asyncio.get_running_loop().run_in_executor(
@@ -278,7 +279,9 @@ class SQLiteStore(Store):
         self, tasks: Sequence[NewTask], now: float, claim: records.Claim
     ) -> tuple[list[Task], list[Task]]:
         tasks, ttl = list(tasks), self.policy.lease_ttl_s
-        claim = records.Claim(claim.worker_id, dict(claim.capacity), claim.limit)
+        claim = records.Claim(
+            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+        )
 
         def write(conn: sqlite3.Connection) -> tuple[list[Task], list[Task]]:
             if _tasks.leasable_at_once(conn, tasks, claim, now):
@@ -307,7 +310,9 @@ class SQLiteStore(Store):
 
     async def claim_tasks(self, claim: records.Claim, now: float) -> list[Task]:
         ttl = self.policy.lease_ttl_s
-        claim = records.Claim(claim.worker_id, dict(claim.capacity), claim.limit)
+        claim = records.Claim(
+            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+        )
         return await self._write(lambda conn: _tasks.claim(conn, claim, ttl, now))
 
     async def _renew_leases(self, worker_id: str, now: float, ids: list[str] | None) -> list[str]:
@@ -416,9 +421,32 @@ class SQLiteStore(Store):
 
     # --- workers and sessions -------------------------------------------------------
     async def register_worker(
-        self, info: records.WorkerInfo, session_token_hash: str, now: float
-    ) -> None:
-        await self._write(lambda conn: _workers.register(conn, info, session_token_hash, now))
+        self, info: records.WorkerInfo, session_token_hash: str, now: float, identity: str = ""
+    ) -> bool:
+        return await self._write(
+            lambda conn: _workers.register(conn, info, session_token_hash, now, identity)
+        )
+
+    async def unfinished_count(self, user_id: str) -> int:
+        return int((await self._rows(_sql.UNFINISHED_COUNT, user_id))[0]["n"])
+
+    async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
+        await self._write(
+            lambda conn: conn.execute(_sql.UPSERT_CREDENTIAL, (worker_id, token_hash, now))
+        )
+
+    async def worker_for_credential(self, token_hash: str) -> str | None:
+        rows = await self._rows(_sql.CREDENTIAL_WORKER, token_hash)
+        return str(rows[0]["worker_id"]) if rows else None
+
+    async def has_worker_credential(self, worker_id: str) -> bool:
+        return bool(await self._rows(_sql.HAS_CREDENTIAL, worker_id))
+
+    async def list_worker_credentials(self) -> list[records.WorkerCredential]:
+        return [records.WorkerCredential(*r) for r in await self._rows(_sql.CREDENTIALS)]
+
+    async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
+        return await self._write(lambda conn: _workers.revoke_credential(conn, worker_id, now))
 
     async def get_session(self, token_hash: str) -> records.Session | None:
         rows = await self._rows("SELECT * FROM sessions WHERE token_hash = ?", token_hash)

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from englog.domain.fairness import OVERFETCH, fair_pick
 from englog.domain.tasks import NewTask, Task, TaskStatus, check_transition
 from englog.domain.tokens import new_id
 from englog.store.base import IdempotencyKeyReused
@@ -92,19 +93,32 @@ def claim(conn: sqlite3.Connection, claim: Claim, lease_ttl_s: float, now: float
     limit = claim.limit
     if limit <= 0:
         return []
+    cap = claim.user_cap
+    running: dict[str | None, int] = {}
+    capped: list[str] = []
+    if cap:
+        running = {
+            r[0]: r[1]
+            for r in conn.execute(
+                "SELECT user_id, count(*) FROM tasks WHERE status = 'running'"
+                " AND user_id IS NOT NULL GROUP BY user_id"
+            )
+        }
+        capped = [u for u, n in running.items() if u is not None and n >= cap]
+    # Users at their cap are left out in SQL, so others' tasks surface behind a burst.
+    skip = f" AND (user_id IS NULL OR user_id NOT IN ({marks(len(capped))}))" if capped else ""
     candidates: list[sqlite3.Row] = []
     for task_type, free in claim.capacity.items():
-        take = min(int(free), limit)
+        take = min(int(free), limit) * (OVERFETCH if cap else 1)
         if take > 0:
             candidates += conn.execute(
-                "SELECT seq, priority, created_at FROM tasks"
+                "SELECT seq, type, priority, created_at, user_id FROM tasks"
                 " WHERE status = 'pending' AND type = ? AND run_after <= ?"
-                " AND cancel_requested = 0"
+                f" AND cancel_requested = 0{skip}"
                 " ORDER BY priority DESC, created_at, seq LIMIT ?",
-                (task_type, now, take),
+                (task_type, now, *capped, take),
             ).fetchall()
-    candidates.sort(key=lambda r: (-r["priority"], r["created_at"], r["seq"]))
-    chosen = [row["seq"] for row in candidates[:limit]]
+    chosen = fair_pick(candidates, limit, claim.capacity, running, cap)
     if not chosen:
         return []
     check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)

@@ -10,11 +10,17 @@ from englog.domain.attempts import worker_went_silent
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import Task
 from englog.store.records import Heartbeat, LostWorkers, Session, WorkerInfo
+from englog.store.sql import END_CREDENTIAL_SESSIONS, REVOKE_CREDENTIAL
 from englog.store.sqlite.attempts import end_attempt
 from englog.store.sqlite.rows import session, task
 
 
-def register(conn: sqlite3.Connection, info: WorkerInfo, token_hash: str, now: float) -> None:
+def register(
+    conn: sqlite3.Connection, info: WorkerInfo, token_hash: str, now: float, identity: str = ""
+) -> bool:
+    live = conn.execute("SELECT identity FROM sessions WHERE worker_id = ?", (info.id,)).fetchone()
+    if live is not None and identity and live["identity"] not in ("", identity):
+        return False  # another credential's live worker
     capacity = {capability: info.max_concurrency for capability in info.capabilities}
     conn.execute(
         "INSERT INTO workers (id, name, capabilities, version, metadata, max_concurrency,"
@@ -41,10 +47,18 @@ def register(conn: sqlite3.Connection, info: WorkerInfo, token_hash: str, now: f
     )
     conn.execute("DELETE FROM sessions WHERE worker_id = ?", (info.id,))
     conn.execute(
-        "INSERT INTO sessions (token_hash, worker_id, created_at, last_heartbeat_at)"
-        " VALUES (?, ?, ?, ?)",
-        (token_hash, info.id, now, now),
+        "INSERT INTO sessions (token_hash, worker_id, created_at, last_heartbeat_at, identity)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (token_hash, info.id, now, now, identity),
     )
+    return True
+
+
+def revoke_credential(conn: sqlite3.Connection, worker_id: str, now: float) -> bool:
+    """Revoke `worker_id`'s own credential and end the sessions it opened."""
+    done = conn.execute(REVOKE_CREDENTIAL, (now, worker_id)).fetchall()
+    conn.execute(END_CREDENTIAL_SESSIONS, (worker_id, f"worker:{worker_id}"))
+    return bool(done)
 
 
 def heartbeat(conn: sqlite3.Connection, beat: Heartbeat, now: float) -> Session | None:
