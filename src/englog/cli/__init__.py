@@ -14,6 +14,7 @@ from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     server_cmd,
     session_cmd,
     tasks_cmd,
+    up_cmd,
     worker_cmd,
 )
 from englog.cli._app import app, main
