@@ -13,9 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from englog.server.state import ServerState
 from englog.web import auth_pages, ops, results, week
+from englog.web.auth_pages import signin_url
 from englog.web.pages import NotFound, go, render
 from englog.web.security import SecurityHeaders
-from englog.web.auth_pages import signin_url
 from englog.web.sessions import CsrfRejected, Forbidden, SignInRequired
 from englog.web.templating import STATIC
 
