@@ -71,6 +71,7 @@ class ServerMetrics:
     streams: Gauge = field(init=False)
     claim_batch: Histogram = field(init=False)
     queue_wait: Histogram = field(init=False)
+    database_bytes: Gauge = field(init=False)
     recent_waits: RecentWaits = field(default_factory=RecentWaits)
 
     def __post_init__(self) -> None:
@@ -118,6 +119,11 @@ class ServerMetrics:
             ["type"],
             registry=r,
             buckets=QUEUE_WAIT_BUCKETS,
+        )
+        self.database_bytes = Gauge(
+            "englog_database_size_bytes",
+            "Size of the database on disk, sampled every retention pass (about a minute)",
+            registry=r,
         )
 
     def first_leased(self, task_type: str, created_at: float, now: float) -> None:
