@@ -132,6 +132,11 @@ def test_a_real_prometheus_scrapes_englog_and_evaluates_the_rules(tmp_path: Path
         try:
             base = f"http://127.0.0.1:{web}"
 
+            def ready() -> bool:
+                return httpx.get(f"{base}/-/ready", timeout=2).status_code == 200
+
+            wait_for(ready, 30, what="prometheus ready")
+
             def completed_noops() -> float:
                 found = _query(
                     base,
