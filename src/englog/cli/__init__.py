@@ -4,10 +4,12 @@ line, never a traceback.
 
 One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo, users),
 `session_cmd` (login, logout, whoami), `entries_cmd` (log, entries), `results_cmd`
-(insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`."""
+(insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`, `up_cmd` (up), `db_cmd`
+(db backup, restore, migrate)."""
 
 from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     certs_cmd,
+    db_cmd,
     entries_cmd,
     local_cmd,
     results_cmd,
