@@ -1,11 +1,13 @@
 """Alert rules checked and unit-tested with promtool, and a real Prometheus scraping a
 real englog server and worker: the rules load and evaluate without error, a query
-reads back what the server did, and every metric an alert names is exported (issue 24).
+reads back what the server did, and every metric an alert or the Grafana dashboard
+names is exported, every dashboard query runs (issue 24).
 
 promtool and prometheus come from Debian's `prometheus` package (`make promtool`)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +23,7 @@ from tests.support.procs import REPO, Cluster, cluster, free_port, wait_for
 pytestmark = pytest.mark.timeout(120)
 RULES = REPO / "deploy" / "prometheus" / "alerts.yml"
 RULE_TESTS = REPO / "deploy" / "prometheus" / "alerts_test.yml"
+DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "englog.json"
 
 
 def tool(name: str) -> str:
@@ -53,6 +56,11 @@ def test_promtool_rule_unit_tests_pass() -> None:
 def alert_exprs() -> dict[str, str]:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     return {r["alert"]: r["expr"] for g in groups for r in g["rules"]}
+
+
+def dashboard_exprs() -> list[tuple[str, str]]:
+    board = json.loads(DASHBOARD.read_text())
+    return [(p["title"], t["expr"]) for p in board["panels"] for t in p["targets"]]
 
 
 def test_every_alert_is_tested() -> None:
@@ -101,6 +109,9 @@ def test_a_real_prometheus_scrapes_englog_and_evaluates_the_rules(tmp_path: Path
         exported = exported_names(server_metrics) | exported_names(worker_metrics)
         for alert, expr in alert_exprs().items():
             assert promql_names(expr) <= exported, (alert, promql_names(expr) - exported)
+        for panel, expr in dashboard_exprs():
+            assert promql_names(expr), (panel, expr)
+            assert promql_names(expr) <= exported, (panel, promql_names(expr) - exported)
 
         web = free_port()
         config = tmp_path / "prometheus.yml"
@@ -170,6 +181,15 @@ def test_a_real_prometheus_scrapes_englog_and_evaluates_the_rules(tmp_path: Path
                     if rules and done and all(r["health"] != "unknown" for r in rules)
                     else None
                 )
+
+            for panel, expr in dashboard_exprs():  # each parses and runs
+                _query(base, expr)
+            rate = 'sum by (type) (rate(englog_task_results_total{disposition="accepted"}[1m]))'
+
+            def noop_rate() -> bool:  # two scrapes make a rate
+                return any(r["metric"].get("type") == "noop" for r in _query(base, rate))
+
+            wait_for(noop_rate, 20, what="a results rate by type")
 
             rules = wait_for(rules_evaluated, 30, what="every rule evaluated")
             assert {r["name"] for r in rules} == set(alert_exprs())
