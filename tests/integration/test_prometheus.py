@@ -182,7 +182,7 @@ def test_a_real_prometheus_scrapes_englog_and_evaluates_the_rules(tmp_path: Path
                     else None
                 )
 
-            for panel, expr in dashboard_exprs():  # each parses and runs
+            for _panel, expr in dashboard_exprs():  # each parses and runs
                 _query(base, expr)
             rate = 'sum by (type) (rate(englog_task_results_total{disposition="accepted"}[1m]))'
 
