@@ -103,3 +103,24 @@ def test_a_bad_ai_choice_is_refused_before_serving(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert "nonsense" in out.stderr
+
+
+def test_up_with_ollama_uses_the_model_asked_for(tmp_path: Path) -> None:
+    from tests.support import fake_ollama as fo
+
+    with fo.running(models=["qwen-test:1b"]) as fake:
+        up = start_up(
+            tmp_path, "--port", str(free_port()), "--ai", "ollama", "--model", "qwen-test:1b",
+            "--ollama-url", fake.url,
+        )  # fmt: skip
+        try:
+            up.wait_for(URL)
+            logged = englog(tmp_path, "log", "Reviewed the queue design", "40m", "-p", "atlas")
+            assert logged.returncode == 0, logged
+            report = englog(tmp_path, "report", "--format", "json", timeout=90)
+            assert report.returncode == 0, report
+            result = json.loads(report.stdout)
+            assert (result["backend"], result["model"]) == ("ollama", "qwen-test:1b")
+            assert any(call.body.get("model") == "qwen-test:1b" for call in fake.calls())
+        finally:
+            assert up.stop() == 0, up.output()
