@@ -23,6 +23,7 @@ import platformdirs
 from rich.console import Console
 
 from englog.domain.tokens import hash_token, new_token
+from englog.errors import EnglogError
 from englog.server import Server, ServerSettings
 from englog.worker import Worker, WorkerSettings, load_handlers
 
@@ -31,7 +32,7 @@ DB_FILE = "englog.db"
 LOCK_FILE = "up.lock"
 
 
-class UpError(Exception):
+class UpError(EnglogError):
     """Something the user can fix (data directory, a second `englog up`, a bad file)."""
 
 

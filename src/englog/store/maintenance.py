@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from englog.errors import EnglogError
 from englog.store import open_store
 from englog.store.base import StoreError
 from englog.store.migrations import migration_files
@@ -26,7 +27,7 @@ PG_DUMP_HINT = (
 )
 
 
-class MaintenanceError(Exception):
+class MaintenanceError(EnglogError):
     """Something the operator can fix; the message says what."""
 
 
