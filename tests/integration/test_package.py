@@ -21,7 +21,7 @@ import pytest
 from tests.support.procs import REPO, free_port
 from tests.support.up import API_TOKEN, URL, UpProc, home_env
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 def run(argv: list[str], timeout: float, **kwargs: object) -> subprocess.CompletedProcess[str]:

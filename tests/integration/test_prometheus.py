@@ -96,6 +96,7 @@ def _targets(base: str) -> list[tuple[str, str]]:
     return [(t["scrapeUrl"], t.get("lastError", "")) for t in data["activeTargets"]]
 
 
+@pytest.mark.slow
 def test_a_real_prometheus_scrapes_englog_and_evaluates_the_rules(tmp_path: Path) -> None:
     prometheus = tool("prometheus")
     health = free_port()
