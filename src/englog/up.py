@@ -186,7 +186,9 @@ async def run_up(
             url = f"http://{addresses.http}"
             login = sign_cli_in(url, state.api_token, first)
             _print_welcome(console, url, directory, state, first, login)
-            await stop.wait()
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({stopped, worker_task}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
         finally:
             stop.set()
             await worker_task
@@ -198,13 +200,17 @@ def sign_cli_in(url: str, api_token: str, first: bool) -> str:
     """Write the CLI config `englog login` would: on the first run, and later whenever it
     holds no token or this one (a port change moves the URL). A login to another server
     is left alone. Returns what happened, for the welcome text."""
-    from englog.client import config_path, read_config, write_config
+    from englog.client import ConfigError, config_path, read_config, write_config
 
-    saved = read_config()
-    if not first and saved.get("token") not in (None, api_token):
-        return f"the CLI stays signed in to {saved.get('url', 'another server')} ({config_path()})"
-    saved.update(url=url, token=api_token)
-    return f"the CLI is signed in ({write_config(saved)})"
+    try:
+        saved = read_config()
+        if not first and saved.get("token") not in (None, api_token):
+            where = saved.get("url", "another server")
+            return f"the CLI stays signed in to {where} ({config_path()})"
+        saved.update(url=url, token=api_token)
+        return f"the CLI is signed in ({write_config(saved)})"
+    except (ConfigError, OSError) as exc:
+        return f"the CLI is not signed in ({exc}): use englog login --url {url} --token TOKEN"
 
 
 def _print_welcome(
