@@ -124,3 +124,23 @@ def test_a_refused_token_ends_the_worker_after_its_bound(tmp_path: Path) -> None
     assert "gave up after 2 s" in log.strip().splitlines()[-1]
     stopped = next(e for e in events(proc) if e.get("event") == "worker_stopped")
     assert 1.9 <= seconds_between(refused, stopped) < 8.0
+
+
+def test_a_missing_client_certificate_and_an_untrusted_server_are_explained(
+    tmp_path: Path,
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    other = make_pki(tmp_path / "other", name="other")
+    mtls = ("--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key),
+            "--tls-ca", str(pki.ca))  # fmt: skip
+    with cluster(tmp_path) as c:
+        c.start_server(*mtls)
+        target = c.server.grpc_target  # type: ignore[union-attr]
+        no_cert = start_worker(tmp_path, "nocert", "--server", target, "--tls-ca", str(pki.ca))
+        wrong_ca = start_worker(tmp_path, "wrongca", "--server", target, "--tls-ca", str(other.ca))
+        try:
+            assert "client certificate" in explained_within_5s(no_cert)["hint"]
+            assert "--tls-ca" in explained_within_5s(wrong_ca)["hint"]
+        finally:
+            no_cert.kill()
+            wrong_ca.kill()

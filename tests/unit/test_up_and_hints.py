@@ -62,6 +62,12 @@ def test_the_cli_is_signed_in_first_and_a_login_elsewhere_is_kept(home: Path) ->
         ("UNAVAILABLE: errors resolving nope.invalid:50051: Domain name not found",
          False, "does not resolve"),
         ("no answer within 2 s (a wrong address or a firewall)", True, "network"),
+        ("UNAVAILABLE: ipv4:127.0.0.1:5: Secure read failed (Socket closed)", True,
+         "client certificate"),
+        ("UNKNOWN: Tls handshake failed: SSL_ERROR_SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED",
+         True, "client certificate"),
+        ("UNKNOWN: Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: "
+         "CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate", True, "--tls-ca"),
     ],
 )  # fmt: skip
 def test_each_usual_mistake_gets_its_hint(cause: str, tls: bool, words: str) -> None:

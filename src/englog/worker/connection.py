@@ -46,11 +46,19 @@ EXPLAIN_EVERY_S = 30.0
 def connection_hint(cause: str, tls: bool) -> str:
     """What to check, from the words gRPC uses for the usual mistakes."""
     text = cause.lower()
+    client_cert = (
+        "the server refused the TLS connection: it may require a client certificate"
+        " (mutual TLS: --tls-cert and --tls-key)"
+    )
+    if "certificate_required" in text or "certificate required" in text:
+        return client_cert
+    if tls and ("socket closed" in text or "connection reset" in text):
+        return client_cert
     if "wrong_version_number" in text or ("handshake" in text and "ssl" in text and tls):
         if "certificate" in text and "verify" in text:
             return "the server's certificate is not trusted: check --tls-ca"
         return "TLS handshake failed: the server may serve plaintext (it runs --insecure)"
-    if "socket closed" in text and not tls:
+    if "socket closed" in text:  # plaintext (TLS was answered above)
         return "the server closed a plaintext connection: it probably wants TLS (drop --insecure)"
     if "connection refused" in text:
         return "nothing listens there: check --server HOST:PORT and that the server runs"
