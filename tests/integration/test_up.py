@@ -86,6 +86,12 @@ def test_a_second_up_on_the_same_data_and_a_taken_port_are_one_line(tmp_path: Pa
         assert second.returncode == 1
         assert "Traceback" not in second.stderr
         assert "already running" in second.stderr
+        # Its database (the db commands' default) backs up while serving, and is not
+        # restored over while it runs.
+        backup = englog(tmp_path, "db", "backup", str(tmp_path / "backup.db"))
+        assert backup.returncode == 0, backup
+        restore = englog(tmp_path, "db", "restore", str(tmp_path / "backup.db"), "--force")
+        assert restore.returncode == 1 and "already running" in restore.stderr
     finally:
         assert running.stop() == 0, running.output()
 

@@ -5,6 +5,7 @@ database in the user's data directory."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -72,10 +73,17 @@ def restore(
     from englog.store.maintenance import MaintenanceError
     from englog.store.maintenance import restore as run_restore
 
+    from englog.store.maintenance import sqlite_path
+    from englog.up import LOCK_FILE, UpError, exclusive
+
     url = _url(db)
     try:
-        checked = run_restore(file, url, force=force)
-    except MaintenanceError as exc:
+        target_dir = sqlite_path(url).parent
+        # An `englog up` on this database holds its lock: hold it too, or refuse.
+        held = exclusive(target_dir) if (target_dir / LOCK_FILE).exists() else nullcontext()
+        with held:
+            checked = run_restore(file, url, force=force)
+    except (MaintenanceError, UpError) as exc:
         fail(str(exc))
     console.print(
         f"restored {file} into {url}: {checked.entries} entries, {checked.tasks} tasks",
