@@ -70,10 +70,8 @@ def restore(
 ) -> None:
     """Put a backup in place of the database; stop the server first. Newer schema
     migrations run when the server starts (or with `englog db migrate`)."""
-    from englog.store.maintenance import MaintenanceError
+    from englog.store.maintenance import MaintenanceError, sqlite_path
     from englog.store.maintenance import restore as run_restore
-
-    from englog.store.maintenance import sqlite_path
     from englog.up import LOCK_FILE, UpError, exclusive
 
     url = _url(db)
