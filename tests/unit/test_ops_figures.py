@@ -48,8 +48,8 @@ def test_timing_counts_wait_to_the_first_attempt_and_every_attempts_run() -> Non
 
 
 def test_seconds_read_at_a_glance() -> None:
-    assert [task_view.seconds(v) for v in (0.1234, 42.4, 185, 7800, None)] == [
-        "0.12 s", "42 s", "3 min 5 s", "2 h 10 min", "-",
+    assert [task_view.seconds(v) for v in (0.0004, 0.005, 0.1234, 42.4, 185, 7800, None)] == [
+        "0.4 ms", "5 ms", "0.12 s", "42 s", "3 min 5 s", "2 h 10 min", "-",
     ]  # fmt: skip
 
 

@@ -48,8 +48,8 @@ async def test_task_page_shows_payload_summary_result_error_and_times(http: str)
         assert "week_start" in payload and "2026-11-16" in payload
         result = page.split('data-testid="task-result">', 1)[1].split("</pre>", 1)[0]
         assert "summary" in result and "builtin" in result
-        assert re.search(r'data-testid="task-wait">[\d.]+ s<', page)
-        assert re.search(r'data-testid="task-run">[\d.]+ s<', page)
+        assert re.search(r'data-testid="task-wait">[\d.]+ m?s<', page)
+        assert re.search(r'data-testid="task-run">[\d.]+ m?s<', page)
 
         failed_page = (await admin.get(f"/app/ops/tasks/{bad_id}")).text
         error = failed_page.split('data-testid="task-error">', 1)[1].split("</p>", 1)[0]
@@ -57,7 +57,7 @@ async def test_task_page_shows_payload_summary_result_error_and_times(http: str)
         assert "<dt>seconds</dt><dd><pre>soon</pre></dd>" in failed_page
 
         queue = (await admin.get("/app/ops/queue")).text
-        assert re.search(r'data-testid="wait-summary">2 leased, longest [\d.]+ s<', queue)
+        assert re.search(r'data-testid="wait-summary">2 leased, longest [\d.]+ m?s<', queue)
         assert 'data-testid="wait-bar"' in queue
         yaxis = re.search(r'data-testid="wait-yaxis">(.*?)</div>', queue)
         assert yaxis and yaxis.group(1).endswith("<span>0 s</span>")

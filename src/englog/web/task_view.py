@@ -43,9 +43,11 @@ def timing(task: Task, attempts: list[TaskAttempt], now: float) -> Timing:
 
 
 def seconds(value: float | None) -> str:
-    """0.42 s, 12 s, 3 min 5 s, 2 h 10 min: what a person reads at a glance."""
+    """4 ms, 0.42 s, 12 s, 3 min 5 s, 2 h 10 min: what a person reads at a glance."""
     if value is None:
         return "-"
+    if value < 0.1:
+        return f"{value * 1000:.0f} ms" if value >= 0.001 else f"{value * 1000:.1f} ms"
     if value < 10:
         return f"{value:.2f} s"
     if value < 60:
