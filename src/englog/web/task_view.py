@@ -73,13 +73,11 @@ def _entries_summary(entries: list[Any]) -> str:
         minutes += (end - start).total_seconds() / 60
         if e.get("project"):
             projects.add(str(e["project"]))
+    count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
     if not starts:
-        return f"{len(entries)} entries"
+        return count
     span = f"{min(starts):%Y-%m-%d} to {max(starts):%Y-%m-%d}"
-    return (
-        f"{len(entries)} entries from {span}, {minutes / 60:.1f} h in all, "
-        f"{len(projects)} project(s)"
-    )
+    return f"{count} from {span}, {minutes / 60:.1f} h in all, {len(projects)} project(s)"
 
 
 def payload_summary(task: Task) -> list[tuple[str, str]]:
