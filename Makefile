@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: demo test lint proto bench clean chromium
+.PHONY: demo test lint proto bench clean chromium promtool
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +16,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The demo needs the runtime only (what `pipx install englog` gives); the dev extras
+# (tests, linters, browser driver) come with `make test`.
+$(RUNTIME_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/englog demo
 
 # The browser tests (tests/browser) drive Debian's Chromium through Playwright (its own
@@ -26,7 +33,16 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: $(STAMP) chromium
+# promtool (Debian's prometheus package) checks and unit-tests deploy/prometheus/alerts.yml,
+# and the Prometheus server scrapes a real englog in tests/integration/test_prometheus.py.
+# Without it (no apt, no network) those tests skip and say why, rather than fail the run.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } || \
+	  echo "promtool could not be installed: the Prometheus tests will be skipped"
+
+test: $(STAMP) chromium promtool
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -23,7 +23,8 @@ BATCH = 1000
 # Loopback only: plaintext gRPC must be asked for (the variable, not the flag, so older
 # builds without the flag run too).
 PLAINTEXT = {"ENGLOG_INSECURE": "true"}
-COMPLETED_METRIC = 'englog_task_results_total{disposition="accepted",outcome="completed"}'
+# No closing brace: newer servers add a `type` label after these two (summed over).
+COMPLETED_METRIC = 'englog_task_results_total{disposition="accepted",outcome="completed"'
 ACKED_METRIC = 'englog_worker_results_acknowledged_total{disposition="accepted"}'
 
 
@@ -84,10 +85,9 @@ class LeanClient:
 
 
 def _metric(text: str, sample: str) -> int | None:
-    for line in text.splitlines():
-        if line.startswith(sample):
-            return int(float(line.rsplit(" ", 1)[1]))
-    return None
+    """The sum of the samples whose line starts with `sample`; None when there is none."""
+    found = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(sample)]
+    return int(sum(found)) if found else None
 
 
 class Englog:

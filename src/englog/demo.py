@@ -19,7 +19,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from englog.ai.sample import load_sample_week
+from englog.ai.sample import SAMPLE_WEEK_START, load_sample_week
 from englog.client import AsyncClient, AsyncTaskHandle, TaskDetail
 from englog.domain.tokens import hash_token, new_token
 from englog.server import Server, ServerSettings
@@ -63,7 +63,7 @@ def _print_serving(console: Console, http: str, api_token: str, admin_token: str
     """Where to go and what to sign in with, one value a line so scripts can read them."""
     lines = [
         "",
-        f"web app: http://{http}/app/",
+        f"web app: http://{http}/app/week?start={SAMPLE_WEEK_START}",
         f"sign in as demo with API token: {api_token}",
         f"operator (admin) token: {admin_token}",
         "serving until Ctrl-C",

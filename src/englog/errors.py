@@ -20,13 +20,15 @@ boundary with `raise ... from exc`. Classes that callers also catch by a builtin
     │   └── AINonRetriable
     ├── TaskError                           englog.tasks.base (retriable, retry_after):
     │   └── NonRetriableError               raised by handlers, read by the runner
-    ├── SessionLost, ChannelClosed (+ConnectionError), OutboxError, HandlerLoadError
-    │                                       englog.worker: the worker's own failures
+    ├── SessionLost, ChannelClosed (+ConnectionError), OutboxError, HandlerLoadError,
+    │   CredentialRefused                   englog.worker: the worker's own failures
     ├── ApiError                            englog.server.http.errors: an HTTP 4xx/5xx
     ├── NotRetriable                        englog.server.queue: retry of a live task
     ├── SignInRequired, Forbidden, CsrfRejected, NotFound, FormProblem (+ValueError)
     │                                       englog.web: answered as pages
     ├── CertError                           englog.certs
+    ├── UpError                             englog.up: `englog up` cannot start
+    ├── MaintenanceError                    englog.store.maintenance: `englog db ...`
     └── ClientError                         englog.client.errors
         ├── ConfigError
         ├── TransportError → ServerUnreachable

@@ -22,6 +22,7 @@ from tests.support.procs import base_env, englog_cmd
 pytestmark = pytest.mark.timeout(90)
 
 URL = re.compile(r"web app: (http://127\.0\.0\.1:\d+/app/)")
+SAMPLE_WEEK = re.compile(r"web app: (http://127\.0\.0\.1:\d+/app/week\?start=2026-11-16)")
 USER_TOKEN = re.compile(r"API token: (eng_\S+)")
 ADMIN_TOKEN = re.compile(r"admin\) token: (\S+)")
 
@@ -100,11 +101,11 @@ def test_demo_serve_prints_the_app_and_stops_on_ctrl_c(
     context.set_default_timeout(WAIT_MS)
     try:
         page = context.new_page()
-        page.goto("/app/signin")
+        page.goto(out.wait_for(SAMPLE_WEEK, timeout=5))  # the printed URL: sign in first
         page.get_by_label("API token").fill(user_token)
         with page.expect_navigation():
             page.get_by_role("button", name="Sign in").click()
-        page.goto("/app/week?start=2026-11-16")
+        expect(page).to_have_url(f"{base}/app/week?start=2026-11-16")  # the sample week
         expect(page.get_by_test_id("entry").first).to_be_visible()
         assert int(page.get_by_test_id("week-total").get_attribute("data-minutes") or 0) > 0
         screenshot(page, "demo-week")

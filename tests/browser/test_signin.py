@@ -59,7 +59,7 @@ def test_signing_out_ends_the_session_on_the_server(
     expect(page).to_have_url(f"{live.url}/app/signin")
     screenshot(page, "signed-out")
     page.goto("/app/week")
-    expect(page).to_have_url(f"{live.url}/app/signin")
+    expect(page).to_have_url(f"{live.url}/app/signin?next=%2Fapp%2Fweek")  # back after
 
     # The old cookie, replayed by another browser, opens nothing: the session is gone
     # on the server, not just forgotten by this browser.
@@ -68,6 +68,6 @@ def test_signing_out_ends_the_session_on_the_server(
         other.add_cookies([old])
         replay = other.new_page()
         replay.goto("/app/week")
-        expect(replay).to_have_url(f"{live.url}/app/signin")
+        expect(replay).to_have_url(f"{live.url}/app/signin?next=%2Fapp%2Fweek")
     finally:
         other.close()

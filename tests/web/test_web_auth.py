@@ -77,7 +77,7 @@ async def test_sign_out_ends_the_session_on_the_server(state: ServerState) -> No
         thief.cookies.set("englog_session", cookie, domain="test", path="/app")
         answer = await thief.get("/app/week")
     assert answer.status_code == 303
-    assert answer.headers["location"] == "/app/signin"
+    assert answer.headers["location"] == "/app/signin?next=%2Fapp%2Fweek"
 
 
 async def test_posts_without_the_csrf_token_change_nothing(state: ServerState) -> None:

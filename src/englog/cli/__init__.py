@@ -5,10 +5,12 @@ line, never a traceback.
 One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo, users),
 `session_cmd` (login, logout, whoami), `entries_cmd` (log, entries), `results_cmd`
 (insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`, `workers_cmd` (workers'
-own credentials)."""
+own credentials), `up_cmd` (up), `db_cmd` (db backup, restore, migrate), `timer_cmd`,
+`import_cmd`, `trends_cmd`."""
 
 from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     certs_cmd,
+    db_cmd,
     entries_cmd,
     import_cmd,
     local_cmd,
@@ -18,6 +20,7 @@ from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     tasks_cmd,
     timer_cmd,
     trends_cmd,
+    up_cmd,
     worker_cmd,
     workers_cmd,
 )

@@ -5,7 +5,7 @@ one line, never a traceback."""
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,7 +14,7 @@ app = typer.Typer(
     help="englog: log your work, get AI insights and weekly reports.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Submit and follow tasks over the REST API.", no_args_is_help=True)
@@ -32,6 +32,30 @@ app.add_typer(certs_app, name="certs")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("englog")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed)"
+        print(f"englog {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """englog: log your work, get AI insights and weekly reports."""
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from englog.logs import configure_logging
 
 if TYPE_CHECKING:
     from englog.worker import WorkerSettings
+
+GAVE_UP_EXIT = 3  # the server refused the token for --give-up-after seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,15 @@ class WorkerOptions:
             help="Seconds between gRPC health checks of the server",
         ),
     ] = 30.0
+    give_up_after: Annotated[
+        float,
+        typer.Option(
+            envvar="ENGLOG_GIVE_UP_AFTER",
+            min=0,
+            help="Exit (code 3) when the server refuses the token this long, in seconds"
+            " (0: never); unreachable servers are retried forever",
+        ),
+    ] = 300.0
     insecure: Annotated[
         bool,
         typer.Option(
@@ -138,6 +150,7 @@ class WorkerOptions:
             tls_ca=self.tls_ca,
             drain_timeout_s=self.drain_timeout,
             health_check_interval_s=self.health_check_interval,
+            give_up_after_s=self.give_up_after,
         )
 
 
@@ -164,7 +177,15 @@ def worker(opts: WorkerOptions) -> None:
         w = Worker(settings, registry, backend=make_backend(settings.ai_config()))
     except (HandlerLoadError, ValueError, OSError, OutboxError) as exc:
         fail(str(exc))
-    run_until_signal(w.run)
+    from englog.worker.session import CredentialRefused
+
+    async def work(stop: asyncio.Event) -> None:
+        try:
+            await w.run(stop)
+        except* CredentialRefused as group:
+            fail(str(group.exceptions[0]), GAVE_UP_EXIT)
+
+    run_until_signal(work)
     if w.runner.busy_threads:
         # Sync handlers past their deadline hold threads that cannot be killed; the
         # interpreter would wait for them at exit, beyond --drain-timeout. Results

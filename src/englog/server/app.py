@@ -190,10 +190,14 @@ class Server:
             self.state.forget_workers(dead)
 
     async def _prune_forever(self) -> None:
-        """Delete finished tasks older than `retention_s`, in short transactions."""
+        """Delete finished tasks older than `retention_s`, in short transactions; then
+        sample the database's size (englog_database_size_bytes) for the growth alert."""
         while True:
             try:
                 await self.queue.prune()
+                size = await self._store.size_bytes()
+                if size is not None:
+                    self.state.metrics.database_bytes.set(size)
             except StoreError as exc:
                 log.error("retention_store_error", error=str(exc))
             await asyncio.sleep(self.settings.prune_interval_s)

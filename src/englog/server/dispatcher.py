@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from englog.domain.tasks import NewTask, Task
+from englog.server.metrics import UNKNOWN_RESULT_TYPE
 from englog.server.pending import PendingTasks
 from englog.store.base import Claim, Store
 
@@ -139,6 +140,13 @@ class Dispatcher:
         if not stream.starved:
             stream.poke()
         return held
+
+    def type_held(self, worker_id: str, task_id: str) -> str:
+        """The type of a task the worker's stream holds, for metrics; "unknown" when
+        it holds none by that id (leased by another replica or before a restart)."""
+        stream = self._streams.get(worker_id)
+        found = stream.inflight.get(task_id) if stream is not None else None
+        return found or UNKNOWN_RESULT_TYPE
 
     async def submit(self, tasks: Sequence[NewTask], now: float) -> list[Task]:
         """Store `tasks`; when a stream has a free slot for them, lease to it in the same

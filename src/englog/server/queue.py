@@ -218,8 +218,6 @@ class TaskQueue:
         # back from the commit as committed, so that request answers without a read.
         watched = self._watch.watched(r.task_id for r in reported)
         decisions = await self._store.report_results(reported, self._clock(), watched=watched)
-        for r, d in zip(reported, decisions, strict=True):
-            self._metrics.results.labels(d.disposition.value, r.outcome.value).inc()
         woken = self._watch.finished(
             (d.task_id for d in decisions if d.status is not None and d.status.terminal),
             {d.task_id: d.final for d in decisions if d.final is not None},
@@ -228,6 +226,9 @@ class TaskQueue:
         # first accepted, and a stale one's task may run here again as a newer attempt.
         accepted = [d for d in decisions if d.disposition is Disposition.ACCEPTED]
         held = self.dispatcher.task_finished(worker_id, (d.task_id for d in accepted))
+        for r, d in zip(reported, decisions, strict=True):
+            type_ = held.get(d.task_id) or self.dispatcher.type_held(worker_id, d.task_id)
+            self._metrics.results.labels(d.disposition.value, r.outcome.value, type_).inc()
         self.pending.add(
             held.get(d.task_id, UNKNOWN_TYPE) for d in accepted if d.status is TaskStatus.PENDING
         )

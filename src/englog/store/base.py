@@ -504,6 +504,12 @@ class Store(abc.ABC):
     async def prune_web_sessions(self, now: float) -> int:
         """Delete the sessions expired at `now`; returns how many went."""
 
+    # --- operations -------------------------------------------------------------------
+    async def size_bytes(self) -> int | None:
+        """The database's size on disk (the englog_database_size_bytes gauge and its
+        growth alert); None where the backend cannot tell."""
+        return None
+
 
 def _listed(ids: Sequence[str] | None) -> list[str] | None:
     return None if ids is None else list(ids)

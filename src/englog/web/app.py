@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from englog.server.state import ServerState
 from englog.web import auth_pages, ops, results, settings, week
+from englog.web.auth_pages import signin_url
 from englog.web.pages import NotFound, go, render
 from englog.web.security import SecurityHeaders
 from englog.web.sessions import CsrfRejected, Forbidden, SignInRequired
@@ -34,7 +35,7 @@ def create_web_app(state: ServerState) -> FastAPI:
 
 def _install_error_pages(app: FastAPI) -> None:
     async def sign_in_first(request: Request, exc: Exception) -> Response:
-        return go(request, "/app/signin")
+        return go(request, signin_url(request))
 
     async def forbidden(request: Request, exc: Exception) -> HTMLResponse:
         return render(request, "error.html", status_code=403, title="Not for you", message=str(exc))

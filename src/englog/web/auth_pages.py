@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -28,6 +29,28 @@ def home_of(is_admin: bool) -> str:
     return "/app/ops/queue" if is_admin else "/app/week"
 
 
+def safe_next(value: str | None) -> str | None:
+    """A page of this app to return to after signing in (`?next=`): a local /app/ path
+    only, so the sign-in form never sends anyone to another site."""
+    if not value or any(c in value for c in "\\\r\n"):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/app/"):
+        return None
+    if parts.path.startswith("/app/signin"):
+        return None
+    return value
+
+
+def signin_url(request: Request) -> str:
+    """The sign-in page, asked to come back to the page a GET wanted."""
+    if request.method != "GET":
+        return "/app/signin"
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    back = safe_next(wanted)
+    return f"/app/signin?next={quote(back, safe='')}" if back else "/app/signin"
+
+
 @router.get("/")
 async def root(request: Request) -> Response:
     try:
@@ -41,9 +64,14 @@ async def root(request: Request) -> Response:
 PRE_CSRF_COOKIE = "englog_signin"
 
 
-def _signin_form(request: Request, status_code: int = 200, problem: str = "") -> HTMLResponse:
+def _signin_form(
+    request: Request, status_code: int = 200, problem: str = "", back: str | None = None
+) -> HTMLResponse:
     pre = secrets.token_urlsafe(24)
-    page = render(request, "signin.html", status_code=status_code, problem=problem, pre=pre)
+    back = back or safe_next(request.query_params.get("next"))
+    page = render(
+        request, "signin.html", status_code=status_code, problem=problem, pre=pre, next=back
+    )
     page.set_cookie(
         PRE_CSRF_COOKIE,
         pre,
@@ -64,18 +92,21 @@ async def signin_page(request: Request) -> HTMLResponse:
 @router.post("/signin")
 async def signin(request: Request) -> Response:
     form = await request.form()
+    back = safe_next(str(form.get("next") or ""))
     pre = request.cookies.get(PRE_CSRF_COOKIE, "")
     given = str(form.get("csrf") or "")
     if not pre or not tokens_match(given, pre):
         problem = "The sign-in form had expired; try again"
-        return _signin_form(request, status_code=403, problem=problem)
+        return _signin_form(request, status_code=403, problem=problem, back=back)
     token = str(form.get("token") or "")
     signed = await sign_in(web_state(request), token) if token.strip() else None
     if signed is None:
         message = "That token is not valid" if token.strip() else "Paste your API token"
-        return _signin_form(request, status_code=401, problem=message)
+        return _signin_form(request, status_code=401, problem=message, back=back)
     session_id, principal = signed
-    response = go(request, home_of(principal.is_admin))
+    if back and principal.is_admin != back.startswith("/app/ops"):
+        back = None  # the other role's page would only say "not for you"
+    response = go(request, back or home_of(principal.is_admin))
     set_cookie(request, response, session_id)
     return response
 

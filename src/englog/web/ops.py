@@ -16,6 +16,7 @@ from englog.domain.tasks import TaskStatus
 from englog.server.queue import NotRetriable
 from englog.server.state import ServerState
 from englog.store.records import WorkerRecord
+from englog.web import task_view
 from englog.web.pages import NotFound, go, render
 from englog.web.sessions import Operator, checked_form, web_state
 
@@ -62,7 +63,42 @@ async def queue_figures(state: ServerState) -> dict[str, Any]:
         "by_status": by_status,
         "by_type": dict(sorted(by_type.items())),
         "bars": bars,
+        "throughput_axis": [f"{top:g}", f"{top / 2:g}", "0"],
         "finished_last_hour": sum(m.completed + m.failed for m in minutes),
+        **wait_figures(state, now),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class WaitBar:
+    x: int
+    median_h: float
+    max_y: float
+    label: str
+
+
+def wait_figures(state: ServerState, now: float) -> dict[str, Any]:
+    """Queue wait (submission to first lease) per minute of the last hour, as this
+    server process saw it: median as the bar, the longest as a tick above it."""
+    minutes = state.metrics.recent_waits.per_minute(now)
+    top = max((m.max_s for m in minutes), default=0.0) or 1.0
+    bars = [
+        WaitBar(
+            x=i * 10,
+            median_h=round(80 * m.median_s / top, 1),
+            max_y=round(90 - 80 * m.max_s / top, 1),
+            label=f"{m.count} leased: median {task_view.seconds(m.median_s)}, "
+            f"longest {task_view.seconds(m.max_s)}",
+        )
+        for i, m in enumerate(minutes[-60:])
+        if m.count
+    ]
+    waited = [m for m in minutes if m.count]
+    return {
+        "wait_bars": bars,
+        "wait_axis": [task_view.seconds(top), task_view.seconds(top / 2), "0 s"],
+        "leased_last_hour": sum(m.count for m in waited),
+        "longest_wait": task_view.seconds(max((m.max_s for m in waited), default=0.0)),
     }
 
 
@@ -116,7 +152,15 @@ async def _task_values(request: Request, task_id: str) -> dict[str, Any]:
         raise NotFound("task")
     task, attempts = found
     users = {u.id: u.name for u in await state.store.list_users()} if task.user_id else {}
-    return {"task": task, "attempts": attempts, "owner": users.get(task.user_id or "", "admin")}
+    return {
+        "task": task,
+        "attempts": attempts,
+        "owner": users.get(task.user_id or "", "admin"),
+        "timing": task_view.timing(task, attempts, state.clock()),
+        "payload": task_view.payload_summary(task),
+        "result": task_view.result_view(task),
+        "seconds": task_view.seconds,
+    }
 
 
 # What the task page may say after a button: a key in the URL, never text from it

@@ -37,6 +37,39 @@ SERVICE_NAME = "englog.v1.WorkerService"
 
 Connectivity = grpc.ChannelConnectivity
 
+# Not connected this long after starting or losing the server: say why (within 5 s).
+EXPLAIN_AFTER_S = 2.0
+PROBE_TIMEOUT_S = 2.0
+EXPLAIN_EVERY_S = 30.0
+
+
+def connection_hint(cause: str, tls: bool) -> str:
+    """What to check, from the words gRPC uses for the usual mistakes."""
+    text = cause.lower()
+    client_cert = (
+        "the server refused the TLS connection: it may require a client certificate"
+        " (mutual TLS: --tls-cert and --tls-key)"
+    )
+    if "certificate_required" in text or "certificate required" in text:
+        return client_cert
+    if tls and ("socket closed" in text or "connection reset" in text):
+        return client_cert
+    if "wrong_version_number" in text or ("handshake" in text and "ssl" in text and tls):
+        if "certificate" in text and "verify" in text:
+            return "the server's certificate is not trusted: check --tls-ca"
+        return "TLS handshake failed: the server may serve plaintext (it runs --insecure)"
+    if "socket closed" in text:  # plaintext (TLS was answered above)
+        return "the server closed a plaintext connection: it probably wants TLS (drop --insecure)"
+    if "connection refused" in text:
+        return "nothing listens there: check --server HOST:PORT and that the server runs"
+    if "resolv" in text or ("name" in text and "not found" in text):
+        return "the host name does not resolve: check --server"
+    if "no answer" in text:
+        return "check --server HOST:PORT and the network between worker and server"
+    if "certificate" in text or "handshake" in text:
+        return "TLS failed: check --tls-ca, --tls-cert and --tls-key against the server's"
+    return "check --server and the TLS flags against the server's"
+
 
 def channel_options(reconnect: BackoffPolicy) -> tuple[tuple[str, int], ...]:
     return (
@@ -99,6 +132,8 @@ class ConnectionManager:
         self._channel: grpc.aio.Channel | None = None
         self.stub: pb_grpc.WorkerServiceStub | None = None
         self._ready = asyncio.Event()
+        self._unready = asyncio.Event()  # the opposite of _ready, to wait for
+        self._unready.set()
         self.state: Connectivity = Connectivity.IDLE
         self.generation = 0
         self.reconnects = 0
@@ -154,6 +189,7 @@ class ConnectionManager:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._watch(), name="connection-watch")
                 tg.create_task(self._health_loop(), name="connection-health")
+                tg.create_task(self._explain_loop(), name="connection-explain")
         finally:
             await self.close()
 
@@ -178,9 +214,10 @@ class ConnectionManager:
                     ever_connected = True
                     self._connected_at = time.monotonic()
                     self._ready.set()
+                    self._unready.clear()
                     log.info("connected", server=self.settings.server, generation=self.generation)
             elif self._ready.is_set():
-                self._ready.clear()
+                self._mark_unready()
                 self._connected_at = None
                 log.warning("connection_lost", server=self.settings.server, state=state.name)
             wait_s = None
@@ -201,6 +238,51 @@ class ConnectionManager:
             if self._replace.is_set():
                 self._replace.clear()
                 await self._check_or_replace()
+
+    async def _explain_loop(self) -> None:
+        """Say why the server cannot be reached, at warning level, within a few seconds
+        of trying (a wrong address, a refused port, plaintext against TLS or the other
+        way round) and again every EXPLAIN_EVERY_S while it lasts: the channel itself
+        only says TRANSIENT_FAILURE, a failing call says why."""
+        while True:
+            await self._unready.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EXPLAIN_AFTER_S):
+                    await self._ready.wait()
+                continue  # connected in time: nothing to say
+            while not self._ready.is_set():
+                cause = await self._probe()
+                if cause is not None and not self._ready.is_set():
+                    log.warning(
+                        "cannot_reach_server",
+                        server=self.settings.server,
+                        tls=uses_tls(self.settings),
+                        cause=cause,
+                        hint=connection_hint(cause, uses_tls(self.settings)),
+                    )
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(EXPLAIN_EVERY_S):
+                        await self._ready.wait()
+
+    def _mark_unready(self) -> None:
+        self._ready.clear()
+        self._unready.set()
+
+    async def _probe(self) -> str | None:
+        """The reason a call on the channel fails now (None: it got through)."""
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        try:
+            await stub.Check(
+                health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=PROBE_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return f"no answer within {PROBE_TIMEOUT_S:g} s (a wrong address or a firewall)"
+            return f"{exc.code().name}: {exc.details()}"
+        except asyncio.CancelledError:
+            if not cancelled_by_grpc():
+                raise
+        return None
 
     def _set_state(self, state: Connectivity) -> None:
         if state is self.state:
@@ -248,7 +330,7 @@ class ConnectionManager:
         old = self.channel
         self._channel = make_channel(self.settings)
         self.stub = pb_grpc.WorkerServiceStub(self._channel)
-        self._ready.clear()
+        self._mark_unready()
         self._connected_at = None
         log.warning("channel_replaced", server=self.settings.server)
         await old.close(grace=None)

@@ -50,6 +50,11 @@ _REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 _TOKEN_HINT = "check ENGLOG_WORKER_TOKEN against the server's ENGLOG_WORKER_TOKENS"
 
 
+class CredentialRefused(EnglogError):
+    """The server kept refusing this worker's credential for `--give-up-after` seconds:
+    the worker stops (non-zero exit) rather than retry silently forever."""
+
+
 class SessionLost(EnglogError):
     """The server no longer knows our session: register again."""
 
@@ -154,6 +159,7 @@ class Session:
         self.stream_up = False
         # Why the server refused to register us, until it accepts (readiness says it).
         self.refusal: str | None = None
+        self._refused_since: float | None = None  # monotonic, first refusal in a row
         self._heartbeat_s = 5.0
         self.heartbeat_now = asyncio.Event()
         self._beat_done = asyncio.Event()
@@ -193,7 +199,20 @@ class Session:
             self.invalidate()
             # Waiting for the connection is what paces us while the server is away;
             # the backoff only spaces attempts against a server that answers badly.
-            await asyncio.sleep(delay if delay is not None else backoff.next_delay())
+            delay = delay if delay is not None else backoff.next_delay()
+            await asyncio.sleep(min(delay, self._give_up_in()))
+            self._give_up_in()
+
+    def _give_up_in(self) -> float:
+        """Seconds left before a refused credential ends the worker (inf when the
+        server is not refusing us); CredentialRefused once they have run out."""
+        limit = self.settings.give_up_after_s
+        if self._refused_since is None or limit <= 0:
+            return float("inf")
+        left = self._refused_since + limit - time.monotonic()
+        if left <= 0:
+            raise CredentialRefused(f"{self.refusal}; gave up after {limit:g} s of refusals")
+        return left
 
     def _said_problem(self, err: grpc.aio.AioRpcError) -> None:
         if err.code() in _REFUSALS:
@@ -226,8 +245,11 @@ class Session:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _REFUSALS or exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 self.refusal = refusal_reason(exc)
+            if exc.code() in _REFUSALS and self._refused_since is None:
+                self._refused_since = time.monotonic()
             raise
         self.refusal = None
+        self._refused_since = None
         self.token = reply.session_token
         self._heartbeat_s = reply.heartbeat_interval_s or 5.0
         self.ready.set()

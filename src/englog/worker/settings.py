@@ -53,6 +53,8 @@ class WorkerSettings:
         default_factory=lambda: BackoffPolicy(initial_s=0.1, max_s=1.0)
     )
     health_check_interval_s: float = 30.0
+    # A credential the server keeps refusing this long ends the worker (0: never).
+    give_up_after_s: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     stats_interval_s: float = 60.0

@@ -9,6 +9,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from englog.server.scrape import QueueCollector
 from englog.server.state import ServerState
 
 # Set in the ASGI scope of a request that waited for its task (a long poll, a submission
@@ -55,6 +56,7 @@ class ApiMetrics:
         connected.set_function(lambda: float(len(state.queue.dispatcher.streams)))
         ready = Gauge("englog_ready", "1 when the server is ready to serve.", registry=registry)
         ready.set_function(lambda: 1.0 if state.ready else 0.0)
+        registry.register(QueueCollector(state))  # pending and workers by task type
 
 
 def api_metrics(request: Request) -> ApiMetrics:

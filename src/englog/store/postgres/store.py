@@ -498,6 +498,10 @@ class PostgresStore(Store):
         status = await self._execute(_PRUNE_WEB_SESSIONS, now)
         return int(status.split()[-1])
 
+    async def size_bytes(self) -> int | None:
+        row = await self._fetchrow("SELECT pg_database_size(current_database()) AS n")
+        return int(row["n"]) if row is not None else None
+
 
 _FINISHED_BY_MINUTE = numbered(_sql.FINISHED_BY_MINUTE)
 _CREATE_WEB_SESSION = numbered(_sql.CREATE_WEB_SESSION)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -513,6 +515,14 @@ class SQLiteStore(Store):
         return await self._write(
             lambda conn: conn.execute(_sql.PRUNE_WEB_SESSIONS, (now,)).rowcount
         )
+
+    async def size_bytes(self) -> int | None:
+        """The file and its write-ahead log (a checkpoint moves bytes between them)."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(self.path + suffix).st_size
+        return total
 
 
 # What SQLite refuses in a value itself (too big, an integer over 64 bits): the
