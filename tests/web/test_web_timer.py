@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from englog.server.state import ServerState
-from tests.web.conftest import ALICE, BOB, csrf_of, post_form, signed_in
+from tests.web.conftest import ALICE, BOB, post_form, signed_in
 
 pytestmark = pytest.mark.timeout(30)
 API = {"Authorization": f"Bearer {ALICE}"}
@@ -188,4 +188,4 @@ async def test_a_timer_started_over_rest_shows_on_the_timer_page(state: ServerSt
         page = (await alice.get("/app/timer")).text
         assert "Running: From the CLI" in page
         assert re.search(r'data-testid="timer-page-elapsed">1h0[45]m<', page), page
-        assert csrf_of(page)
+        assert page.count('name="csrf"') >= 2  # the stop form and sign out
