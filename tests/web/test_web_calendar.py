@@ -6,6 +6,7 @@ weekly target the week page measures against."""
 from __future__ import annotations
 
 import re
+import zoneinfo
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -185,3 +186,18 @@ async def test_trends_and_the_weekly_target(state: ServerState) -> None:
         cleared = await post_form(alice, "/app/trends", "/app/trends/target", {"hours": ""})
         assert cleared.status_code == 303 and (await me(alice))["weekly_target_hours"] is None
         assert 'data-testid="target-progress"' not in (await alice.get("/app/week")).text
+
+
+def test_rows_follow_the_wall_clock_across_dst_changes() -> None:
+    """New York, 1 Nov 2026: 01:00-02:00 happens twice. An hour from the first 01:30
+    (EDT) to the second (EST) keeps a row; on 8 Mar 01:30 EST to 03:30 EDT (one hour
+    lived) spans the clock's 01:30 to 03:30."""
+    ny = zoneinfo.ZoneInfo(NEW_YORK)
+    back = entry("Repeated hour", "2026-11-01T05:30", "2026-11-01T06:30", "back")
+    [fall] = week_grid([date(2026, 11, 1)], [back], ny).days[0].blocks
+    assert fall.start_minute == 90 and fall.end_row > fall.row
+    forward = entry("Skipped hour", "2026-03-08T06:30", "2026-03-08T07:30", "fwd")
+    grid = week_grid([date(2026, 3, 8)], [forward], ny)
+    [spring] = grid.days[0].blocks
+    assert (spring.start_minute, spring.end_minute) == (90, 210)
+    assert grid.first_hour == 1 and spring.label == "01:30\u201303:30"
