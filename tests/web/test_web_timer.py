@@ -189,3 +189,25 @@ async def test_a_timer_started_over_rest_shows_on_the_timer_page(state: ServerSt
         assert "Running: From the CLI" in page
         assert re.search(r'data-testid="timer-page-elapsed">1h0[45]m<', page), page
         assert page.count('name="csrf"') >= 2  # the stop form and sign out
+
+
+async def test_the_running_timer_is_drawn_on_the_calendar_but_not_counted(
+    state: ServerState,
+) -> None:
+    # The server's clock at Wednesday 7 October 2026, 12:00 UTC.
+    state.clock = datetime(2026, 10, 7, 12, 0, tzinfo=UTC).timestamp
+    week = "/app/week?start=2026-10-05&view=calendar"
+    async with signed_in(state, ALICE) as alice:
+        started = await alice.post(
+            "/v1/timer",
+            json={"title": "Running now", "start_time": "2026-10-07T11:30:00Z"},
+            headers=API,
+        )
+        assert started.status_code == 201, started.text
+        page = (await alice.get(week)).text
+        # 11:30 to 12:00 on the calendar (08:00 is its first row): rows 15 to 17.
+        assert 'data-testid="running-block" data-rows="15-17"' in page
+        assert "11:30, running" in page
+        assert 'data-testid="week-total" data-minutes="0"' in page
+        await post_form(alice, week, "/app/timer/stop", {"how": "discard"})
+        assert 'data-testid="running-block"' not in (await alice.get(week)).text

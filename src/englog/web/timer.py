@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from englog.server.http import timer as rest
 from englog.server.http.errors import ApiError, field_errors
 from englog.web.calendar import calendar_of
-from englog.web.entry_form import FormProblem, _moment, local_input
+from englog.web.entry_form import FormProblem, local_input, local_moment
 from englog.web.pages import NotFound, go, render
 from englog.web.sessions import Engineer, Viewer, checked_form, user_of, web_state
 from englog.web.settings import _safe_next
@@ -138,7 +138,7 @@ async def stop_timer(request: Request, found: Engineer) -> Response:
     body: dict[str, Any] = {}
     try:
         if how == "at":
-            body["end_time"] = _moment(str(form.get("end") or "").strip(), "End", calendar.tz)
+            body["end_time"] = local_moment(str(form.get("end") or "").strip(), "End", calendar.tz)
         elif how == "keep":
             body["keep_long"] = True
         elif how == "discard":

@@ -5,13 +5,20 @@ viewer's zone, and the week starts on their first day of the week."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from englog.domain.entries import ActivityType, Entry, EntryFields, ImpactLevel, ValueRating
+from englog.domain.entries import (
+    MAX_ENTRY_DURATION,
+    ActivityType,
+    Entry,
+    EntryFields,
+    ImpactLevel,
+    ValueRating,
+)
 from englog.server import entry_checks
 from englog.server.state import ServerState
 from englog.store.base import EntryQuery
@@ -122,7 +129,8 @@ async def _week_page(
         notices=notices or [],
         here=f"/app/week?start={week.first}",
         view=view,
-        grid=week_grid(week.days, entries, calendar.tz),
+        grid=week_grid(week.days, [*entries, *_running_block(request, user.id, week)], calendar.tz),
+        running_id=RUNNING_ID,
         shown_day=shown_day,
         today=today,
         target=target,
@@ -130,6 +138,36 @@ async def _week_page(
         logged=logged,
         **choices(),
     )
+
+
+RUNNING_ID = "running-timer"
+
+
+def _running_block(request: Request, user_id: str, week: Week) -> list[Entry]:
+    """The running timer as an entry ending now, drawn on the calendar (never counted
+    in the totals); none when it ran over a day (it could not be an entry as it is)."""
+    bar = getattr(request.state, "timer_bar", None)
+    running = bar.running if bar is not None else None
+    if running is None:
+        return []
+    now = datetime.fromtimestamp(web_state(request).clock(), UTC)
+    start = running.started.astimezone(UTC)
+    end = max(now, start + timedelta(minutes=1))
+    if end - start > MAX_ENTRY_DURATION or end <= week.start or start >= week.end:
+        return []
+    return [
+        Entry(
+            id=RUNNING_ID,
+            user_id=user_id,
+            title=running.title,
+            type=running.type,
+            project=running.project,
+            start_time=start,
+            end_time=end,
+            created_at=now,
+            updated_at=now,
+        )
+    ]
 
 
 def _default_start(week: Week, calendar: Calendar) -> str:
