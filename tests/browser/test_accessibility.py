@@ -27,7 +27,16 @@ AUDIT = """() => {
           lang: document.documentElement.lang};
 }"""
 
-USER_PAGES = ("/app/week?start=2026-09-07", "/app/insights", "/app/reports", "/app/settings")
+USER_PAGES = (
+    "/app/week?start=2026-09-07",
+    "/app/week?start=2026-09-07&view=list",
+    "/app/week?start=2026-09-07&view=calendar",
+    "/app/insights",
+    "/app/reports",
+    "/app/settings",
+    "/app/trends",
+    "/app/timer",
+)
 OPERATOR_PAGES = ("/app/ops/queue", "/app/ops/workers")
 
 

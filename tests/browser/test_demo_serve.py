@@ -106,7 +106,7 @@ def test_demo_serve_prints_the_app_and_stops_on_ctrl_c(
         with page.expect_navigation():
             page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(f"{base}/app/week?start=2026-11-16")  # the sample week
-        expect(page.get_by_test_id("entry").first).to_be_visible()
+        expect(page.get_by_test_id("block").first).to_be_visible()  # the calendar view
         assert int(page.get_by_test_id("week-total").get_attribute("data-minutes") or 0) > 0
         screenshot(page, "demo-week")
         screenshot(page, "demo-week-window", full_page=False)  # docs/img/week.png

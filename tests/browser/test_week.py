@@ -36,7 +36,7 @@ def quick_add(page: Page) -> Locator:
 
 def test_three_entries_through_the_form_move_the_totals(page: Page, live: Live) -> None:
     sign_in(page, live.tokens["alice"])
-    page.goto("/app/week?start=2026-03-02")
+    page.goto("/app/week?start=2026-03-02&view=list")
     expect(page.get_by_role("heading", level=1)).to_have_text("Week of 2026-03-02")
     types = quick_add(page).get_by_label("Type", exact=True)
     for value in ("development", "meeting", "code_review", "debugging"):
@@ -111,7 +111,7 @@ def test_markup_in_a_title_is_shown_as_text(page: Page, live: Live) -> None:
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     sign_in(page, live.tokens["carol"])
-    page.goto("/app/week?start=2026-06-01")
+    page.goto("/app/week?start=2026-06-01&view=list")
     log_entry(
         page, SCRIPT_TITLE, "development", "atlas", "2026-06-01T09:00", duration="30m", tags="xss"
     )

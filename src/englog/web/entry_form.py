@@ -50,9 +50,9 @@ class EntryForm:
 
     def _fields(self, tz: tzinfo) -> dict[str, Any]:
         v = self.values
-        start = _moment(v["start"], "Start", tz)
+        start = local_moment(v["start"], "Start", tz)
         if v["end"]:
-            end = _moment(v["end"], "End", tz)
+            end = local_moment(v["end"], "End", tz)
             if end < start and end.astimezone(tz).date() == start.astimezone(tz).date():
                 end = _next_day(end, tz)
         elif v["duration"]:
@@ -78,7 +78,7 @@ class EntryForm:
         return fields
 
 
-def _moment(text: str, name: str, tz: tzinfo) -> datetime:
+def local_moment(text: str, name: str, tz: tzinfo) -> datetime:
     """A `datetime-local` value (`2026-12-03T09:30`), read on the clock of `tz`; as UTC.
 
     A clock time that DST skips or repeats is read as zoneinfo does (fold 0: the

@@ -27,7 +27,12 @@ def render(
     status_code: int = 200,
     **values: Any,
 ) -> HTMLResponse:
-    context = {"viewer": viewer, "csrf": viewer.csrf if viewer else "", **values}
+    context = {
+        "viewer": viewer,
+        "csrf": viewer.csrf if viewer else "",
+        "timer_bar": getattr(request.state, "timer_bar", None),
+        **values,
+    }
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 

@@ -22,6 +22,7 @@ from englog.server.auth import Principal, principal_by_hash
 from englog.server.state import ServerState
 from englog.store.base import User
 from englog.store.records import WebSession
+from englog.web.timer_bar import timer_bar
 
 COOKIE = "englog_session"
 CSRF_FIELD = "csrf"
@@ -142,10 +143,13 @@ def remember_viewer(state: ServerState, id_hash: str, principal: Principal) -> N
     state.web_viewers[id_hash] = (time.monotonic() + VIEWER_CACHE_TTL_S, principal.user_id)
 
 
-async def engineer(found: Annotated[Viewer, Depends(viewer)]) -> Viewer:
-    """Pages about one's own entries: the admin owns none."""
+async def engineer(request: Request, found: Annotated[Viewer, Depends(viewer)]) -> Viewer:
+    """Pages about one's own entries: the admin owns none. A page (GET) also gets the
+    header's running timer (`request.state.timer_bar`, which `render` passes on)."""
     if found.principal.user is None:
         raise Forbidden("the admin token has no entries: sign in with a user token")
+    if request.method == "GET":
+        request.state.timer_bar = await timer_bar(web_state(request), found.principal.user.id)
     return found
 
 

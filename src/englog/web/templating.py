@@ -51,6 +51,11 @@ def span(entry: Any, tz: tzinfo = UTC, *, weekday: bool = False) -> str:
     return f"{start:%a %H:%M} {DASH} {end:%a %H:%M}"
 
 
+def elapsed(minutes: float) -> str:
+    """A running timer's time so far: `1h05m`, or `under a minute`."""
+    return format_minutes(minutes) if minutes >= 1 else "under a minute"
+
+
 def day_label(day: date) -> str:
     return day.strftime("%a %d %b")
 
@@ -114,6 +119,7 @@ def make_templates() -> Jinja2Templates:
         span=span,
         day_label=day_label,
         duration=duration,
+        elapsed=elapsed,
         fact=fact_cell,
         label=label,
         period=period,

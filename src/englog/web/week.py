@@ -5,26 +5,37 @@ viewer's zone, and the week starts on their first day of the week."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Annotated
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from englog.domain.entries import ActivityType, Entry, EntryFields, ImpactLevel, ValueRating
+from englog.domain.entries import (
+    MAX_ENTRY_DURATION,
+    ActivityType,
+    Entry,
+    EntryFields,
+    ImpactLevel,
+    ValueRating,
+)
 from englog.server import entry_checks
 from englog.server.state import ServerState
 from englog.store.base import EntryQuery
+from englog.trends import Target, week_trends
 from englog.web.calendar import Calendar, calendar_of
 from englog.web.entry_form import EntryForm, form_values, local_input
 from englog.web.pages import NotFound, go, is_htmx, render
 from englog.web.sessions import Engineer, Viewer, checked_form, user_of, web_state
 from englog.web.templating import span
 from englog.web.totals import OutOfCalendar, Week, bars, week_totals
+from englog.web.week_grid import quick_add_values, stylesheet, week_grid
 
 router = APIRouter()
 MAX_WEEK_ENTRIES = 1000  # a week shown in full; beyond that the page says so
 RECENT_FOR_PROJECTS = 500
+VIEW_COOKIE = "englog_week_view"  # the view last chosen: calendar (default) or list
+View = Literal["calendar", "list"]
 # What the edit form changes: it has no description, so a stored one is kept.
 EDITED = set(EntryFields.model_fields) - {"description"}
 
@@ -78,6 +89,10 @@ async def _week_page(
     form: EntryForm | None = None,
     status: int = 200,
     notices: list[str] | None = None,
+    *,
+    view: View | None = None,
+    day: date | None = None,
+    logged: str | None = None,
 ) -> HTMLResponse:
     state = web_state(request)
     user = user_of(found)
@@ -86,6 +101,16 @@ async def _week_page(
     if form is None:
         start = _default_start(week, calendar)
         form = EntryForm(values={"start": start, "type": "development"})
+    settings = await state.store.get_user_settings(user.id)
+    target = Target(
+        settings.weekly_target_hours if settings else None,
+        settings.focus_target if settings else None,
+    )
+    [trend] = week_trends(entries, [(week.first, week.last)], calendar.zone_name, target)
+    if view is None:
+        view = "list" if request.cookies.get(VIEW_COOKIE) == "list" else "calendar"
+    today = calendar.today()
+    shown_day = day if day in week.days else (today if today in week.days else week.first)
     return render(
         request,
         "week.html",
@@ -103,8 +128,46 @@ async def _week_page(
         full=len(entries) >= MAX_WEEK_ENTRIES,
         notices=notices or [],
         here=f"/app/week?start={week.first}",
+        view=view,
+        grid=week_grid(week.days, [*entries, *_running_block(request, user.id, week)], calendar.tz),
+        running_id=RUNNING_ID,
+        shown_day=shown_day,
+        today=today,
+        target=target,
+        trend=trend,
+        logged=logged,
         **choices(),
     )
+
+
+RUNNING_ID = "running-timer"
+
+
+def _running_block(request: Request, user_id: str, week: Week) -> list[Entry]:
+    """The running timer as an entry ending now, drawn on the calendar (never counted
+    in the totals); none when it ran over a day (it could not be an entry as it is)."""
+    bar = getattr(request.state, "timer_bar", None)
+    running = bar.running if bar is not None else None
+    if running is None:
+        return []
+    now = datetime.fromtimestamp(web_state(request).clock(), UTC)
+    start = running.started.astimezone(UTC)
+    end = max(now, start + timedelta(minutes=1))
+    if end - start > MAX_ENTRY_DURATION or end <= week.start or start >= week.end:
+        return []
+    return [
+        Entry(
+            id=RUNNING_ID,
+            user_id=user_id,
+            title=running.title,
+            type=running.type,
+            project=running.project,
+            start_time=start,
+            end_time=end,
+            created_at=now,
+            updated_at=now,
+        )
+    ]
 
 
 def _default_start(week: Week, calendar: Calendar) -> str:
@@ -120,12 +183,61 @@ async def week_page(
     found: Engineer,
     start: Annotated[date | None, Query()] = None,
     check: Annotated[str | None, Query(max_length=64)] = None,
+    view: Annotated[View | None, Query()] = None,
+    day: Annotated[date | None, Query()] = None,
+    at: Annotated[str | None, Query(max_length=32)] = None,
+    logged: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
     """`check`: an entry just saved, whose warnings (overlaps, an end in the future)
-    the page shows."""
+    the page shows; `logged`: one the timer just logged (named, with its warnings).
+    `view` (calendar or list) is remembered in a cookie; `day` is the day the calendar
+    shows on a narrow screen; `at` (a calendar slot) prefills the quick-add form."""
     calendar = await calendar_of(web_state(request), user_of(found).id)
     notices = await _warnings(request, found, check, calendar) if check else []
-    return await _week_page(request, found, week_of(start, calendar), calendar, notices=notices)
+    logged_name = None
+    if logged:
+        entry = await web_state(request).store.get_entry(user_of(found).id, logged)
+        if entry is not None:
+            logged_name = _named(entry, calendar)
+            notices = await _warnings(request, found, logged, calendar)
+    form = None
+    week = week_of(start, calendar)
+    if at and (values := quick_add_values(at)) is not None:
+        form = EntryForm(values={"type": "development", **values})
+        week = week_of(datetime.fromisoformat(at).date(), calendar)
+    page = await _week_page(
+        request,
+        found,
+        week,
+        calendar,
+        form,
+        notices=notices,
+        view=view,
+        day=day,
+        logged=logged_name,
+    )
+    if view is not None:
+        page.set_cookie(
+            VIEW_COOKIE,
+            view,
+            max_age=365 * 86400,
+            path="/app",
+            httponly=True,
+            secure=request.url.scheme == "https",
+            samesite="strict",
+        )
+    return page
+
+
+@router.get("/calendar.css")
+async def calendar_css() -> Response:
+    """The grid classes of the calendar view (generated, so rows and lanes match
+    englog.web.week_grid)."""
+    return Response(
+        stylesheet(),
+        media_type="text/css",
+        headers={"cache-control": "public, max-age=3600"},
+    )
 
 
 async def _warnings(

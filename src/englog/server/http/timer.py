@@ -24,6 +24,7 @@ from englog.server.http.entries import checked_json
 from englog.server.http.errors import ApiError, invalid
 from englog.server.http.iso_times import IsoDateTime
 from englog.server.http.local_days import zone_of
+from englog.server.state import ServerState
 
 router = APIRouter(prefix="/v1/timer", tags=["timer"])
 
@@ -123,7 +124,12 @@ async def start_timer(body: TimerIn, user: CurrentUser, state: State) -> dict[st
     """Start a timer. One already running is stopped at the new one's start and logged:
     `stopped` is that entry (null when none ran). A running one that is flagged (over
     12 hours) is not stopped for you: 409 timer_too_long."""
-    now = await _now(state, user.id)
+    return await start(state, user.id, body)
+
+
+async def start(state: ServerState, user_id: str, body: TimerIn) -> dict[str, Any]:
+    """What `POST /v1/timer` does, for the web app too (ApiError on refusal)."""
+    now = await _now(state, user_id)
     tz = now.tzinfo or UTC
     start = now if body.start_time is None else _instant(body.start_time)
     if start > now + FUTURE_SLACK:
@@ -134,17 +140,17 @@ async def start_timer(body: TimerIn, user: CurrentUser, state: State) -> dict[st
     fields = body.model_dump(mode="json", include=set(TimerFields.model_fields))
     new = RunningTimer(**fields, id=new_id(), start_time=start)
     for _ in range(SWAP_TRIES):
-        running = await state.store.get_timer(user.id)
+        running = await state.store.get_timer(user_id)
         finished = None
         if running is not None:
             if running.is_long(start):
                 raise _too_long(running, now)
             finished = _entry_of(running, start, "body.start_time", tz)
         done, logged = await state.store.swap_timer(
-            user.id, running.id if running else None, new, finished, state.clock()
+            user_id, running.id if running else None, new, finished, state.clock()
         )
         if done:
-            return {"timer": timer_json(new, now), "stopped": await _answer(state, user.id, logged)}
+            return {"timer": timer_json(new, now), "stopped": await _answer(state, user_id, logged)}
     raise ApiError(409, "conflict", "the timer changed meanwhile (another start or stop): retry")
 
 
@@ -155,11 +161,15 @@ async def stop_timer(
     """Stop the running timer at `end_time` (default now) and log it: `entry` is the
     entry (with its overlaps and warnings), `timer` the timer as it ran. 404 when no
     timer runs; 409 timer_too_long for a flagged one without end_time or keep_long."""
-    body = body or TimerStop()
-    now = await _now(state, user.id)
+    return await stop(state, user.id, body or TimerStop())
+
+
+async def stop(state: ServerState, user_id: str, body: TimerStop) -> dict[str, Any]:
+    """What `POST /v1/timer/stop` does, for the web app too (ApiError on refusal)."""
+    now = await _now(state, user_id)
     tz = now.tzinfo or UTC
     for _ in range(SWAP_TRIES):
-        running = await state.store.get_timer(user.id)
+        running = await state.store.get_timer(user_id)
         if running is None:
             raise ApiError(404, "not_found", "no timer is running: start one with POST /v1/timer")
         finished = None
@@ -171,11 +181,11 @@ async def stop_timer(
             else:
                 finished = _entry_of(running, now, "body.end_time", tz)
         done, logged = await state.store.swap_timer(
-            user.id, running.id, None, finished, state.clock()
+            user_id, running.id, None, finished, state.clock()
         )
         if done:
             return {
-                "entry": await _answer(state, user.id, logged),
+                "entry": await _answer(state, user_id, logged),
                 "timer": timer_json(running, now),
                 "discarded": body.discard,
             }
