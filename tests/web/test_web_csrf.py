@@ -135,6 +135,9 @@ async def test_the_header_alone_is_accepted_as_htmx_sends_it(state: ServerState,
         page = "/app/ops/queue" if path.startswith("/ops/") else "/app/week"
         token = csrf_of(await client.get(page))
         fields = FIELDS | FIELDS_FOR.get(path, {})
+        if path == "/timer/stop":  # something to stop
+            started = await client.post("/app/timer", data=FIELDS, headers={CSRF_HEADER: token})
+            assert started.status_code == 303, started.text[:500]
         answer = await client.post(url, data=fields, headers={CSRF_HEADER: token})
     # Past the CSRF check: the route did its work (a redirect, or a page or fragment).
     assert answer.status_code in (200, 201, 303), (url, answer.status_code, answer.text[:500])

@@ -44,7 +44,7 @@ async def test_task_page_shows_payload_summary_result_error_and_times(http: str)
         page = (await admin.get(f"/app/ops/tasks/{report_id}")).text
         payload = page.split('data-testid="task-payload"', 1)[1].split("</dl>", 1)[0]
         assert f"{len(week)} entries from 2026-11-16 to 2026-11-2" in payload
-        assert week[0]["title"] not in page  # a summary, not the engineer's entries
+        assert week[0]["title"] not in payload  # a summary, not the engineer's entries
         assert "week_start" in payload and "2026-11-16" in payload
         result = page.split('data-testid="task-result">', 1)[1].split("</pre>", 1)[0]
         assert "summary" in result and "builtin" in result

@@ -85,7 +85,7 @@ def payload_summary(task: Task) -> list[tuple[str, str]]:
     operator needs its size, not what the engineer wrote); other fields as JSON."""
     lines = []
     for key, value in task.payload.items():
-        if key == "entries" and isinstance(value, list):
+        if key in ("entries", "previous_entries") and isinstance(value, list):
             lines.append((key, _entries_summary(value)))
         else:
             lines.append((key, shown(value)))
