@@ -36,6 +36,9 @@ def me_json(user: User, settings: UserSettings) -> dict[str, Any]:
         "timezone_set": settings.timezone is not None,
         "week_start": settings.week_start,
         "created_at": user.created_at,
+        "email": user.email,
+        "role": user.role,
+        "has_password": user.has_password,
     }
 
 
