@@ -31,23 +31,27 @@ from englog.client.errors import (
     ValidationFailed,
 )
 from englog.client.models import (
+    Account,
     AttemptView,
     Entry,
     Insight,
     Me,
+    NewToken,
     TaskAccepted,
     TaskDetail,
     TaskList,
     TaskStatus,
     TaskView,
+    TokenInfo,
     WaitAnswer,
     WeeklyReport,
     WorkerView,
 )
-from englog.client.sync import Client, TaskHandle
+from englog.client.sync import Client, TaskHandle, token_with_password
 from englog.client.transport import LeanTransport
 
 __all__ = [
+    "Account",
     "ApiError",
     "AsyncClient",
     "AsyncTaskHandle",
@@ -62,6 +66,7 @@ __all__ = [
     "Insight",
     "LeanTransport",
     "Me",
+    "NewToken",
     "NotFound",
     "RateLimited",
     "RetryPolicy",
@@ -76,6 +81,7 @@ __all__ = [
     "TaskStatus",
     "TaskView",
     "Timeout",
+    "TokenInfo",
     "TransportError",
     "Unauthorized",
     "ValidationFailed",
@@ -85,5 +91,6 @@ __all__ = [
     "config_path",
     "read_config",
     "resolve",
+    "token_with_password",
     "write_config",
 ]

@@ -18,13 +18,16 @@ from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
 from englog.client.config import resolve
 from englog.client.errors import ApiError, ClientError, ConfigError
 from englog.client.models import (
+    Account,
     Entry,
     Insight,
     Me,
+    NewToken,
     TaskDetail,
     TaskList,
     TaskStatus,
     TaskView,
+    TokenInfo,
     WeeklyReport,
     WorkerView,
 )
@@ -385,6 +388,48 @@ class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
         """Registered workers (admin token)."""
         return self.send(_calls.list_workers())
 
+    # --- accounts and tokens ----------------------------------------------------------------
+    def create_token(self, token_name: str, *, expires_in_days: int | None = None) -> NewToken:
+        """Another personal access token for your account."""
+        return self.send(_calls.create_token(token_name, expires_in_days))
+
+    def tokens(self) -> list[TokenInfo]:
+        """Your personal access tokens (names and dates, never the tokens)."""
+        return self.send(_calls.list_tokens())
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke one of your tokens: refused from its next request on."""
+        self.send(_calls.revoke_token(token_id))
+
+    def change_password(self, new: str, *, current: str | None = None) -> None:
+        self.send(_calls.change_password(current, new))
+
+    def users(self) -> list[Account]:
+        """Every account (admin)."""
+        return self.send(_calls.list_accounts())
+
+    def create_user(
+        self,
+        name: str,
+        *,
+        password: str | None = None,
+        role: str = "member",
+        email: str | None = None,
+        with_token: bool = False,
+    ) -> Account:
+        """Create an account (admin); `with_token`: its first API token is in the answer."""
+        values = {"name": name, "password": password, "role": role, "email": email,
+                  "with_token": with_token or None}  # fmt: skip
+        return self.send(_calls.create_account(values))
+
+    def update_user(self, user_id: str, **changes: Any) -> Account:
+        """Change an account (admin): name, email, role, disabled, password."""
+        return self.send(_calls.update_account(user_id, changes))
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete an account with all of its data (admin)."""
+        self.send(_calls.delete_account(user_id))
+
 
 def _prefer(wait: bool, timeout: float | None) -> float:
     """Seconds of `Prefer: wait` for a submission the caller will wait for."""
@@ -395,3 +440,24 @@ def _prefer(wait: bool, timeout: float | None) -> float:
 
 def _as(model: type[Insight] | type[WeeklyReport]) -> Any:
     return model.model_validate
+
+
+def token_with_password(
+    url: str,
+    name: str,
+    password: str,
+    token_name: str,
+    *,
+    expires_in_days: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> NewToken:
+    """A new personal access token for account `name` (or its email), by password: what
+    `englog login --name` does, before there is a token to build a `Client` with."""
+    call = _calls.token_with_password(name, password, token_name, expires_in_days)
+    headers = {"User-Agent": f"englog-client/{__version__}"}
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as http:
+        try:
+            response = http.request(call.method, call.path, json=call.json)
+        except httpx.TransportError as exc:
+            raise _calls.transport_error(exc, url) from exc
+    return call.parse(response)
