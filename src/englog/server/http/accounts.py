@@ -32,7 +32,7 @@ DAY_S = 86400.0
 
 
 class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name = Field(description="Account name or email")
     password: Annotated[str, Field(min_length=1, max_length=1024)]
@@ -41,7 +41,7 @@ class TokenRequest(BaseModel):
 
 
 class NewTokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     token_name: TokenName
     expires_in_days: ExpiresDays | None = None
@@ -64,7 +64,7 @@ class TokenList(BaseModel):
 
 
 class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     current_password: Annotated[str, Field(max_length=1024)] | None = Field(
         default=None, description="Needed when the account already has a password"
@@ -91,7 +91,7 @@ class UserList(BaseModel):
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name
     password: Password | None = None
@@ -101,7 +101,7 @@ class UserCreate(BaseModel):
 
 
 class UserPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Name | None = None
     email: Email | Literal[""] | None = Field(default=None, description='"" removes it')
