@@ -13,7 +13,9 @@ import pytest
 from englog.server.http import create_http_app
 from englog.server.settings import ServerSettings
 from englog.server.state import ServerState
+from englog.store.postgres import PostgresStore
 from englog.store.sqlite import SQLiteStore
+from tests.support.pg import create_database, drop_database
 
 ADMIN = {"Authorization": "Bearer admintoken"}
 
@@ -147,3 +149,38 @@ async def test_change_password_and_delete_account(api: httpx.AsyncClient) -> Non
     assert (await api.delete(f"/v1/users/{ada['id']}", headers=ADMIN)).status_code == 204
     assert (await api.get("/v1/entries", headers=bearer(token))).status_code == 401
     assert (await api.get("/v1/users", headers=ADMIN)).json()["users"] == []
+
+
+async def test_a_revoke_or_disable_on_one_replica_is_refused_on_the_other() -> None:
+    """Two server replicas on one PostgreSQL database: what one revokes or disables the
+    other refuses on the very next request (tokens are looked up, never cached)."""
+    url = await create_database("englog_accounts")
+    stores = [PostgresStore(url), PostgresStore(url)]
+    try:
+        for s in stores:
+            await s.open()
+        apps = [
+            create_http_app(ServerState(store=s, settings=ServerSettings(admin_token="admintoken")))
+            for s in stores
+        ]
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), base_url="http://a") as a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), base_url="http://b") as b,
+        ):
+            ada = await make_user(a, "ada")
+            laptop = await token_for(a, "ada", "laptop")
+            phone = await token_for(b, "ada", "phone")
+            assert (await b.get("/v1/me", headers=bearer(laptop))).status_code == 200
+            tokens = (await a.get("/v1/me/tokens", headers=bearer(phone))).json()["tokens"]
+            laptop_id = next(t["id"] for t in tokens if t["name"] == "laptop")
+            assert (
+                await a.delete(f"/v1/me/tokens/{laptop_id}", headers=bearer(phone))
+            ).status_code == 204
+            assert (await b.get("/v1/me", headers=bearer(laptop))).status_code == 401
+            assert (await b.get("/v1/me", headers=bearer(phone))).status_code == 200
+            await b.patch(f"/v1/users/{ada['id']}", json={"disabled": True}, headers=ADMIN)
+            assert (await a.get("/v1/me", headers=bearer(phone))).status_code == 401
+    finally:
+        for s in stores:
+            await s.close()
+        await drop_database(url)
