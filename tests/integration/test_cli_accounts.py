@@ -102,6 +102,9 @@ def test_admin_manages_users_over_rest(cli: Cli) -> None:
     # An operator sees the workers' list over the web, a member does not manage accounts.
     assert "bob is now operator" in cli.ok("users", "set-role", "bob", "operator", **as_root)
     one_error_line(cli.run("users", "list", ENGLOG_TOKEN=token), "role admin")
+    link = cli.ok("users", "invite", "--role", "operator", **as_root).strip().splitlines()[-1]
+    assert link.startswith(f"{cli.url}/app/invite/")
+    assert httpx.get(link, timeout=10).status_code == 200
     cli.ok("users", "delete", "bob", "--yes", **as_root)
     assert cli.status(token) == 401
     assert "bob" not in cli.ok("users", "list", **as_root)

@@ -204,6 +204,21 @@ def users_delete(
     console.print(f"deleted {user.name}", highlight=False)
 
 
+@users_app.command("invite")
+def users_invite(
+    role: Annotated[str, typer.Option(help="member, operator or admin")] = "member",
+    hours: Annotated[int, typer.Option(min=1, max=720, help="Hours until it expires")] = 72,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """A one-time link that lets one person create their account (printed alone on the
+    last line); it expires unused after --hours."""
+    with connect(url, token) as client:
+        link = client.create_invite(_role(role), expires_in_hours=hours)
+    err.print(f"invite for one {role} account, valid {hours} h, usable once:")
+    print(link)
+
+
 # --- tokens -------------------------------------------------------------------------------
 @tokens_app.command("create")
 def tokens_create(

@@ -539,3 +539,9 @@ def update_account(user_id: str, changes: Mapping[str, Any]) -> Call[Account]:
 
 def delete_account(user_id: str) -> Call[None]:
     return Call("DELETE", f"/v1/users/{user_id}", _nothing, resend=False)
+
+
+def create_invite(role: str, expires_in_hours: int) -> Call[dict[str, Any]]:
+    body = {"role": role, "expires_in_hours": expires_in_hours}
+    return Call("POST", "/v1/invites", _model(TypeAdapter(dict[str, Any])), json=body,
+                resend=False)  # fmt: skip

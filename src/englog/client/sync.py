@@ -426,6 +426,11 @@ class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
         """Change an account (admin): name, email, role, disabled, password."""
         return self.send(_calls.update_account(user_id, changes))
 
+    def create_invite(self, role: str = "member", *, expires_in_hours: int = 72) -> str:
+        """A one-time invite link (the full URL) that creates one account (admin)."""
+        made = self.send(_calls.create_invite(role, expires_in_hours))
+        return f"{self.url}{made['path']}"
+
     def delete_user(self, user_id: str) -> None:
         """Delete an account with all of its data (admin)."""
         self.send(_calls.delete_account(user_id))

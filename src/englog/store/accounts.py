@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from englog.domain.tokens import new_id
@@ -265,6 +266,56 @@ class AccountStore(abc.ABC):
         await self._account_write(
             [("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (now, token_id))]
         )
+
+    # --- invites --------------------------------------------------------------------
+    async def create_invite(self, code_hash: str, role: str, now: float, expires_at: float) -> str:
+        """A one-time invite (only its code's hash is kept); returns its id."""
+        invite_id = new_id()
+        await self._account_write(
+            [
+                (
+                    "INSERT INTO invites (id, code_hash, role, created_at, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (invite_id, code_hash, role, now, expires_at),
+                )
+            ]
+        )
+        return invite_id
+
+    async def invite_role(self, code_hash: str, now: float) -> str | None:
+        """The role an unused, unexpired invite gives; None otherwise."""
+        rows = await self._account_rows(
+            "SELECT role FROM invites WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+            code_hash,
+            now,
+        )
+        return str(rows[0]["role"]) if rows else None
+
+    async def accept_invite(self, code_hash: str, account: NewAccount, now: float) -> User | None:
+        """Use the invite once and create the account with the invite's role; None when
+        the invite is unknown, used or expired. A taken name (`Conflict`) leaves the
+        invite usable."""
+        role = await self.invite_role(code_hash, now)
+        if role is None:
+            return None
+        counts = await self._account_write(
+            [
+                (
+                    "UPDATE invites SET used_at = ? WHERE code_hash = ? AND used_at IS NULL"
+                    " AND expires_at > ?",
+                    (now, code_hash, now),
+                )
+            ]
+        )
+        if counts[0] == 0:
+            return None  # another request used it meanwhile
+        try:
+            return await self.create_account(replace(account, role=role), now)
+        except Conflict:
+            await self._account_write(
+                [("UPDATE invites SET used_at = NULL WHERE code_hash = ?", (code_hash,))]
+            )
+            raise
 
     # --- sign-in throttling ---------------------------------------------------------
     async def signin_failures(self, keys: Sequence[str]) -> dict[str, tuple[int, float]]:

@@ -46,7 +46,10 @@ PRE_CSRF_COOKIE = "englog_signin"
 
 def _signin_form(request: Request, status_code: int = 200, problem: str = "") -> HTMLResponse:
     pre = secrets.token_urlsafe(24)
-    page = render(request, "signin.html", status_code=status_code, problem=problem, pre=pre)
+    signup = web_state(request).settings.allow_signup
+    page = render(
+        request, "signin.html", status_code=status_code, problem=problem, pre=pre, signup=signup
+    )
     page.set_cookie(
         PRE_CSRF_COOKIE,
         pre,

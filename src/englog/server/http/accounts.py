@@ -261,3 +261,30 @@ async def delete_user(user_id: Id, admin: AccountAdmin, state: State) -> Respons
     if not await state.store.delete_user(user_id):
         raise not_found("user")
     return Response(status_code=204)
+
+
+class InviteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    role: Role = "member"
+    expires_in_hours: Annotated[int, Field(ge=1, le=720)] = 72
+
+
+class InviteView(BaseModel):
+    id: str
+    role: Role
+    expires_at: float
+    code: str = Field(description="Shown once: the link is `path` on this server")
+    path: str
+
+
+@router.post("/v1/invites", status_code=201)
+async def create_invite(body: InviteCreate, admin: AccountAdmin, state: State) -> InviteView:
+    """A one-time link that creates one account with `role`; it expires unused."""
+    code = new_token()
+    now = state.clock()
+    expires = now + body.expires_in_hours * 3600.0
+    invite_id = await state.store.create_invite(hash_token(code), body.role, now, expires)
+    return InviteView(
+        id=invite_id, role=body.role, expires_at=expires, code=code, path=f"/app/invite/{code}"
+    )

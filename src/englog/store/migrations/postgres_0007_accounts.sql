@@ -42,3 +42,12 @@ CREATE TABLE signin_failures (
     failures integer NOT NULL,
     last_failure_at double precision NOT NULL
 );
+
+CREATE TABLE invites (
+    id text PRIMARY KEY,
+    code_hash text NOT NULL UNIQUE,
+    role text NOT NULL CHECK (role IN ('member', 'operator', 'admin')),
+    created_at double precision NOT NULL,
+    expires_at double precision NOT NULL,
+    used_at double precision
+);

@@ -49,3 +49,13 @@ CREATE TABLE signin_failures (
     failures INTEGER NOT NULL,
     last_failure_at REAL NOT NULL
 );
+
+-- One-time invite links: only the code's hash is kept; used_at set once it is used.
+CREATE TABLE invites (
+    id TEXT PRIMARY KEY,
+    code_hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('member', 'operator', 'admin')),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL
+);
