@@ -9,7 +9,16 @@ from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from englog import __version__
-from englog.server.http import accounts, analytics, entries, insights, me, operations, tasks
+from englog.server.http import (
+    accounts,
+    analytics,
+    entries,
+    insights,
+    me,
+    operations,
+    projects,
+    tasks,
+)
 from englog.server.http.errors import install_error_handlers
 from englog.server.http.fast_paths import FastSubmit, FastTaskGet
 from englog.server.http.limits import LimitsMiddleware
@@ -38,7 +47,7 @@ def create_http_app(
     install_error_handlers(app)
     install_truthful_openapi(app)
     # insights first: its routes are listed before the generic ones in the OpenAPI.
-    for module in (me, accounts, entries, analytics, insights, tasks, operations):
+    for module in (me, accounts, entries, projects, analytics, insights, tasks, operations):
         app.include_router(module.router)
     # The web app for people with a browser, beside the API it shares a process, a
     # store and a queue with. Imported here: englog.web builds on englog.server.

@@ -100,6 +100,8 @@ _RAISED: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/v1/auth/token"): (401, 503),
     ("POST", "/v1/users"): (409,),
     ("PATCH", "/v1/users/{user_id}"): (409,),
+    ("POST", "/v1/projects"): (409,),
+    ("PATCH", "/v1/projects/{project_id}"): (409,),
 }
 # For operators and load balancers: never rate limited.
 UNLIMITED_PATHS = frozenset({"/health", "/readiness", "/metrics"})

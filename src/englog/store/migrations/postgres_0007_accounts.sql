@@ -51,3 +51,20 @@ CREATE TABLE invites (
     expires_at double precision NOT NULL,
     used_at double precision
 );
+
+CREATE TABLE projects (
+    id text PRIMARY KEY,
+    user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name text NOT NULL,
+    description text,
+    colour text,
+    status text NOT NULL DEFAULT 'active'
+        CHECK (status IN ('active', 'completed', 'on_hold', 'cancelled')),
+    is_default boolean NOT NULL DEFAULT false,
+    start_date text,
+    end_date text,
+    created_at double precision NOT NULL,
+    updated_at double precision NOT NULL
+);
+
+CREATE UNIQUE INDEX projects_user_name ON projects (user_id, name);

@@ -59,3 +59,22 @@ CREATE TABLE invites (
     expires_at REAL NOT NULL,
     used_at REAL
 );
+
+-- Projects: entries keep naming theirs by name (entries.project); a project row gives
+-- the name a description, a colour, a status and dates, and marks one default.
+CREATE TABLE projects (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    description TEXT,
+    colour TEXT,
+    status TEXT NOT NULL DEFAULT 'active'
+        CHECK (status IN ('active', 'completed', 'on_hold', 'cancelled')),
+    is_default INTEGER NOT NULL DEFAULT 0,
+    start_date TEXT,
+    end_date TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+
+CREATE UNIQUE INDEX projects_user_name ON projects (user_id, name);
