@@ -5,6 +5,7 @@ user's zone, and today's clients, which send only names, unchanged."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,13 +13,34 @@ import pytest
 from englog.server.http import create_http_app
 from englog.server.settings import ServerSettings
 from englog.server.state import ServerState
+from englog.store.base import Store
+from englog.store.postgres import PostgresStore
 from englog.store.sqlite import SQLiteStore
+from tests.support.pg import create_database, drop_database
 
 ADMIN = {"Authorization": "Bearer admintoken"}
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        found: Store = SQLiteStore(tmp_path / "t.db")
+        await found.open()
+        yield found
+        await found.close()
+        return
+    url = await create_database("englog_projects")
+    found = PostgresStore(url)
+    try:
+        await found.open()
+        yield found
+        await found.close()
+    finally:
+        await drop_database(url)
+
+
 @pytest.fixture
-async def api(store: SQLiteStore) -> AsyncIterator[httpx.AsyncClient]:
+async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     state = ServerState(store=store, settings=ServerSettings(admin_token="admintoken"))
     transport = httpx.ASGITransport(app=create_http_app(state))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
