@@ -114,3 +114,31 @@ async def test_bad_project_input_is_422(api: httpx.AsyncClient) -> None:
         assert (await api.post("/v1/projects", json=body)).status_code == 422, body
     r = await api.get("/v1/projects", params={"from": "2026-03-02"})
     assert r.status_code == 422
+
+
+async def test_tags_with_counts_prefix_sort_and_rename_or_merge(api: httpx.AsyncClient) -> None:
+    tagged = [
+        {**entry("a", "2026-03-02", 1), "tags": ["ci", "flaky"]},
+        {**entry("b", "2026-03-03", 1), "tags": ["ci"]},
+        {**entry("c", "2026-03-04", 1), "tags": ["CI-infra", "docs"]},
+        {**entry("d", "2026-03-05", 1), "tags": ["docs"]},
+        {**entry("e", "2026-03-06", 1), "tags": ["ci"]},
+    ]
+    assert (await api.post("/v1/entries/bulk", json={"entries": tagged})).status_code == 201
+
+    async def tags(**params: str) -> list[tuple[str, int]]:
+        r = await api.get("/v1/tags", params=params)
+        assert r.status_code == 200, r.text
+        return [(t["name"], t["count"]) for t in r.json()["tags"]]
+
+    assert await tags() == [("ci", 3), ("docs", 2), ("CI-infra", 1), ("flaky", 1)]
+    assert await tags(q="ci") == [("ci", 3), ("CI-infra", 1)]
+    assert [n for n, _ in await tags(sort="recent")] == ["ci", "docs", "CI-infra", "flaky"]
+    # Merge "flaky" into "ci": entry a keeps one "ci".
+    r = await api.post("/v1/tags/rename", json={"from": "flaky", "to": "ci"})
+    assert r.status_code == 200 and r.json() == {"entries": 1}
+    assert await tags() == [("ci", 3), ("docs", 2), ("CI-infra", 1)]
+    a = [e for e in (await api.get("/v1/entries")).json()["entries"] if e["title"] == "a"]
+    assert a[0]["tags"] == ["ci"]
+    r = await api.post("/v1/tags/rename", json={"from": "nope", "to": "x"})
+    assert r.status_code == 404

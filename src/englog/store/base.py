@@ -32,7 +32,7 @@ from englog.domain.tasks import (
     TaskStatus,
 )
 from englog.errors import EnglogError
-from englog.store.projects import ProjectStore
+from englog.store.projects import TagStore
 from englog.store.records import (
     Claim,
     EntryQuery,
@@ -79,7 +79,7 @@ class IdempotencyKeyReused(EnglogError):
         self.task_id = task_id
 
 
-class Store(ProjectStore, abc.ABC):
+class Store(TagStore, abc.ABC):
     """Persistence for users, entries, tasks, workers and sessions.
 
     A backend is given its `QueuePolicy` (lease TTL, retry backoff, reassignment cap,

@@ -9,6 +9,7 @@ entry of its owner; deleting one leaves its entries without a project."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -149,6 +150,41 @@ class ProjectStore(AccountStore):
             ]
         )
         return counts[-1] > 0
+
+
+@dataclass(frozen=True, slots=True)
+class TagUse:
+    name: str
+    count: int  # entries carrying it
+    last_used: float  # start of the latest of them (unix seconds)
+
+
+def _tags_of(value: Any) -> list[str]:
+    """The tags column: JSON text on SQLite, already decoded on PostgreSQL."""
+    found = json.loads(value) if isinstance(value, str) else value
+    return [str(t) for t in found or []]
+
+
+class TagStore(ProjectStore):
+    """Tags across one person's entries (mixed into the `Store`)."""
+
+    async def tag_uses(self, user_id: str) -> list[TagUse]:
+        rows = await self._account_rows(
+            "SELECT tags, start_ts FROM entries WHERE user_id = ?", user_id
+        )
+        counts: dict[str, int] = {}
+        last: dict[str, float] = {}
+        for row in rows:
+            for tag in set(_tags_of(row["tags"])):
+                counts[tag] = counts.get(tag, 0) + 1
+                last[tag] = max(last.get(tag, row["start_ts"]), row["start_ts"])
+        return [TagUse(tag, n, last[tag]) for tag, n in counts.items()]
+
+    async def entries_tagged(self, user_id: str, tag: str) -> list[tuple[str, list[str]]]:
+        """(entry id, its tags) of the user's entries carrying `tag`."""
+        rows = await self._account_rows("SELECT id, tags FROM entries WHERE user_id = ?", user_id)
+        tagged = [(row["id"], _tags_of(row["tags"])) for row in rows]
+        return [(entry_id, tags) for entry_id, tags in tagged if tag in tags]
 
 
 def _unset_default(user_id: str) -> Step:

@@ -17,6 +17,7 @@ from englog.server.http import (
     me,
     operations,
     projects,
+    tags,
     tasks,
 )
 from englog.server.http.errors import install_error_handlers
@@ -47,7 +48,8 @@ def create_http_app(
     install_error_handlers(app)
     install_truthful_openapi(app)
     # insights first: its routes are listed before the generic ones in the OpenAPI.
-    for module in (me, accounts, entries, projects, analytics, insights, tasks, operations):
+    modules = (me, accounts, entries, projects, tags, analytics, insights, tasks, operations)
+    for module in modules:
         app.include_router(module.router)
     # The web app for people with a browser, beside the API it shares a process, a
     # store and a queue with. Imported here: englog.web builds on englog.server.
