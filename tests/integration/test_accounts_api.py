@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from englog.domain.entry_csv import from_csv
 from englog.server.http import create_http_app
 from englog.server.settings import ServerSettings
 from englog.server.state import ServerState
@@ -184,3 +185,33 @@ async def test_a_revoke_or_disable_on_one_replica_is_refused_on_the_other() -> N
         for s in stores:
             await s.close()
         await drop_database(url)
+
+
+async def test_export_json_and_csv_and_delete_me_with_confirmation(
+    api: httpx.AsyncClient,
+) -> None:
+    await make_user(api, "ada")
+    token = await token_for(api, "ada")
+    entry = {
+        "title": 'a "quoted", comma',
+        "type": "development",
+        "project": "atlas",
+        "tags": ["ci", "a,b"],
+        "start_time": "2026-01-05T09:00:00+01:00",
+        "end_time": "2026-01-05T10:00:00+01:00",
+        "value_rating": "high",
+        "impact_level": "team",
+    }
+    assert (await api.post("/v1/entries", json=entry, headers=bearer(token))).status_code == 201
+    as_json = await api.get("/v1/me/export", headers=bearer(token))
+    assert as_json.json()["count"] == 1
+    as_csv = await api.get("/v1/me/export", params={"format": "csv"}, headers=bearer(token))
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    [back] = from_csv(as_csv.text)
+    assert back == {k: v for k, v in entry.items()}
+    wrong = await api.delete("/v1/me", params={"confirm": "bob"}, headers=bearer(token))
+    assert wrong.status_code == 422
+    gone = await api.delete("/v1/me", params={"confirm": "ada"}, headers=bearer(token))
+    assert gone.status_code == 204
+    assert (await api.get("/v1/me", headers=bearer(token))).status_code == 401
+    assert (await api.get("/v1/users", headers=ADMIN)).json()["users"] == []

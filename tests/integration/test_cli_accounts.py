@@ -121,3 +121,48 @@ def test_users_create_on_a_database_file(cli: Cli, tmp_path: Path) -> None:
     server_db = cli.cluster.db_url
     made = cli.ok("users", "create", "carol", "--db", server_db).strip().splitlines()[-1]
     assert cli.status(made, "/v1/entries") == 200
+
+
+def test_export_delete_account_and_import_restores_the_same_entries(
+    cli: Cli, tmp_path: Path
+) -> None:
+    as_root = {"ENGLOG_TOKEN": ADMIN_TOKEN}
+    first = cli.ok("users", "create", "dora", **as_root).strip().splitlines()[-1]
+    me = {"ENGLOG_TOKEN": first}
+    entries = [
+        {
+            "title": f"work {i}",
+            "type": "development",
+            "project": "atlas",
+            "tags": ["ci", "x,y"],
+            "description": "line one\nline two" if i == 0 else None,
+            "start_time": f"2026-01-0{5 + i}T09:00:00+01:00",
+            "end_time": f"2026-01-0{5 + i}T10:30:00+01:00",
+            "value_rating": "high",
+            "impact_level": "team",
+        }
+        for i in range(3)
+    ]
+    headers = {"Authorization": f"Bearer {first}"}
+    r = httpx.post(f"{cli.url}/v1/entries/bulk", json={"entries": entries}, headers=headers)
+    assert r.status_code == 201, r.text
+    before = httpx.get(f"{cli.url}/v1/entries", headers=headers).json()["entries"]
+    out = tmp_path / "dora.csv"
+    cli.ok("export", "--out", str(out), **me)
+    one_error_line(cli.run("delete-account", stdin="not-dora\n", **me), "did not match")
+    assert "deleted the account 'dora'" in cli.ok("delete-account", stdin="dora\n", **me)
+    assert cli.status(first) == 401
+
+    second = cli.ok("users", "create", "dora", **as_root).strip().splitlines()[-1]
+    again = {"ENGLOG_TOKEN": second}
+    shown = cli.ok("import", str(out), stdin="y\n", **again)
+    assert "3 entries to add, 0 skipped" in shown and "imported 3 entries" in shown
+    after = httpx.get(
+        f"{cli.url}/v1/entries", headers={"Authorization": f"Bearer {second}"}
+    ).json()["entries"]
+    same = ("title", "type", "project", "tags", "description", "start_time", "end_time",
+            "value_rating", "impact_level")  # fmt: skip
+    assert [{k: e[k] for k in same} for e in after] == [{k: e[k] for k in same} for e in before]
+    # Importing again adds nothing.
+    assert "0 entries to add, 3 skipped" in cli.ok("import", str(out), **again)
+    one_error_line(cli.run("import", str(tmp_path / "missing.csv"), **again), "cannot read")

@@ -18,16 +18,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from englog.client import errors
 from englog.client.models import (
-    Account,
     Entry,
     Me,
-    NewToken,
     TaskAccepted,
     TaskDetail,
     TaskList,
     TaskRetried,
     TaskView,
-    TokenInfo,
     WaitAnswer,
     WorkerView,
 )
@@ -225,10 +222,6 @@ TASKS = _model(TypeAdapter(TaskList))
 ACCEPTED_LIST = _model(TypeAdapter(list[TaskAccepted]), "tasks")
 WAITED = _model(TypeAdapter(WaitAnswer))
 WORKERS = _model(TypeAdapter(list[WorkerView]), "workers")
-NEW_TOKEN = _model(TypeAdapter(NewToken))
-TOKENS = _model(TypeAdapter(list[TokenInfo]), "tokens")
-ACCOUNT = _model(TypeAdapter(Account))
-ACCOUNTS = _model(TypeAdapter(list[Account]), "users")
 _ACCEPTED: TypeAdapter[TaskAccepted] = TypeAdapter(TaskAccepted)
 _RETRIED: TypeAdapter[TaskRetried] = TypeAdapter(TaskRetried)
 
@@ -492,56 +485,3 @@ def report_body(week_start: date, week_end: date, priority: int) -> dict[str, An
         "week_end": week_end.isoformat(),
         "priority": priority,
     }
-
-
-# --- accounts and tokens (issue 23) ------------------------------------------------------
-def _given(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def token_with_password(
-    name: str, password: str, token_name: str, expires_in_days: int | None
-) -> Call[NewToken]:
-    body = _given({"name": name, "password": password, "token_name": token_name,
-                   "expires_in_days": expires_in_days})  # fmt: skip
-    return Call("POST", "/v1/auth/token", NEW_TOKEN, json=body, resend=False)
-
-
-def create_token(token_name: str, expires_in_days: int | None) -> Call[NewToken]:
-    body = _given({"token_name": token_name, "expires_in_days": expires_in_days})
-    return Call("POST", "/v1/me/tokens", NEW_TOKEN, json=body, resend=False)
-
-
-def list_tokens() -> Call[list[TokenInfo]]:
-    return Call("GET", "/v1/me/tokens", TOKENS)
-
-
-def revoke_token(token_id: str) -> Call[None]:
-    return Call("DELETE", f"/v1/me/tokens/{token_id}", _nothing, resend=False)
-
-
-def change_password(current: str | None, new: str) -> Call[None]:
-    body = _given({"current_password": current, "new_password": new})
-    return Call("POST", "/v1/me/password", _nothing, json=body, resend=False)
-
-
-def create_account(values: Mapping[str, Any]) -> Call[Account]:
-    return Call("POST", "/v1/users", ACCOUNT, json=_given(values), resend=False)
-
-
-def list_accounts() -> Call[list[Account]]:
-    return Call("GET", "/v1/users", ACCOUNTS)
-
-
-def update_account(user_id: str, changes: Mapping[str, Any]) -> Call[Account]:
-    return Call("PATCH", f"/v1/users/{user_id}", ACCOUNT, json=_given(changes))
-
-
-def delete_account(user_id: str) -> Call[None]:
-    return Call("DELETE", f"/v1/users/{user_id}", _nothing, resend=False)
-
-
-def create_invite(role: str, expires_in_hours: int) -> Call[dict[str, Any]]:
-    body = {"role": role, "expires_in_hours": expires_in_hours}
-    return Call("POST", "/v1/invites", _model(TypeAdapter(dict[str, Any])), json=body,
-                resend=False)  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 import httpx
 
 from englog import __version__
-from englog.client import _calls
+from englog.client import _account_calls, _calls
 from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
 from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
 from englog.client.config import resolve
@@ -391,22 +391,22 @@ class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
     # --- accounts and tokens ----------------------------------------------------------------
     def create_token(self, token_name: str, *, expires_in_days: int | None = None) -> NewToken:
         """Another personal access token for your account."""
-        return self.send(_calls.create_token(token_name, expires_in_days))
+        return self.send(_account_calls.create_token(token_name, expires_in_days))
 
     def tokens(self) -> list[TokenInfo]:
         """Your personal access tokens (names and dates, never the tokens)."""
-        return self.send(_calls.list_tokens())
+        return self.send(_account_calls.list_tokens())
 
     def revoke_token(self, token_id: str) -> None:
         """Revoke one of your tokens: refused from its next request on."""
-        self.send(_calls.revoke_token(token_id))
+        self.send(_account_calls.revoke_token(token_id))
 
     def change_password(self, new: str, *, current: str | None = None) -> None:
-        self.send(_calls.change_password(current, new))
+        self.send(_account_calls.change_password(current, new))
 
     def users(self) -> list[Account]:
         """Every account (admin)."""
-        return self.send(_calls.list_accounts())
+        return self.send(_account_calls.list_accounts())
 
     def create_user(
         self,
@@ -420,20 +420,28 @@ class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
         """Create an account (admin); `with_token`: its first API token is in the answer."""
         values = {"name": name, "password": password, "role": role, "email": email,
                   "with_token": with_token or None}  # fmt: skip
-        return self.send(_calls.create_account(values))
+        return self.send(_account_calls.create_account(values))
 
     def update_user(self, user_id: str, **changes: Any) -> Account:
         """Change an account (admin): name, email, role, disabled, password."""
-        return self.send(_calls.update_account(user_id, changes))
+        return self.send(_account_calls.update_account(user_id, changes))
+
+    def export(self, format: str = "csv") -> str:
+        """All your entries as CSV (what `englog import` reads) or JSON text."""
+        return self.send(_account_calls.export_entries(format))
+
+    def delete_me(self, confirm: str) -> None:
+        """Delete your account and all of its data; `confirm` is your account name."""
+        self.send(_account_calls.delete_me(confirm))
 
     def create_invite(self, role: str = "member", *, expires_in_hours: int = 72) -> str:
         """A one-time invite link (the full URL) that creates one account (admin)."""
-        made = self.send(_calls.create_invite(role, expires_in_hours))
+        made = self.send(_account_calls.create_invite(role, expires_in_hours))
         return f"{self.url}{made['path']}"
 
     def delete_user(self, user_id: str) -> None:
         """Delete an account with all of its data (admin)."""
-        self.send(_calls.delete_account(user_id))
+        self.send(_account_calls.delete_account(user_id))
 
 
 def _prefer(wait: bool, timeout: float | None) -> float:
@@ -458,7 +466,7 @@ def token_with_password(
 ) -> NewToken:
     """A new personal access token for account `name` (or its email), by password: what
     `englog login --name` does, before there is a token to build a `Client` with."""
-    call = _calls.token_with_password(name, password, token_name, expires_in_days)
+    call = _account_calls.token_with_password(name, password, token_name, expires_in_days)
     headers = {"User-Agent": f"englog-client/{__version__}"}
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as http:
         try:

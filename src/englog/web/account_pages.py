@@ -10,8 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.params import Path
 from fastapi.responses import HTMLResponse, Response
 
+from englog.domain.entry_csv import to_csv
 from englog.domain.passwords import WeakPassword, hash_password_async, verify_password_async
 from englog.domain.tokens import hash_token, new_token
+from englog.server.http.my_data import all_entries
 from englog.web.pages import NotFound, go, render
 from englog.web.sessions import Engineer, checked_form, clear_cookie, user_of, web_state
 
@@ -107,3 +109,29 @@ async def revoke_token(request: Request, found: Engineer, token_id: TokenId) -> 
     if not await web_state(request).store.revoke_token(user_of(found).id, token_id):
         raise NotFound(token_id)
     return go(request, "/app/account")
+
+
+@router.post("/delete")
+async def delete_account(request: Request, found: Engineer) -> Response:
+    """Delete the account and everything of it, once its name is typed to confirm."""
+    form = await checked_form(request, found)
+    user = user_of(found)
+    if str(form.get("confirm") or "").strip() != user.name:
+        problem = "Type your account name to confirm"
+        return await _page(request, found, status_code=422, problem=problem)
+    await web_state(request).store.delete_user(user.id)
+    response = go(request, "/app/signin")
+    clear_cookie(request, response)
+    return response
+
+
+@router.get("/export.csv")
+async def export_csv(request: Request, found: Engineer) -> Response:
+    """All my entries as the CSV `englog import` reads."""
+    user = user_of(found)
+    entries = [e.to_payload() for e in await all_entries(web_state(request), user.id)]
+    return Response(
+        to_csv(entries),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="englog-{user.name}.csv"'},
+    )

@@ -15,6 +15,7 @@ from englog.server.http import (
     entries,
     insights,
     me,
+    my_data,
     operations,
     projects,
     tags,
@@ -48,8 +49,8 @@ def create_http_app(
     install_error_handlers(app)
     install_truthful_openapi(app)
     # insights first: its routes are listed before the generic ones in the OpenAPI.
-    modules = (me, accounts, entries, projects, tags, analytics, insights, tasks, operations)
-    for module in modules:
+    modules = [me, my_data, accounts, entries, projects, tags, analytics, insights]
+    for module in [*modules, tasks, operations]:
         app.include_router(module.router)
     # The web app for people with a browser, beside the API it shares a process, a
     # store and a queue with. Imported here: englog.web builds on englog.server.
