@@ -101,6 +101,8 @@ _RAISED: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/v1/users"): (409,),
     ("PATCH", "/v1/users/{user_id}"): (409,),
     ("POST", "/v1/projects"): (409,),
+    ("POST", "/v1/tags/rename"): (404,),
+    ("DELETE", "/v1/me"): (404,),
     ("PATCH", "/v1/projects/{project_id}"): (409,),
 }
 # For operators and load balancers: never rate limited.
