@@ -166,3 +166,35 @@ def test_export_delete_account_and_import_restores_the_same_entries(
     # Importing again adds nothing.
     assert "0 entries to add, 3 skipped" in cli.ok("import", str(out), **again)
     one_error_line(cli.run("import", str(tmp_path / "missing.csv"), **again), "cannot read")
+
+
+def test_projects_and_tags_from_the_command_line(cli: Cli) -> None:
+    token = cli.ok("users", "create", "pia", ENGLOG_TOKEN=ADMIN_TOKEN).strip().splitlines()[-1]
+    me = {"ENGLOG_TOKEN": token}
+    headers = {"Authorization": f"Bearer {token}"}
+    entries = [
+        {"title": "a", "type": "development", "project": "atlas", "tags": ["ci"],
+         "start_time": "2026-03-02T09:00:00Z", "end_time": "2026-03-02T10:30:00Z",
+         "value_rating": "high", "impact_level": "team"},
+        {"title": "b", "type": "meeting", "project": "atlas", "tags": ["ci", "flaky"],
+         "start_time": "2026-03-03T09:00:00Z", "end_time": "2026-03-03T09:30:00Z",
+         "value_rating": "high", "impact_level": "team"},
+    ]  # fmt: skip
+    r = httpx.post(f"{cli.url}/v1/entries/bulk", json={"entries": entries}, headers=headers)
+    assert r.status_code == 201
+    listed = cli.ok("projects", "list", "--from", "2026-03-02", "--to", "2026-03-08", **me)
+    assert "atlas" in listed and "2h00" in listed
+    cli.ok("projects", "add", "comet", "--colour", "#112233", "--default", **me)
+    assert "* comet" in cli.ok("projects", "list", **me)
+    one_error_line(cli.run("projects", "add", "comet", **me), "already taken")
+    assert "completed" in cli.ok("projects", "edit", "atlas", "--name", "atlas-2",
+                                 "--status", "completed", **me)  # fmt: skip
+    one_error_line(cli.run("projects", "edit", "nope", **me), "no project 'nope'")
+    cli.ok("projects", "rm", "comet", "--yes", **me)
+    assert "comet" not in cli.ok("projects", "list", **me)
+    tags = cli.ok("tags", "list", **me).splitlines()
+    assert [line.split() for line in tags] == [["2", "ci"], ["1", "flaky"]]
+    assert "on 1 entries" in cli.ok("tags", "rename", "flaky", "ci", **me)
+    assert [line.split() for line in cli.ok("tags", "list", "c", **me).splitlines()] == [
+        ["2", "ci"]
+    ]

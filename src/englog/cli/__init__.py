@@ -4,8 +4,8 @@ line, never a traceback.
 
 One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo),
 `accounts_cmd` (users, tokens), `my_data_cmd` (export, import, delete-account),
-`session_cmd` (login, logout, whoami), `entries_cmd` (log, entries), `results_cmd`
-(insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`."""
+`projects_cmd` (projects, tags), `session_cmd` (login, logout, whoami), `entries_cmd`
+(log, entries), `results_cmd` (insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`."""
 
 from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     accounts_cmd,
@@ -13,6 +13,7 @@ from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
     entries_cmd,
     local_cmd,
     my_data_cmd,
+    projects_cmd,
     results_cmd,
     server_cmd,
     session_cmd,

@@ -11,6 +11,7 @@ docs/client.md has the full tour.
 """
 
 from englog.client._calls import RetryPolicy
+from englog.client._people import token_with_password
 from englog.client.aio import AsyncClient, AsyncTaskHandle
 from englog.client.config import Settings, config_path, read_config, resolve, write_config
 from englog.client.errors import (
@@ -47,7 +48,7 @@ from englog.client.models import (
     WeeklyReport,
     WorkerView,
 )
-from englog.client.sync import Client, TaskHandle, token_with_password
+from englog.client.sync import Client, TaskHandle
 from englog.client.transport import LeanTransport
 
 __all__ = [

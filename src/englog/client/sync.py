@@ -12,22 +12,20 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 import httpx
 
 from englog import __version__
-from englog.client import _account_calls, _calls
+from englog.client import _calls
 from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
+from englog.client._people import PeopleCalls
 from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
 from englog.client.config import resolve
 from englog.client.errors import ApiError, ClientError, ConfigError
 from englog.client.models import (
-    Account,
     Entry,
     Insight,
     Me,
-    NewToken,
     TaskDetail,
     TaskList,
     TaskStatus,
     TaskView,
-    TokenInfo,
     WeeklyReport,
     WorkerView,
 )
@@ -133,7 +131,7 @@ class TaskHandle(Handle["Client", R]):
         return TaskHandle(self.client, again.task_id, self.parse)
 
 
-class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
+class Client(PeopleCalls, ClientBase[httpx.BaseTransport, httpx.Client]):
     """englog's REST API for programs. `url` and `token` default to ENGLOG_URL /
     ENGLOG_TOKEN, then to the file `englog login` saved. Use as a context manager, or
     call `close()`. Safe to share between threads (one connection per thread, see
@@ -388,61 +386,6 @@ class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
         """Registered workers (admin token)."""
         return self.send(_calls.list_workers())
 
-    # --- accounts and tokens ----------------------------------------------------------------
-    def create_token(self, token_name: str, *, expires_in_days: int | None = None) -> NewToken:
-        """Another personal access token for your account."""
-        return self.send(_account_calls.create_token(token_name, expires_in_days))
-
-    def tokens(self) -> list[TokenInfo]:
-        """Your personal access tokens (names and dates, never the tokens)."""
-        return self.send(_account_calls.list_tokens())
-
-    def revoke_token(self, token_id: str) -> None:
-        """Revoke one of your tokens: refused from its next request on."""
-        self.send(_account_calls.revoke_token(token_id))
-
-    def change_password(self, new: str, *, current: str | None = None) -> None:
-        self.send(_account_calls.change_password(current, new))
-
-    def users(self) -> list[Account]:
-        """Every account (admin)."""
-        return self.send(_account_calls.list_accounts())
-
-    def create_user(
-        self,
-        name: str,
-        *,
-        password: str | None = None,
-        role: str = "member",
-        email: str | None = None,
-        with_token: bool = False,
-    ) -> Account:
-        """Create an account (admin); `with_token`: its first API token is in the answer."""
-        values = {"name": name, "password": password, "role": role, "email": email,
-                  "with_token": with_token or None}  # fmt: skip
-        return self.send(_account_calls.create_account(values))
-
-    def update_user(self, user_id: str, **changes: Any) -> Account:
-        """Change an account (admin): name, email, role, disabled, password."""
-        return self.send(_account_calls.update_account(user_id, changes))
-
-    def export(self, format: str = "csv") -> str:
-        """All your entries as CSV (what `englog import` reads) or JSON text."""
-        return self.send(_account_calls.export_entries(format))
-
-    def delete_me(self, confirm: str) -> None:
-        """Delete your account and all of its data; `confirm` is your account name."""
-        self.send(_account_calls.delete_me(confirm))
-
-    def create_invite(self, role: str = "member", *, expires_in_hours: int = 72) -> str:
-        """A one-time invite link (the full URL) that creates one account (admin)."""
-        made = self.send(_account_calls.create_invite(role, expires_in_hours))
-        return f"{self.url}{made['path']}"
-
-    def delete_user(self, user_id: str) -> None:
-        """Delete an account with all of its data (admin)."""
-        self.send(_account_calls.delete_account(user_id))
-
 
 def _prefer(wait: bool, timeout: float | None) -> float:
     """Seconds of `Prefer: wait` for a submission the caller will wait for."""
@@ -453,24 +396,3 @@ def _prefer(wait: bool, timeout: float | None) -> float:
 
 def _as(model: type[Insight] | type[WeeklyReport]) -> Any:
     return model.model_validate
-
-
-def token_with_password(
-    url: str,
-    name: str,
-    password: str,
-    token_name: str,
-    *,
-    expires_in_days: int | None = None,
-    timeout: float = DEFAULT_TIMEOUT_S,
-) -> NewToken:
-    """A new personal access token for account `name` (or its email), by password: what
-    `englog login --name` does, before there is a token to build a `Client` with."""
-    call = _account_calls.token_with_password(name, password, token_name, expires_in_days)
-    headers = {"User-Agent": f"englog-client/{__version__}"}
-    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as http:
-        try:
-            response = http.request(call.method, call.path, json=call.json)
-        except httpx.TransportError as exc:
-            raise _calls.transport_error(exc, url) from exc
-    return call.parse(response)
