@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from englog.server.state import ServerState
-from englog.web import account_pages, auth_pages, join_pages, ops, results, week
+from englog.web import account_pages, auth_pages, join_pages, ops, projects_page, results, week
 from englog.web.pages import NotFound, go, render
 from englog.web.security import SecurityHeaders
 from englog.web.sessions import CsrfRejected, Forbidden, SignInRequired
@@ -25,7 +25,7 @@ def create_web_app(state: ServerState) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.englog = state
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (auth_pages, account_pages, join_pages, week, results, ops):
+    for module in (auth_pages, account_pages, join_pages, projects_page, week, results, ops):
         app.include_router(module.router)
     _install_error_pages(app)
     app.add_middleware(SecurityHeaders)
