@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Live, expect_minutes, screenshot
+from tests.browser.test_accessibility import audit
 from tests.browser.test_week import log_entry
 
 pytestmark = pytest.mark.timeout(60)
@@ -122,3 +123,21 @@ def test_account_page_tokens_password_and_sign_out_everywhere(
         expect(second).to_have_url(f"{live.url}/app/signin")
     finally:
         other.close()
+
+
+def test_account_projects_and_join_pages_are_accessible(page: Page, live: Live) -> None:
+    name, _ = make_account(live)
+    sign_in_with_password(page, name)
+    with live.api(live.admin_token) as c:
+        invite = c.post("/v1/invites", json={}).json()["path"]
+    for path in ("/app/account", "/app/projects"):
+        audit(page, path)
+    page.goto("/app/projects")
+    page.get_by_label("Name", exact=True).fill("comet")
+    page.get_by_label("Colour", exact=True).fill("#3366cc")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add project").click()
+    expect(page.get_by_test_id("project-comet")).to_be_visible()
+    screenshot(page, "projects")
+    page.context.clear_cookies()
+    audit(page, invite)
