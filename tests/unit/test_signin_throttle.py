@@ -40,3 +40,15 @@ async def test_failures_make_later_attempts_wait_and_are_forgotten(tmp_path: Pat
         assert (await store.signin_failures(keys))[keys[0]][0] == 1
     finally:
         await store.close()
+
+
+async def test_quiet_keys_are_pruned(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "t.db")
+    await store.open()
+    try:
+        await store.record_signin_failure(["address:old"], 10.0, 10.0 - FORGET_AFTER_S)
+        later = 10.0 + FORGET_AFTER_S + 1
+        await store.record_signin_failure(["address:new"], later, later - FORGET_AFTER_S)
+        assert set(await store.signin_failures(["address:old", "address:new"])) == {"address:new"}
+    finally:
+        await store.close()

@@ -332,20 +332,21 @@ class AccountStore(abc.ABC):
     async def record_signin_failure(
         self, keys: Sequence[str], now: float, forget_before: float
     ) -> None:
-        """Count a failure on each key; a key quiet since `forget_before` restarts at 1."""
-        await self._account_write(
-            [
-                (
-                    "INSERT INTO signin_failures (key, failures, last_failure_at) VALUES (?, 1, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN"
-                    " signin_failures.last_failure_at < ? THEN 1"
-                    " ELSE signin_failures.failures + 1 END,"
-                    " last_failure_at = excluded.last_failure_at",
-                    (key, now, forget_before),
-                )
-                for key in keys
-            ]
+        """Count a failure on each key; a key quiet since `forget_before` restarts at 1,
+        and the other quiet keys go (the table holds only recent failures)."""
+        marks = ", ".join("?" for _ in keys)
+        prune: Step = (
+            f"DELETE FROM signin_failures WHERE last_failure_at < ? AND key NOT IN ({marks})",
+            (forget_before, *keys),
         )
+        count = (
+            "INSERT INTO signin_failures (key, failures, last_failure_at) VALUES (?, 1, ?)"
+            " ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN"
+            " signin_failures.last_failure_at < ? THEN 1"
+            " ELSE signin_failures.failures + 1 END,"
+            " last_failure_at = excluded.last_failure_at"
+        )
+        await self._account_write([prune, *((count, (key, now, forget_before)) for key in keys)])
 
     async def clear_signin_failures(self, keys: Sequence[str]) -> None:
         await self._account_write(
