@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from englog.errors import EnglogError
+
 COLUMNS = (
     "id",
     "title",
@@ -28,7 +30,7 @@ COLUMNS = (
 ENTRY_FIELDS = COLUMNS[1:10]
 
 
-class BadCsv(ValueError):
+class BadCsv(EnglogError, ValueError):
     """A file that is not an englog export: says which line and why."""
 
 

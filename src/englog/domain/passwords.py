@@ -9,6 +9,8 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from englog.errors import EnglogError
+
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
@@ -18,7 +20,7 @@ _hasher = PasswordHasher()  # argon2id by default
 _DUMMY = _hasher.hash("not a password anyone has")
 
 
-class WeakPassword(ValueError):
+class WeakPassword(EnglogError, ValueError):
     """A password the server refuses to store."""
 
 

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 from englog.domain.passwords import verify_password_async
+from englog.errors import EnglogError
 from englog.store.base import Store
 from englog.store.records import User
 
@@ -45,7 +46,7 @@ async def wait_before(store: Store, keys: Sequence[str], now: float) -> float:
     return wait
 
 
-class SignInRefused(Exception):
+class SignInRefused(EnglogError):
     """A password sign-in that failed: `retry_after` is set when it was throttled."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:

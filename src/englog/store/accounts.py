@@ -74,8 +74,11 @@ def token_from(row: Row) -> ApiToken:
     )
 
 
-def conflict_field(message: str) -> str:
-    """Which unique value a backend's violation message is about."""
+def conflict_field(message: str) -> str | None:
+    """Which unique value a backend's violation message is about: "email" or "name";
+    None for a token hash (random, so a clash is the store's problem, not the caller's)."""
+    if "token_hash" in message:
+        return None
     return "email" if "email" in message else "name"
 
 

@@ -165,7 +165,10 @@ class PostgresStore(Store):
                     counts.append(int(status.rsplit(" ", 1)[-1]))
                 return counts
         except asyncpg.UniqueViolationError as exc:
-            raise Conflict(conflict_field(exc.constraint_name or str(exc))) from exc
+            field = conflict_field(exc.constraint_name or str(exc))
+            if field is None:
+                raise _translated(exc, "operation") from exc
+            raise Conflict(field) from exc
         except BACKEND_ERRORS as exc:
             raise _translated(exc, "operation") from exc
 

@@ -189,9 +189,10 @@ class SQLiteStore(Store):
             try:
                 return [conn.execute(sql, args).rowcount for sql, args in steps]
             except sqlite3.IntegrityError as exc:
-                if "UNIQUE" not in str(exc):
+                field = conflict_field(str(exc)) if "UNIQUE" in str(exc) else None
+                if field is None:
                     raise
-                raise Conflict(conflict_field(str(exc))) from exc
+                raise Conflict(field) from exc
 
         return await self._write(write)
 
