@@ -65,10 +65,14 @@ async def test_admin_creates_accounts_and_a_taken_name_is_409(api: httpx.AsyncCl
     assert again.json()["error"] == "conflict" and again.json()["field"] == "name"
     listed = (await api.get("/v1/users", headers=ADMIN)).json()["users"]
     assert [u["name"] for u in listed] == ["ada"]
+    # An operator reads the workers' list; a member may not.
+    operator = await token_for(api, "ada")
+    assert (await api.get("/v1/workers", headers=bearer(operator))).status_code == 200
     # A member may not manage accounts; an admin account may.
     member = await make_user(api, "bob")
     bob = await token_for(api, "bob")
     assert (await api.get("/v1/users", headers=bearer(bob))).status_code == 403
+    assert (await api.get("/v1/workers", headers=bearer(bob))).status_code == 403
     r = await api.patch(f"/v1/users/{member['id']}", json={"role": "admin"}, headers=ADMIN)
     assert r.status_code == 200 and r.json()["role"] == "admin"
     assert (await api.get("/v1/users", headers=bearer(bob))).status_code == 200

@@ -158,8 +158,18 @@ async def require_account_admin(
     return principal
 
 
+async def require_operator(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    """The admin token or an account with role operator or admin: the workers' list."""
+    if not principal.operates:
+        raise HTTPException(status_code=403, detail="needs role operator or admin")
+    return principal
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 AccountAdmin = Annotated[Principal, Depends(require_account_admin)]
+OperatorPrincipal = Annotated[Principal, Depends(require_operator)]
 State = Annotated[ServerState, Depends(server_state)]

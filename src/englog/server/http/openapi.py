@@ -27,6 +27,7 @@ from englog.server.auth import (
     current_user,
     require_account_admin,
     require_admin,
+    require_operator,
 )
 
 _REF = "#/components/schemas/"
@@ -145,7 +146,7 @@ def error_statuses(route: APIRoute, method: str) -> set[int]:
     statuses: set[int] = set()
     if current_principal in calls:
         statuses |= {401, 503}
-    if current_user in calls or require_admin in calls or require_account_admin in calls:
+    if calls & {current_user, require_admin, require_account_admin, require_operator}:
         statuses.add(403)
     if route.dependant.path_params:
         statuses.add(404)
