@@ -163,7 +163,9 @@ async def require_operator(
 ) -> Principal:
     """The admin token or an account with role operator or admin: the workers' list."""
     if not principal.operates:
-        raise HTTPException(status_code=403, detail="needs role operator or admin")
+        raise HTTPException(
+            status_code=403, detail="admin token required (or an account with role operator)"
+        )
     return principal
 
 
