@@ -33,7 +33,11 @@ def _role(client: Client) -> str:
         next(iter(client.entries()), None)
     except Forbidden:
         return "the admin token"
-    return "a user token"
+    try:
+        me = client.me()
+    except NotFound:  # a server from before /v1/me
+        return "a user token"
+    return f"a user token ({me.name}, {me.role})"
 
 
 def _masked(token: str) -> str:
@@ -68,7 +72,7 @@ def login(
         fail("no token given: englog login --url URL --token TOKEN (from `englog users create`)")
     with connect(url, token.strip()) as client:
         role = _role(client)
-        zone_note = _adopt_machine_zone(client) if role == "a user token" else None
+        zone_note = _adopt_machine_zone(client) if role.startswith("a user token") else None
     with failing_cleanly():
         saved = read_config()
         saved.update(url=url.rstrip("/"), token=token.strip())
