@@ -1,11 +1,13 @@
-"""Upgrading a database written before accounts (issue 23), on SQLite and PostgreSQL:
-the schema as it was (the migrations up to sqlite 0005 / postgres 0004) with users,
-tokens and entries written as that code wrote them, including two users of one name.
+"""Upgrading a database written before accounts (issue 23): a checked-in SQLite file
+written by that code, and on SQLite and PostgreSQL the schema as it was (the
+migrations up to sqlite 0005 / postgres 0004) with users, tokens and entries written
+as that code wrote them, including two users of one name.
 After the upgrade every old token still works, the later duplicate is renamed (its
 entries kept), old tokens are listed and revocable, and new accounts work beside them."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -105,6 +107,9 @@ async def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         await drop_database(url)
 
 
+ADMIN = {"Authorization": "Bearer admintoken"}
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -147,3 +152,37 @@ async def test_old_users_tokens_and_entries_work_after_the_upgrade(upgraded: Sto
             headers=bearer("admintoken"),
         )
         assert r.status_code == 409
+
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "englog-before-accounts.db"
+
+
+async def test_a_database_written_before_accounts_upgrades(tmp_path: Path) -> None:
+    """tests/fixtures/englog-before-accounts.db was written by englog as it was before
+    accounts (commit 3ba9886: `create_user`, `add_entries`, `set_user_settings`), with
+    two users named ada."""
+    copy = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, copy)
+    store = SQLiteStore(copy)
+    await store.open()
+    try:
+        state = ServerState(store=store, settings=ServerSettings(admin_token="admintoken"))
+        transport = httpx.ASGITransport(app=create_http_app(state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+            names = set()
+            for token in ("ada-token", "grace-token", "other-ada-token"):
+                listed = (await api.get("/v1/entries", headers=bearer(token))).json()["entries"]
+                assert [e["title"] for e in listed] == [f"old work of {token}"]
+                assert listed[0]["start_time"] == "2026-01-05T09:00:00+01:00"
+                me = (await api.get("/v1/me", headers=bearer(token))).json()
+                names.add(me["name"])
+                assert me["role"] == "member"
+            assert "ada" in names and "grace" in names and len(names) == 3
+            zone = (await api.get("/v1/me", headers=bearer("other-ada-token"))).json()
+            assert zone["timezone"] == "Europe/Berlin"
+            made = await api.post(
+                "/v1/users", json={"name": "ADA", "password": "12345678"}, headers=ADMIN
+            )
+            assert made.status_code == 409
+    finally:
+        await store.close()
