@@ -45,6 +45,8 @@ async def test_projects_page_lists_totals_adds_and_renames(state: ServerState) -
 async def test_deleting_my_account_needs_my_name(state: ServerState) -> None:
     async with signed_in(state, ALICE) as client:
         page = await client.get("/app/account")
+        assert "<title>Account · englog</title>" in page.text
+        assert page.text.count("Delete my account") == 1
         csrf = csrf_of(page)
         wrong = await client.post("/app/account/delete", data={"csrf": csrf, "confirm": "bob"})
         assert wrong.status_code == 422

@@ -97,8 +97,7 @@ async def edit_project(request: Request, found: Engineer, project_id: ProjectId)
     changes = _changes(form)
     if isinstance(changes, str):
         return await _page(request, found, status_code=422, problem=changes)
-    if form.get("default") == "on":
-        changes["is_default"] = True
+    changes["is_default"] = form.get("default") == "on"
     state = web_state(request)
     try:
         done = await state.store.update_project(
