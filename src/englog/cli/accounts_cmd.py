@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from englog.cli._app import app, console, err, fail, users_app
-from englog.cli._remote import TokenOpt, UrlOpt, connect
-from englog.client import Account, Client
+from englog.cli._remote import TokenOpt, UrlOpt, connect, failing_cleanly
+from englog.client import Account, Client, resolve
 
 tokens_app = typer.Typer(help="Your personal access tokens.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
@@ -75,6 +75,11 @@ def users_create(
     secret = read_password(confirm=True) if password else None
     if db is not None:
         new_token = _create_in_db(db, name, role, email, secret, init=init)
+    elif not _has_token(url, token):
+        fail(
+            "no token to ask the server with: set ENGLOG_TOKEN to an admin's token "
+            "(ENGLOG_ADMIN_TOKEN makes the first admin), or work on the database with --db URL"
+        )
     else:
         with connect(url, token) as client:
             account = client.create_user(
@@ -83,6 +88,11 @@ def users_create(
         new_token = account.token or ""
     err.print(f"created user {name!r} ({role}); keep this token, it is shown once:")
     print(new_token)
+
+
+def _has_token(url: str | None, token: str | None) -> bool:
+    with failing_cleanly():
+        return bool(resolve(url, token).token)
 
 
 def _create_in_db(
