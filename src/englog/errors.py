@@ -24,6 +24,11 @@ boundary with `raise ... from exc`. Classes that callers also catch by a builtin
     │   CredentialRefused                   englog.worker: the worker's own failures
     ├── ApiError                            englog.server.http.errors: an HTTP 4xx/5xx
     ├── NotRetriable                        englog.server.queue: retry of a live task
+    ├── Conflict                            englog.store.accounts: a taken name or email
+    ├── SignInRefused                       englog.server.signin_throttle (retry_after
+    │                                       when throttled)
+    ├── WeakPassword, BadCsv (+ValueError)  englog.domain: a refused password, a file
+    │                                       that is not an englog export
     ├── SignInRequired, Forbidden, CsrfRejected, NotFound, FormProblem (+ValueError)
     │                                       englog.web: answered as pages
     ├── CertError                           englog.certs

@@ -22,7 +22,7 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_users_create_prints_the_token_alone_on_the_last_line(tmp_path: Path) -> None:
-    out = run("users", "create", "ada", "--db", f"sqlite:///{tmp_path / 'u.db'}")
+    out = run("users", "create", "ada", "--db", f"sqlite:///{tmp_path / 'u.db'}", "--init")
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     assert token.startswith("eng_") and len(token) > 30 and " " not in token

@@ -163,7 +163,7 @@ class Cluster:
 
     def create_user(self, name: str) -> str:
         out = subprocess.run(
-            englog_cmd("users", "create", name, "--db", self.db_url),
+            englog_cmd("users", "create", name, "--db", self.db_url, "--init"),
             env=base_env(),
             capture_output=True,
             text=True,

@@ -2,18 +2,22 @@
 commands also read the file `englog login` saves. Errors a user can cause print one
 line, never a traceback.
 
-One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo, users),
-`session_cmd` (login, logout, whoami), `entries_cmd` (log, entries), `results_cmd`
-(insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`, `workers_cmd` (workers'
-own credentials), `up_cmd` (up), `db_cmd` (db backup, restore, migrate), `timer_cmd`,
-`import_cmd`, `trends_cmd`."""
+One module per command group: `server_cmd`, `worker_cmd`, `local_cmd` (demo),
+`accounts_cmd` (users, tokens), `my_data_cmd` (export, import, delete-account),
+`projects_cmd` (projects, tags), `session_cmd` (login, logout, whoami, me), `entries_cmd`
+(log, entries), `results_cmd` (insight, report), `tasks_cmd` (tasks, workers), `certs_cmd`,
+`workers_cmd` (workers' own credentials), `up_cmd` (up), `db_cmd` (db backup, restore,
+migrate), `timer_cmd` (start, stop, status, continue), `import_cmd`, `trends_cmd`."""
 
 from englog.cli import (  # noqa: F401  (each registers its commands on `app`)
+    accounts_cmd,
     certs_cmd,
     db_cmd,
     entries_cmd,
     import_cmd,
     local_cmd,
+    my_data_cmd,
+    projects_cmd,
     results_cmd,
     server_cmd,
     session_cmd,

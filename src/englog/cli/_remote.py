@@ -35,6 +35,8 @@ TokenOpt = Annotated[
 
 def explain(exc: ClientError) -> str:
     """One line: what went wrong and what to do about it."""
+    if isinstance(exc, Unauthorized) and "password" in exc.message:
+        return exc.message
     if isinstance(exc, Unauthorized):
         return (
             f"the server refused the token ({exc.message}); "

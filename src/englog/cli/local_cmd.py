@@ -1,15 +1,14 @@
-"""Commands that work on a database or in this process, not over REST: `users create`
-and `demo`."""
+"""Commands that run in this process, not over REST: `demo` (`users create --db` is in
+accounts_cmd)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated
 
 import typer
 
-from englog.cli._app import app, console, err, fail, users_app
+from englog.cli._app import app, console
 from englog.logs import configure_logging
 
 
@@ -55,33 +54,3 @@ def _serve_demo(port: int) -> int:
 
     run_until_signal(main)
     return codes[0] if codes else 1
-
-
-@users_app.command("create")
-def users_create(
-    name: Annotated[str, typer.Argument(help="User name")],
-    db: Annotated[str, typer.Option(envvar="ENGLOG_DB")] = "sqlite:///englog.db",
-) -> None:
-    """Create a user and print a new API token (alone on the last line)."""
-    from englog.domain.tokens import hash_token, new_token
-    from englog.store import StoreError, open_store
-
-    if not name.strip():
-        fail("user name must not be empty")
-
-    async def create() -> str:
-        store = open_store(db)
-        await store.open()
-        try:
-            token = new_token("eng_")
-            await store.create_user(name.strip(), hash_token(token), time.time())
-            return token
-        finally:
-            await store.close()
-
-    try:
-        token = asyncio.run(create())
-    except (StoreError, ValueError, OSError) as exc:
-        fail(str(exc))
-    err.print(f"created user {name.strip()!r}; keep this token, it is shown once:")
-    print(token)

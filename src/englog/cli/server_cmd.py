@@ -39,6 +39,14 @@ class ServerOptions:
     admin_token: Annotated[
         str | None, typer.Option(envvar="ENGLOG_ADMIN_TOKEN", help="Admin API token")
     ] = None
+    allow_signup: Annotated[
+        bool,
+        typer.Option(
+            "--allow-signup",
+            envvar="ENGLOG_ALLOW_SIGNUP",
+            help="Let anyone create a member account at /app/signup (off by default)",
+        ),
+    ] = False
     tls_cert: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_CERT")] = None
     tls_key: Annotated[str | None, typer.Option(envvar="ENGLOG_TLS_KEY")] = None
     tls_ca: Annotated[
@@ -231,6 +239,7 @@ def server(opts: ServerOptions) -> None:
             lease_ttl_s=opts.lease_ttl,
             worker_tokens=tokens,
             admin_token=opts.admin_token,
+            allow_signup=opts.allow_signup,
             tls_cert=opts.tls_cert,
             tls_key=opts.tls_key,
             tls_ca=opts.tls_ca,

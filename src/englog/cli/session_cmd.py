@@ -4,6 +4,7 @@ config file (mode 0600), so the other commands need neither flag."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import sys
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from englog.client import (
     config_path,
     read_config,
     resolve,
+    token_with_password,
     write_config,
 )
 
@@ -31,7 +33,11 @@ def _role(client: Client) -> str:
         next(iter(client.entries()), None)
     except Forbidden:
         return "the admin token"
-    return "a user token"
+    try:
+        me = client.me()
+    except NotFound:  # a server from before /v1/me
+        return "a user token"
+    return f"a user token ({me.name}, {me.role})"
 
 
 def _masked(token: str) -> str:
@@ -47,15 +53,26 @@ def login(
         str | None,
         typer.Option(envvar="ENGLOG_TOKEN", help="API token (asked for on a terminal)"),
     ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Sign in with your account name (or email) and password: a new token "
+            "named after this machine is made and saved (no copy-paste)",
+        ),
+    ] = None,
 ) -> None:
-    """Check a token against the server and save both for the other commands."""
+    """Check a token against the server and save both for the other commands (with
+    --name: ask for the password and make a token for this machine)."""
+    if name is not None:
+        token = _token_by_password(url, name)
     if not token and sys.stdin.isatty():
         token = typer.prompt("API token", hide_input=True)
     if not token or not token.strip():
         fail("no token given: englog login --url URL --token TOKEN (from `englog users create`)")
     with connect(url, token.strip()) as client:
         role = _role(client)
-        zone_note = _adopt_machine_zone(client) if role == "a user token" else None
+        zone_note = _adopt_machine_zone(client) if role.startswith("a user token") else None
     with failing_cleanly():
         saved = read_config()
         saved.update(url=url.rstrip("/"), token=token.strip())
@@ -63,6 +80,18 @@ def login(
     console.print(f"logged in to {url} with {role}; saved in {path}", soft_wrap=True)
     if zone_note:
         console.print(zone_note, highlight=False, soft_wrap=True)
+
+
+def _token_by_password(url: str, name: str) -> str:
+    from englog.cli.accounts_cmd import read_password
+
+    if not name.strip():
+        fail("--name needs your account name or email")
+    password = read_password()
+    machine = socket.gethostname() or "this machine"
+    with failing_cleanly():
+        made = token_with_password(url, name.strip(), password, f"englog CLI on {machine}")
+    return made.token
 
 
 def _adopt_machine_zone(client: Client) -> str | None:
@@ -103,6 +132,9 @@ def me(
             found = client.me()
     zone = found.timezone + ("" if found.timezone_set else " (not set: UTC)")
     console.print(f"name        {found.name}", highlight=False)
+    console.print(f"role        {found.role}", highlight=False)
+    if found.email:
+        console.print(f"email       {found.email}", highlight=False)
     console.print(f"time zone   {zone}", highlight=False)
     console.print(f"week starts {found.week_start}", highlight=False)
 

@@ -11,6 +11,7 @@ docs/client.md has the full tour.
 """
 
 from englog.client._calls import RetryPolicy
+from englog.client._people import token_with_password
 from englog.client.aio import AsyncClient, AsyncTaskHandle
 from englog.client.config import Settings, config_path, read_config, resolve, write_config
 from englog.client.errors import (
@@ -31,15 +32,18 @@ from englog.client.errors import (
     ValidationFailed,
 )
 from englog.client.models import (
+    Account,
     AttemptView,
     Entry,
     Insight,
     Me,
+    NewToken,
     TaskAccepted,
     TaskDetail,
     TaskList,
     TaskStatus,
     TaskView,
+    TokenInfo,
     WaitAnswer,
     WeeklyReport,
     WorkerView,
@@ -48,6 +52,7 @@ from englog.client.sync import Client, TaskHandle
 from englog.client.transport import LeanTransport
 
 __all__ = [
+    "Account",
     "ApiError",
     "AsyncClient",
     "AsyncTaskHandle",
@@ -62,6 +67,7 @@ __all__ = [
     "Insight",
     "LeanTransport",
     "Me",
+    "NewToken",
     "NotFound",
     "RateLimited",
     "RetryPolicy",
@@ -76,6 +82,7 @@ __all__ = [
     "TaskStatus",
     "TaskView",
     "Timeout",
+    "TokenInfo",
     "TransportError",
     "Unauthorized",
     "ValidationFailed",
@@ -85,5 +92,6 @@ __all__ = [
     "config_path",
     "read_config",
     "resolve",
+    "token_with_password",
     "write_config",
 ]

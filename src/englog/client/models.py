@@ -79,6 +79,39 @@ class Me(_View):
     week_start: str = "monday"
     weekly_target_hours: float | None = None
     focus_target: float | None = None
+    email: str | None = None
+    role: str = "member"
+    has_password: bool = False
+
+
+class TokenInfo(_View):
+    """A personal access token as `GET /v1/me/tokens` lists it (never the token)."""
+
+    id: str
+    name: str
+    created_at: float
+    last_used_at: float | None = None
+    expires_at: float | None = None
+
+
+class NewToken(TokenInfo):
+    """A token just made: `token` is shown once."""
+
+    token: str
+
+
+class Account(_View):
+    """An account as the admin routes (`/v1/users`) show it; `token` only when one was
+    asked for at creation."""
+
+    id: str
+    name: str
+    email: str | None = None
+    role: str = "member"
+    disabled: bool = False
+    has_password: bool = False
+    created_at: float
+    token: str | None = None
 
 
 # `POST /v1/tasks/wait`'s answer, under the name the client has always used.

@@ -14,6 +14,7 @@ import httpx
 from englog import __version__
 from englog.client import _calls, daily
 from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
+from englog.client._people import PeopleCalls
 from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
 from englog.client.config import resolve
 from englog.client.errors import ApiError, ClientError, ConfigError
@@ -130,7 +131,7 @@ class TaskHandle(Handle["Client", R]):
         return TaskHandle(self.client, again.task_id, self.parse)
 
 
-class Client(ClientBase[httpx.BaseTransport, httpx.Client]):
+class Client(PeopleCalls, ClientBase[httpx.BaseTransport, httpx.Client]):
     """englog's REST API for programs. `url` and `token` default to ENGLOG_URL /
     ENGLOG_TOKEN, then to the file `englog login` saved. Use as a context manager, or
     call `close()`. Safe to share between threads (one connection per thread, see

@@ -29,11 +29,14 @@ from englog.server.state import ServerState
 from englog.store.base import User
 
 USER_GENERIC_TYPES: frozenset[str] = frozenset({"noop", "sleep"})
-# Users found by token are remembered this long, saving a store read per request.
-# Tokens are never revoked or reassigned, so a remembered user is never wrong; unknown
-# tokens are not remembered, so a user created a moment ago is found at once.
+# Tokens can be revoked and accounts disabled (issue 23), on any replica: every request
+# looks its token up in the store (a key lookup), so a revoked token is refused on its
+# next request. `state.users_by_token` only remembers who a token was, for the rate
+# limiter's buckets (englog.server.http.limits); it never authenticates anyone.
 USER_CACHE_TTL_S = 60.0
 USER_CACHE_MAX = 10_000
+# A token's last use is written at most this often (one write, not one per request).
+LAST_USED_EVERY_S = 60.0
 
 # auto_error=False: we answer 401 ourselves, in the API's error shape.
 _bearer = HTTPBearer(auto_error=False, description="A user API token or the admin token")
@@ -53,6 +56,20 @@ class Principal:
     def user_id(self) -> str | None:
         """Scope for store queries: None means every user's data (admin only)."""
         return None if self.user is None else self.user.id
+
+    @property
+    def role(self) -> str:
+        """The admin token acts as an admin account; a user has its account's role."""
+        return "admin" if self.user is None else self.user.role
+
+    @property
+    def operates(self) -> bool:
+        """Sees the queue and the workers (role operator or admin)."""
+        return self.user is None or self.user.operates
+
+    @property
+    def manages_accounts(self) -> bool:
+        return self.role == "admin"
 
     def may_submit(self, task_type: str) -> bool:
         return self.is_admin or task_type in USER_GENERIC_TYPES
@@ -103,17 +120,18 @@ async def principal_by_hash(state: ServerState, token_hash: str) -> Principal | 
 
 
 async def _user_by_hash(state: ServerState, token_hash: str) -> Principal | None:
-    now = time.monotonic()
-    cached = state.users_by_token.get(token_hash)
-    if cached is not None and cached[0] > now:
-        return Principal(user=cached[1])
-    user = await state.store.user_by_token_hash(token_hash)
-    if user is None:
+    now = state.clock()
+    owner = await state.store.resolve_token(token_hash, now)
+    if owner is None:
+        state.users_by_token.pop(token_hash, None)
         return None
     if len(state.users_by_token) >= USER_CACHE_MAX:
         state.users_by_token.clear()
-    state.users_by_token[token_hash] = (now + USER_CACHE_TTL_S, user)
-    return Principal(user=user)
+    state.users_by_token[token_hash] = (time.monotonic() + USER_CACHE_TTL_S, owner.user)
+    last = owner.token.last_used_at
+    if last is None or now - last >= LAST_USED_EVERY_S:
+        await state.store.touch_token(owner.token.id, now)
+    return Principal(user=owner.user)
 
 
 async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> User:
@@ -131,7 +149,29 @@ async def require_admin(principal: Annotated[Principal, Depends(current_principa
     return principal
 
 
+async def require_account_admin(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    """The admin token or an account with role admin: managing accounts."""
+    if not principal.manages_accounts:
+        raise HTTPException(status_code=403, detail="managing accounts needs role admin")
+    return principal
+
+
+async def require_operator(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    """The admin token or an account with role operator or admin: the workers' list."""
+    if not principal.operates:
+        raise HTTPException(
+            status_code=403, detail="admin token required (or an account with role operator)"
+        )
+    return principal
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
+AccountAdmin = Annotated[Principal, Depends(require_account_admin)]
+OperatorPrincipal = Annotated[Principal, Depends(require_operator)]
 State = Annotated[ServerState, Depends(server_state)]

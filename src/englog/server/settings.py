@@ -23,6 +23,8 @@ class ServerSettings:
     lease_ttl_s: float = 30.0
     worker_tokens: tuple[str, ...] = ()
     admin_token: str | None = None
+    # Anyone may create a member account at /app/signup (off: admins and invites only).
+    allow_signup: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None

@@ -33,6 +33,7 @@ from englog.domain.tasks import (
 )
 from englog.domain.timer import RunningTimer
 from englog.errors import EnglogError
+from englog.store.projects import TagStore
 from englog.store.records import (
     Claim,
     EntryQuery,
@@ -44,13 +45,13 @@ from englog.store.records import (
     ProgressReport,
     Session,
     TaskQuery,
-    User,
     UserSettings,
     WebSession,
     WorkerCredential,
     WorkerInfo,
     WorkerRecord,
 )
+from englog.store.records import User as User
 
 
 class StoreError(EnglogError):
@@ -80,7 +81,7 @@ class IdempotencyKeyReused(EnglogError):
         self.task_id = task_id
 
 
-class Store(abc.ABC):
+class Store(TagStore, abc.ABC):
     """Persistence for users, entries, tasks, workers and sessions.
 
     A backend is given its `QueuePolicy` (lease TTL, retry backoff, reassignment cap,
@@ -100,23 +101,13 @@ class Store(abc.ABC):
     async def close(self) -> None:
         """Flush pending writes and release connections; idempotent."""
 
-    def add_task_listener(self, callback: Callable[[], None]) -> None:  # noqa: B027
+    def add_task_listener(self, callback: Callable[[], None]) -> None:
         """Have `callback` called (on the event loop) when another process sharing the
         database, such as a server replica, makes tasks claimable. This process's own
         submissions and requeues are announced by its callers, so a backend that only
         one process can use has nothing to report and ignores the callback."""
 
-    # --- users ----------------------------------------------------------------
-    @abc.abstractmethod
-    async def create_user(self, name: str, token_hash: str, now: float) -> User: ...
-
-    @abc.abstractmethod
-    async def user_by_token_hash(self, token_hash: str) -> User | None: ...
-
-    @abc.abstractmethod
-    async def list_users(self) -> list[User]:
-        """Every user, by name (the operators' filter by user)."""
-
+    # --- users: accounts and tokens are in `AccountStore` -------------------------
     @abc.abstractmethod
     async def get_user_settings(self, user_id: str) -> UserSettings | None:
         """The user's zone and week start; None for an unknown user."""

@@ -11,12 +11,59 @@ from typing import Any
 from englog.domain.attempts import TaskRow
 from englog.domain.tasks import NewTask, Task, TaskStatus
 
+ROLES = ("member", "operator", "admin")
+
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """An account. `role`: member (own entries), operator (also the queue and workers),
+    admin (also manages accounts). A disabled account is refused everywhere."""
+
     id: str
     name: str
     created_at: float
+    email: str | None = None
+    role: str = "member"
+    disabled: bool = False
+    has_password: bool = False
+
+    @property
+    def operates(self) -> bool:
+        return self.role in ("operator", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """What `Store.create_account` inserts; `token_hash` (optional) becomes a first API
+    token named `token_name`."""
+
+    name: str
+    password_hash: str | None = None
+    email: str | None = None
+    role: str = "member"
+    token_hash: str | None = None
+    token_name: str = "first"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A personal access token as its owner sees it (never the token itself)."""
+
+    id: str
+    user_id: str
+    name: str
+    kind: str  # "api" or "web" (the token behind a password sign-in)
+    created_at: float
+    last_used_at: float | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOwner:
+    """Who a live token belongs to, and which token it is (for last-used stamps)."""
+
+    user: User
+    token: ApiToken
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,6 @@ FINISHED_BY_MINUTE = (
     " FROM tasks WHERE completed_at >= ? AND completed_at < ?"
     " AND status IN ('completed', 'failed') GROUP BY 1, 2"
 )
-USERS = "SELECT id, name, created_at FROM users ORDER BY name, id"
 CREATE_WEB_SESSION = (
     "INSERT INTO web_sessions (id_hash, token_hash, csrf, created_at, expires_at)"
     " VALUES (?, ?, ?, ?, ?)"

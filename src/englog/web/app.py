@@ -12,7 +12,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from englog.server.state import ServerState
-from englog.web import auth_pages, ops, results, settings, timer, trends_page, week
+from englog.web import (
+    account_pages,
+    auth_pages,
+    join_pages,
+    ops,
+    projects_page,
+    results,
+    settings,
+    timer,
+    trends_page,
+    week,
+)
 from englog.web.auth_pages import signin_url
 from englog.web.pages import NotFound, go, render
 from englog.web.security import SecurityHeaders
@@ -26,7 +37,8 @@ def create_web_app(state: ServerState) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.englog = state
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (auth_pages, week, timer, trends_page, results, settings, ops):
+    pages = (auth_pages, account_pages, join_pages, projects_page, week, timer, trends_page)
+    for module in (*pages, results, settings, ops):
         app.include_router(module.router)
     _install_error_pages(app)
     app.add_middleware(SecurityHeaders)

@@ -1,4 +1,5 @@
-"""Sign in with an API token, sign out, and the root that sends each viewer home."""
+"""Sign in (name or email and password, throttled; or an API token), sign out, and the
+root that sends each viewer home."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from englog.domain.tokens import tokens_match
+from englog.server.signin_throttle import SignInRefused, password_sign_in
 from englog.web.pages import go, render
 from englog.web.sessions import (
     AnyViewer,
@@ -17,6 +19,7 @@ from englog.web.sessions import (
     clear_cookie,
     set_cookie,
     sign_in,
+    sign_in_account,
     sign_out,
     viewer,
     web_state,
@@ -69,8 +72,15 @@ def _signin_form(
 ) -> HTMLResponse:
     pre = secrets.token_urlsafe(24)
     back = back or safe_next(request.query_params.get("next"))
+    signup = web_state(request).settings.allow_signup
     page = render(
-        request, "signin.html", status_code=status_code, problem=problem, pre=pre, next=back
+        request,
+        "signin.html",
+        status_code=status_code,
+        problem=problem,
+        pre=pre,
+        next=back,
+        signup=signup,
     )
     page.set_cookie(
         PRE_CSRF_COOKIE,
@@ -99,9 +109,26 @@ async def signin(request: Request) -> Response:
         problem = "The sign-in form had expired; try again"
         return _signin_form(request, status_code=403, problem=problem, back=back)
     token = str(form.get("token") or "")
-    signed = await sign_in(web_state(request), token) if token.strip() else None
+    login = str(form.get("login") or "")
+    password = str(form.get("password") or "")
+    state = web_state(request)
+    if not token.strip() and login.strip() and password:
+        address = request.client.host if request.client else None
+        try:
+            user = await password_sign_in(state.store, login, password, address, state.clock())
+        except SignInRefused as exc:
+            status = 401 if exc.retry_after is None else 429
+            return _signin_form(request, status_code=status, problem=str(exc).capitalize())
+        response = go(request, home_of(False))
+        set_cookie(request, response, await sign_in_account(state, user))
+        return response
+    signed = await sign_in(state, token) if token.strip() else None
     if signed is None:
-        message = "That token is not valid" if token.strip() else "Paste your API token"
+        message = (
+            "That token is not valid"
+            if token.strip()
+            else "Enter your name and password, or paste an API token"
+        )
         return _signin_form(request, status_code=401, problem=message, back=back)
     session_id, principal = signed
     if back and principal.is_admin != back.startswith("/app/ops"):

@@ -1,5 +1,6 @@
-"""Web sessions: a person signs in once with an API token and the browser then carries
-an opaque session cookie (HttpOnly, SameSite=Strict, Secure under TLS). The server keeps
+"""Web sessions: a person signs in once (name or email and password, or an API token)
+and the browser then carries an opaque session cookie (HttpOnly, SameSite=Strict,
+Secure under TLS). The server keeps
 only hashes (of the session id and of the token), so a stolen database lets no one in,
 and signing out deletes the session on the server, not just the cookie.
 
@@ -16,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from starlette.datastructures import FormData
 
-from englog.domain.tokens import hash_token, tokens_match
+from englog.domain.tokens import hash_token, new_token, tokens_match
 from englog.errors import EnglogError
 from englog.server.auth import Principal, principal_by_hash
 from englog.server.state import ServerState
@@ -58,6 +59,11 @@ class Viewer:
         return self.principal.is_admin
 
     @property
+    def operates(self) -> bool:
+        """Sees the queue and workers: the admin token, or role operator or admin."""
+        return self.principal.operates
+
+    @property
     def name(self) -> str:
         return "admin" if self.principal.user is None else self.principal.user.name
 
@@ -73,6 +79,22 @@ async def sign_in(state: ServerState, token: str) -> tuple[str, Principal] | Non
     principal = await principal_by_hash(state, token_hash)
     if principal is None:
         return None
+    return await _open_session(state, token_hash), principal
+
+
+async def sign_in_account(state: ServerState, user: User) -> str:
+    """A new session for an account that gave its password: behind it, a token of kind
+    "web" that lives as long as the session, so revoking it, disabling the account or
+    signing out everywhere ends the session on its next request, on every replica."""
+    token_hash = hash_token(new_token("web_"))
+    now = state.clock()
+    await state.store.add_token(
+        user.id, "web sign-in", token_hash, now, kind="web", expires_at=now + SESSION_TTL_S
+    )
+    return await _open_session(state, token_hash)
+
+
+async def _open_session(state: ServerState, token_hash: str) -> str:
     session_id = secrets.token_urlsafe(32)
     now = state.clock()
     await state.store.create_web_session(
@@ -84,7 +106,7 @@ async def sign_in(state: ServerState, token: str) -> tuple[str, Principal] | Non
             expires_at=now + SESSION_TTL_S,
         )
     )
-    return session_id, principal
+    return session_id
 
 
 def set_cookie(request: Request, response: Response, session_id: str) -> None:
@@ -110,9 +132,14 @@ def clear_cookie(request: Request, response: Response) -> None:
 
 
 async def sign_out(state: ServerState, request: Request) -> None:
+    """End this browser's session (and the token of a password sign-in behind it)."""
     session_id = request.cookies.get(COOKIE)
     if session_id:
-        await state.store.delete_web_session(hash_token(session_id))
+        id_hash = hash_token(session_id)
+        session = await state.store.get_web_session(id_hash, state.clock())
+        await state.store.delete_web_session(id_hash)
+        if session is not None:
+            await state.store.revoke_token_hash(session.token_hash, kind="web")
 
 
 async def viewer(request: Request) -> Viewer:
@@ -154,8 +181,8 @@ async def engineer(request: Request, found: Annotated[Viewer, Depends(viewer)]) 
 
 
 async def operator(found: Annotated[Viewer, Depends(viewer)]) -> Viewer:
-    if not found.is_admin:
-        raise Forbidden("operator pages need the admin token")
+    if not found.operates:
+        raise Forbidden("operator pages need role operator or admin (or the admin token)")
     return found
 
 

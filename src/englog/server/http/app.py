@@ -9,7 +9,20 @@ from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from englog import __version__
-from englog.server.http import entries, insights, me, operations, tasks, timer, trends
+from englog.server.http import (
+    accounts,
+    analytics,
+    entries,
+    insights,
+    me,
+    my_data,
+    operations,
+    projects,
+    tags,
+    tasks,
+    timer,
+    trends,
+)
 from englog.server.http.body_guard import BodyLimit, BodyLimits, EarlyAuth
 from englog.server.http.errors import install_error_handlers
 from englog.server.http.fast_paths import FastSubmit, FastTaskGet
@@ -44,7 +57,8 @@ def create_http_app(
     install_error_handlers(app)
     install_truthful_openapi(app)
     # insights first: its routes are listed before the generic ones in the OpenAPI.
-    for module in (me, entries, timer, trends, insights, tasks, operations):
+    modules = [me, my_data, accounts, entries, timer, trends, projects, tags, analytics, insights]
+    for module in [*modules, tasks, operations]:
         app.include_router(module.router)
     # The web app for people with a browser, beside the API it shares a process, a
     # store and a queue with. Imported here: englog.web builds on englog.server.

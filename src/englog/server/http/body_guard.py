@@ -160,6 +160,11 @@ class BodyLimit:
             await _refuse(scope, send, 413, "payload_too_large", str(exc.detail))
 
 
+# Routes whose body carries the credentials themselves (a name and password): they
+# authenticate after reading it, under the route's small body limit.
+CREDENTIAL_ROUTES = frozenset({"/v1/auth/token"})
+
+
 class EarlyAuth:
     """401 for a `/v1` request with a body and without a known token, before the body
     is read."""
@@ -169,7 +174,13 @@ class EarlyAuth:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/") or not has_body(scope):
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or not path.startswith("/v1/")
+            or path in CREDENTIAL_ROUTES
+            or not has_body(scope)
+        ):
             # Without a body there is nothing to spare: the route authenticates.
             await self.app(scope, receive, send)
             return

@@ -21,6 +21,7 @@ from englog.server.http.models import (
     EntryIn,
     entry_json,
 )
+from englog.server.http.projects import with_default_project
 from englog.store.base import EntryQuery
 
 router = APIRouter(prefix="/v1/entries", tags=["entries"])
@@ -47,7 +48,8 @@ async def checked_json(state: State, user_id: str, stored: Sequence[Entry]) -> l
 async def create_entry(body: EntryIn, user: CurrentUser, state: State) -> dict[str, Any]:
     """The stored entry, with `overlaps` (ids of your entries sharing its time) and
     `warnings` (an overlap, an end in the future): never refused for either."""
-    [entry] = await state.store.add_entries(user.id, [body], state.clock())
+    fields = await with_default_project(state, user.id, [body])
+    [entry] = await state.store.add_entries(user.id, fields, state.clock())
     [answer] = await checked_json(state, user.id, [entry])
     return answer
 
@@ -55,7 +57,8 @@ async def create_entry(body: EntryIn, user: CurrentUser, state: State) -> dict[s
 @router.post("/bulk", status_code=201)
 async def create_entries(body: BulkEntriesIn, user: CurrentUser, state: State) -> dict[str, Any]:
     """All or nothing: one invalid entry rejects the whole batch before anything is stored."""
-    stored = await state.store.add_entries(user.id, body.entries, state.clock())
+    fields = await with_default_project(state, user.id, list(body.entries))
+    stored = await state.store.add_entries(user.id, fields, state.clock())
     return {"entries": await checked_json(state, user.id, stored), "count": len(stored)}
 
 

@@ -44,6 +44,9 @@ def me_json(user: User, settings: UserSettings) -> dict[str, Any]:
         "weekly_target_hours": settings.weekly_target_hours,
         "focus_target": settings.focus_target,
         "created_at": user.created_at,
+        "email": user.email,
+        "role": user.role,
+        "has_password": user.has_password,
     }
 
 

@@ -22,7 +22,13 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from englog.server.auth import current_principal, current_user, require_admin
+from englog.server.auth import (
+    current_principal,
+    current_user,
+    require_account_admin,
+    require_admin,
+    require_operator,
+)
 
 _REF = "#/components/schemas/"
 ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -94,6 +100,13 @@ _RAISED: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/v1/tasks/{task_id}/retry"): (409,),
     ("POST", "/v1/timer"): (409,),
     ("POST", "/v1/timer/stop"): (404, 409),
+    ("POST", "/v1/auth/token"): (401, 503),
+    ("POST", "/v1/users"): (409,),
+    ("PATCH", "/v1/users/{user_id}"): (409,),
+    ("POST", "/v1/projects"): (409,),
+    ("POST", "/v1/tags/rename"): (404,),
+    ("DELETE", "/v1/me"): (404,),
+    ("PATCH", "/v1/projects/{project_id}"): (409,),
 }
 # For operators and load balancers: never rate limited.
 UNLIMITED_PATHS = frozenset({"/health", "/readiness", "/metrics"})
@@ -135,7 +148,7 @@ def error_statuses(route: APIRoute, method: str) -> set[int]:
     statuses: set[int] = set()
     if current_principal in calls:
         statuses |= {401, 503}
-    if current_user in calls or require_admin in calls:
+    if calls & {current_user, require_admin, require_account_admin, require_operator}:
         statuses.add(403)
     if route.dependant.path_params:
         statuses.add(404)

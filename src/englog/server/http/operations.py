@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from englog import __version__
 from englog.domain.tokens import tokens_match
-from englog.server.auth import AdminPrincipal, State
+from englog.server.auth import OperatorPrincipal, State
 from englog.server.http.metrics import api_metrics
 from englog.server.http.models import worker_json
 from englog.server.state import ServerState
@@ -20,7 +20,7 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/v1/workers")
-async def list_workers(_: AdminPrincipal, state: State) -> dict[str, Any]:
+async def list_workers(_: OperatorPrincipal, state: State) -> dict[str, Any]:
     records = await state.store.list_workers()
     connected = state.queue.connected_workers()
     workers = [worker_json(r, r.info.id in connected) for r in records]

@@ -23,9 +23,9 @@ from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
 from englog.domain.timer import RunningTimer
-from englog.domain.tokens import new_id
 from englog.store import records
 from englog.store import sql as _sql
+from englog.store.accounts import Conflict, conflict_field
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.postgres import attempts as _attempts
 from englog.store.postgres import entries as _entries
@@ -155,27 +155,25 @@ class PostgresStore(Store):
         return status
 
     # --- users ----------------------------------------------------------------
-    async def create_user(self, name: str, token_hash: str, now: float) -> records.User:
-        user = records.User(id=new_id(), name=name, created_at=now)
-        await self._execute(
-            "INSERT INTO users (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
-            user.id,
-            name,
-            token_hash,
-            now,
-        )
-        return user
+    async def _account_rows(self, sql: str, *args: Any, lookup: bool = False) -> list[Any]:
+        return await self._fetch(_sql.numbered(sql), *args)
 
-    async def user_by_token_hash(self, token_hash: str) -> records.User | None:
-        row = await self._fetchrow(
-            "SELECT id, name, created_at FROM users WHERE token_hash = $1", token_hash
-        )
-        return None if row is None else records.User(row["id"], row["name"], row["created_at"])
-
-    # --- entries ----------------------------------------------------------------
-    async def list_users(self) -> list[records.User]:
-        rows = await self._fetch(_sql.USERS)
-        return [records.User(r["id"], r["name"], r["created_at"]) for r in rows]
+    async def _account_write(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        pool = self._live_pool()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                counts = []
+                for sql, args in steps:
+                    status: str = await conn.execute(_sql.numbered(sql), *args)
+                    counts.append(int(status.rsplit(" ", 1)[-1]))
+                return counts
+        except asyncpg.UniqueViolationError as exc:
+            field = conflict_field(exc.constraint_name or str(exc))
+            if field is None:
+                raise _translated(exc, "operation") from exc
+            raise Conflict(field) from exc
+        except BACKEND_ERRORS as exc:
+            raise _translated(exc, "operation") from exc
 
     async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
         return _timers.settings_of(await self._fetchrow(_timers.SETTINGS, user_id))

@@ -23,10 +23,10 @@ from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
 from englog.domain.timer import RunningTimer
-from englog.domain.tokens import new_id
 from englog.private_files import private_sqlite
 from englog.store import records
 from englog.store import sql as _sql
+from englog.store.accounts import Conflict, conflict_field
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.sql import PENDING_BY_TYPE
 from englog.store.sqlite import attempts as _attempts
@@ -184,26 +184,23 @@ class SQLiteStore(Store):
         return await self._read(lambda conn: conn.execute(sql, args).fetchall())
 
     # --- users ----------------------------------------------------------------
-    async def create_user(self, name: str, token_hash: str, now: float) -> records.User:
-        user = records.User(id=new_id(), name=name, created_at=now)
-        await self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO users (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
-                (user.id, name, token_hash, now),
-            )
-        )
-        return user
+    async def _account_rows(self, sql: str, *args: Any, lookup: bool = False) -> list[Any]:
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(sql, args).fetchall()
 
-    async def user_by_token_hash(self, token_hash: str) -> records.User | None:
-        rows = await self._rows(
-            "SELECT id, name, created_at FROM users WHERE token_hash = ?", token_hash
-        )
-        return records.User(rows[0]["id"], rows[0]["name"], rows[0]["created_at"]) if rows else None
+        return await (self._lookup(read) if lookup else self._read(read))
 
-    async def list_users(self) -> list[records.User]:
-        return [
-            records.User(r["id"], r["name"], r["created_at"]) for r in await self._rows(_sql.USERS)
-        ]
+    async def _account_write(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        def write(conn: sqlite3.Connection) -> list[int]:
+            try:
+                return [conn.execute(sql, args).rowcount for sql, args in steps]
+            except sqlite3.IntegrityError as exc:
+                field = conflict_field(str(exc)) if "UNIQUE" in str(exc) else None
+                if field is None:
+                    raise
+                raise Conflict(field) from exc
+
+        return await self._write(write)
 
     async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
         rows = await self._rows(_timers.SETTINGS, user_id)
