@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from englog.cli._app import app, console, fail
 from englog.cli._calendar import Calendar, calendar_of
@@ -22,8 +24,22 @@ from englog.domain.localtime import range_bounds
 from englog.imports import git, ics
 from englog.imports.drafts import Draft, markers
 
+
+class _FileOrSource(TyperGroup):
+    """`englog import FILE` (an export's CSV back, issue 23) beside `englog import git`
+    and `englog import ics`: a first word that names no source is the file."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["csv", *args]
+        return super().resolve_command(ctx, args)
+
+
 import_app = typer.Typer(
-    help="Draft entries from your commits (git) or your calendar (ics).", no_args_is_help=True
+    cls=_FileOrSource,
+    help="Draft entries from your commits (git) or your calendar (ics), or take back an "
+    "export's CSV (`englog import FILE`).",
+    no_args_is_help=True,
 )
 app.add_typer(import_app, name="import")
 

@@ -12,6 +12,7 @@ import typer
 
 from englog.cli._app import app, console, err, fail
 from englog.cli._remote import TokenOpt, UrlOpt, connect
+from englog.cli.import_cmd import import_app
 
 
 @app.command("export")
@@ -45,7 +46,7 @@ def _key(entry: Any) -> tuple[str, float, float]:
     return (str(get("title")), start.timestamp(), end.timestamp())
 
 
-@app.command("import")
+@import_app.command("csv")
 def import_entries(
     file: Annotated[Path, typer.Argument(help="A CSV file from `englog export`")],
     yes: Annotated[bool, typer.Option("--yes", help="Add without asking")] = False,
