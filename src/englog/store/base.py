@@ -31,8 +31,8 @@ from englog.domain.tasks import (
     TaskAttempt,
     TaskStatus,
 )
-from englog.domain.timer import RunningTimer
 from englog.errors import EnglogError
+from englog.store.calendar import CalendarStore
 from englog.store.projects import TagStore
 from englog.store.records import (
     Claim,
@@ -45,7 +45,6 @@ from englog.store.records import (
     ProgressReport,
     Session,
     TaskQuery,
-    UserSettings,
     WebSession,
     WorkerCredential,
     WorkerInfo,
@@ -81,7 +80,7 @@ class IdempotencyKeyReused(EnglogError):
         self.task_id = task_id
 
 
-class Store(TagStore, abc.ABC):
+class Store(TagStore, CalendarStore, abc.ABC):
     """Persistence for users, entries, tasks, workers and sessions.
 
     A backend is given its `QueuePolicy` (lease TTL, retry backoff, reassignment cap,
@@ -107,40 +106,8 @@ class Store(TagStore, abc.ABC):
         submissions and requeues are announced by its callers, so a backend that only
         one process can use has nothing to report and ignores the callback."""
 
-    # --- users: accounts and tokens are in `AccountStore` -------------------------
-    @abc.abstractmethod
-    async def get_user_settings(self, user_id: str) -> UserSettings | None:
-        """The user's zone and week start; None for an unknown user."""
-
-    @abc.abstractmethod
-    async def set_user_settings(
-        self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
-    ) -> UserSettings | None:
-        """Change what is given (None leaves a setting as it is); the settings after."""
-
-    @abc.abstractmethod
-    async def set_weekly_target(
-        self, user_id: str, hours: float | None, focus: float | None
-    ) -> UserSettings | None:
-        """Set (None: clear) the weekly target; the settings after, None for an unknown user."""
-
-    # --- the running timer (at most one per user) ----------------------------------
-    @abc.abstractmethod
-    async def get_timer(self, user_id: str) -> RunningTimer | None: ...
-
-    @abc.abstractmethod
-    async def swap_timer(
-        self,
-        user_id: str,
-        expected_id: str | None,
-        new: RunningTimer | None,
-        finished: EntryFields | None,
-        now: float,
-    ) -> tuple[bool, Entry | None]:
-        """In one transaction, only if the user's running timer is `expected_id` (None:
-        no timer runs): log `finished` (the old timer, ended) and make `new` the running
-        timer (None: none runs). (False, None) and nothing changed when another start or
-        stop came first; otherwise (True, the logged entry or None)."""
+    # --- users: accounts and tokens in `AccountStore`; zone, target, timer in
+    # `CalendarStore` -------------------------------------------------------------
 
     # --- entries (always scoped to one user) --------------------------------------
     @abc.abstractmethod

@@ -22,7 +22,6 @@ from englog.domain import Entry, EntryFields, NewTask, Task, TaskAttempt, TaskSt
 from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
-from englog.domain.timer import RunningTimer
 from englog.store import records
 from englog.store import sql as _sql
 from englog.store.accounts import Conflict, conflict_field
@@ -30,8 +29,8 @@ from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.postgres import attempts as _attempts
 from englog.store.postgres import entries as _entries
 from englog.store.postgres import tasks as _tasks
-from englog.store.postgres import timers as _timers
 from englog.store.postgres import workers as _workers
+from englog.store.postgres.calendar import PostgresCalendar
 from englog.store.postgres.listener import BACKEND_ERRORS, CONNECT_TIMEOUT_S, Listener
 from englog.store.postgres.schema import init_connection, migrate
 from englog.store.rows import (
@@ -42,7 +41,6 @@ from englog.store.rows import (
     worker_from_row,
 )
 from englog.store.sql import PENDING_BY_TYPE, numbered
-from englog.store.timers import Swap
 
 log = structlog.get_logger("englog.store.postgres")
 
@@ -50,7 +48,7 @@ POOL_SIZE = 10
 _DEFAULT_POLICY = QueuePolicy()
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresCalendar, Store):
     """`Store` on PostgreSQL; safe for several processes sharing one database."""
 
     def __init__(
@@ -174,36 +172,6 @@ class PostgresStore(Store):
             raise Conflict(field) from exc
         except BACKEND_ERRORS as exc:
             raise _translated(exc, "operation") from exc
-
-    async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
-        return _timers.settings_of(await self._fetchrow(_timers.SETTINGS, user_id))
-
-    async def set_user_settings(
-        self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
-    ) -> records.UserSettings | None:
-        row = await self._fetchrow(_timers.SET_ZONE, timezone, week_start, user_id)
-        return _timers.settings_of(row)
-
-    async def set_weekly_target(
-        self, user_id: str, hours: float | None, focus: float | None
-    ) -> records.UserSettings | None:
-        return _timers.settings_of(await self._fetchrow(_timers.SET_TARGET, hours, focus, user_id))
-
-    async def get_timer(self, user_id: str) -> RunningTimer | None:
-        async with self._tx() as conn:
-            return await _timers.get_timer(conn, user_id)
-
-    async def swap_timer(
-        self,
-        user_id: str,
-        expected_id: str | None,
-        new: RunningTimer | None,
-        finished: EntryFields | None,
-        now: float,
-    ) -> tuple[bool, Entry | None]:
-        async with self._tx() as conn:
-            swap = Swap(user_id, expected_id, new, finished)
-            return await _timers.swap(conn, swap, now)
 
     async def add_entries(
         self, user_id: str, entries: Sequence[EntryFields], now: float

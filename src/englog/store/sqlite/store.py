@@ -22,7 +22,6 @@ from englog.domain import Entry, EntryFields, NewTask, Task, TaskAttempt, TaskSt
 from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import ReportedResult, ResultDecision
-from englog.domain.timer import RunningTimer
 from englog.private_files import private_sqlite
 from englog.store import records
 from englog.store import sql as _sql
@@ -32,8 +31,8 @@ from englog.store.sql import PENDING_BY_TYPE
 from englog.store.sqlite import attempts as _attempts
 from englog.store.sqlite import entries as _entries
 from englog.store.sqlite import tasks as _tasks
-from englog.store.sqlite import timers as _timers
 from englog.store.sqlite import workers as _workers
+from englog.store.sqlite.calendar import SQLiteCalendar
 from englog.store.sqlite.rows import attempt, entry, session, task, worker
 from englog.store.sqlite.schema import (
     LOOKUP_BUSY_TIMEOUT_MS,
@@ -42,14 +41,13 @@ from englog.store.sqlite.schema import (
     migrate,
 )
 from englog.store.sqlite.writer import QUIET_S, GroupCommitWriter
-from englog.store.timers import Swap
 
 T = TypeVar("T")
 
 _DEFAULT_POLICY = QueuePolicy()
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteCalendar, Store):
     """`Store` on one SQLite file. `commits` and `write_operations` count writer
     transactions and the operations they carried (group commit makes them differ)."""
 
@@ -201,44 +199,6 @@ class SQLiteStore(Store):
                 raise Conflict(field) from exc
 
         return await self._write(write)
-
-    async def get_user_settings(self, user_id: str) -> records.UserSettings | None:
-        rows = await self._rows(_timers.SETTINGS, user_id)
-        return records.UserSettings(*rows[0]) if rows else None
-
-    async def set_user_settings(
-        self, user_id: str, *, timezone: str | None = None, week_start: str | None = None
-    ) -> records.UserSettings | None:
-        def change(conn: sqlite3.Connection) -> records.UserSettings | None:
-            conn.execute(
-                "UPDATE users SET timezone = COALESCE(?, timezone),"
-                " week_start = COALESCE(?, week_start) WHERE id = ?",
-                (timezone, week_start, user_id),
-            )
-            row = conn.execute(_timers.SETTINGS, (user_id,)).fetchone()
-            return None if row is None else records.UserSettings(*row)
-
-        return await self._write(change)
-
-    async def set_weekly_target(
-        self, user_id: str, hours: float | None, focus: float | None
-    ) -> records.UserSettings | None:
-        return await self._write(lambda conn: _timers.set_target(conn, user_id, hours, focus))
-
-    # --- the running timer ----------------------------------------------------------
-    async def get_timer(self, user_id: str) -> RunningTimer | None:
-        return await self._read(lambda conn: _timers.get_timer(conn, user_id))
-
-    async def swap_timer(
-        self,
-        user_id: str,
-        expected_id: str | None,
-        new: RunningTimer | None,
-        finished: EntryFields | None,
-        now: float,
-    ) -> tuple[bool, Entry | None]:
-        swap = Swap(user_id, expected_id, new, finished)
-        return await self._write(lambda conn: _timers.swap(conn, swap, now))
 
     # --- entries ----------------------------------------------------------------
     async def add_entries(
