@@ -123,6 +123,9 @@ def _durations(f: Facts) -> list[Fact]:
     found = [
         Fact("focus time", d, f.focus_minutes, phrases("focus", "deep")),
         Fact("meeting time", d, f.meeting_minutes, phrases("meeting")),
+        # Overlapping entries: the clock time actually worked, and what was counted twice.
+        Fact("clock time", d, f.clock_minutes, phrases("clock", "worked", "actually", "covered")),
+        Fact("overlapping time", d, f.overlap_minutes, phrases("overlap", "twice", "double")),
         Fact(
             "average per active day",
             d,

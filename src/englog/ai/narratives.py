@@ -50,6 +50,7 @@ def productivity(f: Facts) -> Narrative:
         f"{pct(f.focus_ratio)} focus work against {pct(f.meeting_share)} in meetings. "
         f"{pct(f.high_value_share)} of the time went to work rated high or critical. "
         + _top_line(f)
+        + overlap_note(f)
     )
     points = [
         f"{hours(f.total_minutes)} across {plural(f.entry_count, 'entry', 'entries')}, "
@@ -284,4 +285,15 @@ def weekly_summary(f: Facts, start: date, end: date) -> str:
             if f.busiest_day
             else ""
         )
+        + overlap_note(f)
+    )
+
+
+def overlap_note(f: Facts) -> str:
+    """Said when entries overlap: logged time counts them twice, the clock did not."""
+    if f.overlap_minutes < 1:
+        return ""
+    return (
+        f" Entries overlap by {hours(f.overlap_minutes)}, so the clock time you worked was "
+        f"{hours(f.clock_minutes)}."
     )

@@ -14,11 +14,12 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, tzinfo
 
 from englog.ai.analytics import Facts, minutes
 from englog.ai.references import guide
 from englog.ai.schemas import EntryPayload, InsightType
+from englog.domain.localtime import local_date, zone
 
 CHARS_PER_TOKEN = 3.5  # conservative for English text and JSON with small models
 INSTRUCTION_TOKENS = 1100  # system prompt, task text, the references and the JSON schema
@@ -166,34 +167,48 @@ def _group_line(name: str, group: Sequence[EntryPayload], ids: bool, titles: boo
     return line
 
 
-def _by_day_and_type(entry: EntryPayload) -> tuple[str, ...]:
-    return (f"{entry.start_time:%Y-%m-%d %a}", str(entry.type))
+def _by_day_and_type(tz: tzinfo) -> Callable[[EntryPayload], tuple[str, ...]]:
+    """Groups by the local day an entry starts on (the person's zone) and its type."""
+
+    def key(entry: EntryPayload) -> tuple[str, ...]:
+        return (f"{local_date(entry.start_time, tz):%Y-%m-%d %a}", str(entry.type))
+
+    return key
 
 
 def _by_type(entry: EntryPayload) -> tuple[str, ...]:
     return (str(entry.type),)
 
 
-def summary_lines(entries: Sequence[EntryPayload], budget: int) -> tuple[list[str], bool]:
+BY_DAY = "by the local day each entry starts on and its activity"
+BY_ACTIVITY = "by activity only (one line per activity type, days merged)"
+
+
+def summary_lines(
+    entries: Sequence[EntryPayload], budget: int, tz: tzinfo = UTC
+) -> tuple[list[str], bool, str]:
     """The most detailed summary of all entries that fits `budget` characters: by day
     and activity with ids and titles, then without titles, then without ids, then by
-    activity alone. Returns the lines and whether they carry the ids."""
+    activity alone. Returns the lines, whether they carry the ids, and how they are
+    grouped (so the prompt's header says exactly what follows)."""
+    by_day = _by_day_and_type(tz)
     levels = [
-        (_by_day_and_type, True, True),
-        (_by_day_and_type, True, False),
-        (_by_day_and_type, False, True),
-        (_by_day_and_type, False, False),
-        (_by_type, False, False),
+        (by_day, True, True, BY_DAY),
+        (by_day, True, False, BY_DAY),
+        (by_day, False, True, BY_DAY),
+        (by_day, False, False, BY_DAY),
+        (_by_type, False, False, BY_ACTIVITY),
     ]
     lines: list[str] = []
-    for key, ids, titles in levels:
+    for key, ids, titles, grouping in levels:
         lines = [
             _group_line(" ".join(name), group, ids, titles)
             for name, group in _groups(entries, key).items()
         ]
         if sum(len(line) + 1 for line in lines) <= budget:
-            return lines, ids
-    return lines, False  # the per-activity summary is at most 13 lines: always sent
+            return lines, ids, grouping
+    # the per-activity summary is at most 13 lines: always sent
+    return lines, False, BY_ACTIVITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,14 +219,14 @@ class EntryBlock:
     ids: frozenset[str]
 
 
-def entries_block(entries: Sequence[EntryPayload], budget: int) -> EntryBlock:
+def entries_block(entries: Sequence[EntryPayload], budget: int, tz: tzinfo = UTC) -> EntryBlock:
     """All entries line by line if they fit, else a summary of all of them plus the
     most valuable ones in full with what room is left."""
     full = [entry_line(e) for e in entries]
     if sum(len(line) + 1 for line in full) <= budget:
         ids = frozenset(e.id for e in entries if e.id)
         return EntryBlock("ENTRIES:\n" + "\n".join(full), len(entries), 0, ids)
-    summary, with_ids = summary_lines(entries, budget // 2)
+    summary, with_ids, grouping = summary_lines(entries, budget // 2, tz)
     room = budget - sum(len(line) + 1 for line in summary)
     shown: list[EntryPayload] = []
     for entry in sorted(entries, key=_priority):
@@ -224,8 +239,8 @@ def entries_block(entries: Sequence[EntryPayload], budget: int) -> EntryBlock:
     if with_ids:
         ids |= {e.id for e in entries if e.id}
     text = (
-        f"ENTRIES: {len(entries)} entries do not fit, so all of them are summarised by "
-        f"day and activity{' with their ids' if with_ids else ''}, and the {len(shown)} most "
+        f"ENTRIES: {len(entries)} entries do not fit, so all of them are summarised "
+        f"{grouping}{', with their ids' if with_ids else ''}, and the {len(shown)} most "
         "valuable are listed in full below.\n"
         "SUMMARY OF ALL ENTRIES:\n" + "\n".join(summary) + "\n"
         f"ENTRIES IN FULL ({len(shown)} of {len(entries)}):\n"
@@ -235,7 +250,15 @@ def entries_block(entries: Sequence[EntryPayload], budget: int) -> EntryBlock:
 
 
 def facts_block(facts: Facts) -> str:
-    return "FACTS (computed, exact):\n" + json.dumps(facts.as_dict(), separators=(",", ":"))
+    """The facts as JSON, under a header that says what their days and minutes are."""
+    period = f"{facts.period_start} to {facts.period_end}" if facts.period_start else "no period"
+    header = (
+        f"FACTS (computed, exact; {period}, local days in {facts.time_zone}; minutes are "
+        "counted on the day they were lived; daily_totals holds every day of the period, "
+        "zeros included; total_minutes counts overlapping entries each, clock_minutes "
+        "the time covered):\n"
+    )
+    return header + json.dumps(facts.as_dict(), separators=(",", ":"))
 
 
 LANGUAGES = {
@@ -258,7 +281,8 @@ def _assemble(
 ) -> Prompt:
     task += f"\nWrite in {LANGUAGES.get(language, language)}.\n{guide()}"
     fixed = facts_block(facts)
-    block = entries_block(entries, max(0, budget.chars_for_data() - len(fixed)))
+    tz = zone(facts.time_zone)
+    block = entries_block(entries, max(0, budget.chars_for_data() - len(fixed)), tz)
     user = f"{task}\n\n{fixed}\n\n{block.text}"
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
     return Prompt(messages, block.ids, block.in_full, block.summarised)
