@@ -252,12 +252,13 @@ def entries_block(entries: Sequence[EntryPayload], budget: int, tz: tzinfo = UTC
 def facts_block(facts: Facts) -> str:
     """The facts as JSON, under a header that says what their days and minutes are."""
     period = f"{facts.period_start} to {facts.period_end}" if facts.period_start else "no period"
-    header = (
-        f"FACTS (computed, exact; {period}, local days in {facts.time_zone}; minutes are "
-        "counted on the day they were lived; daily_totals holds every day of the period, "
-        "zeros included; total_minutes counts overlapping entries each, clock_minutes "
-        "the time covered):\n"
+    about = (
+        f"About the facts: {period}, local days in {facts.time_zone}; minutes are counted "
+        "on the day they were lived; daily_totals holds every day of the period, zeros "
+        "included; total_minutes counts overlapping entries each, clock_minutes the time "
+        "covered.\n"
     )
+    header = about + "FACTS (computed, exact):\n"
     return header + json.dumps(facts.as_dict(), separators=(",", ":"))
 
 
