@@ -14,12 +14,21 @@ batch's fingerprint. So:
   looked up and written in one store transaction (serialised per key on PostgreSQL).
 `§` cannot occur in a client's key (printable ASCII), so batch item keys never meet the
 keys of single submissions.
+
+An item may carry its own `idempotency_key` (`submit_items_once`): it is then stored
+exactly as `POST /v1/tasks` with that key and the item's body (without the key) would
+be, fingerprint included. That is what lets a client coalesce single submissions from
+many threads into one batch (`englog.client`'s `CoalescePolicy`) and keep each one's
+key: the item answers the same task whether it arrives in a batch, in another batch,
+or alone. Items without a key of their own take the header's `{key}§{i}` (or none).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import Request
 
@@ -55,3 +64,50 @@ async def submit_batch_once(
     first = await once(0)
     rest = await asyncio.gather(*(once(i) for i in range(1, len(tasks))))
     return [first, *rest]
+
+
+SINGLE_PATH = "/v1/tasks"
+
+
+def item_keys(keys: Sequence[str | None]) -> None:
+    """Check each item's own key (a 422 naming the first bad one)."""
+    for index, key in enumerate(keys):
+        if key is not None and not valid_key(key):
+            raise invalid(
+                f"body.tasks.{index}.idempotency_key",
+                f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+            )
+
+
+async def submit_items_once(
+    request: Request,
+    state: ServerState,
+    tasks: Sequence[NewTask],
+    keys: Sequence[str | None],
+    batch_key: str | None,
+) -> list[tuple[Task, bool]]:
+    """Each task of a batch whose items carry their own keys, in order, with whether
+    this request created it. An item's key gets the fingerprint of the single
+    submission it stands for; the others are keyed as in `submit_batch_once`."""
+    item_keys(keys)
+    if batch_key is not None and not valid_key(batch_key):
+        raise invalid(
+            f"header.{IDEMPOTENCY_HEADER}",
+            f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
+        )
+    raw: Any = json.loads(await request.body())
+    batch_print = None
+    if batch_key is not None:
+        batch_print = fingerprint(request.method, request.url.path, await request.body())
+
+    async def once(index: int) -> tuple[Task, bool]:
+        own = keys[index]
+        if own is not None:
+            single = {k: v for k, v in raw["tasks"][index].items() if k != "idempotency_key"}
+            single_print = fingerprint("POST", SINGLE_PATH, json.dumps(single).encode())
+            return await create(state, tasks[index], own, single_print)
+        if batch_key is None:
+            return await create(state, tasks[index], None, None)
+        return await create(state, tasks[index], f"{batch_key}{ITEM_SEPARATOR}{index}", batch_print)
+
+    return list(await asyncio.gather(*(once(i) for i in range(len(tasks)))))
