@@ -52,6 +52,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="tasks of the client pattern (section client)",
     )
     p.add_argument("--client-threads", type=int, default=8, help="its submitting threads")
+    p.add_argument(
+        "--client-linger-ms",
+        type=float,
+        default=0.0,
+        help="the client's coalescing linger (section client; also run without coalescing)",
+    )
     p.add_argument("--concurrency", type=int, default=32, help="englog worker concurrency")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument(
@@ -167,6 +173,10 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"\nclient pattern: submit {e['tasks']:g} from threads, then collect every result")
         print(f"{'tasks_per_s':<28}{e['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
               f"{client['englog_over_celery']['tasks_per_s']:>15}")  # fmt: skip
+        if "englog_uncoalesced" in client["median"]:
+            u = client["median"]["englog_uncoalesced"]
+            print(f"{'  without coalescing':<28}{u['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
+                  f"{client['englog_over_celery']['uncoalesced_tasks_per_s']:>15}")  # fmt: skip
     for section in ("postgres", "scaling", "backlog", "recovery", "profile"):
         if section in results:
             print(f"\n{section}: {json.dumps(results[section], indent=1)}")

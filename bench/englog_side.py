@@ -15,7 +15,8 @@ import httpx
 
 from bench.procs import BenchError, Service, clean_env, free_port, python, wait_until
 from englog.client import Client as EnglogClient
-from englog.client import ClientError, TaskHandle
+from englog.client import ClientError, CoalescePolicy, TaskHandle
+from englog.client.sync import DEFAULT_COALESCE
 
 WORKER_TOKEN = "bench-worker-token"
 ADMIN_TOKEN = "bench-admin-token"
@@ -103,8 +104,12 @@ class Englog:
         lease_ttl: float = 30.0,
         heartbeat: float = 5.0,
         profile_dir: Path | None = None,
+        coalesce: CoalescePolicy | None = DEFAULT_COALESCE,
     ) -> None:
         self.tmp = tmp
+        self.coalesce = coalesce
+        self._shared: EnglogClient | None = None
+        self._shared_lock = threading.Lock()
         self.profile_dir = profile_dir
         self.db_url = db_url or f"sqlite:///{tmp / 'bench.db'}"
         self.concurrency = concurrency
@@ -202,6 +207,16 @@ class Englog:
             c = self._local.api = EnglogClient(self.url, ADMIN_TOKEN, timeout=60)
         return c
 
+    def shared_api(self) -> EnglogClient:
+        """One client for every thread, as a program holds one: what lets `submit`
+        calls from its threads be coalesced (`self.coalesce`; None: each sent alone)."""
+        with self._shared_lock:
+            if self._shared is None:
+                self._shared = EnglogClient(
+                    self.url, ADMIN_TOKEN, timeout=60, coalesce=self.coalesce
+                )
+            return self._shared
+
     def client(self) -> httpx.Client:
         """Plain HTTP, for what is not the REST API (`/metrics`)."""
         c: httpx.Client | None = getattr(self._local, "client", None)
@@ -234,13 +249,13 @@ class Englog:
     def submit_for_result(self, i: int) -> TaskHandle[Any]:
         """One task through the client library (`Client.submit`, idempotency key and
         all), as a program that wants the result submits it."""
-        return self.api().submit("noop", {"i": i})
+        return self.shared_api().submit("noop", {"i": i})
 
     def collect_all(self, handles: list[TaskHandle[Any]], timeout: float) -> int:
         """Every result, with `Client.wait_all` (a few requests for many tasks)."""
         done = 0
         try:
-            for task in self.api().wait_all(handles, timeout=timeout):
+            for task in self.shared_api().wait_all(handles, timeout=timeout):
                 if task.status != "completed":
                     raise BenchError(f"englog task {task.task_id} ended {task.status}")
                 done += 1

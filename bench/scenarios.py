@@ -284,9 +284,12 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
     run starts both systems afresh (one worker each) and measures them in turn, the
     order swapped on every other run; medians and their ratio are reported."""
     from bench.celery_side import CeleryRedis
+    from englog.client import CoalescePolicy
 
+    linger = CoalescePolicy(linger_s=args.client_linger_ms / 1000)
     makers: dict[str, Callable[[Path], Any]] = {
-        "englog": lambda t: _englog(t, args),
+        "englog": lambda t: _englog(t, args, coalesce=linger),
+        "englog_uncoalesced": lambda t: _englog(t, args, coalesce=None),
         "celery": CeleryRedis,
     }
     runs: list[dict[str, dict[str, float]]] = []
@@ -310,5 +313,12 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
         name: {k: round(statistics.median(r[name][k] for r in runs), 2) for k in runs[0][name]}
         for name in makers
     }
-    ratio = round(median["englog"]["tasks_per_s"] / median["celery"]["tasks_per_s"], 2)
-    return {"runs": runs, "median": median, "englog_over_celery": {"tasks_per_s": ratio}}
+    celery = median["celery"]["tasks_per_s"]
+    ratio = round(median["englog"]["tasks_per_s"] / celery, 2)
+    alone = round(median["englog_uncoalesced"]["tasks_per_s"] / celery, 2)
+    return {
+        "runs": runs,
+        "median": median,
+        "englog_over_celery": {"tasks_per_s": ratio, "uncoalesced_tasks_per_s": alone},
+        "coalesce_linger_ms": args.client_linger_ms,
+    }

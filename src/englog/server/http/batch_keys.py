@@ -21,6 +21,8 @@ be, fingerprint included. That is what lets a client coalesce single submissions
 many threads into one batch (`englog.client`'s `CoalescePolicy`) and keep each one's
 key: the item answers the same task whether it arrives in a batch, in another batch,
 or alone. Items without a key of their own take the header's `{key}§{i}` (or none).
+The keyed items go in one store transaction (`Store.submit_keyed`): all or none, the
+new ones leased at once when a worker has room, as unkeyed submissions are.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ from englog.server.http.submission import (
     MAX_IDEMPOTENCY_KEY,
     create,
     fingerprint,
+    key_reused,
     valid_key,
 )
 from englog.server.state import ServerState
+from englog.store.base import IdempotencyKeyReused
+from englog.store.records import KeyedTask
 
 ITEM_SEPARATOR = "\u00a7"
 
@@ -99,15 +104,23 @@ async def submit_items_once(
     batch_print = None
     if batch_key is not None:
         batch_print = fingerprint(request.method, request.url.path, await request.body())
-
-    async def once(index: int) -> tuple[Task, bool]:
-        own = keys[index]
+    keyed: list[KeyedTask] = []
+    plain: list[NewTask] = []
+    for index, (task, own) in enumerate(zip(tasks, keys, strict=True)):
         if own is not None:
             single = {k: v for k, v in raw["tasks"][index].items() if k != "idempotency_key"}
             single_print = fingerprint("POST", SINGLE_PATH, json.dumps(single).encode())
-            return await create(state, tasks[index], own, single_print)
-        if batch_key is None:
-            return await create(state, tasks[index], None, None)
-        return await create(state, tasks[index], f"{batch_key}{ITEM_SEPARATOR}{index}", batch_print)
-
-    return list(await asyncio.gather(*(once(i) for i in range(len(tasks)))))
+            keyed.append(KeyedTask(task, own, single_print))
+        elif batch_key is not None and batch_print is not None:
+            keyed.append(KeyedTask(task, f"{batch_key}{ITEM_SEPARATOR}{index}", batch_print))
+        else:
+            plain.append(task)
+    try:
+        outcomes = iter(await state.queue.submit_keyed(keyed))
+    except IdempotencyKeyReused as exc:
+        raise key_reused(exc) from exc
+    others = iter(await state.queue.submit(plain) if plain else [])
+    return [
+        next(outcomes) if own is not None or batch_key is not None else (next(others), True)
+        for own in keys
+    ]

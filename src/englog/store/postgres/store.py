@@ -243,6 +243,20 @@ class PostgresStore(Store):
         async with self._tx() as conn:
             return await _tasks.submit_idempotent(conn, task, key, fingerprint, ttl_s, now)
 
+    async def submit_keyed(
+        self,
+        items: Sequence[records.KeyedTask],
+        ttl_s: float,
+        now: float,
+        claim: records.Claim | None = None,
+    ) -> tuple[list[tuple[Task, bool]], list[Task]]:
+        if not items:
+            return [], []
+        async with self._tx() as conn:
+            return await _tasks.submit_keyed(
+                conn, items, ttl_s, now, claim, self.policy.lease_ttl_s
+            )
+
     async def get_task(self, task_id: str, user_id: str | None = None) -> Task | None:
         if user_id is None:
             row = await self._fetchrow("SELECT * FROM tasks WHERE id = $1", task_id)
