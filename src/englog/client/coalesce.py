@@ -5,8 +5,11 @@ one HTTP request (and one server request's CPU) per group instead of one per tas
 How a group forms (no background thread): a submitter that finds no request of the
 client's in flight sends at once; submitters arriving meanwhile queue up, and when the
 request in flight returns, the oldest of them sends everything queued (up to
-`max_items`) in one request. A lone submitter is therefore never held back, unless
-`linger_s` > 0 asks it to wait that long for company (as Kafka's `linger.ms`). Each
+`max_items`) in one request. With `linger_s` > 0 (as Kafka's `linger.ms`) the sender
+first waits, at most that long, until as many submitters have queued as the largest
+recent group held (that estimate shrinks by one per request): with N threads
+submitting, groups of N instead of about N/2; a lone submitter lingers for nobody,
+and one left alone after a burst waits at most `linger_s` for a few requests. Each
 thread sends only requests that hold its own item, so no thread works for others
 after its task is in.
 
@@ -37,11 +40,12 @@ _UNSUPPORTED = frozenset({404, 405})
 
 @dataclass(frozen=True, slots=True)
 class CoalescePolicy:
-    """How single submissions are grouped. `linger_s`: how long the first of a group
-    waits for more (0: not at all; groups still form while a request is in flight);
+    """How single submissions are grouped. `linger_s`: the longest the first of a group
+    waits for the submitters recently seen (0: not at all; groups still form from
+    submissions made while a request is in flight);
     `max_items`: most items per request (the server takes 1,000)."""
 
-    linger_s: float = 0.0
+    linger_s: float = 0.002
     max_items: int = 256
 
     def __post_init__(self) -> None:
@@ -78,6 +82,9 @@ class Coalescer:
         self._lock = threading.Condition(threading.Lock())
         self._queue: list[_Item] = []
         self._busy = False  # a group (or a lone item) is in flight
+        # How many submitters to linger for: the largest recent group, shrinking by one
+        # per request, so a lone submitter soon lingers for nobody.
+        self._expected = 1
         self.enabled = True
         self.requests = 0  # requests sent through here, for tests and the bench
 
@@ -88,8 +95,8 @@ class Coalescer:
             self._queue.append(item)
             if not self._busy:
                 self._busy = item.lead = True
-            elif self.policy.linger_s and len(self._queue) >= self.policy.max_items:
-                self._lock.notify_all()  # a lingering leader has a full group
+            elif self.policy.linger_s and len(self._queue) >= self._expected:
+                self._lock.notify_all()  # a lingering leader has its group
         while True:
             if item.lead:
                 item.lead = False
@@ -123,7 +130,7 @@ class Coalescer:
         with self._lock:
             if self.policy.linger_s:
                 until = time.monotonic() + self.policy.linger_s
-                while len(self._queue) < self.policy.max_items:
+                while len(self._queue) < min(self._expected, self.policy.max_items):
                     left = until - time.monotonic()
                     if left <= 0:
                         break
@@ -131,6 +138,7 @@ class Coalescer:
             group = self._queue[: self.policy.max_items]
             del self._queue[: self.policy.max_items]
             self.requests += 1
+            self._expected = max(len(group), self._expected - 1)
         return group
 
     def _send_group(self, group: list[_Item]) -> None:
