@@ -55,8 +55,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--client-linger-ms",
         type=float,
-        default=0.0,
-        help="the client's coalescing linger (section client; also run without coalescing)",
+        default=None,
+        help="the client's coalescing linger (section client, which also runs englog"
+        " without coalescing); default: the client's own default",
     )
     p.add_argument("--concurrency", type=int, default=32, help="englog worker concurrency")
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")

@@ -285,8 +285,11 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
     order swapped on every other run; medians and their ratio are reported."""
     from bench.celery_side import CeleryRedis
     from englog.client import CoalescePolicy
+    from englog.client.sync import DEFAULT_COALESCE
 
-    linger = CoalescePolicy(linger_s=args.client_linger_ms / 1000)
+    linger = DEFAULT_COALESCE
+    if args.client_linger_ms is not None:
+        linger = CoalescePolicy(linger_s=args.client_linger_ms / 1000)
     makers: dict[str, Callable[[Path], Any]] = {
         "englog": lambda t: _englog(t, args, coalesce=linger),
         "englog_uncoalesced": lambda t: _englog(t, args, coalesce=None),
@@ -320,5 +323,5 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
         "runs": runs,
         "median": median,
         "englog_over_celery": {"tasks_per_s": ratio, "uncoalesced_tasks_per_s": alone},
-        "coalesce_linger_ms": args.client_linger_ms,
+        "coalesce_linger_ms": linger.linger_s * 1000,
     }
