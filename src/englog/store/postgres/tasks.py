@@ -13,7 +13,7 @@ import asyncpg
 from englog.domain.tasks import NewTask, Task, TaskAttempt, TaskStatus, check_transition
 from englog.domain.tokens import new_id
 from englog.store.base import IdempotencyKeyReused
-from englog.store.postgres.listener import notify
+from englog.store.postgres.listener import CHANNEL, notify
 from englog.store.records import Claim, KeyedTask, Lease, TaskQuery
 from englog.store.rows import attempt_from_row, task_from_row
 from englog.store.sql import TASK_INSERT_COLUMNS
@@ -33,6 +33,40 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[]
     AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
 ORDER BY t.n
 RETURNING *
+"""
+
+# `Store.submit_and_claim` in one statement, so in one round trip with no BEGIN or
+# COMMIT of its own (a statement outside a transaction block commits alone, as
+# durably): the tasks are inserted RUNNING for worker $10 (lease until $11, attempt
+# record opened) unless $10 is NULL or a PENDING task of their types ($12) already waits,
+# in which case they are inserted PENDING and the replicas notified. Four round trips
+# less than the same work statement by statement.
+_SUBMIT_AND_CLAIM = f"""
+WITH lease AS (
+    SELECT CASE WHEN $10::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($12::text[])
+            AND run_after <= $1 AND NOT cancel_requested
+    ) THEN $10::text END AS worker_id
+), inserted AS (
+    INSERT INTO tasks ({", ".join(TASK_INSERT_COLUMNS)})
+    SELECT t.id, t.user_id, t.type, t.payload::jsonb,
+        CASE WHEN lease.worker_id IS NULL THEN 'pending' ELSE 'running' END, t.priority, 1,
+        t.max_attempts, t.timeout_s, $1, $1, $1, t.metadata::jsonb, lease.worker_id,
+        CASE WHEN lease.worker_id IS NULL THEN NULL ELSE $11::float8 END,
+        CASE WHEN lease.worker_id IS NULL THEN NULL ELSE $1::float8 END
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
+        $8::float8[], $9::text[]) WITH ORDINALITY
+        AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
+    CROSS JOIN lease
+    ORDER BY t.n
+    RETURNING *
+), opened AS (
+    INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
+    SELECT id, 1, worker_id, $1 FROM inserted WHERE worker_id IS NOT NULL
+), announced AS (
+    SELECT pg_notify('{CHANNEL}', '') FROM lease WHERE lease.worker_id IS NULL
+)
+SELECT inserted.* FROM inserted LEFT JOIN announced ON true
 """
 
 # The status of those of $1 the user $2 may see (any, for NULL): `Store.task_statuses`.
@@ -121,6 +155,27 @@ async def insert_tasks(
             now,
         )
     return [task_from_row(row) for row in sorted(rows, key=lambda r: r["seq"])]
+
+
+def submit_and_claim_args(
+    tasks: Sequence[NewTask], now: float, lease: Lease | None
+) -> tuple[str, list[Any]]:
+    """`_SUBMIT_AND_CLAIM` and its arguments (`lease` None: insert PENDING)."""
+    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    return _SUBMIT_AND_CLAIM, [
+        now,
+        [new_id() for _ in tasks],
+        [t.user_id for t in tasks],
+        [t.type for t in tasks],
+        [json.dumps(t.payload) for t in tasks],
+        [t.priority for t in tasks],
+        [t.max_attempts for t in tasks],
+        [t.timeout_s for t in tasks],
+        [json.dumps(dict(t.metadata)) for t in tasks],
+        None if lease is None else lease.worker_id,
+        None if lease is None else lease.expires_at,
+        list({t.type for t in tasks}),
+    ]
 
 
 def _claim_order(row: Record) -> tuple[int, float, int]:
