@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from bench import scenarios
+from bench import scenarios, summary
 from bench.procs import REPO, BenchError
 
 SECTIONS = (
@@ -174,10 +174,11 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"\nclient pattern: submit {e['tasks']:g} from threads, then collect every result")
         print(f"{'tasks_per_s':<28}{e['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
               f"{client['englog_over_celery']['tasks_per_s']:>15}")  # fmt: skip
-        if "englog_uncoalesced" in client["median"]:
-            u = client["median"]["englog_uncoalesced"]
-            print(f"{'  without coalescing':<28}{u['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
-                  f"{client['englog_over_celery']['uncoalesced_tasks_per_s']:>15}")  # fmt: skip
+        for name, label in (("uncoalesced", "without coalescing"), ("plain_http", "plain HTTP")):
+            if f"englog_{name}" in client["median"]:
+                u = client["median"][f"englog_{name}"]
+                print(f"{'  ' + label:<28}{u['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
+                      f"{client['englog_over_celery'][name + '_tasks_per_s']:>15}")  # fmt: skip
     for section in ("postgres", "scaling", "backlog", "recovery", "profile"):
         if section in results:
             print(f"\n{section}: {json.dumps(results[section], indent=1)}")
@@ -219,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    results["summary"] = summary.figures(results)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    summary.print_summary(results["summary"])
     print(f"\nresults written to {args.out}")
     if failed:
         print(f"failed sections: {', '.join(failed)}", file=sys.stderr)

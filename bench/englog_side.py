@@ -7,6 +7,8 @@ import http.client
 import json
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -338,3 +340,41 @@ class TwoRequests:
 
     def roundtrip(self, i: int, timeout: float = 30.0) -> float:
         return self.englog.roundtrip_two_requests(i, timeout)
+
+
+class PlainHttp:
+    """The client pattern without englog's client library: one `POST /v1/tasks` per
+    task (an Idempotency-Key on each, as a careful program sends) over each thread's
+    keep-alive connection, then a long poll (`GET /v1/tasks/{id}?wait_s=`) per result
+    from as many threads: what any HTTP client in any language can do."""
+
+    name = "englog_plain_http"
+
+    def __init__(self, englog: Englog, threads: int = 8) -> None:
+        self.englog = englog
+        self.threads = threads
+
+    def start(self) -> None:
+        self.englog.start()
+
+    def stop(self) -> None:
+        self.englog.stop()
+
+    def submit_for_result(self, i: int) -> str:
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        task = {"type": "noop", "payload": {"i": i}}
+        status, body = self.englog.lean().call("POST", "/v1/tasks", task, key)
+        if status != 202:
+            raise BenchError(f"englog submit: {status} {str(body)[:200]}")
+        task_id: str = body["task_id"]
+        return task_id
+
+    def collect_all(self, handles: list[str], timeout: float) -> int:
+        started = time.perf_counter()
+
+        def one(task_id: str) -> int:
+            self.englog._polled(task_id, started, timeout, record=False)
+            return 1
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return sum(pool.map(one, handles))

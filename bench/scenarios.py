@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
-from bench.englog_side import Englog, TwoRequests
+from bench.englog_side import Englog, PlainHttp, TwoRequests
 from bench.procs import BenchError, RssSampler, mb, wait_until
 
 PG_BENCH_DB = "englog_bench"
@@ -125,7 +125,11 @@ def postgres(args: argparse.Namespace) -> dict[str, Any]:
     except Exception as exc:  # refused, auth, missing database: asyncpg has many kinds
         return {"skipped": f"no PostgreSQL at {args.pg_url}: {exc}"}
     print("  englog on PostgreSQL ...", flush=True)
-    return one_run(lambda t: Englog(t, db_url=url, concurrency=args.concurrency), args)
+    out = one_run(lambda t: Englog(t, db_url=url, concurrency=args.concurrency), args)
+    if "backlog" in args.sections:  # the deep backlog on PostgreSQL too, beside SQLite's
+        print("  backlog on PostgreSQL ...", flush=True)
+        out["backlog"] = backlog(argparse.Namespace(**{**vars(args), "db": "postgresql"}))
+    return out
 
 
 def scaling(args: argparse.Namespace) -> dict[str, Any]:
@@ -293,6 +297,7 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
     makers: dict[str, Callable[[Path], Any]] = {
         "englog": lambda t: _englog(t, args, coalesce=linger),
         "englog_uncoalesced": lambda t: _englog(t, args, coalesce=None),
+        "englog_plain_http": lambda t: PlainHttp(_englog(t, args), args.client_threads),
         "celery": CeleryRedis,
     }
     runs: list[dict[str, dict[str, float]]] = []
@@ -319,9 +324,14 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
     celery = median["celery"]["tasks_per_s"]
     ratio = round(median["englog"]["tasks_per_s"] / celery, 2)
     alone = round(median["englog_uncoalesced"]["tasks_per_s"] / celery, 2)
+    plain = round(median["englog_plain_http"]["tasks_per_s"] / celery, 2)
     return {
         "runs": runs,
         "median": median,
-        "englog_over_celery": {"tasks_per_s": ratio, "uncoalesced_tasks_per_s": alone},
+        "englog_over_celery": {
+            "tasks_per_s": ratio,
+            "uncoalesced_tasks_per_s": alone,
+            "plain_http_tasks_per_s": plain,
+        },
         "coalesce_linger_ms": linger.linger_s * 1000,
     }
