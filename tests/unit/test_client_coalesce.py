@@ -131,6 +131,19 @@ def test_a_refused_group_is_resent_item_by_item_so_each_caller_gets_its_own_answ
         assert "k3" in server.singles  # its group refused, then resent alone
 
 
+def test_a_payload_that_is_not_json_fails_only_its_own_caller() -> None:
+    server = Server()
+    with client_for(server) as client:
+        outcomes = at_once(
+            6,
+            lambda i: client.submit(
+                "noop", {"i": object() if i == 2 else i}, idempotency_key=f"k{i}"
+            ),
+        )
+    assert isinstance(outcomes[2], TypeError)
+    assert [o.id for i, o in enumerate(outcomes) if i != 2] == [f"t-k{i}" for i in (0, 1, 3, 4, 5)]
+
+
 def test_a_server_without_the_batch_route_turns_coalescing_off() -> None:
     server = Server(batch_status=404)
     with client_for(server) as client:

@@ -67,7 +67,7 @@ class _Item:
         self.lead = False  # this item's thread sends the next group
         self.alone = False  # the group was refused: send this item alone
         self.answer: TaskAccepted | TaskDetail | None = None
-        self.error: ClientError | None = None
+        self.error: BaseException | None = None
 
 
 Send = Callable[[_calls.Call[Any]], Any]
@@ -151,22 +151,26 @@ class Coalescer:
                 answers = [self._send(_calls.submit("/v1/tasks", group[0].body, group[0].key))]
             else:
                 answers = self._send(_calls.submit_items([(i.body, i.key) for i in group]))
-        except ApiError as exc:
-            if len(group) == 1:
-                group[0].error = exc
+        except ClientError as exc:
+            if len(group) == 1 or not isinstance(exc, ApiError):
+                for item in group:  # a transport failure: the same for every item
+                    item.error = exc
                 return
             if exc.status in _UNSUPPORTED:
                 self.enabled = False
             for item in group:
                 item.alone = True  # each learns its own fate from its own request
             return
-        except ClientError as exc:
+        except Exception as exc:  # e.g. a payload that is not JSON: nothing was sent
+            if len(group) == 1:
+                group[0].error = exc
+                return
             for item in group:
-                item.error = exc
+                item.alone = True  # only the item at fault fails, in its own thread
             return
-        except BaseException as exc:
-            error = ClientError(f"coalesced submission failed: {exc!r}")
-            for item in group:
+        except BaseException as exc:  # KeyboardInterrupt in the sending thread
+            error = ClientError(f"coalesced submission interrupted: {exc!r}")
+            for item in group[1:]:
                 item.error = error
             raise
         if len(answers) != len(group):
