@@ -60,6 +60,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         " without coalescing); default: the client's own default",
     )
     p.add_argument("--concurrency", type=int, default=32, help="englog worker concurrency")
+    p.add_argument(
+        "--englog-src",
+        type=Path,
+        default=None,
+        help="run englog's server and workers from this `src` directory (another checkout)",
+    )
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="section client: also run englog from this `src` (before/after, same run)",
+    )
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument(
         "--pg-url",
@@ -128,7 +140,10 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         for name in runs:
             if name == "englog":
                 make: Callable[[Path], Any] = lambda t: Englog(  # noqa: E731
-                    t, db_url=db and scenarios.fresh_pg(db), concurrency=args.concurrency
+                    t,
+                    db_url=db and scenarios.fresh_pg(db),
+                    concurrency=args.concurrency,
+                    src=args.englog_src,
                 )
             else:
                 make = CeleryRedis
@@ -174,7 +189,11 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"\nclient pattern: submit {e['tasks']:g} from threads, then collect every result")
         print(f"{'tasks_per_s':<28}{e['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
               f"{client['englog_over_celery']['tasks_per_s']:>15}")  # fmt: skip
-        for name, label in (("uncoalesced", "without coalescing"), ("plain_http", "plain HTTP")):
+        for name, label in (
+            ("uncoalesced", "without coalescing"),
+            ("plain_http", "plain HTTP"),
+            ("baseline", "baseline (--baseline-src)"),
+        ):
             if f"englog_{name}" in client["median"]:
                 u = client["median"][f"englog_{name}"]
                 print(f"{'  ' + label:<28}{u['tasks_per_s']:>12}{c['tasks_per_s']:>12}"

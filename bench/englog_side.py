@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 import uuid
@@ -107,8 +108,11 @@ class Englog:
         heartbeat: float = 5.0,
         profile_dir: Path | None = None,
         coalesce: CoalescePolicy | None = DEFAULT_COALESCE,
+        src: Path | None = None,
     ) -> None:
+        """`src`: run the server and workers from another tree's `src` (a baseline)."""
         self.tmp = tmp
+        self.src = src
         self.coalesce = coalesce
         self._shared: EnglogClient | None = None
         self._shared_lock = threading.Lock()
@@ -133,6 +137,12 @@ class Englog:
             return [python(), "-m", "englog"]
         return [python(), "-m", "bench.profiled", str(self.profile_dir / f"{role}.txt")]
 
+    def _env(self, **extra: str) -> dict[str, str]:
+        env = clean_env(**extra)
+        if self.src is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(self.src), env["PYTHONPATH"]])
+        return env
+
     def start_server(self) -> Service:
         args = [
             *self._python("server"), "server",
@@ -143,7 +153,7 @@ class Englog:
             "--heartbeat-interval", str(self.heartbeat),
             "--log-level", "warning",
         ]  # fmt: skip
-        env = clean_env(
+        env = self._env(
             ENGLOG_WORKER_TOKENS=WORKER_TOKEN, ENGLOG_ADMIN_TOKEN=ADMIN_TOKEN, **PLAINTEXT
         )
         self.server = Service("englog server", args, env, self.tmp / "server.log").start()
@@ -170,7 +180,7 @@ class Englog:
             "--health-listen", f"127.0.0.1:{self.health_ports.setdefault(worker_id, free_port())}",
             "--log-level", "warning",
         ]  # fmt: skip
-        env = clean_env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN, **PLAINTEXT)
+        env = self._env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN, **PLAINTEXT)
         log = self.tmp / f"worker-{worker_id}.log"
         worker = Service(f"englog worker {worker_id}", args, env, log).start()
         self.workers[worker_id] = worker

@@ -48,6 +48,9 @@ def fresh_pg(server_url: str) -> str:
 
 def _englog(tmp: Path, args: argparse.Namespace, **kwargs: Any) -> Englog:
     url = db_url(args)
+    kwargs.setdefault("src", args.englog_src)
+    if "db_url" in kwargs:  # a database made fresh by the caller
+        return Englog(tmp, concurrency=args.concurrency, **kwargs)
     return Englog(tmp, db_url=url and fresh_pg(url), concurrency=args.concurrency, **kwargs)
 
 
@@ -125,7 +128,7 @@ def postgres(args: argparse.Namespace) -> dict[str, Any]:
     except Exception as exc:  # refused, auth, missing database: asyncpg has many kinds
         return {"skipped": f"no PostgreSQL at {args.pg_url}: {exc}"}
     print("  englog on PostgreSQL ...", flush=True)
-    out = one_run(lambda t: Englog(t, db_url=url, concurrency=args.concurrency), args)
+    out = one_run(lambda t: _englog(t, args, db_url=url), args)
     if "backlog" in args.sections:  # the deep backlog on PostgreSQL too, beside SQLite's
         print("  backlog on PostgreSQL ...", flush=True)
         out["backlog"] = backlog(argparse.Namespace(**{**vars(args), "db": "postgresql"}))
@@ -300,6 +303,8 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
         "englog_plain_http": lambda t: PlainHttp(_englog(t, args), args.client_threads),
         "celery": CeleryRedis,
     }
+    if args.baseline_src is not None:  # before/after in the same run
+        makers["englog_baseline"] = lambda t: _englog(t, args, coalesce=None, src=args.baseline_src)
     runs: list[dict[str, dict[str, float]]] = []
     for i in range(args.runs):
         order = list(makers) if i % 2 == 0 else list(reversed(makers))
@@ -325,13 +330,16 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
     ratio = round(median["englog"]["tasks_per_s"] / celery, 2)
     alone = round(median["englog_uncoalesced"]["tasks_per_s"] / celery, 2)
     plain = round(median["englog_plain_http"]["tasks_per_s"] / celery, 2)
+    over = {
+        "tasks_per_s": ratio,
+        "uncoalesced_tasks_per_s": alone,
+        "plain_http_tasks_per_s": plain,
+    }
+    if "englog_baseline" in median:
+        over["baseline_tasks_per_s"] = round(median["englog_baseline"]["tasks_per_s"] / celery, 2)
     return {
         "runs": runs,
         "median": median,
-        "englog_over_celery": {
-            "tasks_per_s": ratio,
-            "uncoalesced_tasks_per_s": alone,
-            "plain_http_tasks_per_s": plain,
-        },
+        "englog_over_celery": over,
         "coalesce_linger_ms": linger.linger_s * 1000,
     }

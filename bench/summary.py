@@ -72,6 +72,7 @@ def figures(results: dict[str, Any]) -> list[Row]:
     for name, label in (
         ("englog", "englog.client"),
         ("englog_uncoalesced", "no coalescing"),
+        ("englog_baseline", "baseline tree"),
         ("englog_plain_http", "plain HTTP"),
     ):
         add(
