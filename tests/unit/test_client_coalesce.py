@@ -4,6 +4,7 @@ keys, handles and errors; a lone submitter is not held back."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from englog.client import (
+    AsyncClient,
     Client,
     ClientError,
     CoalescePolicy,
@@ -216,3 +218,63 @@ def test_waiting_submissions_and_coalesce_none_use_the_single_route() -> None:
 def test_bad_policies_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="coalesce"):
         CoalescePolicy(**kwargs)
+
+
+# --- AsyncClient: tasks on one event loop ---------------------------------------------
+
+
+class AsyncServer:
+    """`Server` for httpx.MockTransport's async handler: each request held `delay_s`."""
+
+    def __init__(self, delay_s: float = 0.02) -> None:
+        self.sync = Server(delay_s=0.0)
+        self.delay_s = delay_s
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(self.delay_s)
+        await request.aread()
+        return self.sync(request)
+
+
+def async_client_for(server: AsyncServer, coalesce: CoalescePolicy | None = DEFAULT) -> AsyncClient:
+    return AsyncClient(
+        "http://test",
+        "token",
+        retry=ONE_TRY,
+        transport=httpx.MockTransport(server),
+        coalesce=coalesce,
+    )
+
+
+async def test_async_tasks_share_requests_and_keep_their_keys_and_errors() -> None:
+    server = AsyncServer()
+    async with async_client_for(server) as client:
+        outcomes = await asyncio.gather(
+            *(
+                client.submit("noop", {"i": i, "bad": i == 4}, idempotency_key=f"k{i}")
+                for i in range(10)
+            ),
+            return_exceptions=True,
+        )
+    assert isinstance(outcomes[4], ValidationFailed)
+    assert [o.id for i, o in enumerate(outcomes) if i != 4] == [
+        f"t-k{i}" for i in range(10) if i != 4
+    ]
+    assert server.sync.batches  # some went together
+    assert client.coalescer is not None and client.coalescer.requests < 10
+
+
+async def test_a_lone_async_submission_goes_at_once_alone() -> None:
+    server = AsyncServer(delay_s=0.0)
+    async with async_client_for(server, CoalescePolicy(linger_s=0.5)) as client:
+        started = time.monotonic()
+        handle = await client.submit("noop", {}, idempotency_key="solo")
+        assert time.monotonic() - started < 0.25
+    assert handle.id == "t-solo" and server.sync.singles == ["solo"]
+
+
+async def test_async_coalesce_none_sends_each_alone() -> None:
+    server = AsyncServer()
+    async with async_client_for(server, coalesce=None) as client:
+        await asyncio.gather(*(client.submit("noop", {"i": i}) for i in range(4)))
+    assert len(server.sync.singles) == 4 and server.sync.batches == []

@@ -23,9 +23,11 @@ submission gets, and the items already created answer their task again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,3 +182,127 @@ class Coalescer:
             return
         for item, answer in zip(group, answers, strict=True):
             item.answer = answer
+
+
+class _AsyncItem:
+    """One queued submission of an asyncio program; `future` gets its outcome."""
+
+    __slots__ = ("alone", "body", "future", "key")
+
+    def __init__(self, body: dict[str, Any], key: str, future: asyncio.Future[Any]) -> None:
+        self.body = body
+        self.key = key
+        self.future = future
+        self.alone = False
+
+
+AsyncSend = Callable[[_calls.Call[Any]], Awaitable[Any]]
+
+
+class AsyncCoalescer:
+    """`Coalescer` for asyncio tasks on one event loop: the same grouping rule (a
+    submission finding nothing in flight goes at once; the ones made meanwhile go
+    together, after at most `linger_s` waiting for the recent group size), sent by one
+    sender task that lives while anything is queued."""
+
+    def __init__(self, policy: CoalescePolicy, send: AsyncSend) -> None:
+        self.policy = policy
+        self._send = send
+        self._queue: list[_AsyncItem] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self._expected = 1
+        self.enabled = True
+        self.requests = 0
+
+    async def submit(self, body: Mapping[str, Any], key: str | None) -> TaskAccepted | TaskDetail:
+        item = _AsyncItem(
+            dict(body), key or _calls.new_key(), asyncio.get_running_loop().create_future()
+        )
+        self._queue.append(item)
+        self._arrived.set()
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._serve())
+        answer = await asyncio.shield(item.future)
+        if item.alone:
+            answer = await self._send(_calls.submit("/v1/tasks", item.body, item.key))
+        result: TaskAccepted | TaskDetail = answer
+        return result
+
+    async def _serve(self) -> None:
+        try:
+            while self._queue:
+                group = await self._take()
+                await self._send_group(group)
+        finally:
+            self._sender = None
+            for item in self._queue:  # only when cancelled: nobody sends these now
+                if not item.future.done():
+                    item.future.set_exception(ClientError("coalesced submission cancelled"))
+            self._queue.clear()
+
+    async def _take(self) -> list[_AsyncItem]:
+        if self.policy.linger_s:
+            loop = asyncio.get_running_loop()
+            until = loop.time() + self.policy.linger_s
+            while len(self._queue) < min(self._expected, self.policy.max_items):
+                left = until - loop.time()
+                if left <= 0:
+                    break
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), left)
+        group = self._queue[: self.policy.max_items]
+        del self._queue[: self.policy.max_items]
+        self.requests += 1
+        self._expected = max(len(group), self._expected - 1)
+        return group
+
+    async def _send_group(self, group: list[_AsyncItem]) -> None:
+        def settle(item: _AsyncItem, value: Any = None, error: BaseException | None = None) -> None:
+            if item.future.done():
+                return
+            if error is None:
+                item.future.set_result(value)
+            else:
+                item.future.set_exception(error)
+
+        def alone() -> None:
+            for item in group:
+                item.alone = True
+                settle(item)
+
+        if not self.enabled:
+            return alone()
+        try:
+            if len(group) == 1:
+                answers = [
+                    await self._send(_calls.submit("/v1/tasks", group[0].body, group[0].key))
+                ]
+            else:
+                answers = await self._send(_calls.submit_items([(i.body, i.key) for i in group]))
+        except ClientError as exc:
+            if len(group) == 1 or not isinstance(exc, ApiError):
+                for item in group:
+                    settle(item, error=exc)
+                return None
+            if exc.status in _UNSUPPORTED:
+                self.enabled = False
+            return alone()
+        except Exception as exc:
+            if len(group) == 1:
+                settle(group[0], error=exc)
+                return None
+            return alone()
+        except BaseException as exc:  # cancelled: every waiting caller hears of it
+            for item in group:
+                settle(item, error=ClientError(f"coalesced submission interrupted: {exc!r}"))
+            raise
+        if len(answers) != len(group):
+            error = ApiError(200, "bad_answer", "batch answer does not match the items sent")
+            for item in group:
+                settle(item, error=error)
+            return None
+        for item, answer in zip(group, answers, strict=True):
+            settle(item, answer)
+        return None
