@@ -222,6 +222,7 @@ class AsyncCoalescer:
         self._queue.append(item)
         self._arrived.set()
         if self._sender is None:
+            self._arrived = asyncio.Event()  # of this loop (a client may outlive one)
             self._sender = asyncio.create_task(self._serve())
         answer = await asyncio.shield(item.future)
         if item.alone:
