@@ -75,7 +75,7 @@ async def submit_batch(
     Idempotency-Key, a retried batch creates its tasks once (see `batch_keys`). An item
     with its own `idempotency_key` is created once per key, as the single submission
     with that key would be (how the client coalesces submissions from many threads);
-    such a batch is group-committed per item rather than in one transaction."""
+    keyed batches are one store transaction too."""
     new_tasks: list[NewTask] = []
     total = 0
     await learn_types(state, [item.type for item in body.tasks])
