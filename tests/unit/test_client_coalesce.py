@@ -159,6 +159,34 @@ def test_a_server_without_the_batch_route_turns_coalescing_off() -> None:
             assert len(server.batches) == batches
 
 
+def test_a_server_refusing_item_keys_turns_coalescing_off() -> None:
+    """An englog older than item keys answers every keyed batch with a 422 naming the
+    unknown field: the items go alone, and later submissions too."""
+    server = Server()
+
+    def older(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/tasks/batch":
+            with server.lock:
+                server.batches.append([])
+            field = "body.tasks.0.idempotency_key"
+            detail = [{"field": field, "message": "Extra inputs are not permitted"}]
+            return httpx.Response(422, json={"error": "validation_error", "detail": detail})
+        return server(request)
+
+    transport = httpx.MockTransport(older)
+    with Client("http://test", "token", retry=ONE_TRY, transport=transport) as client:
+        for attempt in range(5):  # until a group forms
+            handles = at_once(
+                6,
+                lambda i, a=attempt: client.submit("noop", {"i": i}, idempotency_key=f"{a}-{i}"),
+            )
+            assert [h.id for h in handles] == [f"t-{attempt}-{i}" for i in range(6)]
+            if server.batches:
+                break
+        assert server.batches and client.coalescer is not None
+        assert not client.coalescer.enabled
+
+
 def test_a_transport_failure_reaches_every_caller_of_the_group() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         time.sleep(0.05)

@@ -40,6 +40,16 @@ from englog.client.models import TaskAccepted, TaskDetail
 _UNSUPPORTED = frozenset({404, 405})
 
 
+def _unsupported(exc: ApiError) -> bool:
+    """Does this refusal say the server has no batch route, or no item keys (an older
+    englog refuses the unknown field `idempotency_key` of every item)?"""
+    if exc.status in _UNSUPPORTED:
+        return True
+    return exc.status == 422 and any(
+        e.field.endswith(".idempotency_key") and "extra" in e.message.lower() for e in exc.errors
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CoalescePolicy:
     """How single submissions are grouped. `linger_s`: the longest the first of a group
@@ -158,7 +168,7 @@ class Coalescer:
                 for item in group:  # a transport failure: the same for every item
                     item.error = exc
                 return
-            if exc.status in _UNSUPPORTED:
+            if _unsupported(exc):
                 self.enabled = False
             for item in group:
                 item.alone = True  # each learns its own fate from its own request
@@ -287,7 +297,7 @@ class AsyncCoalescer:
                 for item in group:
                     settle(item, error=exc)
                 return None
-            if exc.status in _UNSUPPORTED:
+            if _unsupported(exc):
                 self.enabled = False
             return alone()
         except Exception as exc:
