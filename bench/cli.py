@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from bench import scenarios
+from bench import scenarios, summary
 from bench.procs import REPO, BenchError
 
 SECTIONS = (
@@ -52,7 +52,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="tasks of the client pattern (section client)",
     )
     p.add_argument("--client-threads", type=int, default=8, help="its submitting threads")
+    p.add_argument(
+        "--client-linger-ms",
+        type=float,
+        default=None,
+        help="the client's coalescing linger (section client, which also runs englog"
+        " without coalescing); default: the client's own default",
+    )
     p.add_argument("--concurrency", type=int, default=32, help="englog worker concurrency")
+    p.add_argument(
+        "--englog-src",
+        type=Path,
+        default=None,
+        help="run englog's server and workers from this `src` directory (another checkout)",
+    )
+    p.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="section client: also run englog from this `src` (before/after, same run)",
+    )
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument(
         "--pg-url",
@@ -121,7 +140,10 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         for name in runs:
             if name == "englog":
                 make: Callable[[Path], Any] = lambda t: Englog(  # noqa: E731
-                    t, db_url=db and scenarios.fresh_pg(db), concurrency=args.concurrency
+                    t,
+                    db_url=db and scenarios.fresh_pg(db),
+                    concurrency=args.concurrency,
+                    src=args.englog_src,
                 )
             else:
                 make = CeleryRedis
@@ -167,6 +189,15 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"\nclient pattern: submit {e['tasks']:g} from threads, then collect every result")
         print(f"{'tasks_per_s':<28}{e['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
               f"{client['englog_over_celery']['tasks_per_s']:>15}")  # fmt: skip
+        for name, label in (
+            ("uncoalesced", "without coalescing"),
+            ("plain_http", "plain HTTP"),
+            ("baseline", "baseline (--baseline-src)"),
+        ):
+            if f"englog_{name}" in client["median"]:
+                u = client["median"][f"englog_{name}"]
+                print(f"{'  ' + label:<28}{u['tasks_per_s']:>12}{c['tasks_per_s']:>12}"
+                      f"{client['englog_over_celery'][name + '_tasks_per_s']:>15}")  # fmt: skip
     for section in ("postgres", "scaling", "backlog", "recovery", "profile"):
         if section in results:
             print(f"\n{section}: {json.dumps(results[section], indent=1)}")
@@ -208,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    results["summary"] = summary.figures(results)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    summary.print_summary(results["summary"])
     print(f"\nresults written to {args.out}")
     if failed:
         print(f"failed sections: {', '.join(failed)}", file=sys.stderr)

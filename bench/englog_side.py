@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,8 @@ import httpx
 
 from bench.procs import BenchError, Service, clean_env, free_port, python, wait_until
 from englog.client import Client as EnglogClient
-from englog.client import ClientError, TaskHandle
+from englog.client import ClientError, CoalescePolicy, TaskHandle
+from englog.client.sync import DEFAULT_COALESCE
 
 WORKER_TOKEN = "bench-worker-token"
 ADMIN_TOKEN = "bench-admin-token"
@@ -103,8 +107,15 @@ class Englog:
         lease_ttl: float = 30.0,
         heartbeat: float = 5.0,
         profile_dir: Path | None = None,
+        coalesce: CoalescePolicy | None = DEFAULT_COALESCE,
+        src: Path | None = None,
     ) -> None:
+        """`src`: run the server and workers from another tree's `src` (a baseline)."""
         self.tmp = tmp
+        self.src = src
+        self.coalesce = coalesce
+        self._shared: EnglogClient | None = None
+        self._shared_lock = threading.Lock()
         self.profile_dir = profile_dir
         self.db_url = db_url or f"sqlite:///{tmp / 'bench.db'}"
         self.concurrency = concurrency
@@ -126,6 +137,12 @@ class Englog:
             return [python(), "-m", "englog"]
         return [python(), "-m", "bench.profiled", str(self.profile_dir / f"{role}.txt")]
 
+    def _env(self, **extra: str) -> dict[str, str]:
+        env = clean_env(**extra)
+        if self.src is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(self.src), env["PYTHONPATH"]])
+        return env
+
     def start_server(self) -> Service:
         args = [
             *self._python("server"), "server",
@@ -136,7 +153,7 @@ class Englog:
             "--heartbeat-interval", str(self.heartbeat),
             "--log-level", "warning",
         ]  # fmt: skip
-        env = clean_env(
+        env = self._env(
             ENGLOG_WORKER_TOKENS=WORKER_TOKEN, ENGLOG_ADMIN_TOKEN=ADMIN_TOKEN, **PLAINTEXT
         )
         self.server = Service("englog server", args, env, self.tmp / "server.log").start()
@@ -163,7 +180,7 @@ class Englog:
             "--health-listen", f"127.0.0.1:{self.health_ports.setdefault(worker_id, free_port())}",
             "--log-level", "warning",
         ]  # fmt: skip
-        env = clean_env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN, **PLAINTEXT)
+        env = self._env(ENGLOG_WORKER_TOKEN=WORKER_TOKEN, **PLAINTEXT)
         log = self.tmp / f"worker-{worker_id}.log"
         worker = Service(f"englog worker {worker_id}", args, env, log).start()
         self.workers[worker_id] = worker
@@ -202,6 +219,16 @@ class Englog:
             c = self._local.api = EnglogClient(self.url, ADMIN_TOKEN, timeout=60)
         return c
 
+    def shared_api(self) -> EnglogClient:
+        """One client for every thread, as a program holds one: what lets `submit`
+        calls from its threads be coalesced (`self.coalesce`; None: each sent alone)."""
+        with self._shared_lock:
+            if self._shared is None:
+                self._shared = EnglogClient(
+                    self.url, ADMIN_TOKEN, timeout=60, coalesce=self.coalesce
+                )
+            return self._shared
+
     def client(self) -> httpx.Client:
         """Plain HTTP, for what is not the REST API (`/metrics`)."""
         c: httpx.Client | None = getattr(self._local, "client", None)
@@ -234,13 +261,13 @@ class Englog:
     def submit_for_result(self, i: int) -> TaskHandle[Any]:
         """One task through the client library (`Client.submit`, idempotency key and
         all), as a program that wants the result submits it."""
-        return self.api().submit("noop", {"i": i})
+        return self.shared_api().submit("noop", {"i": i})
 
     def collect_all(self, handles: list[TaskHandle[Any]], timeout: float) -> int:
         """Every result, with `Client.wait_all` (a few requests for many tasks)."""
         done = 0
         try:
-            for task in self.api().wait_all(handles, timeout=timeout):
+            for task in self.shared_api().wait_all(handles, timeout=timeout):
                 if task.status != "completed":
                     raise BenchError(f"englog task {task.task_id} ended {task.status}")
                 done += 1
@@ -323,3 +350,41 @@ class TwoRequests:
 
     def roundtrip(self, i: int, timeout: float = 30.0) -> float:
         return self.englog.roundtrip_two_requests(i, timeout)
+
+
+class PlainHttp:
+    """The client pattern without englog's client library: one `POST /v1/tasks` per
+    task (an Idempotency-Key on each, as a careful program sends) over each thread's
+    keep-alive connection, then a long poll (`GET /v1/tasks/{id}?wait_s=`) per result
+    from as many threads: what any HTTP client in any language can do."""
+
+    name = "englog_plain_http"
+
+    def __init__(self, englog: Englog, threads: int = 8) -> None:
+        self.englog = englog
+        self.threads = threads
+
+    def start(self) -> None:
+        self.englog.start()
+
+    def stop(self) -> None:
+        self.englog.stop()
+
+    def submit_for_result(self, i: int) -> str:
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        task = {"type": "noop", "payload": {"i": i}}
+        status, body = self.englog.lean().call("POST", "/v1/tasks", task, key)
+        if status != 202:
+            raise BenchError(f"englog submit: {status} {str(body)[:200]}")
+        task_id: str = body["task_id"]
+        return task_id
+
+    def collect_all(self, handles: list[str], timeout: float) -> int:
+        started = time.perf_counter()
+
+        def one(task_id: str) -> int:
+            self.englog._polled(task_id, started, timeout, record=False)
+            return 1
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return sum(pool.map(one, handles))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import harness
-from bench.englog_side import Englog, TwoRequests
+from bench.englog_side import Englog, PlainHttp, TwoRequests
 from bench.procs import BenchError, RssSampler, mb, wait_until
 
 PG_BENCH_DB = "englog_bench"
@@ -48,6 +48,9 @@ def fresh_pg(server_url: str) -> str:
 
 def _englog(tmp: Path, args: argparse.Namespace, **kwargs: Any) -> Englog:
     url = db_url(args)
+    kwargs.setdefault("src", args.englog_src)
+    if "db_url" in kwargs:  # a database made fresh by the caller
+        return Englog(tmp, concurrency=args.concurrency, **kwargs)
     return Englog(tmp, db_url=url and fresh_pg(url), concurrency=args.concurrency, **kwargs)
 
 
@@ -125,7 +128,11 @@ def postgres(args: argparse.Namespace) -> dict[str, Any]:
     except Exception as exc:  # refused, auth, missing database: asyncpg has many kinds
         return {"skipped": f"no PostgreSQL at {args.pg_url}: {exc}"}
     print("  englog on PostgreSQL ...", flush=True)
-    return one_run(lambda t: Englog(t, db_url=url, concurrency=args.concurrency), args)
+    out = one_run(lambda t: _englog(t, args, db_url=url), args)
+    if "backlog" in args.sections:  # the deep backlog on PostgreSQL too, beside SQLite's
+        print("  backlog on PostgreSQL ...", flush=True)
+        out["backlog"] = backlog(argparse.Namespace(**{**vars(args), "db": "postgresql"}))
+    return out
 
 
 def scaling(args: argparse.Namespace) -> dict[str, Any]:
@@ -284,11 +291,20 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
     run starts both systems afresh (one worker each) and measures them in turn, the
     order swapped on every other run; medians and their ratio are reported."""
     from bench.celery_side import CeleryRedis
+    from englog.client import CoalescePolicy
+    from englog.client.sync import DEFAULT_COALESCE
 
+    linger = DEFAULT_COALESCE
+    if args.client_linger_ms is not None:
+        linger = CoalescePolicy(linger_s=args.client_linger_ms / 1000)
     makers: dict[str, Callable[[Path], Any]] = {
-        "englog": lambda t: _englog(t, args),
+        "englog": lambda t: _englog(t, args, coalesce=linger),
+        "englog_uncoalesced": lambda t: _englog(t, args, coalesce=None),
+        "englog_plain_http": lambda t: PlainHttp(_englog(t, args), args.client_threads),
         "celery": CeleryRedis,
     }
+    if args.baseline_src is not None:  # before/after in the same run
+        makers["englog_baseline"] = lambda t: _englog(t, args, coalesce=None, src=args.baseline_src)
     runs: list[dict[str, dict[str, float]]] = []
     for i in range(args.runs):
         order = list(makers) if i % 2 == 0 else list(reversed(makers))
@@ -310,5 +326,20 @@ def client_pattern(args: argparse.Namespace) -> dict[str, Any]:
         name: {k: round(statistics.median(r[name][k] for r in runs), 2) for k in runs[0][name]}
         for name in makers
     }
-    ratio = round(median["englog"]["tasks_per_s"] / median["celery"]["tasks_per_s"], 2)
-    return {"runs": runs, "median": median, "englog_over_celery": {"tasks_per_s": ratio}}
+    celery = median["celery"]["tasks_per_s"]
+    ratio = round(median["englog"]["tasks_per_s"] / celery, 2)
+    alone = round(median["englog_uncoalesced"]["tasks_per_s"] / celery, 2)
+    plain = round(median["englog_plain_http"]["tasks_per_s"] / celery, 2)
+    over = {
+        "tasks_per_s": ratio,
+        "uncoalesced_tasks_per_s": alone,
+        "plain_http_tasks_per_s": plain,
+    }
+    if "englog_baseline" in median:
+        over["baseline_tasks_per_s"] = round(median["englog_baseline"]["tasks_per_s"] / celery, 2)
+    return {
+        "runs": runs,
+        "median": median,
+        "englog_over_celery": over,
+        "coalesce_linger_ms": linger.linger_s * 1000,
+    }

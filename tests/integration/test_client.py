@@ -252,3 +252,26 @@ def test_client_models_match_the_servers_openapi(live: Live) -> None:
         ours = getattr(models, ours_name).model_json_schema()
         assert set(ours["properties"]) == set(server["properties"]), ours_name
         assert set(ours.get("required", ())) == set(server.get("required", ())), ours_name
+
+
+def test_submissions_from_many_threads_are_coalesced_end_to_end(live: Live) -> None:
+    """One client shared by 8 threads: fewer requests than tasks, every task its own
+    handle and result, and each key still names its task when resent alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with live.client() as shared, live.client(coalesce=None) as alone:
+        keys = [f"coalesced-{uuid.uuid4().hex}" for _ in range(80)]
+        with ThreadPoolExecutor(8) as pool:
+            handles = list(
+                pool.map(
+                    lambda i: shared.submit("noop", {"i": i}, idempotency_key=keys[i]), range(80)
+                )
+            )
+        assert shared.coalescer is not None and shared.coalescer.requests < 80
+        assert len({h.id for h in handles}) == 80
+        results = {t.task_id: t.result for t in shared.wait_all(handles, timeout=60)}
+        assert [results[h.id] for h in handles] == [{"i": i} for i in range(80)]
+        again = alone.submit("noop", {"i": 5}, idempotency_key=keys[5])
+        assert again.id == handles[5].id
+        with pytest.raises(ValidationFailed):
+            alone.submit("noop", {"i": 6, "other": True}, idempotency_key=keys[6])

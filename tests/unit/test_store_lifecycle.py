@@ -32,6 +32,7 @@ from englog.store import (
     open_store,
 )
 from englog.store.base import IdempotencyKeyReused
+from englog.store.records import KeyedTask
 
 T0 = 1_700_000_000.0
 TTL = 30.0
@@ -309,6 +310,65 @@ async def test_idempotency_key_returns_the_first_task_within_its_lifetime(store:
     )
     assert created and later.id != first.id
     assert len(await store.list_tasks(None)) == 4
+
+
+async def test_submit_keyed_is_one_all_or_nothing_transaction(store: Store) -> None:
+    """Many keyed submissions at once: each key answers as `submit_idempotent` would
+    (a known key replays its task), a key repeated in the batch answers its first
+    item's task, and one reused key stores nothing of the batch."""
+    [known], _ = await store.submit_keyed([KeyedTask(new(user_id="u1"), "k0", "fp0")], DAY, T0)
+    items = [
+        KeyedTask(new(user_id="u1", n=1), "k1", "fp1"),
+        KeyedTask(new(user_id="u1"), "k0", "fp0"),
+        KeyedTask(new(user_id="u1", n=1), "k1", "fp1"),
+        KeyedTask(new(user_id="u1", n=2), "k2", "fp2"),
+    ]
+    outcomes, leased = await store.submit_keyed(items, DAY, T0 + 1)
+    assert leased == []
+    assert [created for _, created in outcomes] == [True, False, False, True]
+    assert outcomes[1][0].id == known[0].id and outcomes[2][0].id == outcomes[0][0].id
+    assert [t.payload for t, _ in outcomes] == [{"n": 1}, {"n": 0}, {"n": 1}, {"n": 2}]
+    # The same keys one at a time answer the same tasks.
+    again, created = await store.submit_idempotent(new(user_id="u1", n=2), "k2", "fp2", DAY, T0)
+    assert (again.id, created) == (outcomes[3][0].id, False)
+    before = len(await store.list_tasks(None))
+    with pytest.raises(IdempotencyKeyReused) as err:
+        await store.submit_keyed(
+            [KeyedTask(new(user_id="u1"), "k3", "fp3"), KeyedTask(new(user_id="u1"), "k1", "x")],
+            DAY,
+            T0 + 2,
+        )
+    assert err.value.task_id == outcomes[0][0].id
+    with pytest.raises(IdempotencyKeyReused) as err:
+        await store.submit_keyed(
+            [KeyedTask(new(user_id="u1"), "k4", "a"), KeyedTask(new(user_id="u1"), "k4", "b")],
+            DAY,
+            T0 + 2,
+        )
+    assert err.value.task_id is None
+    assert len(await store.list_tasks(None)) == before  # neither batch stored anything
+    _, created = await store.submit_idempotent(new(user_id="u1"), "k3", "fp3", DAY, T0 + 3)
+    assert created
+
+
+async def test_submit_keyed_leases_new_tasks_that_fit_the_claim(store: Store) -> None:
+    [old], _ = await store.submit_keyed([KeyedTask(new(), "old", "fp")], DAY, T0)
+    claim = Claim("w1", {"noop": 2}, 2)
+    items = [KeyedTask(new(n=1), "a", "fa"), KeyedTask(new(), "old", "fp")]
+    outcomes, leased = await store.submit_keyed(items, DAY, T0 + 1, claim)
+    # A PENDING task of the type already waits: nothing jumps it.
+    assert leased == [] and outcomes[1][0].id == old[0].id
+    await claim_one(store, "w0", T0 + 1)
+    await claim_one(store, "w0", T0 + 1)
+    outcomes, leased = await store.submit_keyed(
+        [KeyedTask(new(n=3), "b", "fb"), KeyedTask(new(n=4), "c", "fc")], DAY, T0 + 2, claim
+    )
+    assert [t.id for t in leased] == [t.id for t, _ in outcomes]
+    for t, created in outcomes:
+        assert created and (t.status, t.worker_id, t.attempt) == (TaskStatus.RUNNING, "w1", 1)
+        [attempt] = await store.task_attempts(t.id)
+        assert attempt.worker_id == "w1"
+    assert {t.id for t in await store.running_tasks("w1")} == {t.id for t in leased}
 
 
 # --- readiness and retention ---------------------------------------------------------

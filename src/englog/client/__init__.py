@@ -13,6 +13,7 @@ docs/client.md has the full tour.
 from englog.client._calls import RetryPolicy
 from englog.client._people import token_with_password
 from englog.client.aio import AsyncClient, AsyncTaskHandle
+from englog.client.coalesce import CoalescePolicy
 from englog.client.config import Settings, config_path, read_config, resolve, write_config
 from englog.client.errors import (
     ApiError,
@@ -59,6 +60,7 @@ __all__ = [
     "AttemptView",
     "Client",
     "ClientError",
+    "CoalescePolicy",
     "ConfigError",
     "Conflict",
     "Entry",

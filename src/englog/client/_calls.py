@@ -332,8 +332,13 @@ def delete_entry(entry_id: str) -> Call[None]:
     return Call("DELETE", f"/v1/entries/{entry_id}", _nothing, resend=False)
 
 
+def new_key() -> str:
+    """An idempotency key for a submission the caller gave none."""
+    return uuid.uuid4().hex
+
+
 def _submission_headers(key: str | None, wait: float) -> dict[str, str]:
-    headers = {"Idempotency-Key": key or uuid.uuid4().hex}
+    headers = {"Idempotency-Key": key or new_key()}
     if wait >= 0.001:
         headers["Prefer"] = f"wait={min(wait, MAX_WAIT_S):.3f}"  # a plain decimal
     return headers
@@ -393,6 +398,13 @@ def submit_batch(items: Sequence[Mapping[str, Any]], key: str | None) -> Call[li
         json={"tasks": list(items)},
         headers={"Idempotency-Key": key or uuid.uuid4().hex},
     )
+
+
+def submit_items(items: Sequence[tuple[Mapping[str, Any], str]]) -> Call[list[TaskAccepted]]:
+    """Single submissions coalesced into one batch, each under its own key (the batch
+    item's `idempotency_key`): resent like them, and answered item by item."""
+    tasks = [{**body, "idempotency_key": key} for body, key in items]
+    return Call("POST", "/v1/tasks/batch", ACCEPTED_LIST, json={"tasks": tasks})
 
 
 def chunk_key(key: str | None, index: int, chunks: int) -> str | None:

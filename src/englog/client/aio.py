@@ -13,8 +13,9 @@ from typing import Any, Literal, TypeVar, cast, overload
 import httpx
 
 from englog.client import _calls
-from englog.client._calls import Call
+from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
 from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
+from englog.client.coalesce import AsyncCoalescer, CoalescePolicy
 from englog.client.errors import ApiError, ClientError
 from englog.client.models import (
     Entry,
@@ -29,6 +30,8 @@ from englog.client.models import (
 )
 from englog.client.periods import as_week
 from englog.client.sync import (
+    DEFAULT_COALESCE,
+    DEFAULT_TIMEOUT_S,
     ClientBase,
     DateLike,
     Handle,
@@ -74,7 +77,23 @@ class AsyncTaskHandle(Handle["AsyncClient", R]):
 
 class AsyncClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient]):
     """englog's REST API for asyncio programs; configured as `Client` is. Use with
-    `async with`, or `await aclose()`."""
+    `async with`, or `await aclose()`. `submit` calls from concurrent tasks are sent
+    together (`coalesce`), as `Client` does for threads."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        transport: httpx.AsyncBaseTransport | None = None,
+        coalesce: CoalescePolicy | None = DEFAULT_COALESCE,
+    ) -> None:
+        """`coalesce`: how `submit` calls made by concurrent tasks are grouped into
+        batch requests (see `englog.client.coalesce`); None sends each one alone."""
+        super().__init__(url, token, timeout=timeout, retry=retry, transport=transport)
+        self.coalescer = None if coalesce is None else AsyncCoalescer(coalesce, self.send)
 
     def _open(
         self, options: dict[str, Any], transport: httpx.AsyncBaseTransport | None
@@ -163,6 +182,10 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient]):
         wait: float = 0.0,
     ) -> AsyncTaskHandle[Any]:
         body = _calls.task_body(type, payload, priority, max_attempts, timeout_s)
+        if self.coalescer is not None and self.coalescer.enabled and wait < 0.001:
+            answer = await self.coalescer.submit(body, idempotency_key)
+            last = answer if isinstance(answer, TaskDetail) else None
+            return AsyncTaskHandle(self, answer.task_id, _any, last)
         return await self._submit("/v1/tasks", body, idempotency_key, wait, _any)
 
     async def _submit(

@@ -16,6 +16,7 @@ from englog.client import _calls, daily
 from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
 from englog.client._people import PeopleCalls
 from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
+from englog.client.coalesce import CoalescePolicy, Coalescer
 from englog.client.config import resolve
 from englog.client.errors import ApiError, ClientError, ConfigError
 from englog.client.models import (
@@ -38,6 +39,9 @@ C = TypeVar("C")
 X = TypeVar("X")  # an httpx transport
 H = TypeVar("H")  # an httpx client
 DEFAULT_TIMEOUT_S = 15.0
+# On by default: with no linger a lone submitter is sent at once, and groups form only
+# from submissions that arrive while one is in flight (docs/benchmarks.md, "Coalescing").
+DEFAULT_COALESCE = CoalescePolicy()
 NOT_LOGGED_IN = "no API token: run `englog login --url URL --token TOKEN` or set ENGLOG_TOKEN"
 TaskItem = tuple[str, Mapping[str, Any]] | Mapping[str, Any]
 DateLike = datetime | date
@@ -135,7 +139,23 @@ class Client(PeopleCalls, ClientBase[httpx.BaseTransport, httpx.Client]):
     """englog's REST API for programs. `url` and `token` default to ENGLOG_URL /
     ENGLOG_TOKEN, then to the file `englog login` saved. Use as a context manager, or
     call `close()`. Safe to share between threads (one connection per thread, see
-    `LeanTransport`; `transport` replaces it, e.g. with httpx.MockTransport in tests)."""
+    `LeanTransport`; `transport` replaces it, e.g. with httpx.MockTransport in tests).
+    `submit` calls from several threads at once are sent together (`coalesce`)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        transport: httpx.BaseTransport | None = None,
+        coalesce: CoalescePolicy | None = DEFAULT_COALESCE,
+    ) -> None:
+        """`coalesce`: how `submit` calls from many threads are grouped into batch
+        requests (see `englog.client.coalesce`); None sends each one alone."""
+        super().__init__(url, token, timeout=timeout, retry=retry, transport=transport)
+        self.coalescer = None if coalesce is None else Coalescer(coalesce, self.send)
 
     def _open(self, options: dict[str, Any], transport: httpx.BaseTransport | None) -> httpx.Client:
         return httpx.Client(**options, transport=transport or LeanTransport())
@@ -229,6 +249,10 @@ class Client(PeopleCalls, ClientBase[httpx.BaseTransport, httpx.Client]):
         never makes a second task. `wait` > 0 asks the server to hold the answer until
         the task finishes (at most 30 s); the handle then already knows it."""
         body = _calls.task_body(type, payload, priority, max_attempts, timeout_s)
+        if self.coalescer is not None and self.coalescer.enabled and wait < 0.001:
+            answer = self.coalescer.submit(body, idempotency_key)
+            last = answer if isinstance(answer, TaskDetail) else None
+            return TaskHandle(self, answer.task_id, _any, last)
         return self._submit("/v1/tasks", body, idempotency_key, wait, _any)
 
     def _submit(

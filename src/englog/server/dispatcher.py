@@ -26,6 +26,7 @@ from englog.domain.tasks import NewTask, Task
 from englog.server.metrics import UNKNOWN_RESULT_TYPE
 from englog.server.pending import PendingTasks
 from englog.store.base import Claim, Store
+from englog.store.records import KeyedTask
 
 log = structlog.get_logger("englog.server.dispatcher")
 
@@ -179,6 +180,35 @@ class Dispatcher:
         if any(t.id not in by_id for t in stored):
             self.notify()  # some stay PENDING (or an older task was leased instead)
         return [by_id.get(t.id, t) for t in stored]
+
+    async def submit_keyed(
+        self, items: Sequence[KeyedTask], ttl_s: float, now: float
+    ) -> list[tuple[Task, bool]]:
+        """`submit` for submissions under idempotency keys (`Store.submit_keyed`): the
+        new ones leased in the same transaction when a stream has a free slot for
+        them. Each item's (task as it stands after the commit, created)."""
+        types = {i.task.type for i in items}
+        stream = self._pick_stream(types)
+        claim: Claim | None = None
+        if stream is not None:
+            capacity = {t: n for t, n in stream.claimable().items() if t in types}
+            claim = Claim(stream.worker_id, capacity, min(stream.free_slots(), len(items)))
+            stream.reserved += claim.limit
+        try:
+            outcomes, leased = await self._store.submit_keyed(items, ttl_s, now, claim)
+        finally:
+            if stream is not None and claim is not None:
+                stream.reserved -= claim.limit
+        created = [t for t, new in outcomes if new]
+        self.pending.add(t.type for t in created)
+        if leased and stream is not None:
+            self.pending.remove(t.type for t in leased)
+            await self._push(stream, leased)
+            await asyncio.sleep(0)  # as in `submit`: the stream sends before the reply
+        by_id = {t.id: t for t in leased}
+        if len(leased) < len(created):
+            self.notify()
+        return [(by_id.get(t.id, t), new) for t, new in outcomes]
 
     def _pick_stream(self, types: set[str]) -> WorkerStream | None:
         """The least loaded open stream with a free slot for one of `types`, unless its

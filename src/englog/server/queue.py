@@ -35,7 +35,7 @@ from englog.server.pending import UNKNOWN_TYPE, PendingTasks
 from englog.server.settings import ServerSettings
 from englog.server.watch import TaskWatch
 from englog.store.base import Store
-from englog.store.records import Heartbeat, HeartbeatReply
+from englog.store.records import Heartbeat, HeartbeatReply, KeyedTask
 
 log = structlog.get_logger("englog.server.queue")
 
@@ -126,17 +126,19 @@ class TaskQueue:
                 )
 
     async def submit_once(self, task: NewTask, key: str, fingerprint: str) -> tuple[Task, bool]:
-        """`Store.submit_idempotent` within `idempotency_ttl_s`; (task, created).
-        Raises IdempotencyKeyReused for the same key with another fingerprint, and
-        TooManyTasks past the user's cap."""
-        await self._check_user_cap([task])
-        stored, created = await self._store.submit_idempotent(
-            task, key, fingerprint, self._settings.idempotency_ttl_s, self._clock()
-        )
-        if created:
-            self.pending.add([stored.type])
-            self.dispatcher.notify()
-        return stored, created
+        """One submission under an idempotency key within `idempotency_ttl_s`; (task,
+        created). Raises IdempotencyKeyReused for the same key with another fingerprint,
+        and TooManyTasks past the user's cap."""
+        [outcome] = await self.submit_keyed([KeyedTask(task, key, fingerprint)])
+        return outcome
+
+    async def submit_keyed(self, items: Sequence[KeyedTask]) -> list[tuple[Task, bool]]:
+        """Submissions under idempotency keys, in one transaction (all or nothing), the
+        new ones leased at once when a stream has room, like `submit`. TooManyTasks
+        past a user's cap (replays included: they are counted as they come)."""
+        await self._check_user_cap([item.task for item in items])
+        ttl_s = self._settings.idempotency_ttl_s
+        return await self.dispatcher.submit_keyed(items, ttl_s, self._clock())
 
     async def cancel(self, task_id: str, user_id: str | None) -> Cancellation | None:
         """Cancel a task of `user_id` (any task for None): a PENDING one at once, a

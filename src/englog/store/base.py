@@ -39,6 +39,7 @@ from englog.store.records import (
     EntryQuery,
     Heartbeat,
     HeartbeatReply,
+    KeyedTask,
     LostDeliveries,
     LostWorkers,
     MinuteCount,
@@ -72,9 +73,11 @@ class IdempotencyKeyReused(EnglogError):
     """An Idempotency-Key was used again, within its lifetime, for a different request.
     Not a StoreError: nothing is wrong with the store; the caller gets a 422."""
 
-    def __init__(self, key: str, task_id: str) -> None:
+    def __init__(self, key: str, task_id: str | None) -> None:
+        # No task id: the other request is an earlier item of the same batch.
+        where = "an earlier item of this batch" if task_id is None else f"task {task_id}"
         super().__init__(
-            f"Idempotency-Key {key!r} was already used for a different request (task {task_id})"
+            f"Idempotency-Key {key!r} was already used for a different request ({where})"
         )
         self.key = key
         self.task_id = task_id
@@ -154,6 +157,21 @@ class Store(TagStore, CalendarStore, abc.ABC):
           task as it is now, False).
         - A live entry with another fingerprint: raise IdempotencyKeyReused.
         Keys go when their task is pruned (`prune_finished`)."""
+
+    async def submit_keyed(
+        self, items: Sequence[KeyedTask], ttl_s: float, now: float, claim: Claim | None = None
+    ) -> tuple[list[tuple[Task, bool]], list[Task]]:
+        """`submit_idempotent` for each item, in one transaction where the store does
+        that well: all or nothing (IdempotencyKeyReused for any item stores none), and
+        a key repeated within `items` answers its first item's task. With `claim`, the
+        new tasks are inserted already leased when they fit it with nothing claimable
+        ahead of them (as `submit_and_claim`). Returns each item's (task, created) in
+        order, and the tasks leased. This default runs a transaction per item and
+        leases nothing; stores override it with one."""
+        outcomes = [
+            await self.submit_idempotent(i.task, i.key, i.fingerprint, ttl_s, now) for i in items
+        ]
+        return outcomes, []
 
     @abc.abstractmethod
     async def get_task(self, task_id: str, user_id: str | None = None) -> Task | None:

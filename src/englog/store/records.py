@@ -175,6 +175,16 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyedTask:
+    """A submission under an idempotency key (`Store.submit_keyed`): the key in the
+    task's user's scope and the fingerprint of the request that carried it."""
+
+    task: NewTask
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
     """Tasks inserted already RUNNING (`Store.submit_and_claim`) are leased to this
     worker until `expires_at`."""

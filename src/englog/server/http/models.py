@@ -192,7 +192,19 @@ class WaitRequest(BaseModel):
     )
 
 
+class BatchItem(TaskSubmit):
+    """A batch item; `idempotency_key` stores it as a single `POST /v1/tasks` with that
+    `Idempotency-Key` and the same body would be (see `batch_keys`)."""
+
+    idempotency_key: str | None = Field(
+        default=None,
+        description="This task's own Idempotency-Key (1 to 255 printable ASCII characters):"
+        " the item is created once per key, as `POST /v1/tasks` with the same key and body"
+        " would be, and a resent item (alone or in another batch) answers the same task.",
+    )
+
+
 class BatchSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tasks: list[TaskSubmit] = Field(min_length=1, max_length=MAX_BATCH)
+    tasks: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)

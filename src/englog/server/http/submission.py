@@ -194,13 +194,18 @@ async def create(
     try:
         stored, created = await state.queue.submit_once(task, key, request_print)
     except IdempotencyKeyReused as exc:
-        raise ApiError(
-            422,
-            "idempotency_key_reused",
-            f"{exc}; use a new key for a new request",
-            {"task_id": exc.task_id},
-        ) from exc
+        raise key_reused(exc) from exc
     return stored, created
+
+
+def key_reused(exc: IdempotencyKeyReused) -> ApiError:
+    """The 422 for a key that already names another request."""
+    return ApiError(
+        422,
+        "idempotency_key_reused",
+        f"{exc}; use a new key for a new request",
+        {"task_id": exc.task_id},
+    )
 
 
 async def accepted(

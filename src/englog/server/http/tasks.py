@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from englog.domain.tasks import NewTask, TaskStatus
 from englog.server.auth import CurrentPrincipal, State
-from englog.server.http.batch_keys import submit_batch_once
+from englog.server.http.batch_keys import submit_batch_once, submit_items_once
 from englog.server.http.errors import ApiError, not_found
 from englog.server.http.metrics import WAITED, api_metrics
 from englog.server.http.models import (
@@ -72,7 +72,10 @@ async def submit_batch(
     """Up to MAX_BATCH generic tasks in one store transaction: all are accepted or none
     (the first invalid task rejects the batch). One commit and one dispatcher wake-up
     instead of one per task is what makes bulk submission cheap. With an
-    Idempotency-Key, a retried batch creates its tasks once (see `batch_keys`)."""
+    Idempotency-Key, a retried batch creates its tasks once (see `batch_keys`). An item
+    with its own `idempotency_key` is created once per key, as the single submission
+    with that key would be (how the client coalesces submissions from many threads);
+    keyed batches are one store transaction too."""
     new_tasks: list[NewTask] = []
     total = 0
     await learn_types(state, [item.type for item in body.tasks])
@@ -86,7 +89,14 @@ async def submit_batch(
             413, "payload_too_large", f"the batch's payloads total {total} bytes; limit {limit}"
         )
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
+    own_keys = [item.idempotency_key for item in body.tasks]
+    if any(k is not None for k in own_keys):
+        outcomes = await submit_items_once(request, state, new_tasks, own_keys, key)
+        stored = [task for task, _ in outcomes]
+        created = [task for task, new in outcomes if new]
+        if not created:
+            response.headers["Idempotent-Replayed"] = "true"
+    elif key is None:
         stored = await state.queue.submit(new_tasks)
         created = stored
     else:

@@ -14,8 +14,8 @@ from englog.domain.fairness import OVERFETCH, fair_pick
 from englog.domain.tasks import NewTask, Task, TaskAttempt, TaskStatus, check_transition
 from englog.domain.tokens import new_id
 from englog.store.base import IdempotencyKeyReused
-from englog.store.postgres.listener import notify
-from englog.store.records import Claim, Lease, TaskQuery
+from englog.store.postgres.listener import CHANNEL, notify
+from englog.store.records import Claim, KeyedTask, Lease, TaskQuery
 from englog.store.rows import attempt_from_row, task_from_row
 from englog.store.sql import TASK_INSERT_COLUMNS
 
@@ -34,6 +34,40 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[]
     AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
 ORDER BY t.n
 RETURNING *
+"""
+
+# `Store.submit_and_claim` in one statement, so in one round trip with no BEGIN or
+# COMMIT of its own (a statement outside a transaction block commits alone, as
+# durably): the tasks are inserted RUNNING for worker $10 (lease until $11, attempt
+# record opened) unless $10 is NULL or a PENDING task of their types ($12) already waits,
+# in which case they are inserted PENDING and the replicas notified. Four round trips
+# less than the same work statement by statement.
+_SUBMIT_AND_CLAIM = f"""
+WITH lease AS (
+    SELECT CASE WHEN $10::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($12::text[])
+            AND run_after <= $1 AND NOT cancel_requested
+    ) THEN $10::text END AS worker_id
+), inserted AS (
+    INSERT INTO tasks ({", ".join(TASK_INSERT_COLUMNS)})
+    SELECT t.id, t.user_id, t.type, t.payload::jsonb,
+        CASE WHEN lease.worker_id IS NULL THEN 'pending' ELSE 'running' END, t.priority, 1,
+        t.max_attempts, t.timeout_s, $1, $1, $1, t.metadata::jsonb, lease.worker_id,
+        CASE WHEN lease.worker_id IS NULL THEN NULL ELSE $11::float8 END,
+        CASE WHEN lease.worker_id IS NULL THEN NULL ELSE $1::float8 END
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
+        $8::float8[], $9::text[]) WITH ORDINALITY
+        AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
+    CROSS JOIN lease
+    ORDER BY t.n
+    RETURNING *
+), opened AS (
+    INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
+    SELECT id, 1, worker_id, $1 FROM inserted WHERE worker_id IS NOT NULL
+), announced AS (
+    SELECT pg_notify('{CHANNEL}', '') FROM lease WHERE lease.worker_id IS NULL
+)
+SELECT inserted.* FROM inserted LEFT JOIN announced ON true
 """
 
 # The status of those of $1 the user $2 may see (any, for NULL): `Store.task_statuses`.
@@ -158,6 +192,27 @@ async def insert_tasks(
     return [task_from_row(row) for row in sorted(rows, key=lambda r: r["seq"])]
 
 
+def submit_and_claim_args(
+    tasks: Sequence[NewTask], now: float, lease: Lease | None
+) -> tuple[str, list[Any]]:
+    """`_SUBMIT_AND_CLAIM` and its arguments (`lease` None: insert PENDING)."""
+    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    return _SUBMIT_AND_CLAIM, [
+        now,
+        [new_id() for _ in tasks],
+        [t.user_id for t in tasks],
+        [t.type for t in tasks],
+        [json.dumps(t.payload) for t in tasks],
+        [t.priority for t in tasks],
+        [t.max_attempts for t in tasks],
+        [t.timeout_s for t in tasks],
+        [json.dumps(dict(t.metadata)) for t in tasks],
+        None if lease is None else lease.worker_id,
+        None if lease is None else lease.expires_at,
+        list({t.type for t in tasks}),
+    ]
+
+
 def _claim_order(row: Record) -> tuple[int, float, int]:
     return (-row["priority"], row["created_at"], row["seq"])
 
@@ -264,6 +319,101 @@ async def submit_idempotent(
         now,
     )
     return stored, True
+
+
+# Advisory locks on every key of a keyed submission, taken in one order so that two
+# batches sharing keys cannot deadlock (volatile functions run after the sort).
+_LOCK_KEYS = """
+SELECT pg_advisory_xact_lock(h) FROM (
+    SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h
+) s ORDER BY h
+"""
+_FIND_KEYS = """
+SELECT k.scope AS key_scope, k.key AS key_name, k.fingerprint,
+    k.created_at AS key_created_at, t.*
+FROM idempotency_keys k JOIN tasks t ON t.id = k.task_id
+WHERE (k.scope, k.key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+"""
+_SAVE_KEYS = """
+INSERT INTO idempotency_keys (scope, key, fingerprint, task_id, created_at)
+SELECT *, $5::float8 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint,
+    task_id = excluded.task_id, created_at = excluded.created_at
+"""
+
+
+def _lock_name(scope: str, key: str) -> str:
+    """The advisory lock of a key, as `submit_idempotent` names it."""
+    return f"{len(scope)}:{scope}:{key}"
+
+
+async def submit_keyed(
+    conn: asyncpg.Connection,
+    items: Sequence[KeyedTask],
+    ttl_s: float,
+    now: float,
+    claim: Claim | None,
+    lease_ttl_s: float,
+) -> tuple[list[tuple[Task, bool]], list[Task]]:
+    """`Store.submit_keyed` in a fixed number of statements whatever the item count:
+    lock the keys, look them all up, insert the new tasks (leased when they fit
+    `claim`), save their keys."""
+    scopes = [i.task.user_id or "" for i in items]
+    keys = [i.key for i in items]
+    await conn.execute(_LOCK_KEYS, [_lock_name(s, k) for s, k in zip(scopes, keys, strict=True)])
+    found = {
+        (row["key_scope"], row["key_name"]): row
+        for row in await conn.fetch(_FIND_KEYS, scopes, keys)
+        if row["key_created_at"] >= now - ttl_s
+    }
+    outcomes: list[tuple[Task, bool] | None] = []
+    fresh: dict[tuple[str, str], int] = {}
+    news: list[KeyedTask] = []
+    for scope, item in zip(scopes, items, strict=True):
+        row = found.get((scope, item.key))
+        if row is not None:
+            if row["fingerprint"] != item.fingerprint:
+                raise IdempotencyKeyReused(item.key, row["id"])
+            outcomes.append((task_from_row(row), False))
+        elif (scope, item.key) in fresh:
+            if news[fresh[scope, item.key]].fingerprint != item.fingerprint:
+                raise IdempotencyKeyReused(item.key, None)
+            outcomes.append(None)
+        else:
+            fresh[scope, item.key] = len(news)
+            news.append(item)
+            outcomes.append(None)
+    new_tasks = [n.task for n in news]
+    leased: list[Task] = []
+    stored: list[Task] = []
+    if new_tasks:
+        types = list({t.type for t in new_tasks})
+        if (
+            claim is not None
+            and claim.fits(new_tasks)
+            and not await conn.fetchval(ANY_CLAIMABLE, types, now)
+        ):
+            lease = Lease(claim.worker_id, now + lease_ttl_s)
+            stored = leased = await insert_tasks(conn, new_tasks, now, lease)
+        else:
+            stored = await insert_tasks(conn, new_tasks, now)
+        await conn.execute(
+            _SAVE_KEYS,
+            [n.task.user_id or "" for n in news],
+            [n.key for n in news],
+            [n.fingerprint for n in news],
+            [t.id for t in stored],
+            now,
+        )
+    answers: list[tuple[Task, bool]] = []
+    seen: set[int] = set()
+    for scope, item, outcome in zip(scopes, items, outcomes, strict=True):
+        if outcome is None:
+            index = fresh[scope, item.key]
+            outcome = (stored[index], index not in seen)
+            seen.add(index)
+        answers.append(outcome)
+    return answers, leased
 
 
 async def cancel(

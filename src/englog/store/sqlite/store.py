@@ -260,6 +260,22 @@ class SQLiteStore(SQLiteCalendar, Store):
             lambda conn: _tasks.submit_idempotent(conn, task, key, fingerprint, ttl_s, now)
         )
 
+    async def submit_keyed(
+        self,
+        items: Sequence[records.KeyedTask],
+        ttl_s: float,
+        now: float,
+        claim: records.Claim | None = None,
+    ) -> tuple[list[tuple[Task, bool]], list[Task]]:
+        items, lease_ttl = list(items), self.policy.lease_ttl_s
+        if claim is not None:
+            claim = records.Claim(
+                claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
+            )
+        return await self._write(
+            lambda conn: _tasks.submit_keyed(conn, items, ttl_s, now, claim, lease_ttl)
+        )
+
     async def get_task(self, task_id: str, user_id: str | None = None) -> Task | None:
         row = await self._lookup(lambda conn: _tasks.task_row(conn, task_id, user_id))
         return None if row is None else task(row)

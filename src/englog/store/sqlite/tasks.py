@@ -13,7 +13,7 @@ from englog.domain.fairness import OVERFETCH, fair_pick
 from englog.domain.tasks import NewTask, Task, TaskStatus, check_transition
 from englog.domain.tokens import new_id
 from englog.store.base import IdempotencyKeyReused
-from englog.store.records import Claim, Lease, ProgressReport, TaskQuery
+from englog.store.records import Claim, KeyedTask, Lease, ProgressReport, TaskQuery
 from englog.store.sql import TASK_INSERT_COLUMNS
 from englog.store.sqlite.rows import chunks, marks, task
 
@@ -216,6 +216,67 @@ def submit_idempotent(
         (scope, key, fingerprint, stored.id, now),
     )
     return stored, True
+
+
+def submit_keyed(
+    conn: sqlite3.Connection,
+    items: Sequence[KeyedTask],
+    ttl_s: float,
+    now: float,
+    claim: Claim | None,
+    lease_ttl_s: float,
+) -> tuple[list[tuple[Task, bool]], list[Task]]:
+    """`Store.submit_keyed`: every key looked up, then the new tasks inserted together
+    (already leased when they fit `claim`) and their keys with them."""
+    outcomes: list[tuple[Task, bool] | None] = []
+    fresh: dict[tuple[str, str], int] = {}  # (scope, key) -> index in `news`
+    news: list[KeyedTask] = []
+    for item in items:
+        scope = item.task.user_id or ""
+        if (scope, item.key) in fresh:
+            first = news[fresh[scope, item.key]]
+            if first.fingerprint != item.fingerprint:
+                raise IdempotencyKeyReused(item.key, None)
+            outcomes.append(None)
+            continue
+        found = conn.execute(
+            "SELECT k.fingerprint, k.created_at, t.* FROM idempotency_keys k"
+            " JOIN tasks t ON t.id = k.task_id WHERE k.scope = ? AND k.key = ?",
+            (scope, item.key),
+        ).fetchone()
+        if found is not None and found["created_at"] >= now - ttl_s:
+            if found["fingerprint"] != item.fingerprint:
+                raise IdempotencyKeyReused(item.key, found["id"])
+            outcomes.append((task(found), False))
+            continue
+        fresh[scope, item.key] = len(news)
+        news.append(item)
+        outcomes.append(None)
+    new_tasks = [n.task for n in news]
+    leased: list[Task] = []
+    if new_tasks and claim is not None and leasable_at_once(conn, new_tasks, claim, now):
+        stored = leased = insert_tasks(
+            conn, new_tasks, now, Lease(claim.worker_id, now + lease_ttl_s)
+        )
+    else:
+        stored = insert_tasks(conn, new_tasks, now) if new_tasks else []
+    conn.executemany(
+        "INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, task_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [
+            (n.task.user_id or "", n.key, n.fingerprint, t.id, now)
+            for n, t in zip(news, stored, strict=True)
+        ],
+    )
+    answers: list[tuple[Task, bool]] = []
+    seen: set[int] = set()
+    for item, outcome in zip(items, outcomes, strict=True):
+        if outcome is None:
+            index = fresh[item.task.user_id or "", item.key]
+            outcome = (stored[index], index not in seen)
+            seen.add(index)
+        answers.append(outcome)
+    return answers, leased
 
 
 def prune_finished(conn: sqlite3.Connection, finished_before: float, limit: int) -> int:
