@@ -33,6 +33,7 @@ from englog.store.postgres import workers as _workers
 from englog.store.postgres.calendar import PostgresCalendar
 from englog.store.postgres.listener import BACKEND_ERRORS, CONNECT_TIMEOUT_S, Listener
 from englog.store.postgres.schema import init_connection, migrate
+from englog.store.postgres.web_sessions import PostgresWebSessions
 from englog.store.rows import (
     attempt_from_row,
     entry_from_row,
@@ -48,7 +49,7 @@ POOL_SIZE = 10
 _DEFAULT_POLICY = QueuePolicy()
 
 
-class PostgresStore(PostgresCalendar, Store):
+class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
     """`Store` on PostgreSQL; safe for several processes sharing one database."""
 
     def __init__(
@@ -468,38 +469,12 @@ class PostgresStore(PostgresCalendar, Store):
         rows = await self._fetch(_FINISHED_BY_MINUTE, since, since, now)
         return {(r["minute"], r["status"]): r["n"] for r in rows}
 
-    # --- web sessions -------------------------------------------------------------------
-    async def create_web_session(self, session: records.WebSession) -> None:
-        await self._execute(
-            _CREATE_WEB_SESSION,
-            session.id_hash,
-            session.token_hash,
-            session.csrf,
-            session.created_at,
-            session.expires_at,
-        )
-
-    async def get_web_session(self, id_hash: str, now: float) -> records.WebSession | None:
-        row = await self._fetchrow(_WEB_SESSION, id_hash, now)
-        return None if row is None else records.WebSession(**dict(row))
-
-    async def delete_web_session(self, id_hash: str) -> bool:
-        return await self._execute(_DELETE_WEB_SESSION, id_hash) != "DELETE 0"
-
-    async def prune_web_sessions(self, now: float) -> int:
-        status = await self._execute(_PRUNE_WEB_SESSIONS, now)
-        return int(status.split()[-1])
-
     async def size_bytes(self) -> int | None:
         row = await self._fetchrow("SELECT pg_database_size(current_database()) AS n")
         return int(row["n"]) if row is not None else None
 
 
 _FINISHED_BY_MINUTE = numbered(_sql.FINISHED_BY_MINUTE)
-_CREATE_WEB_SESSION = numbered(_sql.CREATE_WEB_SESSION)
-_WEB_SESSION = numbered(_sql.WEB_SESSION)
-_DELETE_WEB_SESSION = numbered(_sql.DELETE_WEB_SESSION)
-_PRUNE_WEB_SESSIONS = numbered(_sql.PRUNE_WEB_SESSIONS)
 
 
 def _translated(exc: BaseException, what: str) -> StoreError:

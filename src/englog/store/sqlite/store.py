@@ -40,6 +40,7 @@ from englog.store.sqlite.schema import (
     in_read_transaction,
     migrate,
 )
+from englog.store.sqlite.web_sessions import SQLiteWebSessions
 from englog.store.sqlite.writer import QUIET_S, GroupCommitWriter
 
 T = TypeVar("T")
@@ -47,7 +48,7 @@ T = TypeVar("T")
 _DEFAULT_POLICY = QueuePolicy()
 
 
-class SQLiteStore(SQLiteCalendar, Store):
+class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
     """`Store` on one SQLite file. `commits` and `write_operations` count writer
     transactions and the operations they carried (group commit makes them differ)."""
 
@@ -461,33 +462,6 @@ class SQLiteStore(SQLiteCalendar, Store):
     async def _finished_by_minute(self, since: float, now: float) -> dict[tuple[int, str], int]:
         rows = await self._rows(_sql.FINISHED_BY_MINUTE, since, since, now)
         return {(r["minute"], r["status"]): r["n"] for r in rows}
-
-    # --- web sessions -------------------------------------------------------------------
-    async def create_web_session(self, session: records.WebSession) -> None:
-        values = (
-            session.id_hash,
-            session.token_hash,
-            session.csrf,
-            session.created_at,
-            session.expires_at,
-        )
-        await self._write(lambda conn: conn.execute(_sql.CREATE_WEB_SESSION, values))
-
-    async def get_web_session(self, id_hash: str, now: float) -> records.WebSession | None:
-        row = await self._lookup(
-            lambda conn: conn.execute(_sql.WEB_SESSION, (id_hash, now)).fetchone()
-        )
-        return None if row is None else records.WebSession(**dict(row))
-
-    async def delete_web_session(self, id_hash: str) -> bool:
-        return await self._write(
-            lambda conn: conn.execute(_sql.DELETE_WEB_SESSION, (id_hash,)).rowcount > 0
-        )
-
-    async def prune_web_sessions(self, now: float) -> int:
-        return await self._write(
-            lambda conn: conn.execute(_sql.PRUNE_WEB_SESSIONS, (now,)).rowcount
-        )
 
     async def size_bytes(self) -> int | None:
         """The file and its write-ahead log (a checkpoint moves bytes between them)."""
