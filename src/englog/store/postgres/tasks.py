@@ -383,28 +383,7 @@ async def submit_keyed(
             fresh[scope, item.key] = len(news)
             news.append(item)
             outcomes.append(None)
-    new_tasks = [n.task for n in news]
-    leased: list[Task] = []
-    stored: list[Task] = []
-    if new_tasks:
-        types = list({t.type for t in new_tasks})
-        if (
-            claim is not None
-            and claim.fits(new_tasks)
-            and not await conn.fetchval(ANY_CLAIMABLE, types, now)
-        ):
-            lease = Lease(claim.worker_id, now + lease_ttl_s)
-            stored = leased = await insert_tasks(conn, new_tasks, now, lease)
-        else:
-            stored = await insert_tasks(conn, new_tasks, now)
-        await conn.execute(
-            _SAVE_KEYS,
-            [n.task.user_id or "" for n in news],
-            [n.key for n in news],
-            [n.fingerprint for n in news],
-            [t.id for t in stored],
-            now,
-        )
+    stored, leased = await _insert_new(conn, news, now, claim, lease_ttl_s)
     answers: list[tuple[Task, bool]] = []
     seen: set[int] = set()
     for scope, item, outcome in zip(scopes, items, outcomes, strict=True):
@@ -414,6 +393,40 @@ async def submit_keyed(
             seen.add(index)
         answers.append(outcome)
     return answers, leased
+
+
+async def _insert_new(
+    conn: asyncpg.Connection,
+    news: Sequence[KeyedTask],
+    now: float,
+    claim: Claim | None,
+    lease_ttl_s: float,
+) -> tuple[list[Task], list[Task]]:
+    """The tasks of new keys, leased when they fit `claim` with nothing claimable of
+    their types ahead of them, and their keys saved: (stored, leased)."""
+    new_tasks = [n.task for n in news]
+    if not new_tasks:
+        return [], []
+    types = list({t.type for t in new_tasks})
+    leased: list[Task] = []
+    if (
+        claim is not None
+        and claim.fits(new_tasks)
+        and not await conn.fetchval(ANY_CLAIMABLE, types, now)
+    ):
+        lease = Lease(claim.worker_id, now + lease_ttl_s)
+        stored = leased = await insert_tasks(conn, new_tasks, now, lease)
+    else:
+        stored = await insert_tasks(conn, new_tasks, now)
+    await conn.execute(
+        _SAVE_KEYS,
+        [n.task.user_id or "" for n in news],
+        [n.key for n in news],
+        [n.fingerprint for n in news],
+        [t.id for t in stored],
+        now,
+    )
+    return stored, leased
 
 
 async def cancel(
