@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
 from englog.client import Client, NotFound
-from englog.domain.localtime import UnknownZone, today_in, zone
+from englog.domain.localtime import UnknownZone, today_in, zone, zone_or_default
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,4 @@ def calendar_of(client: Client) -> Calendar:
     except NotFound:
         local = datetime.now().astimezone().tzinfo
         return Calendar(machine_zone_name() or "local", local or zone("UTC"))
-    try:
-        return Calendar(me.timezone, zone(me.timezone), me.week_start)
-    except UnknownZone:
-        return Calendar("UTC", zone("UTC"), me.week_start)
+    return Calendar(*zone_or_default(me.timezone), me.week_start)

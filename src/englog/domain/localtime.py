@@ -32,6 +32,7 @@ __all__ = [
     "union_minutes",
     "week_containing",
     "zone",
+    "zone_or_default",
 ]
 
 DEFAULT_ZONE = "UTC"
@@ -94,6 +95,15 @@ def _known_zones() -> frozenset[str]:
         if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
     }
     return frozenset(names) | {"UTC"}
+
+
+def zone_or_default(name: str | None) -> tuple[str, tzinfo]:
+    """A stored zone's name and zone; UTC for one this machine's tz database no longer
+    has (a stored setting must never make a page or a report fail)."""
+    try:
+        return (name or DEFAULT_ZONE), zone(name)
+    except UnknownZone:
+        return DEFAULT_ZONE, UTC
 
 
 def check_zone(name: str) -> str:

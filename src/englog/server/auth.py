@@ -18,8 +18,9 @@ entries or another user's data.
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -86,14 +87,30 @@ def _unauthenticated(detail: str) -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+# Where a middleware that already resolved this request's token leaves the answer
+# (`EarlyAuth`), so the route does not look the same token up a second time.
+_RESOLVED = "englog_principal"
+
+
+def remember_principal(
+    scope: MutableMapping[str, Any], token: str, found: Principal | None
+) -> None:
+    scope.setdefault("state", {})[_RESOLVED] = (token, found)
+
+
 async def current_principal(
+    request: Request,
     state: Annotated[ServerState, Depends(server_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Resolve `Authorization: Bearer <token>` to a user or the admin; 401 otherwise."""
     if credentials is None:
         raise _unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    principal = await principal_for(state, credentials.credentials)
+    resolved = request.scope.get("state", {}).get(_RESOLVED)
+    if resolved is not None and resolved[0] == credentials.credentials:
+        principal = resolved[1]
+    else:
+        principal = await principal_for(state, credentials.credentials)
     if principal is None:
         raise _unauthenticated("invalid or unknown token")
     return principal

@@ -22,11 +22,7 @@ class Calendar:
 
     @classmethod
     def of(cls, settings: UserSettings) -> Calendar:
-        name = settings.zone_name
-        try:
-            tz = localtime.zone(name)
-        except localtime.UnknownZone:  # a zone since removed from this machine's tz database
-            name, tz = localtime.DEFAULT_ZONE, UTC
+        name, tz = localtime.zone_or_default(settings.zone_name)
         try:
             week_start = Weekday(settings.week_start)
         except ValueError:

@@ -25,8 +25,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from englog.errors import EnglogError
-from englog.server.auth import principal_for
+from englog.server.auth import principal_for, remember_principal
 from englog.server.http.errors import error_json
+from englog.server.http.limits import bearer_token
 from englog.server.http.models import MAX_BATCH
 from englog.server.state import ServerState
 from englog.store.base import StoreError
@@ -189,21 +190,14 @@ class EarlyAuth:
             detail = "missing bearer token (Authorization: Bearer <token>)"
         else:
             try:
-                known = await principal_for(self.state, token) is not None
+                principal = await principal_for(self.state, token)
             except StoreError:
-                known = True  # the route answers 503 (it cannot tell either)
+                principal, known = None, True  # the route answers 503 (it cannot tell either)
+            else:
+                known = principal is not None
+                remember_principal(scope, token, principal)
             if known:
                 await self.app(scope, receive, send)
                 return
             detail = "invalid or unknown token"
         await _refuse(scope, send, 401, "unauthenticated", detail, **{"WWW-Authenticate": "Bearer"})
-
-
-def bearer_token(scope: Scope) -> str | None:
-    """The token of `Authorization: Bearer <token>`, None without one."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
-    return None

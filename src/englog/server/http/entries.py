@@ -73,9 +73,13 @@ async def list_entries(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    _, tz = await zone_of(state, user.id)
-    start = range_start(parse_day_or_instant(from_, "query.from"), tz) if from_ else None
-    end = range_end(parse_day_or_instant(to, "query.to"), tz) if to else None
+    low = parse_day_or_instant(from_, "query.from") if from_ else None
+    high = parse_day_or_instant(to, "query.to") if to else None
+    # The zone is read only when a bound is a local day: instants need none.
+    days = [b for b in (low, high) if b is not None and not isinstance(b, datetime)]
+    tz = (await zone_of(state, user.id))[1] if days else UTC
+    start = range_start(low, tz) if low is not None else None
+    end = range_end(high, tz) if high is not None else None
     if start is not None and end is not None and end <= start:
         raise invalid("query.to", "to must be after from (a date includes its whole day)")
     query = EntryQuery(

@@ -138,7 +138,7 @@ class LimitsMiddleware:
 
     def caller(self, scope: Scope) -> Caller:
         """Who is asking, from what this process already knows (no I/O)."""
-        token = _bearer_token(scope)
+        token = bearer_token(scope)
         if token is None and scope["path"].startswith("/app"):
             # A browser: its signed-in session stands for its user (issue 22: 400
             # anonymous requests from one address made a signed-in user's page 429).
@@ -204,7 +204,8 @@ def _cookie(scope: Scope, name: str) -> str | None:
     return None
 
 
-def _bearer_token(scope: Scope) -> str | None:
+def bearer_token(scope: Scope) -> str | None:
+    """The token of `Authorization: Bearer <token>`, None without one."""
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")

@@ -65,8 +65,4 @@ async def settings_of(state: ServerState, user_id: str) -> UserSettings:
 
 async def zone_of(state: ServerState, user_id: str) -> tuple[str, tzinfo]:
     """The user's zone name and zone."""
-    name = (await settings_of(state, user_id)).zone_name
-    try:
-        return name, localtime.zone(name)
-    except localtime.UnknownZone:  # a zone removed from this machine's tz database
-        return localtime.DEFAULT_ZONE, UTC
+    return localtime.zone_or_default((await settings_of(state, user_id)).zone_name)
