@@ -10,24 +10,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from englog.domain.entries import EntryFields
 from englog.errors import EnglogError
 
-COLUMNS = (
-    "id",
-    "title",
-    "description",
-    "type",
-    "project",
-    "tags",
-    "start_time",
-    "end_time",
-    "value_rating",
-    "impact_level",
-    "created_at",
-    "updated_at",
-)
-# What a new entry is made of (the rest is the server's).
-ENTRY_FIELDS = COLUMNS[1:10]
+# What a new entry is made of (the rest is the server's): the REST body's fields, in order.
+ENTRY_FIELDS: tuple[str, ...] = tuple(EntryFields.model_fields)
+COLUMNS = ("id", *ENTRY_FIELDS, "created_at", "updated_at")
 
 
 class BadCsv(EnglogError, ValueError):

@@ -154,6 +154,21 @@ RUNNING_OF = (
 )
 
 
+def _task_columns(tasks: Sequence[NewTask]) -> list[list[Any]]:
+    """The new tasks' columns as arrays, in the order both insert statements take them
+    (`unnest` turns them back into rows: one round trip whatever the count)."""
+    return [
+        [new_id() for _ in tasks],
+        [t.user_id for t in tasks],
+        [t.type for t in tasks],
+        [json.dumps(t.payload) for t in tasks],
+        [t.priority for t in tasks],
+        [t.max_attempts for t in tasks],
+        [t.timeout_s for t in tasks],
+        [json.dumps(dict(t.metadata)) for t in tasks],
+    ]
+
+
 async def insert_tasks(
     conn: asyncpg.Connection, tasks: Sequence[NewTask], now: float, lease: Lease | None = None
 ) -> list[Task]:
@@ -167,14 +182,7 @@ async def insert_tasks(
     rows = await conn.fetch(
         _INSERT_TASKS,
         now,
-        [new_id() for _ in tasks],
-        [t.user_id for t in tasks],
-        [t.type for t in tasks],
-        [json.dumps(t.payload) for t in tasks],
-        [t.priority for t in tasks],
-        [t.max_attempts for t in tasks],
-        [t.timeout_s for t in tasks],
-        [json.dumps(dict(t.metadata)) for t in tasks],
+        *_task_columns(tasks),
         worker_id,
         expires,
         started,
@@ -199,14 +207,7 @@ def submit_and_claim_args(
     check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
     return _SUBMIT_AND_CLAIM, [
         now,
-        [new_id() for _ in tasks],
-        [t.user_id for t in tasks],
-        [t.type for t in tasks],
-        [json.dumps(t.payload) for t in tasks],
-        [t.priority for t in tasks],
-        [t.max_attempts for t in tasks],
-        [t.timeout_s for t in tasks],
-        [json.dumps(dict(t.metadata)) for t in tasks],
+        *_task_columns(tasks),
         None if lease is None else lease.worker_id,
         None if lease is None else lease.expires_at,
         list({t.type for t in tasks}),
