@@ -120,6 +120,9 @@ class ConnectionStats:
     reconnects: int
     health_failures: int
     connected_for_s: float | None
+    # Why the server cannot be reached, while it cannot (None once connected).
+    last_error: str | None = None
+    hint: str | None = None
 
 
 StateListener = Callable[[str], None]
@@ -141,6 +144,7 @@ class ConnectionManager:
         self._connected_at: float | None = None
         self._replace = asyncio.Event()
         self._listeners: list[StateListener] = []
+        self._last_error: tuple[str, str] | None = None  # (cause, hint) while unreachable
 
     # --- public ---------------------------------------------------------------------
     @property
@@ -168,6 +172,7 @@ class ConnectionManager:
             self.reconnects,
             self.health_failures,
             connected,
+            *(self._last_error or (None, None)),
         )
 
     def open(self) -> None:
@@ -215,6 +220,7 @@ class ConnectionManager:
                     self._connected_at = time.monotonic()
                     self._ready.set()
                     self._unready.clear()
+                    self._last_error = None
                     log.info("connected", server=self.settings.server, generation=self.generation)
             elif self._ready.is_set():
                 self._mark_unready()
@@ -253,12 +259,14 @@ class ConnectionManager:
             while not self._ready.is_set():
                 cause = await self._probe()
                 if cause is not None and not self._ready.is_set():
+                    hint = connection_hint(cause, uses_tls(self.settings))
+                    self._last_error = (cause, hint)
                     log.warning(
                         "cannot_reach_server",
                         server=self.settings.server,
                         tls=uses_tls(self.settings),
                         cause=cause,
-                        hint=connection_hint(cause, uses_tls(self.settings)),
+                        hint=hint,
                     )
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(EXPLAIN_EVERY_S):

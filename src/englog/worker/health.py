@@ -39,6 +39,10 @@ def health_body(s: WorkerStatus) -> dict[str, Any]:
             "server": {
                 "address": s.server,
                 "connection": s.connection,
+                # Why it cannot be reached, while it cannot: the cause gRPC gives and
+                # what to check (null once connected).
+                "last_error": s.connection_error,
+                "hint": s.connection_hint,
                 "reconnects": s.reconnects,
                 "registered": s.registered,
                 "stream_up": s.stream_up,

@@ -32,6 +32,8 @@ class WorkerStatus:
     worker_id: str
     server: str
     connection: str
+    connection_error: str | None
+    connection_hint: str | None
     reconnects: int
     registered: bool
     stream_up: bool

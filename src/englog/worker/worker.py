@@ -358,6 +358,8 @@ class Worker:
             worker_id=self.settings.worker_id,
             server=self.settings.server,
             connection=conn.state,
+            connection_error=conn.last_error,
+            connection_hint=conn.hint,
             reconnects=conn.reconnects,
             registered=self.session.registered.is_set(),
             stream_up=self.session.stream_up,
