@@ -25,7 +25,9 @@ from englog.client import (
     ServerUnreachable,
     TaskHandle,
     ValidationFailed,
+    _calls,
 )
+from englog.client.errors import RateLimited
 
 ONE_TRY = RetryPolicy(attempts=1)
 
@@ -306,3 +308,21 @@ async def test_async_coalesce_none_sends_each_alone() -> None:
     async with async_client_for(server, coalesce=None) as client:
         await asyncio.gather(*(client.submit("noop", {"i": i}) for i in range(4)))
     assert len(server.sync.singles) == 4 and server.sync.batches == []
+
+
+def _limited(code: str) -> RateLimited:
+    error = RateLimited(429, code, "refused")
+    error.retry_after = 5.0
+    return error
+
+
+def test_a_group_at_the_users_cap_is_split_at_once_not_resent_whole() -> None:
+    """A group larger than the room under `max_queued_per_user` would be refused for
+    ever: its items go alone (each waiting out its own 429). A request-rate 429 is
+    waited out by the group, as splitting it would only send more requests."""
+    group = _calls.submit_items([({"type": "noop"}, "k1"), ({"type": "noop"}, "k2")])
+    single = _calls.submit("/v1/tasks", {"type": "noop"}, "k1")
+    patient = RetryPolicy(attempts=10, total_s=60)
+    assert _calls.retry_delay(patient, group, _limited("too_many_tasks"), 1, 0.0) is None
+    assert _calls.retry_delay(patient, group, _limited("rate_limited"), 1, 0.0) == 5.0
+    assert _calls.retry_delay(patient, single, _limited("too_many_tasks"), 1, 0.0) == 5.0

@@ -77,6 +77,10 @@ class Call(Generic[T]):
     headers: Mapping[str, str] = field(default_factory=dict)
     resend: bool = True
     wait_s: float = 0.0
+    # A group of coalesced submissions refused at the user's cap on unfinished tasks
+    # (429 `too_many_tasks`) is not resent whole (a group larger than the room left
+    # would be refused for ever): its items go alone at once, each waiting out its own.
+    split_at_cap: bool = False
 
     def options(self, timeout: float) -> dict[str, Any]:
         """httpx.request keyword arguments."""
@@ -150,6 +154,8 @@ def transport_error(exc: httpx.HTTPError, url: str) -> errors.ClientError:
 
 
 def may_retry(exc: BaseException, call: Call[Any]) -> bool:
+    if isinstance(exc, errors.RateLimited) and call.split_at_cap:
+        return exc.code != "too_many_tasks"
     if isinstance(exc, errors.ServerUnreachable | errors.RateLimited):
         return True  # never reached the server, or refused before acting: always safe
     if not call.resend:
@@ -404,7 +410,7 @@ def submit_items(items: Sequence[tuple[Mapping[str, Any], str]]) -> Call[list[Ta
     """Single submissions coalesced into one batch, each under its own key (the batch
     item's `idempotency_key`): resent like them, and answered item by item."""
     tasks = [{**body, "idempotency_key": key} for body, key in items]
-    return Call("POST", "/v1/tasks/batch", ACCEPTED_LIST, json={"tasks": tasks})
+    return Call("POST", "/v1/tasks/batch", ACCEPTED_LIST, json={"tasks": tasks}, split_at_cap=True)
 
 
 def chunk_key(key: str | None, index: int, chunks: int) -> str | None:

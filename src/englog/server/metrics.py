@@ -68,6 +68,7 @@ class ServerMetrics:
     workers_lost: Counter = field(init=False)
     tasks_pruned: Counter = field(init=False)
     tasks_retried: Counter = field(init=False)
+    submissions_refused: Counter = field(init=False)
     streams: Gauge = field(init=False)
     claim_batch: Histogram = field(init=False)
     queue_wait: Histogram = field(init=False)
@@ -104,6 +105,12 @@ class ServerMetrics:
         self.tasks_retried = Counter(
             "englog_tasks_retried",
             "Failed or cancelled tasks submitted again (POST /v1/tasks/{id}/retry, web app)",
+            registry=r,
+        )
+        self.submissions_refused = Counter(
+            "englog_submissions_refused",
+            "Submissions refused at a bound (too_many_tasks: a user's max_queued_per_user)",
+            ["reason"],
             registry=r,
         )
         self.streams = Gauge("englog_worker_streams", "Open worker streams", registry=r)

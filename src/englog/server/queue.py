@@ -39,6 +39,8 @@ from englog.store.records import Heartbeat, HeartbeatReply, KeyedTask
 
 log = structlog.get_logger("englog.server.queue")
 
+REFUSAL_LOG_EVERY_S = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class Cancellation:
@@ -82,6 +84,8 @@ class TaskQueue:
         self._clock = clock
         self.pending = PendingTasks()
         self.dispatcher = Dispatcher(store, clock, pending=self.pending)
+        self.refused_at_cap = 0  # submissions refused by max_queued_per_user, since start
+        self._refusals_unlogged: dict[str, tuple[float, int]] = {}  # user -> (logged at, n)
 
     def connected_workers(self) -> dict[str, frozenset[str]]:
         """worker id -> capabilities of the workers with an open task stream here."""
@@ -120,10 +124,30 @@ class TaskQueue:
         for user_id, adding in per_user.items():
             held = await self._store.unfinished_count(user_id)
             if held + adding > cap:
+                self._refused(user_id, held, cap)
                 raise TooManyTasks(
                     f"{held} of your tasks are unfinished; at most {cap} may be pending or"
                     " running at once: wait for some to finish"
                 )
+
+    def _refused(self, user_id: str, held: int, cap: int) -> None:
+        """Count a refusal at the cap; log it at most once per user every
+        REFUSAL_LOG_EVERY_S (a submitter at its bound retries: one line, not a flood)."""
+        self.refused_at_cap += 1
+        self._metrics.submissions_refused.labels("too_many_tasks").inc()
+        now = self._clock()
+        logged_at, since = self._refusals_unlogged.get(user_id, (float("-inf"), 0))
+        if now - logged_at < REFUSAL_LOG_EVERY_S:
+            self._refusals_unlogged[user_id] = (logged_at, since + 1)
+            return
+        self._refusals_unlogged[user_id] = (now, 0)
+        log.warning(
+            "submission_refused_at_cap",
+            user_id=user_id,
+            unfinished=held,
+            max_queued_per_user=cap,
+            refused_since_last_line=since,
+        )
 
     async def submit_once(self, task: NewTask, key: str, fingerprint: str) -> tuple[Task, bool]:
         """One submission under an idempotency key within `idempotency_ttl_s`; (task,

@@ -120,10 +120,16 @@ async def _on_store_error(_: Request, exc: Exception) -> JSONResponse:
     return store_failure(exc)
 
 
-async def _on_too_many_tasks(_: Request, exc: Exception) -> JSONResponse:
+def too_many_tasks(exc: TooManyTasks) -> JSONResponse:
+    """The 429 of a user at `max_queued_per_user` (the route's and the fast path's)."""
     response = error_json(429, "too_many_tasks", str(exc))
     response.headers["Retry-After"] = "5"
     return response
+
+
+async def _on_too_many_tasks(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TooManyTasks)
+    return too_many_tasks(exc)
 
 
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:

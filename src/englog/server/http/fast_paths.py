@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from englog.server.auth import Principal, principal_for
-from englog.server.http.errors import ApiError, store_failure
+from englog.server.http.errors import ApiError, store_failure, too_many_tasks
 from englog.server.http.metrics import WAITED, ApiMetrics
 from englog.server.http.models import MAX_WAIT_S, TaskSubmit, task_detail_json
 from englog.server.http.submission import (
@@ -34,6 +34,7 @@ from englog.server.http.submission import (
     valid_key,
 )
 from englog.server.http.waiting import find_task
+from englog.server.queue import TooManyTasks
 from englog.server.state import ServerState
 from englog.store.base import StoreError
 
@@ -107,6 +108,9 @@ class FastSubmit:
             return False
         except StoreError as exc:
             await store_failure(exc)(scope, _no_body, send)
+            return True
+        except TooManyTasks as exc:  # answered here: the refusal is counted once
+            await too_many_tasks(exc)(scope, _no_body, send)
             return True
         if created:
             self.metrics.submitted.labels(stored.type).inc()

@@ -42,6 +42,11 @@ async def health(state: State) -> JSONResponse:
         body.update(status="unhealthy", reason=f"store: {exc}")
         return JSONResponse(body, status_code=503)
     body["pending_tasks"] = state.queue.pending.total
+    # A queue at its bound is visible here, not only in the submitters' 429s.
+    body["queue_bound"] = {
+        "max_queued_per_user": state.settings.max_queued_per_user,
+        "refused_submissions": state.queue.refused_at_cap,
+    }
     return JSONResponse(body)
 
 
