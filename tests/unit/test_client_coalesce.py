@@ -26,6 +26,7 @@ from englog.client import (
     TaskHandle,
     ValidationFailed,
     _calls,
+    _retry,
 )
 from englog.client.errors import RateLimited
 
@@ -323,6 +324,6 @@ def test_a_group_at_the_users_cap_is_split_at_once_not_resent_whole() -> None:
     group = _calls.submit_items([({"type": "noop"}, "k1"), ({"type": "noop"}, "k2")])
     single = _calls.submit("/v1/tasks", {"type": "noop"}, "k1")
     patient = RetryPolicy(attempts=10, total_s=60)
-    assert _calls.retry_delay(patient, group, _limited("too_many_tasks"), 1, 0.0) is None
-    assert _calls.retry_delay(patient, group, _limited("rate_limited"), 1, 0.0) == 5.0
-    assert _calls.retry_delay(patient, single, _limited("too_many_tasks"), 1, 0.0) == 5.0
+    assert _retry.retry_delay(patient, group, _limited("too_many_tasks"), 1, 0.0) is None
+    assert _retry.retry_delay(patient, group, _limited("rate_limited"), 1, 0.0) == 5.0
+    assert _retry.retry_delay(patient, single, _limited("too_many_tasks"), 1, 0.0) == 5.0

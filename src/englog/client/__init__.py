@@ -10,8 +10,8 @@ Every error is an `englog.errors.EnglogError` (see `englog.client.errors` for th
 docs/client.md has the full tour.
 """
 
-from englog.client._calls import RetryPolicy
 from englog.client._people import token_with_password
+from englog.client._retry import RetryPolicy
 from englog.client.aio import AsyncClient, AsyncTaskHandle
 from englog.client.coalesce import CoalescePolicy
 from englog.client.config import Settings, config_path, read_config, resolve, write_config

@@ -13,7 +13,8 @@ from typing import Any, Literal, TypeVar, cast, overload
 import httpx
 
 from englog.client import _calls
-from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
+from englog.client._calls import Call
+from englog.client._retry import DEFAULT_RETRY, Attempts, RetryPolicy
 from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
 from englog.client.coalesce import AsyncCoalescer, CoalescePolicy
 from englog.client.errors import ApiError, ClientError
@@ -111,7 +112,7 @@ class AsyncClient(ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient]):
 
     async def send(self, call: Call[T]) -> T:
         """Send one call, retried per `retry` where that is safe (see Call.resend)."""
-        attempts = _calls.Attempts(self.retry, call)
+        attempts = Attempts(self.retry, call)
         while True:
             try:
                 return call.parse(await self._request(call))

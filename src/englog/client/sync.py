@@ -13,8 +13,9 @@ import httpx
 
 from englog import __version__
 from englog.client import _calls, daily
-from englog.client._calls import DEFAULT_RETRY, Call, RetryPolicy
+from englog.client._calls import Call
 from englog.client._people import PeopleCalls
+from englog.client._retry import DEFAULT_RETRY, Attempts, RetryPolicy
 from englog.client._waiting import Deadline, WaitSet, next_poll, outcome
 from englog.client.coalesce import CoalescePolicy, Coalescer
 from englog.client.config import resolve
@@ -171,7 +172,7 @@ class Client(PeopleCalls, ClientBase[httpx.BaseTransport, httpx.Client]):
 
     def send(self, call: Call[T]) -> T:
         """Send one call, retried per `retry` where that is safe (see Call.resend)."""
-        attempts = _calls.Attempts(self.retry, call)
+        attempts = Attempts(self.retry, call)
         while True:
             try:
                 return call.parse(self._request(call))
