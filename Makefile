@@ -42,13 +42,15 @@ promtool:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } || \
 	  echo "promtool could not be installed: the Prometheus tests will be skipped"
 
-# In-process tests (unit, web) run on two workers (pytest-xdist: 78 s -> 57 s here);
-# the tests that start servers, workers, databases and browsers run one at a time, as
-# their timing margins assume a machine they do not share with each other.
+# The whole suite in one run on four workers (pytest-xdist, `--dist loadgroup`): most
+# tests wait on processes, sockets and disks more than they compute, so four share the
+# two cores well. The chaos tests form one group and run one at a time, as do the
+# browser tests (one server and Chromium for all of them); see tests/conftest.py.
+TEST_WORKERS ?= 4
+
 test: $(STAMP) chromium promtool
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2 tests/unit tests/web
-	$(BIN)/python -m pytest -q tests/integration tests/chaos tests/browser
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
