@@ -27,7 +27,7 @@ from tests.support.procs import (
     cluster,
     englog_cmd,
     eventually,
-    free_port,
+    health_port,
     stop_worker_run,
     wait_for,
 )
@@ -112,14 +112,14 @@ async def test_overloaded_server_opens_the_breaker_which_recovers_by_itself() ->
 def test_refused_token_keeps_the_worker_alive_and_not_ready(tmp_path: Path) -> None:
     with cluster(tmp_path) as c:
         assert c.start_server() is c.server
-        health = free_port()
         args = englog_cmd(
             "worker", "--server", c.server.grpc_target, "--worker-id", "w-bad",
-            "--health-listen", f"127.0.0.1:{health}",
+            "--health-listen", "127.0.0.1:0",
         )  # fmt: skip
         env = base_env(ENGLOG_WORKER_TOKEN="not-the-token")
         worker = Proc(args, env, tmp_path / "worker-bad.log").start()
         c.workers["w-bad"] = worker  # stopped with the cluster
+        health = health_port(worker)
 
         def refused() -> bool:
             r = httpx.get(f"http://127.0.0.1:{health}/readiness", timeout=2)
@@ -139,14 +139,14 @@ def test_refused_token_keeps_the_worker_alive_and_not_ready(tmp_path: Path) -> N
 @pytest.mark.timeout(60)
 def test_unresolvable_server_name_is_retried_without_crashing(tmp_path: Path) -> None:
     with cluster(tmp_path) as c:
-        health = free_port()
         worker = c.start_worker(
             "w-dns",
             "--server",
             "no-such-host.invalid:50051",
             "--health-listen",
-            f"127.0.0.1:{health}",
+            "127.0.0.1:0",
         )
+        health = health_port(worker)
 
         def health_json() -> dict | None:
             r = httpx.get(f"http://127.0.0.1:{health}/health", timeout=2)

@@ -19,7 +19,7 @@ from tests.chaos.runs import (
     wait_all_terminal,
 )
 from tests.support.dns import SwitchableDns
-from tests.support.procs import cluster, free_port, log_events, wait_for
+from tests.support.procs import cluster, health_port, log_events, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -36,15 +36,15 @@ def test_a_server_name_that_resolves_late_is_reached_and_nothing_is_lost(
         assert seed.terminate(timeout=20) == 0
         with c.admin() as api:
             expected = submit_echo(api, 30)
-        health = free_port()
         worker = start_worker(
             c,
             "w-dns",
             *ECHO_HANDLERS,
             "--health-listen",
-            f"127.0.0.1:{health}",
+            "127.0.0.1:0",
             server=dns.target(c.grpc_port),
         )
+        health = health_port(worker)
 
         def server_dep() -> dict[str, Any] | None:
             r = httpx.get(f"http://127.0.0.1:{health}/health", timeout=2)

@@ -18,7 +18,7 @@ from tests.chaos.runs import (
     submit_echo,
     wait_all_terminal,
 )
-from tests.support.procs import cluster, free_port, log_events, wait_for
+from tests.support.procs import cluster, health_port, log_events, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,10 +26,10 @@ pytestmark = pytest.mark.timeout(120)
 def test_a_handler_that_runs_out_of_memory_fails_alone(tmp_path: Path) -> None:
     with cluster(tmp_path, heartbeat=0.5) as c:
         c.start_server()
-        health = free_port()
         worker = start_worker(
-            c, "w1", *ECHO_HANDLERS, "--health-listen", f"127.0.0.1:{health}", concurrency=4
+            c, "w1", *ECHO_HANDLERS, "--health-listen", "127.0.0.1:0", concurrency=4
         )
+        health = health_port(worker)
         c.wait_workers_connected("w1")
         with c.admin() as api:
             r = api.post(

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.support.exposition import exported_names, promql_names
-from tests.support.procs import REPO, Cluster, cluster, free_port, wait_for
+from tests.support.procs import REPO, Cluster, cluster, free_port, health_port, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 RULES = REPO / "deploy" / "prometheus" / "alerts.yml"
@@ -99,10 +99,9 @@ def _targets(base: str) -> list[tuple[str, str]]:
 @pytest.mark.slow
 def test_a_real_prometheus_scrapes_englog_and_evaluates_the_rules(tmp_path: Path) -> None:
     prometheus = tool("prometheus")
-    health = free_port()
     with cluster(tmp_path) as c:
         c.start_server()
-        c.start_worker("w1", "--health-listen", f"127.0.0.1:{health}")
+        health = health_port(c.start_worker("w1", "--health-listen", "127.0.0.1:0"))
         c.wait_workers_connected("w1")
         _run_noops(c, 5)
         server_metrics = httpx.get(f"{c.server.url}/metrics", timeout=5).text  # type: ignore[union-attr]

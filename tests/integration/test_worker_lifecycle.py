@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.procs import Cluster, cluster, free_port, metric_value, wait_for
+from tests.support.procs import Cluster, cluster, health_port, metric_value, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -124,8 +124,8 @@ def test_sigterm_stops_server_and_worker_with_health_gracefully(tmp_path: Path) 
     its health endpoints (their HTTP servers must not take the signal for themselves)."""
     with cluster(tmp_path) as c:
         server = c.start_server()
-        health = free_port()
-        worker = c.start_worker("w1", "--health-listen", f"127.0.0.1:{health}")
+        worker = c.start_worker("w1", "--health-listen", "127.0.0.1:0")
+        health = health_port(worker)
         c.wait_workers_connected("w1")
         wait_for(
             lambda: httpx.get(f"http://127.0.0.1:{health}/readiness", timeout=2).status_code == 200,
@@ -144,10 +144,8 @@ def test_drain_timeout_is_kept_even_when_a_handler_blocks_its_thread(tmp_path: P
     (retriable) and exits without waiting for the thread."""
     with cluster(tmp_path) as c:
         c.start_server()
-        health = free_port()
-        worker = c.start_worker(
-            "w1", "--drain-timeout", "0.5", "--health-listen", f"127.0.0.1:{health}"
-        )
+        worker = c.start_worker("w1", "--drain-timeout", "0.5", "--health-listen", "127.0.0.1:0")
+        health = health_port(worker)
         c.wait_workers_connected("w1")
         with c.admin() as api:
             task_id = submit(api, "sleep_blocking", seconds=30)

@@ -313,6 +313,19 @@ def log_events(proc: Proc, event: str | None = None) -> list[dict[str, Any]]:
     return found
 
 
+def health_port(proc: Proc, timeout: float = 30.0) -> int:
+    """The port a worker started with `--health-listen 127.0.0.1:0` bound, read from its
+    `health_listening` log line (no port picked in advance that another may take)."""
+
+    def bound() -> int | None:
+        if not proc.alive:
+            raise RuntimeError(f"worker exited:\n{proc.log()[-3000:]}")
+        lines = log_events(proc, "health_listening")
+        return int(str(lines[0]["address"]).rsplit(":", 1)[1]) if lines else None
+
+    return wait_for(bound, timeout, what="the worker's health address")
+
+
 def port_accepting(port: int, host: str = "127.0.0.1") -> bool:
     """True when something accepts TCP connections on `host:port`."""
     try:

@@ -151,7 +151,9 @@ class Worker:
             from englog.worker.health import bind_health
 
             health_sock = bind_health(self.settings.health_listen)  # OSError: caller reports
-            self.health_port = health_sock.getsockname()[1]
+            host, self.health_port = health_sock.getsockname()[:2]
+            # The address bound (port 0 picks one), for whoever must find it.
+            self._log.info("health_listening", address=f"{host}:{self.health_port}")
         try:
             async with asyncio.TaskGroup() as tg:
                 loops = self._start_loops(tg, health_sock)
