@@ -146,6 +146,7 @@ def check_operation(operation: Any, mode: GenerationMode, api: Api) -> str | Non
 # The operations are fuzzed in shards, so that parallel runs of the suite spread them;
 # each shard has a server of its own (the module's fixture, per worker).
 SHARDS = 4
+SPREAD_OVER_WORKERS = True  # tests/conftest.py: the shards run on several workers
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
