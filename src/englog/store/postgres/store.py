@@ -32,7 +32,13 @@ from englog.store.postgres import reads as _reads
 from englog.store.postgres import tasks as _tasks
 from englog.store.postgres import workers as _workers
 from englog.store.postgres.calendar import PostgresCalendar
-from englog.store.postgres.listener import BACKEND_ERRORS, CONNECT_TIMEOUT_S, Listener
+from englog.store.postgres.credentials import PostgresWorkerCredentials
+from englog.store.postgres.listener import (
+    ACCOUNTS_CHANNEL,
+    BACKEND_ERRORS,
+    CONNECT_TIMEOUT_S,
+    Listener,
+)
 from englog.store.postgres.schema import init_connection, migrate, reset_connection
 from englog.store.postgres.web_sessions import PostgresWebSessions
 from englog.store.rows import (
@@ -50,7 +56,7 @@ POOL_SIZE = 10
 _DEFAULT_POLICY = QueuePolicy()
 
 
-class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
+class PostgresStore(PostgresCalendar, PostgresWebSessions, PostgresWorkerCredentials, Store):
     """`Store` on PostgreSQL; safe for several processes sharing one database."""
 
     def __init__(
@@ -94,7 +100,7 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         if applied:
             log.info("migrations_applied", names=applied)
         self._pool = pool
-        self._listener = Listener(self.url, self._callbacks)
+        self._listener = Listener(self.url, self._callbacks, self._accounts_changed)
         self._listener.start()
 
     async def close(self) -> None:
@@ -157,6 +163,8 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         return status
 
     # --- users ----------------------------------------------------------------
+    _ANNOUNCE_ACCOUNTS = ((f"SELECT pg_notify('{ACCOUNTS_CHANNEL}', '')", ()),)
+
     async def _account_rows(self, sql: str, *args: Any, lookup: bool = False) -> list[Any]:
         return await self._fetch(_sql.numbered(sql), *args)
 
@@ -433,19 +441,6 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
     async def unfinished_count(self, user_id: str) -> int:
         row = await self._fetchrow(numbered(_sql.UNFINISHED_COUNT), user_id)
         return 0 if row is None else int(row["n"])
-
-    async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
-        await self._execute(numbered(_sql.UPSERT_CREDENTIAL), worker_id, token_hash, now)
-
-    async def worker_for_credential(self, token_hash: str) -> str | None:
-        row = await self._fetchrow(numbered(_sql.CREDENTIAL_WORKER), token_hash)
-        return None if row is None else str(row["worker_id"])
-
-    async def has_worker_credential(self, worker_id: str) -> bool:
-        return await self._fetchrow(numbered(_sql.HAS_CREDENTIAL), worker_id) is not None
-
-    async def list_worker_credentials(self) -> list[records.WorkerCredential]:
-        return [records.WorkerCredential(*r) for r in await self._fetch(_sql.CREDENTIALS)]
 
     async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
         async with self._tx() as conn:
