@@ -20,6 +20,7 @@ import pytest
 
 from englog.domain.entries import EntryFields
 from englog.domain.tasks import (
+    AttemptOutcome,
     Disposition,
     NewTask,
     ReportedResult,
@@ -561,6 +562,43 @@ async def test_watched_tasks_come_back_from_the_report_as_committed(store: Store
     assert final_a[0].status is TaskStatus.COMPLETED and len(final_a[1]) == 1
     [again] = await store.report_results([done_a], T0 + 6, watched={a.id})
     assert again.disposition is Disposition.DUPLICATE and again.final is None
+
+
+async def test_a_watched_task_finished_on_its_second_attempt_comes_back_with_both(
+    store: Store,
+) -> None:
+    """The final history holds the earlier, closed attempt and the one this report
+    closes (PostgreSQL writes completed results in one statement that reads the
+    history beside its own write)."""
+    [a] = await store.submit_tasks([new(n=1, max_attempts=3)], T0)
+    await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
+    await store.report_results([result(a, "w1", "failed", error="again")], T0 + 1)
+    [again] = await store.claim_tasks(Claim("w2", {"noop": 1}, 1), T0 + 100)
+    [decision] = await store.report_results(
+        [result(again, "w2", result={"ok": True})], T0 + 101, watched={a.id}
+    )
+    assert decision.disposition is Disposition.ACCEPTED and decision.final is not None
+    detail = await store.get_task_detail(a.id)
+    assert detail is not None
+    assert decision.final[0] == detail[0] and list(decision.final[1]) == detail[1]
+    assert [(x.attempt, x.worker_id, x.outcome) for x in decision.final[1]] == [
+        (1, "w1", AttemptOutcome.FAILED),
+        (2, "w2", AttemptOutcome.COMPLETED),
+    ]
+
+
+async def test_a_completed_result_of_a_task_taken_back_meanwhile_is_stale(store: Store) -> None:
+    """The one-statement path's fence: the lease lapsed and the task went back to
+    PENDING before the result arrived; the result is judged stale, nothing written."""
+    [a] = await store.submit_tasks([new(n=1)], T0)
+    await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0)
+    await store.requeue_expired(T0 + TTL + 1)
+    [late] = await store.report_results([result(a, "w1")], T0 + TTL + 2, watched={a.id})
+    assert (late.disposition, late.status, late.final) == (
+        Disposition.STALE,
+        TaskStatus.PENDING,
+        None,
+    )
 
 
 async def test_task_details_come_in_the_order_asked_for_those_the_user_may_see(

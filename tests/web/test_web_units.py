@@ -147,7 +147,7 @@ def test_a_degraded_result_carries_a_visible_mark_and_its_reason() -> None:
             insight_type="productivity",
             unsupported_claims=["You logged 60 hours."],
         )
-        template = templates.env.get_template("_result.html")
+        template = templates().env.get_template("_result.html")
         return template.render(
             result=result,
             kind="insights",

@@ -5,6 +5,7 @@ purpose, so callers run it off the event loop (`hash_password_async`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,9 +16,14 @@ MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
 _hasher = PasswordHasher()  # argon2id by default
-# Verified when an account has no password or is unknown, so a failed sign-in takes as
-# long either way and does not tell which names exist.
-_DUMMY = _hasher.hash("not a password anyone has")
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified when an account has no password or is unknown, so a failed sign-in
+    takes as long either way and does not tell which names exist. Made on first use,
+    not at import: every process that imports the web app would pay its 0.2-0.8 s."""
+    return _hasher.hash("not a password anyone has")
 
 
 class WeakPassword(EnglogError, ValueError):
@@ -39,7 +45,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether `password` matches; False for an account without a password."""
     try:
-        return _hasher.verify(password_hash or _DUMMY, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -30,10 +30,12 @@ from englog.server.state import ServerState
 from englog.store.base import User
 
 USER_GENERIC_TYPES: frozenset[str] = frozenset({"noop", "sleep"})
-# Tokens can be revoked and accounts disabled (issue 23), on any replica: every request
-# looks its token up in the store (a key lookup), so a revoked token is refused on its
-# next request. `state.users_by_token` only remembers who a token was, for the rate
-# limiter's buckets (englog.server.http.limits); it never authenticates anyone.
+# Tokens can be revoked and accounts disabled (issue 23), on any replica: a request's
+# token is looked up in the store unless this process verified it within the last
+# second and changed no account since (`state.verified_tokens`, englog.server.
+# token_cache, which says what that bounds). `state.users_by_token` only remembers who
+# a token was, for the rate limiter's buckets (englog.server.http.limits); it never
+# authenticates anyone.
 USER_CACHE_TTL_S = 60.0
 USER_CACHE_MAX = 10_000
 # A token's last use is written at most this often (one write, not one per request).
@@ -137,11 +139,18 @@ async def principal_by_hash(state: ServerState, token_hash: str) -> Principal | 
 
 
 async def _user_by_hash(state: ServerState, token_hash: str) -> Principal | None:
+    """From `state.verified_tokens` when it may answer (englog.server.token_cache),
+    else from the store."""
     now = state.clock()
+    generation = state.store.accounts_generation
+    cached = state.verified_tokens.get(token_hash, generation, now)
+    if cached is not None:
+        return Principal(user=cached.user)
     owner = await state.store.resolve_token(token_hash, now)
     if owner is None:
         state.users_by_token.pop(token_hash, None)
         return None
+    state.verified_tokens.put(token_hash, generation, owner)
     if len(state.users_by_token) >= USER_CACHE_MAX:
         state.users_by_token.clear()
     state.users_by_token[token_hash] = (time.monotonic() + USER_CACHE_TTL_S, owner.user)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from englog.server.metrics import ServerMetrics
 from englog.server.queue import TaskQueue
 from englog.server.settings import DAY_S, ServerSettings
+from englog.server.token_cache import VerifiedTokens
 from englog.server.watch import TaskWatch
 from englog.server.worker_auth import WorkerAuth
 from englog.store.base import Store, User
@@ -40,6 +41,8 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     # API token hash -> (monotonic expiry, user): see englog.server.auth.principal_for.
     users_by_token: dict[str, tuple[float, User]] = field(default_factory=dict)
+    # API token hash -> its owner, verified within the last second (auth._user_by_hash).
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
     # Web session id hash -> (monotonic expiry, user id; None for the admin): sessions
     # this process has seen signed in, so the rate limits count a browser's requests
     # against its user instead of its address (englog.server.http.limits).

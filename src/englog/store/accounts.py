@@ -4,8 +4,9 @@ store numbers them). A backend supplies two primitives: `_account_rows` (a read)
 `_account_write` (statements in one transaction, a unique violation raised as
 `Conflict`).
 
-Tokens are looked up by hash on every request (no cache): a revoked token, a disabled
-account or an expired token is refused on its next request, on every replica."""
+Every account write bumps `accounts_generation` once it is done, so a process that
+remembers verified tokens (englog.server.token_cache) forgets them all at once when it
+changed an account itself; other replicas bound their staleness with a short TTL."""
 
 from __future__ import annotations
 
@@ -94,6 +95,28 @@ class AccountStore(abc.ABC):
         """Run the statements in one transaction; their row counts. Raises `Conflict`
         on a unique violation (nothing is written)."""
 
+    _accounts_generation = 0
+    # Statements a backend adds to every account change (PostgreSQL: a NOTIFY, so
+    # the other replicas move their generation on too).
+    _ANNOUNCE_ACCOUNTS: tuple[Step, ...] = ()
+
+    @property
+    def accounts_generation(self) -> int:
+        """Changes after every account write of this process (committed or not), and
+        on PostgreSQL after another replica's (as soon as its NOTIFY arrives)."""
+        return self._accounts_generation
+
+    def _accounts_changed(self) -> None:
+        self._accounts_generation += 1
+
+    async def _change_accounts(self, steps: Sequence[Step]) -> list[int]:
+        """`_account_write` (announced), then a new `accounts_generation`."""
+        try:
+            counts = await self._account_write([*steps, *self._ANNOUNCE_ACCOUNTS])
+            return counts[: len(steps)]
+        finally:
+            self._accounts_changed()
+
     # --- accounts -------------------------------------------------------------------
     async def create_user(self, name: str, token_hash: str, now: float) -> User:
         """An account with a first API token (today's `englog users create`)."""
@@ -120,7 +143,7 @@ class AccountStore(abc.ABC):
         ]
         if account.token_hash is not None:
             steps.append(_insert_token(user_id, account.token_name, "api", account.token_hash, now))
-        await self._account_write(steps)
+        await self._change_accounts(steps)
         return User(
             id=user_id,
             name=account.name,
@@ -182,7 +205,7 @@ class AccountStore(abc.ABC):
         if sets:
             assignments = ", ".join(f"{column} = ?" for column, _ in sets)
             values = tuple(value for _, value in sets)
-            await self._account_write(
+            await self._change_accounts(
                 [(f"UPDATE users SET {assignments} WHERE id = ?", (*values, user_id))]
             )
         return await self.get_user(user_id)
@@ -190,7 +213,7 @@ class AccountStore(abc.ABC):
     async def delete_user(self, user_id: str) -> bool:
         """The account and everything of it: entries, tasks (with their attempts and
         keys), tokens and web sessions, in one transaction."""
-        counts = await self._account_write(
+        counts = await self._change_accounts(
             [
                 (_SESSIONS_OF_USER.format(kind=""), (user_id,)),
                 ("DELETE FROM tasks WHERE user_id = ?", (user_id,)),
@@ -212,7 +235,7 @@ class AccountStore(abc.ABC):
         expires_at: float | None = None,
     ) -> ApiToken:
         step = _insert_token(user_id, name, kind, token_hash, now, expires_at)
-        await self._account_write([step])
+        await self._change_accounts([step])
         return ApiToken(step[1][0], user_id, name, kind, now, None, expires_at)
 
     async def resolve_token(self, token_hash: str, now: float) -> TokenOwner | None:
@@ -235,7 +258,7 @@ class AccountStore(abc.ABC):
 
     async def revoke_token(self, user_id: str, token_id: str) -> bool:
         """Delete the user's token and the web sessions opened with it."""
-        counts = await self._account_write(
+        counts = await self._change_accounts(
             [
                 (
                     "DELETE FROM web_sessions WHERE token_hash IN (SELECT token_hash FROM"
@@ -249,7 +272,7 @@ class AccountStore(abc.ABC):
 
     async def revoke_token_hash(self, token_hash: str, kind: str = "web") -> bool:
         """Delete a token of `kind` by hash (a password sign-in's, at sign-out)."""
-        counts = await self._account_write(
+        counts = await self._change_accounts(
             [("DELETE FROM api_tokens WHERE token_hash = ? AND kind = ?", (token_hash, kind))]
         )
         return counts[0] > 0
@@ -257,7 +280,7 @@ class AccountStore(abc.ABC):
     async def end_web_sessions(self, user_id: str) -> int:
         """Sign out everywhere: every web session of the account ends (password or
         token sign-in) and the tokens behind password sign-ins go."""
-        counts = await self._account_write(
+        counts = await self._change_accounts(
             [
                 (_SESSIONS_OF_USER.format(kind=""), (user_id,)),
                 ("DELETE FROM api_tokens WHERE user_id = ? AND kind = ?", (user_id, "web")),
@@ -266,6 +289,8 @@ class AccountStore(abc.ABC):
         return counts[0]
 
     async def touch_token(self, token_id: str, now: float) -> None:
+        """A last-used stamp: who may use which token is unchanged, so no new
+        `accounts_generation` (verified tokens stay remembered)."""
         await self._account_write(
             [("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (now, token_id))]
         )
@@ -274,7 +299,7 @@ class AccountStore(abc.ABC):
     async def create_invite(self, code_hash: str, role: str, now: float, expires_at: float) -> str:
         """A one-time invite (only its code's hash is kept); returns its id."""
         invite_id = new_id()
-        await self._account_write(
+        await self._change_accounts(
             [
                 (
                     "INSERT INTO invites (id, code_hash, role, created_at, expires_at)"
@@ -301,7 +326,7 @@ class AccountStore(abc.ABC):
         role = await self.invite_role(code_hash, now)
         if role is None:
             return None
-        counts = await self._account_write(
+        counts = await self._change_accounts(
             [
                 (
                     "UPDATE invites SET used_at = ? WHERE code_hash = ? AND used_at IS NULL"
@@ -315,7 +340,7 @@ class AccountStore(abc.ABC):
         try:
             return await self.create_account(replace(account, role=role), now)
         except Conflict:
-            await self._account_write(
+            await self._change_accounts(
                 [("UPDATE invites SET used_at = NULL WHERE code_hash = ?", (code_hash,))]
             )
             raise
@@ -349,10 +374,10 @@ class AccountStore(abc.ABC):
             " ELSE signin_failures.failures + 1 END,"
             " last_failure_at = excluded.last_failure_at"
         )
-        await self._account_write([prune, *((count, (key, now, forget_before)) for key in keys)])
+        await self._change_accounts([prune, *((count, (key, now, forget_before)) for key in keys)])
 
     async def clear_signin_failures(self, keys: Sequence[str]) -> None:
-        await self._account_write(
+        await self._change_accounts(
             [("DELETE FROM signin_failures WHERE key = ?", (key,)) for key in keys]
         )
 

@@ -3,7 +3,8 @@ gets (viewer, CSRF token, active nav), and redirects that htmx follows too."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,7 +13,14 @@ from englog.errors import EnglogError
 from englog.web.sessions import Viewer
 from englog.web.templating import make_templates
 
-templates = make_templates()
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """The one templates object, made with the first page (see `make_templates`)."""
+    return make_templates()
 
 
 class NotFound(EnglogError, LookupError):
@@ -33,7 +41,7 @@ def render(
         "timer_bar": getattr(request.state, "timer_bar", None),
         **values,
     }
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    return templates().TemplateResponse(request, name, context, status_code=status_code)
 
 
 def is_htmx(request: Request) -> bool:

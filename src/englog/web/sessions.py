@@ -85,7 +85,8 @@ async def sign_in(state: ServerState, token: str) -> tuple[str, Principal] | Non
 async def sign_in_account(state: ServerState, user: User) -> str:
     """A new session for an account that gave its password: behind it, a token of kind
     "web" that lives as long as the session, so revoking it, disabling the account or
-    signing out everywhere ends the session on its next request, on every replica."""
+    signing out everywhere ends the session on its next request (on the other replicas
+    within `token_cache.VERIFIED_TTL_S`)."""
     token_hash = hash_token(new_token("web_"))
     now = state.clock()
     await state.store.add_token(

@@ -235,7 +235,7 @@ async def list_users(admin: AccountAdmin, state: State) -> UserList:
 @router.patch("/v1/users/{user_id}")
 async def patch_user(user_id: Id, body: UserPatch, admin: AccountAdmin, state: State) -> UserView:
     """Rename, set the email, role or password, disable or enable an account. A disabled
-    account is refused on its next request (REST and web)."""
+    account is refused on its next request (REST and web; other replicas: within 1 s)."""
     password_hash = None if body.password is None else await _hashed(body.password)
     try:
         user = await state.store.update_user(

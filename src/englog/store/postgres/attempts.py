@@ -15,16 +15,18 @@ import asyncpg
 from englog.domain.attempts import AttemptEnd, accepted_end, judge, lapsed_end, lost_in_transit
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import (
+    AttemptOutcome,
     Disposition,
     ReportedResult,
     ResultDecision,
+    ResultOutcome,
     Task,
     TaskAttempt,
     TaskStatus,
 )
 from englog.store.base import StoreError
 from englog.store.postgres.listener import notify
-from englog.store.postgres.tasks import attempts_of
+from englog.store.postgres.reads import attempts_of
 from englog.store.records import LostDeliveries
 from englog.store.rows import task_from_row
 from englog.store.sql import end_attempt_assignments
@@ -146,6 +148,105 @@ async def report_results(
         else d
         for d in decisions
     ]
+
+
+# The common report, completed results of distinct tasks, in one statement and so in one
+# round trip with no BEGIN or COMMIT of its own (a statement outside a transaction block
+# commits alone, as durably). A completed result needs nothing of its row to know how
+# its attempt ends (`accepted_end`: COMPLETED, no error), so the fence `judge` applies
+# is the WHERE: the task RUNNING that very attempt on that very worker. The rows are
+# locked in seq order, as `report_results` locks them. The attempt history of each
+# finished task named in $6 comes back as arrays, the closed record as this statement
+# leaves it (a CTE does not see its siblings' writes, hence `closed` joined in).
+_COMPLETE_PARAMS = {
+    "target": "'completed'",
+    "run_after": "t.run_after",
+    "result": "c.result::jsonb",
+    "error": "NULL",
+    "reassigned": "0",
+    "accepted_worker": "c.worker_id",
+    "now": "$1",
+}
+_HISTORY = ("attempt", "worker_id", "started_at", "ended_at", "outcome", "error")
+_COMPLETE = f"""
+WITH c AS (
+    SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[])
+        AS c(id, attempt, worker_id, result)
+), locked AS (
+    SELECT t.seq FROM tasks t JOIN c ON t.id = c.id
+    WHERE t.status = 'running' AND t.attempt = c.attempt AND t.worker_id = c.worker_id
+    ORDER BY t.seq FOR UPDATE OF t
+), ended AS (
+    UPDATE tasks AS t SET {end_attempt_assignments(_COMPLETE_PARAMS.__getitem__, "t.")}
+    FROM c
+    WHERE t.seq IN (SELECT seq FROM locked) AND t.id = c.id AND t.status = 'running'
+        AND t.attempt = c.attempt AND t.worker_id = c.worker_id
+    RETURNING t.*
+), closed AS (
+    UPDATE task_attempts AS a SET ended_at = $1, outcome = 'completed', error = NULL
+    FROM ended
+    WHERE a.task_id = ended.id AND a.attempt = ended.attempt AND a.ended_at IS NULL
+    RETURNING a.*
+), history AS (
+    SELECT * FROM closed WHERE task_id = ANY($6::text[])
+    UNION ALL
+    SELECT a.* FROM task_attempts a JOIN ended ON a.task_id = ended.id
+    WHERE ended.id = ANY($6::text[]) AND NOT EXISTS (
+        SELECT 1 FROM closed WHERE closed.task_id = a.task_id AND closed.attempt = a.attempt)
+), finals AS (
+    SELECT task_id, {", ".join(f"array_agg({c} ORDER BY attempt) AS h_{c}" for c in _HISTORY)}
+    FROM history GROUP BY task_id
+)
+SELECT ended.*, {", ".join(f"finals.h_{c}" for c in _HISTORY)}
+FROM ended LEFT JOIN finals ON finals.task_id = ended.id
+"""
+
+
+def completions(results: Sequence[ReportedResult]) -> list[ReportedResult]:
+    """The results `complete` may write: completed, each the only one of its task in
+    the report (a second copy must be judged a duplicate of the first: the locking
+    path does that)."""
+    seen: dict[str, int] = {}
+    for r in results:
+        seen[r.task_id] = seen.get(r.task_id, 0) + 1
+    return [r for r in results if r.outcome is ResultOutcome.COMPLETED and seen[r.task_id] == 1]
+
+
+def complete_args(
+    results: Sequence[ReportedResult], now: float, watched: Collection[str]
+) -> tuple[str, list[Any]]:
+    """`_COMPLETE` and its arguments, for `completions(...)`."""
+    return _COMPLETE, [
+        now,
+        [r.task_id for r in results],
+        [r.attempt for r in results],
+        [r.worker_id for r in results],
+        [None if r.result is None else json.dumps(r.result) for r in results],
+        [r.task_id for r in results if r.task_id in watched],
+    ]
+
+
+def completed_decisions(rows: Sequence[asyncpg.Record]) -> dict[str, ResultDecision]:
+    """The accepted decisions of `_COMPLETE`'s rows, each watched one with its final
+    task and attempt history; results without a row were not accepted there."""
+    out = {}
+    for row in rows:
+        task = task_from_row(row)
+        final = None
+        if row["h_attempt"] is not None:
+            history = zip(*(row[f"h_{c}"] for c in _HISTORY), strict=True)
+            final = (task, tuple(_attempt(task.id, *h) for h in history))
+        out[task.id] = ResultDecision(
+            task.id, task.attempt, Disposition.ACCEPTED, TaskStatus.COMPLETED, final=final
+        )
+    return out
+
+
+def _attempt(task_id: str, *values: Any) -> TaskAttempt:
+    """One attempt record from `_HISTORY`'s values."""
+    attempt, worker_id, started_at, ended_at, outcome, error = values
+    outcome = None if outcome is None else AttemptOutcome(outcome)
+    return TaskAttempt(task_id, attempt, worker_id, started_at, ended_at, outcome, error)
 
 
 async def requeue_expired(

@@ -15,6 +15,9 @@ import structlog
 log = structlog.get_logger("englog.store.postgres")
 
 CHANNEL = "englog_tasks"
+# Sent by every account change (`PostgresStore._ANNOUNCE_ACCOUNTS`): the replicas
+# forget the tokens they verified (englog.server.token_cache).
+ACCOUNTS_CHANNEL = "englog_accounts"
 CONNECT_TIMEOUT_S = 10.0
 LISTEN_RETRY_MAX_S = 5.0
 # InternalClientError: what asyncpg raises when a connection ended under an operation
@@ -38,9 +41,16 @@ class Listener:
     After each (re)connect the callbacks run once, since notifications sent while the
     connection was down are lost."""
 
-    def __init__(self, dsn: str, callbacks: list[Callable[[], None]]) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        callbacks: list[Callable[[], None]],
+        on_accounts: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`on_accounts`: called on ACCOUNTS_CHANNEL, and after each (re)connect."""
         self._dsn = dsn
         self._callbacks = callbacks
+        self._on_accounts = on_accounts
         self._lost = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -79,6 +89,8 @@ class Listener:
         self._conn = conn
         conn.add_termination_listener(lambda _c: self._lost.set())
         await conn.add_listener(CHANNEL, self._on_notify)
+        await conn.add_listener(ACCOUNTS_CHANNEL, lambda *_: self._on_accounts())
+        self._on_accounts()  # whatever changed while the connection was down
         self.connected.set()
 
     async def _drop(self) -> None:

@@ -42,5 +42,16 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
+    """JSON codecs for every pooled connection."""
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def reset_connection(conn: asyncpg.Connection) -> None:
+    """What a pooled connection needs on its way back to the pool: nothing beyond the
+    rollback of an open transaction, which asyncpg's pool does before calling this.
+    asyncpg's default reset runs `SELECT pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL` on every release: one more round trip after every statement,
+    awaited before the caller is answered. The store leaves no session state behind:
+    its advisory locks are transaction-scoped, it declares no cursors outside a
+    transaction, sets no session variables, and LISTENs on a connection of its own."""

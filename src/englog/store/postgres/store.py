@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -28,11 +28,18 @@ from englog.store.accounts import Conflict, conflict_field
 from englog.store.base import InvalidData, Store, StoreClosed, StoreError
 from englog.store.postgres import attempts as _attempts
 from englog.store.postgres import entries as _entries
+from englog.store.postgres import reads as _reads
 from englog.store.postgres import tasks as _tasks
 from englog.store.postgres import workers as _workers
 from englog.store.postgres.calendar import PostgresCalendar
-from englog.store.postgres.listener import BACKEND_ERRORS, CONNECT_TIMEOUT_S, Listener
-from englog.store.postgres.schema import init_connection, migrate
+from englog.store.postgres.credentials import PostgresWorkerCredentials
+from englog.store.postgres.listener import (
+    ACCOUNTS_CHANNEL,
+    BACKEND_ERRORS,
+    CONNECT_TIMEOUT_S,
+    Listener,
+)
+from englog.store.postgres.schema import init_connection, migrate, reset_connection
 from englog.store.postgres.web_sessions import PostgresWebSessions
 from englog.store.rows import (
     attempt_from_row,
@@ -49,7 +56,7 @@ POOL_SIZE = 10
 _DEFAULT_POLICY = QueuePolicy()
 
 
-class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
+class PostgresStore(PostgresCalendar, PostgresWebSessions, PostgresWorkerCredentials, Store):
     """`Store` on PostgreSQL; safe for several processes sharing one database."""
 
     def __init__(
@@ -79,6 +86,7 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
                 min_size=1,
                 max_size=self._pool_size,
                 init=init_connection,
+                reset=reset_connection,
                 timeout=CONNECT_TIMEOUT_S,
             )
         except (*BACKEND_ERRORS, ValueError) as exc:
@@ -92,7 +100,7 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         if applied:
             log.info("migrations_applied", names=applied)
         self._pool = pool
-        self._listener = Listener(self.url, self._callbacks)
+        self._listener = Listener(self.url, self._callbacks, self._accounts_changed)
         self._listener.start()
 
     async def close(self) -> None:
@@ -137,11 +145,12 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         except BACKEND_ERRORS as exc:
             raise _translated(exc, "operation") from exc
 
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def _fetch(self, sql: str, *args: Any, what: str = "read") -> list[asyncpg.Record]:
+        """One statement outside a transaction block: a write commits alone, durably."""
         try:
             return await self._live_pool().fetch(sql, *args)
         except BACKEND_ERRORS as exc:
-            raise _translated(exc, "read") from exc
+            raise _translated(exc, what) from exc
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self._fetch(sql, *args)
@@ -154,6 +163,8 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         return status
 
     # --- users ----------------------------------------------------------------
+    _ANNOUNCE_ACCOUNTS = ((f"SELECT pg_notify('{ACCOUNTS_CHANNEL}', '')", ()),)
+
     async def _account_rows(self, sql: str, *args: Any, lookup: bool = False) -> list[Any]:
         return await self._fetch(_sql.numbered(sql), *args)
 
@@ -225,10 +236,7 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         """New tasks in one statement, one round trip (`_tasks.submit_and_claim_args`):
         leased to `lease`'s worker when nothing claimable of their types waits."""
         sql, args = _tasks.submit_and_claim_args(tasks, now, lease)
-        try:
-            rows = await self._live_pool().fetch(sql, *args)
-        except BACKEND_ERRORS as exc:
-            raise _translated(exc, "operation") from exc
+        rows = await self._fetch(sql, *args, what="write")
         return [task_from_row(row) for row in sorted(rows, key=lambda r: r["seq"])]
 
     async def submit_idempotent(
@@ -265,7 +273,7 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         return None if row is None else task_from_row(row)
 
     async def _list_tasks(self, query: records.TaskQuery) -> list[Task]:
-        sql, args = _tasks.list_query(query)
+        sql, args = _reads.list_query(query)
         return [task_from_row(row) for row in await self._fetch(sql, *args)]
 
     async def claim_tasks(self, claim: records.Claim, now: float) -> list[Task]:
@@ -274,6 +282,9 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         claim = records.Claim(
             claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
         )
+        if not claim.user_cap:  # one statement: no transaction block needed
+            sql, args = _tasks.claim_args(claim, self.policy.lease_ttl_s, now)
+            return _tasks.claimed(await self._fetch(sql, *args, what="write"))
         async with self._tx() as conn:
             return await _tasks.claim(conn, claim, self.policy.lease_ttl_s, now)
 
@@ -321,8 +332,18 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
     async def _report(
         self, results: list[ReportedResult], now: float, watched: frozenset[str]
     ) -> list[ResultDecision]:
-        async with self._tx() as conn:
-            return await _attempts.report_results(conn, results, now, self.policy, watched)
+        """Completed results in one statement (`_attempts.complete_args`); the rest,
+        and any it did not accept, judged under row locks in one transaction."""
+        decided: dict[str, ResultDecision] = {}
+        if fast := _attempts.completions(results):
+            sql, args = _attempts.complete_args(fast, now, watched)
+            decided = _attempts.completed_decisions(await self._fetch(sql, *args, what="write"))
+        rest = [r for r in results if r.task_id not in decided]
+        judged: Iterator[ResultDecision] = iter(())
+        if rest:
+            async with self._tx() as conn:
+                judged = iter(await _attempts.report_results(conn, rest, now, self.policy, watched))
+        return [decided.get(r.task_id) or next(judged) for r in results]
 
     async def requeue_expired(self, now: float, *, enforce_deadlines: bool = True) -> list[Task]:
         grace = deadline_grace(self.policy, enforce_deadlines)
@@ -350,7 +371,7 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
             return await _tasks.cancel(conn, task_id, user_id, now)
 
     async def running_tasks(self, worker_id: str) -> list[Task]:
-        return [task_from_row(row) for row in await self._fetch(_tasks.RUNNING_OF, worker_id)]
+        return [task_from_row(row) for row in await self._fetch(_reads.RUNNING_OF, worker_id)]
 
     async def task_attempts(self, task_id: str) -> list[TaskAttempt]:
         rows = await self._fetch(
@@ -364,14 +385,14 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
         if not task_ids:
             return []
         async with self._tx() as conn:
-            return await _tasks.details(conn, task_ids, user_id)
+            return await _reads.details(conn, task_ids, user_id)
 
     async def task_statuses(
         self, task_ids: Sequence[str], user_id: str | None = None
     ) -> dict[str, TaskStatus]:
         if not task_ids:
             return {}
-        rows = await self._fetch(_tasks.STATUSES, list(task_ids), user_id)
+        rows = await self._fetch(_reads.STATUSES, list(task_ids), user_id)
         return {row["id"]: TaskStatus(row["status"]) for row in rows}
 
     async def pending_by_type(self) -> dict[str, int]:
@@ -420,19 +441,6 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, Store):
     async def unfinished_count(self, user_id: str) -> int:
         row = await self._fetchrow(numbered(_sql.UNFINISHED_COUNT), user_id)
         return 0 if row is None else int(row["n"])
-
-    async def create_worker_credential(self, worker_id: str, token_hash: str, now: float) -> None:
-        await self._execute(numbered(_sql.UPSERT_CREDENTIAL), worker_id, token_hash, now)
-
-    async def worker_for_credential(self, token_hash: str) -> str | None:
-        row = await self._fetchrow(numbered(_sql.CREDENTIAL_WORKER), token_hash)
-        return None if row is None else str(row["worker_id"])
-
-    async def has_worker_credential(self, worker_id: str) -> bool:
-        return await self._fetchrow(numbered(_sql.HAS_CREDENTIAL), worker_id) is not None
-
-    async def list_worker_credentials(self) -> list[records.WorkerCredential]:
-        return [records.WorkerCredential(*r) for r in await self._fetch(_sql.CREDENTIALS)]
 
     async def revoke_worker_credential(self, worker_id: str, now: float) -> bool:
         async with self._tx() as conn:

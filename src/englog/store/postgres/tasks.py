@@ -11,12 +11,12 @@ from typing import Any
 import asyncpg
 
 from englog.domain.fairness import OVERFETCH, fair_pick
-from englog.domain.tasks import NewTask, Task, TaskAttempt, TaskStatus, check_transition
+from englog.domain.tasks import NewTask, Task, TaskStatus, check_transition
 from englog.domain.tokens import new_id
 from englog.store.base import IdempotencyKeyReused
 from englog.store.postgres.listener import CHANNEL, notify
-from englog.store.records import Claim, KeyedTask, Lease, TaskQuery
-from englog.store.rows import attempt_from_row, task_from_row
+from englog.store.records import Claim, KeyedTask, Lease
+from englog.store.rows import task_from_row
 from englog.store.sql import TASK_INSERT_COLUMNS
 
 Record = asyncpg.Record
@@ -69,11 +69,6 @@ WITH lease AS (
 )
 SELECT inserted.* FROM inserted LEFT JOIN announced ON true
 """
-
-# The status of those of $1 the user $2 may see (any, for NULL): `Store.task_statuses`.
-STATUSES = (
-    "SELECT id, status FROM tasks WHERE id = ANY($1::text[]) AND ($2::text IS NULL OR user_id = $2)"
-)
 
 # Is a PENDING task of one of these types ready to be claimed?
 ANY_CLAIMABLE = """
@@ -148,12 +143,6 @@ SELECT * FROM claimed
 """
 
 
-# A worker's RUNNING tasks, oldest first (`Store.running_tasks`).
-RUNNING_OF = (
-    "SELECT * FROM tasks WHERE worker_id = $1 AND status = 'running' ORDER BY started_at, seq"
-)
-
-
 def _task_columns(tasks: Sequence[NewTask]) -> list[list[Any]]:
     """The new tasks' columns as arrays, in the order both insert statements take them
     (`unnest` turns them back into rows: one round trip whatever the count)."""
@@ -221,22 +210,29 @@ def _claim_order(row: Record) -> tuple[int, float, int]:
 async def claim(
     conn: asyncpg.Connection, claim: Claim, lease_ttl_s: float, now: float
 ) -> list[Task]:
-    limit = claim.limit
-    takes = {t: min(int(free), limit) for t, free in claim.capacity.items() if int(free) > 0}
-    if limit <= 0 or not takes:
+    takes = _takes(claim)
+    if claim.limit <= 0 or not takes:
         return []
-    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
     if claim.user_cap:
+        check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
         return await _claim_fairly(conn, claim, takes, lease_ttl_s, now)
-    rows = await conn.fetch(
-        _CLAIM,
-        list(takes),
-        list(takes.values()),
-        now,
-        limit,
-        claim.worker_id,
-        now + lease_ttl_s,
-    )
+    sql, args = claim_args(claim, lease_ttl_s, now)
+    return claimed(await conn.fetch(sql, *args))
+
+
+def claim_args(claim: Claim, lease_ttl_s: float, now: float) -> tuple[str, list[Any]]:
+    """`_CLAIM` (one statement: a claim without a per-user cap) and its arguments."""
+    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    takes, worker, expires = _takes(claim), claim.worker_id, now + lease_ttl_s
+    return _CLAIM, [list(takes), list(takes.values()), now, claim.limit, worker, expires]
+
+
+def _takes(claim: Claim) -> dict[str, int]:
+    return {t: min(int(n), claim.limit) for t, n in claim.capacity.items() if int(n) > 0}
+
+
+def claimed(rows: Sequence[Record]) -> list[Task]:
+    """`_CLAIM`'s rows as tasks, in claim order."""
     return [task_from_row(row) for row in sorted(rows, key=_claim_order)]
 
 
@@ -456,44 +452,3 @@ async def cancel(
             task_id,
         )
     return task_from_row(row)
-
-
-def list_query(query: TaskQuery) -> tuple[str, list[Any]]:
-    """The SELECT for `list_tasks` (newest first) and its arguments."""
-    filters = query.filters()
-    where = ["true", *(f"{column} = ${i}" for i, column in enumerate(filters, 1))]
-    args: list[Any] = list(filters.values())
-    sql = (
-        f"SELECT * FROM tasks WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at DESC, seq DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
-    )
-    return sql, [*args, max(0, query.limit), max(0, query.offset)]
-
-
-async def attempts_of(
-    conn: asyncpg.Connection, task_ids: Sequence[str]
-) -> dict[str, list[TaskAttempt]]:
-    """The attempt records of each of `task_ids`, in attempt order."""
-    rows = await conn.fetch(
-        "SELECT * FROM task_attempts WHERE task_id = ANY($1::text[]) ORDER BY task_id, attempt",
-        list(task_ids),
-    )
-    attempts: dict[str, list[TaskAttempt]] = {task_id: [] for task_id in task_ids}
-    for row in rows:
-        attempts[row["task_id"]].append(attempt_from_row(row))
-    return attempts
-
-
-async def details(
-    conn: asyncpg.Connection, task_ids: Sequence[str], user_id: str | None
-) -> list[tuple[Task, list[TaskAttempt]]]:
-    """Those of `task_ids` the user may see (any, for None) with their attempt records,
-    in the order given: two statements for any number of tasks."""
-    rows = await conn.fetch(
-        "SELECT * FROM tasks WHERE id = ANY($1::text[]) AND ($2::text IS NULL OR user_id = $2)",
-        list(dict.fromkeys(task_ids)),
-        user_id,
-    )
-    found = {row["id"]: task_from_row(row) for row in rows}
-    attempts = await attempts_of(conn, list(found))
-    return [(found[t], attempts[t]) for t in task_ids if t in found]
