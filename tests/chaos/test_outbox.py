@@ -56,7 +56,9 @@ def test_sigkilled_worker_delivers_its_outbox_after_restart(
             start_worker(c, "w1", *args, server=proxy.target, concurrency=8)
             c.wait_workers_connected("w1")
             with c.admin() as api:
-                ids = submit_many(api, 8, "sleep", {"seconds": 0.5})
+                # Long enough that none finishes before its report is cut off, even on
+                # a machine busy with other tests.
+                ids = submit_many(api, 8, "sleep", {"seconds": 2.0})
                 wait_all_in(api, ids, "running")
                 proxy.refuse()  # the worker can no longer report
                 wait_outbox(outbox, len(ids))

@@ -18,6 +18,7 @@ CHANNEL = "englog_tasks"
 # Sent by every account change (`PostgresStore._ANNOUNCE_ACCOUNTS`): the replicas
 # forget the tokens they verified (englog.server.token_cache).
 ACCOUNTS_CHANNEL = "englog_accounts"
+MAX_OWN_BACKENDS = 64  # forgotten past this: at worst one needless cache flush
 CONNECT_TIMEOUT_S = 10.0
 LISTEN_RETRY_MAX_S = 5.0
 # InternalClientError: what asyncpg raises when a connection ended under an operation
@@ -51,6 +52,7 @@ class Listener:
         self._dsn = dsn
         self._callbacks = callbacks
         self._on_accounts = on_accounts
+        self._own: set[int] = set()  # backend pids of this process's announcing connections
         self._lost = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -89,7 +91,7 @@ class Listener:
         self._conn = conn
         conn.add_termination_listener(lambda _c: self._lost.set())
         await conn.add_listener(CHANNEL, self._on_notify)
-        await conn.add_listener(ACCOUNTS_CHANNEL, lambda *_: self._on_accounts())
+        await conn.add_listener(ACCOUNTS_CHANNEL, self._on_accounts_notify)
         self._on_accounts()  # whatever changed while the connection was down
         self.connected.set()
 
@@ -100,6 +102,18 @@ class Listener:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
         self._fire()
+
+    def note_own(self, pid: int) -> None:
+        """A connection of this process's pool that announces account changes: its
+        notifications are not news here (the write moved the generation on already;
+        hearing it again would only empty the verified-token cache)."""
+        if len(self._own) > MAX_OWN_BACKENDS:  # the pool replaced its connections
+            self._own.clear()
+        self._own.add(pid)
+
+    def _on_accounts_notify(self, _conn: Any, pid: int, _channel: str, _payload: str) -> None:
+        if pid not in self._own:
+            self._on_accounts()
 
     def _fire(self) -> None:
         for callback in list(self._callbacks):

@@ -172,6 +172,8 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, PostgresWorkerCredent
         pool = self._live_pool()
         try:
             async with pool.acquire() as conn, conn.transaction():
+                if self._listener is not None:
+                    self._listener.note_own(conn.get_server_pid())
                 counts = []
                 for sql, args in steps:
                     status: str = await conn.execute(_sql.numbered(sql), *args)
