@@ -91,7 +91,9 @@ def test_results_wait_out_a_server_outage_longer_than_the_retry_window(
         worker = start_worker(c, "w1", "--outbox", str(outbox), concurrency=8)
         c.wait_workers_connected("w1")
         with c.admin() as api:
-            first = submit_many(api, 8, "sleep", {"seconds": 1.0})
+            # Running well past the kill, even on a busy machine: their results wait
+            # out the outage in the outbox.
+            first = submit_many(api, 8, "sleep", {"seconds": 3.0})
             later = submit_many(api, 8, "noop")  # queued behind the first eight
             wait_all_in(api, first, "running")
             ledger.scrape(api)
@@ -119,6 +121,7 @@ def test_results_wait_out_a_server_outage_longer_than_the_retry_window(
             registrations([worker]),
             started,
             extra={"outage_s": f"{time.monotonic() - down_at:.1f}"},
+            server_killed=True,
         )
         say(totals.line())
         totals.assert_nothing_lost()

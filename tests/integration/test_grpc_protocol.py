@@ -36,7 +36,9 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
             admin_token="adm",
             # 2 s: a lease a loaded 2-core machine cannot lose by a stalled loop alone.
             lease_ttl_s=2.0,
-            heartbeat_interval_s=0.2,
+            # Dead after 3 silent intervals (1.5 s): not a gap a busy machine makes
+            # between two of a test's beats.
+            heartbeat_interval_s=0.5,
             reap_interval_s=0.1,
         )
     )
@@ -63,7 +65,7 @@ async def register(
         ),
         metadata=AUTH,
     )
-    assert reply.heartbeat_interval_s == pytest.approx(0.2)
+    assert reply.heartbeat_interval_s == pytest.approx(0.5)
     assert len(reply.session_token) >= 22  # >= 128 bits, url-safe base64
     return reply.session_token
 
@@ -422,7 +424,7 @@ async def test_silent_worker_is_declared_dead_and_must_register_again(
     stream = open_stream(stub, session)
     [a] = await stream.next()
 
-    # No heartbeat for 3 intervals (0.6 s): the worker is dead, its stream ends and its
+    # No heartbeat for 3 intervals (1.5 s): the worker is dead, its stream ends and its
     # task goes back as attempt 2, a reassignment that does not use up a retry.
     async def taken_back() -> object:
         t = await server.state.store.get_task(task_id)
