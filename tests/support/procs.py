@@ -70,8 +70,10 @@ class Proc:
     env: dict[str, str]
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0  # where this start's lines begin (a restart appends to the log)
 
     def start(self) -> Proc:
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
             self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -99,6 +101,19 @@ class Proc:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_event(self, event: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The first `event` log line written since this start of the process."""
+
+        def written() -> dict[str, Any] | None:
+            if not self.alive:
+                raise RuntimeError(f"{self.log_path.name}: exited:\n{self.log()[-3000:]}")
+            with self.log_path.open("rb") as f:
+                f.seek(self.log_offset)
+                text = f.read().decode(errors="replace")
+            return next(iter(json_records(text, event)), None)
+
+        return wait_for(written, timeout, what=f"{event} in {self.log_path.name}")
+
 
 @dataclass
 class ServerProc(Proc):
@@ -113,23 +128,10 @@ class ServerProc(Proc):
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    def wait_bound(self, since: int, timeout: float = 30.0) -> None:
+    def wait_bound(self, timeout: float = 30.0) -> None:
         """Read the ports the server bound (it was given port 0) from its
-        `server_started` log line, written after offset `since` of its log."""
-
-        def started() -> dict[str, Any] | None:
-            if not self.alive:
-                raise RuntimeError(f"server exited:\n{self.log()[-3000:]}")
-            with self.log_path.open("rb") as f:
-                f.seek(since)
-                text = f.read().decode(errors="replace")
-            for line in text.splitlines():
-                if line.startswith("{") and '"server_started"' in line:
-                    record: dict[str, Any] = json.loads(line)
-                    return record
-            return None
-
-        record = wait_for(started, timeout, what="the server's bound addresses")
+        `server_started` log line."""
+        record = self.wait_event("server_started", timeout)
         self.grpc_port = int(str(record["grpc"]).rsplit(":", 1)[1])
         self.http_port = int(str(record["http"]).rsplit(":", 1)[1])
 
@@ -189,13 +191,12 @@ class Cluster:
         )
         env = base_env(ENGLOG_WORKER_TOKENS=WORKER_TOKEN, ENGLOG_ADMIN_TOKEN=ADMIN_TOKEN)
         log_path = self.tmp / "server.log"
-        since = log_path.stat().st_size if log_path.exists() else 0
         self.server = ServerProc(
             args, env, log_path, http_port=self.http_port, grpc_port=self.grpc_port
         )
         self.server.start()
         if not (self.http_port and self.grpc_port):
-            self.server.wait_bound(since)
+            self.server.wait_bound()
             self.http_port, self.grpc_port = self.server.http_port, self.server.grpc_port
         self.server.wait_ready()
         return self.server
@@ -300,8 +301,12 @@ def holds_for(
 def log_events(proc: Proc, event: str | None = None) -> list[dict[str, Any]]:
     """The JSON log lines of a process (structlog renders JSON when not on a terminal),
     optionally only those whose `event` is `event`; other lines are skipped."""
+    return json_records(proc.log(), event)
+
+
+def json_records(text: str, event: str | None = None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for line in proc.log().splitlines():
+    for line in text.splitlines():
         if not line.startswith("{"):
             continue
         try:
@@ -314,16 +319,9 @@ def log_events(proc: Proc, event: str | None = None) -> list[dict[str, Any]]:
 
 
 def health_port(proc: Proc, timeout: float = 30.0) -> int:
-    """The port a worker started with `--health-listen 127.0.0.1:0` bound, read from its
-    `health_listening` log line (no port picked in advance that another may take)."""
-
-    def bound() -> int | None:
-        if not proc.alive:
-            raise RuntimeError(f"worker exited:\n{proc.log()[-3000:]}")
-        lines = log_events(proc, "health_listening")
-        return int(str(lines[0]["address"]).rsplit(":", 1)[1]) if lines else None
-
-    return wait_for(bound, timeout, what="the worker's health address")
+    """The port a worker started with `--health-listen 127.0.0.1:0` bound (its
+    `health_listening` line): no port picked in advance that another may take."""
+    return int(str(proc.wait_event("health_listening", timeout)["address"]).rsplit(":", 1)[1])
 
 
 def port_accepting(port: int, host: str = "127.0.0.1") -> bool:

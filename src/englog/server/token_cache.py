@@ -64,6 +64,3 @@ class VerifiedTokens:
         if len(self._entries) >= self._max:
             self._entries.clear()
         self._entries[token_hash] = (self._monotonic() + self.ttl_s, generation, owner)
-
-    def forget(self, token_hash: str) -> None:
-        self._entries.pop(token_hash, None)
