@@ -188,4 +188,7 @@ def test_a_database_that_allows_fewer_connections_than_the_pool(
             verdict(c, "PostgreSQL pool exhausted (role limit 2)", expected, started, say)
             assert "too many connections for role" in server.log()
             handled_every_failure(server)
-            assert readiness(server).status_code == 200
+            # A probe that needs a second connection while the heartbeats hold the one the
+            # role allows is refused, truthfully: readiness must come back, not be 200 at
+            # any one instant.
+            wait_for(lambda: readiness(server).status_code == 200, 30, what="/readiness 200")

@@ -7,7 +7,9 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.chaos.runs import (
@@ -69,6 +71,12 @@ def test_sigterm_mid_run_finishes_running_tasks_and_exits_zero(
         assert {t["worker_id"] for t in tasks.values()} == {"w1", "w2"}
 
 
+def worker_stats(api: httpx.Client, worker_id: str) -> dict[str, Any]:
+    """The figures `worker_id` sent with its last heartbeat."""
+    rows = api.get("/v1/workers").json()["workers"]
+    return next((dict(w.get("stats") or {}) for w in rows if w["id"] == worker_id), {})
+
+
 def test_drain_timeout_hands_unfinished_tasks_back_for_a_retry(tmp_path: Path) -> None:
     with cluster(tmp_path, lease_ttl=5.0, heartbeat=0.5) as c:
         c.start_server()
@@ -77,6 +85,14 @@ def test_drain_timeout_hands_unfinished_tasks_back_for_a_retry(tmp_path: Path) -
         with c.admin() as api:
             ids = submit_many(api, 2, "sleep", {"seconds": 3.0})
             wait_all_in(api, ids, "running")
+            # "running" is the server's word at dispatch; a SIGTERM before the worker has
+            # read the assignment off its stream leaves that task to its lease expiry, so
+            # wait for the worker's own count (its heartbeat's active tasks).
+            wait_for(
+                lambda: worker_stats(api, "w1").get("active_tasks") == 2,
+                20,
+                what="both tasks running on w1",
+            )
             sent = time.monotonic()
             code = w1.terminate(timeout=30)
             assert time.monotonic() - sent < 10, "drain did not stop at --drain-timeout"

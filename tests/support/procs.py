@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,7 +28,32 @@ WORKER_TOKEN = "test-worker-token"
 ADMIN_TOKEN = "test-admin-token"
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port() -> int:
+    """A free loopback port outside the kernel's ephemeral range. A port from that range
+    can be taken, while the test's server is down for a restart, as the source port of
+    any outgoing connection, or by a client that polls it and connects to itself (TCP
+    simultaneous open); either holds it (in TIME_WAIT, without SO_REUSEADDR) and the
+    restarted server cannot bind. Outside the range only another deliberate pick can
+    collide, and the bind check here (and the caller's retry) covers that."""
+    low, high = _ephemeral_range()
+    span = (10_000, low) if low > 12_000 else (high + 1, 65_536)
+    for _ in range(500):  # bounded: a taken port is just skipped
+        port = random.randrange(*span)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -146,9 +172,10 @@ class ServerProc(Proc):
 
 @dataclass
 class Cluster:
-    """One server (restartable on the same ports and database) and its workers. The
-    first start binds port 0 (no window in which another process may take a port
-    picked in advance) and reads the ports back; restarts reuse them."""
+    """One server (restartable on the same ports and database) and its workers. Its
+    ports come from `free_port()`, outside the ephemeral range, so that nothing takes
+    them while the server is down for a restart; a first start that finds one taken
+    (another test picked it in the meantime) tries other ports."""
 
     tmp: Path
     db_url: str = ""
@@ -175,6 +202,19 @@ class Cluster:
         return out.stdout.strip().splitlines()[-1]
 
     def start_server(self, *extra: str) -> ServerProc:
+        if self.http_port and self.grpc_port:
+            return self._start_server(extra)
+        for attempt in range(3):
+            self.http_port, self.grpc_port = free_port(), free_port()
+            try:
+                return self._start_server(extra)
+            except RuntimeError:
+                taken = self.server is not None and "address in use" in self.server.log()
+                if not taken or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_server(self, extra: tuple[str, ...]) -> ServerProc:
         args = englog_cmd(
             "server",
             "--db",
@@ -195,9 +235,6 @@ class Cluster:
             args, env, log_path, http_port=self.http_port, grpc_port=self.grpc_port
         )
         self.server.start()
-        if not (self.http_port and self.grpc_port):
-            self.server.wait_bound()
-            self.http_port, self.grpc_port = self.server.http_port, self.server.grpc_port
         self.server.wait_ready()
         return self.server
 

@@ -28,6 +28,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from tests.support.procs import free_port
+
 T = TypeVar("T")
 CHUNK = 64 * 1024
 
@@ -100,12 +102,27 @@ class FaultProxy:
         return len(self._conns)
 
     async def start(self) -> FaultProxy:
-        """Listen (again) on the same port; the first start picks a free one."""
-        if self._server is None:
+        """Listen (again) on the same port; the first start picks a free one outside
+        the ephemeral range (`free_port()`: nothing takes it while refusing)."""
+        if self._server is not None:
+            return self
+        if self.port:
             self._server = await asyncio.start_server(
                 self._accept, "127.0.0.1", self.port, reuse_address=True
             )
-            self.port = int(self._server.sockets[0].getsockname()[1])
+            return self
+        for attempt in range(3):
+            port = free_port()
+            try:
+                self._server = await asyncio.start_server(
+                    self._accept, "127.0.0.1", port, reuse_address=True
+                )
+            except OSError:  # picked by another test in the meantime
+                if attempt == 2:
+                    raise
+                continue
+            self.port = port
+            break
         return self
 
     async def cut(self) -> int:
