@@ -80,25 +80,31 @@ SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($1::t
 # claimers, merged in global order and cut at the limit: the same set a greedy pick over
 # the whole queue would take, at index cost per type. Rows locked but cut stay locked
 # only until this statement's transaction ends.
-# Candidates of a capped claim (users at their cap, $5, left out), locked; the fair
-# pick (englog.domain.fairness) chooses among them and _CLAIM_CHOSEN leases those.
+# A capped claim's candidates, locked, with each user's RUNNING count, in one statement
+# (one round trip fewer than reading the counts first). Users at the cap ($4) are left
+# out before the LIMIT, so one user's backlog cannot fill the window; the fair pick
+# (englog.domain.fairness) chooses among the candidates and _CLAIM_CHOSEN leases those.
+# Rows with a NULL seq carry a count (user_id, running), the others a candidate.
 _CANDIDATES = """
-WITH caps AS (
+WITH running AS (
+    SELECT user_id, count(*)::int AS n FROM tasks
+    WHERE status = 'running' AND user_id IS NOT NULL GROUP BY user_id
+), capped AS (
+    SELECT coalesce(array_agg(user_id), '{}'::text[]) AS users FROM running WHERE n >= $4
+), caps AS (
     SELECT * FROM unnest($1::text[], $2::int[]) AS c(type, take)
 )
-SELECT p.* FROM caps CROSS JOIN LATERAL (
+SELECT p.*, NULL::int AS running FROM caps CROSS JOIN capped CROSS JOIN LATERAL (
     SELECT seq, type, priority, created_at, user_id FROM tasks
     WHERE status = 'pending' AND type = caps.type AND run_after <= $3
-        AND NOT cancel_requested AND (user_id IS NULL OR NOT (user_id = ANY($4::text[])))
+        AND NOT cancel_requested AND (user_id IS NULL OR NOT (user_id = ANY(capped.users)))
     ORDER BY priority DESC, created_at, seq
     LIMIT caps.take
     FOR UPDATE SKIP LOCKED
 ) p
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, user_id, n FROM running
 """
-_RUNNING_BY_USER = (
-    "SELECT user_id, count(*) AS n FROM tasks WHERE status = 'running'"
-    " AND user_id IS NOT NULL GROUP BY user_id"
-)
 _CLAIM_CHOSEN = """
 WITH claimed AS (
     UPDATE tasks SET status = 'running', worker_id = $2, lease_expires_at = $3,
@@ -246,11 +252,11 @@ async def _claim_fairly(
     """A claim under a per-user cap: candidates read (and locked), the fair pick made
     here, the chosen leased; one transaction."""
     cap = claim.user_cap
-    running = {r["user_id"]: r["n"] for r in await conn.fetch(_RUNNING_BY_USER)}
-    capped = [u for u, n in running.items() if n >= cap]
-    candidates = await conn.fetch(
-        _CANDIDATES, list(takes), [n * OVERFETCH for n in takes.values()], now, capped
+    rows = await conn.fetch(
+        _CANDIDATES, list(takes), [n * OVERFETCH for n in takes.values()], now, cap
     )
+    running = {r["user_id"]: r["running"] for r in rows if r["seq"] is None}
+    candidates = [r for r in rows if r["seq"] is not None]
     chosen = fair_pick(candidates, claim.limit, claim.capacity, running, cap)
     if not chosen:
         return []
