@@ -23,6 +23,7 @@ from englog.server.http import (
     timer,
     trends,
 )
+from englog.server.http.batch_gate import BatchGate
 from englog.server.http.body_guard import BodyLimit, BodyLimits, EarlyAuth
 from englog.server.http.errors import install_error_handlers
 from englog.server.http.fast_paths import FastSubmit, FastTaskGet
@@ -66,8 +67,11 @@ def create_http_app(
 
     app.mount(WEB_PREFIX, create_web_app(state))
     app.add_api_route("/", _to_web_app, include_in_schema=False)
+    # Innermost: large submissions are parsed two at a time (memory; see batch_gate).
+    app.add_middleware(BatchGate)
     if fast_paths:
-        # Added first, so they run inside MetricsMiddleware (which counts their answers).
+        # Added before the layers below, so they run inside MetricsMiddleware (which
+        # counts their answers).
         submit = _route(tasks.router, "POST", "/v1/tasks")
         read = _route(tasks.router, "GET", "/v1/tasks/{task_id}")
         app.add_middleware(FastSubmit, state=state, metrics=app.state.metrics, route=submit)

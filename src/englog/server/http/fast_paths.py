@@ -21,6 +21,8 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from englog.server.auth import Principal, principal_for
+from englog.server.http.asgi_body import read_body as _read_body
+from englog.server.http.asgi_body import replay as _replay
 from englog.server.http.errors import ApiError, store_failure, too_many_tasks
 from englog.server.http.metrics import WAITED, ApiMetrics
 from englog.server.http.models import MAX_WAIT_S, TaskSubmit, task_detail_json
@@ -197,34 +199,6 @@ async def _send_json(
         }
     )
     await send({"type": "http.response.body", "body": content})
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The whole request body, and False when the client went away first."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), False
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-
-
-def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """A `receive` that gives the already-read body again, then defers to the real one."""
-    replayed = False
-
-    async def again() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            if complete:
-                return {"type": "http.request", "body": body, "more_body": False}
-            return {"type": "http.disconnect"}
-        return await receive()
-
-    return again
 
 
 async def _no_body() -> Message:
