@@ -8,7 +8,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -268,16 +268,21 @@ def test_trends_and_the_weekly_target_from_the_cli(site: Site) -> None:
     token = site.user("tom")
     target = cli(site, token, "target", "10", "--focus", "60")
     assert "weekly target: 10 h a week, 60% focus work" in target.stdout, target.stderr
-    now = datetime.now(BERLIN).replace(second=0, microsecond=0)
+    # Last week's Wednesday noon: whole in one week and in the past whatever the clock
+    # says (from "now", a run just after midnight on a Monday split the entries).
+    today = datetime.now(BERLIN).date()
+    wednesday = today - timedelta(days=today.weekday() + 5)
+    noon = datetime.combine(wednesday, time(12, 0), tzinfo=BERLIN)
     with Client(site.url, token) as client:
-        start = now - timedelta(hours=3)
+        start = noon - timedelta(hours=3)
         client.log("Deep work", start=start, end=start + timedelta(hours=2), project="atlas")
-        client.log("Sync", start=now - timedelta(minutes=59), end=now, type="meeting")
+        client.log("Sync", start=noon - timedelta(minutes=59), end=noon, type="meeting")
     table = cli(site, token, "trends", "--weeks", "3")
     assert table.returncode == 0, table.stderr
     lines = [line for line in table.stdout.splitlines() if "atlas" in line]
     assert len(lines) == 1 and "2h59m" in lines[0] and "30%" in lines[0], table.stdout
-    week = cli(site, token, "entries")
+    iso = wednesday.isocalendar()
+    week = cli(site, token, "entries", "--week", f"{iso.year}-W{iso.week:02d}")
     assert "target: 2h59m of 10h (30%), focus 67% (target 60%, met)" in week.stdout, week.stdout
     cleared = cli(site, token, "target", "--clear")
     assert "no weekly target" in cleared.stdout
