@@ -21,3 +21,7 @@ CREATE INDEX tasks_worker ON tasks (worker_id) WHERE status = 'running';
 
 DROP INDEX tasks_user;
 CREATE INDEX tasks_user ON tasks (user_id, created_at) WHERE user_id IS NOT NULL;
+
+-- Built at the first start of this version, in the migrations' transaction: on a large
+-- `tasks` table that takes a while, and writes from replicas still on the previous
+-- version wait for it (their queries are served by these indexes as well).
