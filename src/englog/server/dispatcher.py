@@ -25,6 +25,7 @@ import structlog
 from englog.domain.tasks import NewTask, Task
 from englog.server.metrics import UNKNOWN_RESULT_TYPE
 from englog.server.pending import PendingTasks
+from englog.server.shielded import finish_anyway
 from englog.store.base import Claim, Store
 from englog.store.records import KeyedTask
 
@@ -347,19 +348,13 @@ class Dispatcher:
                 limit = stream.free_slots()
                 stream.claiming = True
                 try:
-                    tasks = await self._store.claim_tasks(
-                        Claim(stream.worker_id, claimable, limit), self._clock()
-                    )
+                    tasks = await finish_anyway(self._claim(stream, claimable, limit))
                 finally:
                     stream.claiming = False
-                self.pending.remove(t.type for t in tasks)
-                if tasks and stream.closed:
-                    # Replaced while claiming: these never reach the worker.
-                    await self._requeue_lost(stream.worker_id, {t.id: t.attempt for t in tasks})
+                if tasks is None:
                     return
                 stream.starved = len(tasks) < min(limit, sum(claimable.values()))
                 if tasks:
-                    stream.inflight.update((t.id, t.type) for t in tasks)
                     yield tasks
                     continue
             idle = polled and stream.inflight
@@ -371,6 +366,23 @@ class Dispatcher:
                 async with asyncio.timeout(self._poll_interval_s):
                     await stream.wake.wait()
                     polled = False
+
+    async def _claim(
+        self, stream: WorkerStream, claimable: dict[str, int], limit: int
+    ) -> list[Task] | None:
+        """Claim for `stream` and account for it (shielded by the caller: a stream
+        cancelled mid-claim still counts what the commit took). None when the stream
+        was closed or replaced meanwhile: what it took goes back to the queue."""
+        tasks = await self._store.claim_tasks(
+            Claim(stream.worker_id, claimable, limit), self._clock()
+        )
+        self.pending.remove(t.type for t in tasks)
+        if stream.closed:
+            if tasks:  # these never reach the worker
+                await self._requeue_lost(stream.worker_id, {t.id: t.attempt for t in tasks})
+            return None
+        stream.inflight.update((t.id, t.type) for t in tasks)
+        return tasks
 
     async def _resync(self, stream: WorkerStream) -> None:
         """Forget in-flight ids the store no longer runs for this worker. Another

@@ -33,6 +33,7 @@ from englog.server.dispatcher import Dispatcher
 from englog.server.metrics import ServerMetrics
 from englog.server.pending import UNKNOWN_TYPE, PendingTasks
 from englog.server.settings import ServerSettings
+from englog.server.shielded import finish_anyway
 from englog.server.watch import TaskWatch
 from englog.store.base import Store
 from englog.store.records import Heartbeat, HeartbeatReply, KeyedTask
@@ -86,7 +87,6 @@ class TaskQueue:
         self.dispatcher = Dispatcher(store, clock, pending=self.pending)
         self.refused_at_cap = 0  # submissions refused by max_queued_per_user, since start
         self._refusals_unlogged: dict[str, tuple[float, int]] = {}  # user -> (logged at, n)
-        self._reporting: set[asyncio.Future[list[ResultDecision]]] = set()  # see report()
 
     def connected_workers(self) -> dict[str, frozenset[str]]:
         """worker id -> capabilities of the workers with an open task stream here."""
@@ -248,15 +248,7 @@ class TaskQueue:
         accepted result went uncounted, its waiters unwoken and its slot held, and the
         worker's resend was counted a duplicate (seen under the chaos proxy: 299
         accepted for 300 completed tasks)."""
-        job = asyncio.ensure_future(self._report_now(worker_id, reported))
-        self._reporting.add(job)
-        job.add_done_callback(self._reported)
-        return await asyncio.shield(job)
-
-    def _reported(self, job: asyncio.Future[list[ResultDecision]]) -> None:
-        self._reporting.discard(job)
-        if not job.cancelled():
-            job.exception()  # marked retrieved: a cancelled caller no longer awaits it
+        return await finish_anyway(self._report_now(worker_id, reported))
 
     async def _report_now(
         self, worker_id: str, reported: Sequence[ReportedResult]
