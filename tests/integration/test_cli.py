@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -215,8 +216,10 @@ def test_log_each_time_form_then_list_the_week(person: Person) -> None:
 
 def test_log_today_and_yesterday_end_now(person: Person) -> None:
     def end_minute(line: str) -> int:
-        hour, minute = line.split()[3].split("-")[1].split(":")  # "id Wed 2026-12-02 09:10-10:30"
-        return int(hour) * 60 + int(minute)
+        # "id Wed 2026-12-02 09:10-10:30  (20m)", or across midnight "... 23:49-Mon 00:09  (20m)"
+        found = re.search(r"(\d{2}):(\d{2})\s+\(", line)
+        assert found, line
+        return int(found[1]) * 60 + int(found[2])
 
     now = datetime.now().astimezone()
     line = person.ok("log", "Pairing", "20m", "-t", "development").strip()
