@@ -171,7 +171,11 @@ def test_grpc_calls_without_a_token_are_refused_unread(
     channel.close()
     assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 20
     growth = _rss(server) - before
-    assert growth < 50 * MB, f"server grew {growth / MB:.0f} MB in {took:.1f} s"
+    # Read in full, the 20 messages would cost 300 MB. What the transport buffers before
+    # the refusal depends on HTTP/2 flow-control windows (grown by gRPC's BDP probing)
+    # and on timing: 60 MB seen once on a loaded 2-core machine. A third of the full read
+    # still proves they were refused unread.
+    assert growth < 20 * 15 * MB / 3, f"server grew {growth / MB:.0f} MB in {took:.1f} s"
 
 
 def test_grpc_messages_over_their_method_limit_are_refused(
