@@ -10,8 +10,9 @@ form one unit of work, run on one worker one after another:
 - a module with a module-scoped fixture (a server, a built package) keeps its tests
   together, so the fixture is made once, not once per worker (a module that sets
   `SPREAD_OVER_WORKERS = True` is spread anyway, as the OpenAPI fuzzing's shards).
-Everything else is independent (its own ports, bound to 0 or read back, its own
-databases and temporary directories) and is spread over the workers.
+Everything else is independent (its own ports, bound to 0 and read back or picked by
+`free_port()` outside the ephemeral range, its own databases and temporary
+directories) and is spread over the workers.
 
 Why our own scheduler: xdist's `xdist_group` marks did not group anything with the
 versions pinned here (pytest 9.2, pytest-xdist 3.8: the workers' node ids came back

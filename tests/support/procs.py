@@ -154,13 +154,6 @@ class ServerProc(Proc):
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    def wait_bound(self, timeout: float = 30.0) -> None:
-        """Read the ports the server bound (it was given port 0) from its
-        `server_started` log line."""
-        record = self.wait_event("server_started", timeout)
-        self.grpc_port = int(str(record["grpc"]).rsplit(":", 1)[1])
-        self.http_port = int(str(record["http"]).rsplit(":", 1)[1])
-
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
             if not self.alive:

@@ -21,8 +21,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from englog.server.auth import Principal, principal_for
-from englog.server.http.asgi_body import read_body as _read_body
-from englog.server.http.asgi_body import replay as _replay
+from englog.server.http.asgi_body import read_body, replay
 from englog.server.http.errors import ApiError, store_failure, too_many_tasks
 from englog.server.http.metrics import WAITED, ApiMetrics
 from englog.server.http.models import MAX_WAIT_S, TaskSubmit, task_detail_json
@@ -73,10 +72,10 @@ class FastSubmit:
         if scope["type"] != "http" or scope["path"] != "/v1/tasks" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body, complete = await _read_body(receive)
+        body, complete = await read_body(receive)
         taken = complete and await self._try_submit(scope, body, send)
         if not taken:
-            await self.app(scope, _replay(body, complete, receive), send)
+            await self.app(scope, replay(body, complete, receive), send)
 
     async def _try_submit(self, scope: Scope, body: bytes, send: Send) -> bool:
         """True when the request was answered here."""
