@@ -112,6 +112,12 @@ async def test_projects_from_entries_crud_default_and_totals(api: httpx.AsyncCli
 async def test_bad_project_input_is_422(api: httpx.AsyncClient) -> None:
     for body in ({"name": ""}, {"name": "x", "colour": "blue"}, {"name": "x", "status": "done"}):
         assert (await api.post("/v1/projects", json=body)).status_code == 422, body
+    # A number is not a day (lax parsing took it as Unix seconds: 1970-01-01).
+    for day in (1.9e-291, 1_700_000_000, "1700000000"):
+        r = await api.post("/v1/projects", json={"name": "x", "start_date": day})
+        assert r.status_code == 422 and "ISO 8601 date" in r.text, (day, r.text)
+    made = await api.post("/v1/projects", json={"name": "dated", "start_date": "2026-03-02"})
+    assert made.status_code == 201 and made.json()["start_date"] == "2026-03-02"
     r = await api.get("/v1/projects", params={"from": "2026-03-02"})
     assert r.status_code == 422
 

@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 
 _NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
@@ -23,6 +23,18 @@ def _iso_8601_only(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+
+
+def _iso_date_only(value: Any) -> Any:
+    if (isinstance(value, date) and not isinstance(value, datetime)) or (
+        isinstance(value, str) and not _NUMBER.fullmatch(value)
+    ):
+        return value
+    raise ValueError("give an ISO 8601 date, such as 2026-01-05")
+
+
+# A day given as `2026-01-05` (lax mode alone took a number as Unix seconds: 1970-01-01).
+IsoDate = Annotated[date, Field(strict=False), BeforeValidator(_iso_date_only)]
 
 
 _DAY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")

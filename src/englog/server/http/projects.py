@@ -16,6 +16,7 @@ from englog.server.auth import CurrentUser, State
 from englog.server.http.accounts import conflict
 from englog.server.http.analytics import entries_of_days, parse_days
 from englog.server.http.errors import invalid, not_found
+from englog.server.http.iso_times import IsoDate
 from englog.server.http.local_days import zone_of
 from englog.store.accounts import Conflict
 from englog.store.projects import Project
@@ -39,8 +40,8 @@ class ProjectIn(BaseModel):
     colour: Colour | None = None
     status: Status = "active"
     is_default: bool = False
-    start_date: Annotated[date, Field(strict=False)] | None = None
-    end_date: Annotated[date, Field(strict=False)] | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
 
 
 class ProjectPatch(BaseModel):
@@ -51,8 +52,8 @@ class ProjectPatch(BaseModel):
     colour: Colour | None = None
     status: Status | None = None
     is_default: bool | None = None
-    start_date: Annotated[date, Field(strict=False)] | None = None
-    end_date: Annotated[date, Field(strict=False)] | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
 
 
 class ProjectView(BaseModel):
