@@ -60,6 +60,9 @@ async def test_summary_in_the_users_zone_matches_the_report_tasks_facts(
         "/v1/tasks/reports", json={"week_start": "2026-03-02", "week_end": "2026-03-08"}
     )
     assert task.status_code in (200, 201, 202), task.text
+    # A number is not a day (lax parsing took 0 as 1970-01-01).
+    bad = await api.post("/v1/tasks/reports", json={"week_start": 0, "week_end": "2026-03-08"})
+    assert bad.status_code == 422 and "ISO 8601 date" in bad.text, bad.text
     stored = await store.get_task(task.json()["task_id"])
     assert stored is not None
     req = WeeklyReportRequest.model_validate(stored.payload)

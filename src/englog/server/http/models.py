@@ -4,7 +4,7 @@ ISO 8601 UTC. The task views live in `englog.views`, shared with the client."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -19,7 +19,7 @@ from pydantic import (
 
 from englog.domain.entries import Entry, EntryFields, check_times
 from englog.domain.tasks import Task, TaskAttempt
-from englog.server.http.iso_times import DayOrInstant, IsoDateTime
+from englog.server.http.iso_times import DayOrInstant, IsoDate, IsoDateTime
 from englog.store.base import WorkerRecord
 from englog.views import AttemptView as AttemptView
 from englog.views import TaskAccepted, TaskDetail, TasksWaited, iso
@@ -162,8 +162,8 @@ class InsightRequest(BaseModel):
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    week_start: date
-    week_end: date
+    week_start: IsoDate
+    week_end: IsoDate
     priority: UserPriority = 0
 
 
