@@ -35,6 +35,12 @@ _PARAMS = {"now": "$1", "result": "c.result::jsonb"}
 
 # The ends arrive as one array per field; the attempt record of each changed task is
 # closed in the same statement.
+# Statements that reach their tasks by key say `status IS NOT DISTINCT FROM 'running'`
+# (the same test: status is NOT NULL) rather than `status = 'running'`: the planner
+# cannot match that to the partial indexes' predicates, so it cannot read a whole
+# partial index (tasks_worker, tasks_lease) in place of the keys, which it did with
+# statistics older than the queue (they always are: the queue changes faster than
+# autovacuum analyzes). tests/unit/test_store_postgres_plans.py holds the plans.
 _END_ATTEMPTS = f"""
 WITH c AS (
     SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
@@ -44,7 +50,7 @@ WITH c AS (
 ), ended AS (
     UPDATE tasks AS t SET {end_attempt_assignments(lambda n: _PARAMS.get(n, "c." + n), "t.")}
     FROM c
-    WHERE t.id = c.id AND t.status = 'running' AND t.attempt = c.attempt
+    WHERE t.id = c.id AND t.status IS NOT DISTINCT FROM 'running' AND t.attempt = c.attempt
     RETURNING t.*
 ), closed AS (
     UPDATE task_attempts AS a SET ended_at = $1, outcome = c.outcome, error = c.record_error
@@ -174,13 +180,15 @@ WITH c AS (
         AS c(id, attempt, worker_id, result)
 ), locked AS (
     SELECT t.seq FROM tasks t JOIN c ON t.id = c.id
-    WHERE t.status = 'running' AND t.attempt = c.attempt AND t.worker_id = c.worker_id
+    WHERE t.status IS NOT DISTINCT FROM 'running' AND t.attempt = c.attempt
+        AND t.worker_id = c.worker_id
     ORDER BY t.seq FOR UPDATE OF t
 ), ended AS (
     UPDATE tasks AS t SET {end_attempt_assignments(_COMPLETE_PARAMS.__getitem__, "t.")}
     FROM c
-    WHERE t.seq IN (SELECT seq FROM locked) AND t.id = c.id AND t.status = 'running'
-        AND t.attempt = c.attempt AND t.worker_id = c.worker_id
+    WHERE t.seq IN (SELECT seq FROM locked) AND t.id = c.id
+        AND t.status IS NOT DISTINCT FROM 'running' AND t.attempt = c.attempt
+        AND t.worker_id = c.worker_id
     RETURNING t.*
 ), closed AS (
     UPDATE task_attempts AS a SET ended_at = $1, outcome = 'completed', error = NULL

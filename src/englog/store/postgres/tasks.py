@@ -105,11 +105,12 @@ SELECT p.*, NULL::int AS running FROM caps CROSS JOIN capped CROSS JOIN LATERAL 
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, user_id, n FROM running
 """
+# `IS NOT DISTINCT FROM`: by key, never through a partial index (see _END_ATTEMPTS).
 _CLAIM_CHOSEN = """
 WITH claimed AS (
     UPDATE tasks SET status = 'running', worker_id = $2, lease_expires_at = $3,
         started_at = $4, updated_at = $4, progress = 0, progress_message = NULL
-    WHERE seq = ANY($1::bigint[]) AND status = 'pending'
+    WHERE seq = ANY($1::bigint[]) AND status IS NOT DISTINCT FROM 'pending'
     RETURNING tasks.*
 ), opened AS (
     INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
@@ -137,7 +138,7 @@ WITH caps AS (
 ), claimed AS (
     UPDATE tasks SET status = 'running', worker_id = $5, lease_expires_at = $6,
         started_at = $3, updated_at = $3, progress = 0, progress_message = NULL
-    FROM picked WHERE tasks.seq = picked.seq AND tasks.status = 'pending'
+    FROM picked WHERE tasks.seq = picked.seq AND tasks.status IS NOT DISTINCT FROM 'pending'
     RETURNING tasks.*
 ), opened AS (
     INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
