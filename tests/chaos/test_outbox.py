@@ -49,7 +49,12 @@ def test_sigkilled_worker_delivers_its_outbox_after_restart(
 ) -> None:
     started = time.monotonic()
     outbox = tmp_path / "w1.outbox"
-    with cluster(tmp_path, lease_ttl=15.0, heartbeat=2.0) as c:
+    # The worker's silence (refused from the moment its tasks run, then killed, then
+    # restarted: a Python start, about 3 s on a busy machine) must stay shorter than the
+    # server's patience (3 heartbeats: 15 s), or the tasks are rightly taken back and
+    # rerun before the restarted worker can deliver. At 2 s heartbeats (6 s) a loaded
+    # CI run lost that race.
+    with cluster(tmp_path, lease_ttl=30.0, heartbeat=5.0) as c:
         c.start_server()
         with ThreadedProxy(c.grpc_port) as proxy:
             args = ("--outbox", str(outbox))
