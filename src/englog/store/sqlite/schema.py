@@ -104,3 +104,21 @@ def in_read_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connecti
         return fn(conn)
     finally:
         rollback(conn)
+
+
+# A read that scans a whole index (the pending count: every recount, /health and
+# /metrics) would fill its connection's page cache, 2 MB by default, with pages no other
+# read wants, and the server's RSS keeps that high-water mark (measured: +2.3 MB at the
+# first recount of a 100,000-task backlog). A scan gains nothing from a cache it
+# overflows, so it reads through a small one.
+SCAN_CACHE_KIB = 64
+
+
+def through_small_cache(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `fn` with the connection's page cache at SCAN_CACHE_KIB, then restore it."""
+    usual = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{SCAN_CACHE_KIB}")
+    try:
+        return fn(conn)
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(usual)}")

@@ -39,6 +39,7 @@ from englog.store.sqlite.schema import (
     connect,
     in_read_transaction,
     migrate,
+    through_small_cache,
 )
 from englog.store.sqlite.web_sessions import SQLiteWebSessions
 from englog.store.sqlite.writer import QUIET_S, GroupCommitWriter
@@ -373,7 +374,10 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
         return {row["id"]: TaskStatus(row["status"]) for row in rows}
 
     async def pending_by_type(self) -> dict[str, int]:
-        return {row["type"]: row["n"] for row in await self._rows(PENDING_BY_TYPE)}
+        rows = await self._read(
+            lambda conn: through_small_cache(conn, lambda c: c.execute(PENDING_BY_TYPE).fetchall())
+        )
+        return {row["type"]: row["n"] for row in rows}
 
     async def prune_finished(self, finished_before: float, limit: int) -> int:
         return await self._write(lambda conn: _tasks.prune_finished(conn, finished_before, limit))
@@ -388,7 +392,9 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
         if types is not None and not types:
             return 0
         moment = time.time() if now is None else now
-        return await self._read(lambda conn: _tasks.pending_count(conn, types, moment))
+        return await self._read(
+            lambda conn: through_small_cache(conn, lambda c: _tasks.pending_count(c, types, moment))
+        )
 
     async def has_pending(self, types: Sequence[str], *, now: float) -> bool:
         if not types:
