@@ -620,6 +620,19 @@ async def test_task_details_come_in_the_order_asked_for_those_the_user_may_see(
     assert await store.get_task_details([]) == []
 
 
+async def test_task_details_of_more_tasks_than_one_statement_reads(store: Store) -> None:
+    """A wait for a thousand tasks reads them in chunks: order, attempts and the
+    missing ids come out as for a few."""
+    tasks = await store.submit_tasks([new(n=i) for i in range(1_200)], T0)
+    claimed = await store.claim_tasks(Claim("w1", {"noop": 3}, 3), T0 + 1)
+    wanted = [t.id for t in reversed(tasks)] + ["missing"]
+    details = await store.get_task_details(wanted)
+    assert [t.id for t, _ in details] == wanted[:-1]
+    with_attempts = {t.id: [a.attempt for a in attempts] for t, attempts in details if attempts}
+    assert with_attempts == {t.id: [1] for t in claimed}
+    assert details[0] == await store.get_task_detail(tasks[-1].id)
+
+
 async def test_task_statuses_of_the_tasks_the_user_may_see(store: Store) -> None:
     ada = await store.create_user("ada", "hash-ada", T0)
     a, b, c = await store.submit_tasks([new(user_id=ada.id), new(n=1), new(n=2)], T0)

@@ -349,8 +349,8 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
         self, task_ids: Sequence[str], user_id: str | None = None
     ) -> list[tuple[Task, list[TaskAttempt]]]:
         def read(conn: sqlite3.Connection) -> list[tuple[Any, list[Any]]]:
-            rows = ((_tasks.task_row(conn, t, user_id), t) for t in task_ids)
-            return [(row, _tasks.attempt_rows(conn, t)) for row, t in rows if row is not None]
+            rows, attempts = _tasks.rows_with_attempts(conn, task_ids, user_id)
+            return [(rows[t], attempts.get(t, [])) for t in task_ids if t in rows]
 
         # A few keys cost less on the loop's thread than the hop (see `_lookup`); many
         # would hold the loop up, so they go to the reader thread, in one transaction.
