@@ -33,14 +33,15 @@ from englog.store.sql import end_attempt_assignments
 
 _PARAMS = {"now": "$1", "result": "c.result::jsonb"}
 
-# The ends arrive as one array per field; the attempt record of each changed task is
-# closed in the same statement.
 # Statements that reach their tasks by key say `status IS NOT DISTINCT FROM 'running'`
 # (the same test: status is NOT NULL) rather than `status = 'running'`: the planner
 # cannot match that to the partial indexes' predicates, so it cannot read a whole
 # partial index (tasks_worker, tasks_lease) in place of the keys, which it did with
 # statistics older than the queue (they always are: the queue changes faster than
 # autovacuum analyzes). tests/unit/test_store_postgres_plans.py holds the plans.
+
+# The ends arrive as one array per field; the attempt record of each changed task is
+# closed in the same statement.
 _END_ATTEMPTS = f"""
 WITH c AS (
     SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],

@@ -180,6 +180,10 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
             raise StoreError(f"SQLite read failed: {exc}") from exc
         return await self._read(fn)
 
+    async def _scan(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A read of a whole index, through a small page cache (`through_small_cache`)."""
+        return await self._read(lambda conn: through_small_cache(conn, fn))
+
     async def _rows(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         return await self._read(lambda conn: conn.execute(sql, args).fetchall())
 
@@ -374,9 +378,7 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
         return {row["id"]: TaskStatus(row["status"]) for row in rows}
 
     async def pending_by_type(self) -> dict[str, int]:
-        rows = await self._read(
-            lambda conn: through_small_cache(conn, lambda c: c.execute(PENDING_BY_TYPE).fetchall())
-        )
+        rows = await self._scan(lambda conn: conn.execute(PENDING_BY_TYPE).fetchall())
         return {row["type"]: row["n"] for row in rows}
 
     async def prune_finished(self, finished_before: float, limit: int) -> int:
@@ -392,9 +394,7 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
         if types is not None and not types:
             return 0
         moment = time.time() if now is None else now
-        return await self._read(
-            lambda conn: through_small_cache(conn, lambda c: _tasks.pending_count(c, types, moment))
-        )
+        return await self._scan(lambda conn: _tasks.pending_count(conn, types, moment))
 
     async def has_pending(self, types: Sequence[str], *, now: float) -> bool:
         if not types:

@@ -337,6 +337,8 @@ def rows_with_attempts(
         sql = f"SELECT * FROM tasks WHERE id IN ({marks(len(chunk))}){owner}"
         rows.update((row["id"], row) for row in conn.execute(sql, args))
         found = [t for t in chunk if t in rows]
+        if not found:
+            continue
         for a in conn.execute(
             f"SELECT * FROM task_attempts WHERE task_id IN ({marks(len(found))})"
             " ORDER BY task_id, attempt",
