@@ -5,7 +5,6 @@ retry rule next door (`_retry`), so both clients behave the same."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -27,6 +26,7 @@ from englog.client.models import (
     WorkerView,
 )
 from englog.client.periods import aware
+from englog.ids import ordered_id
 
 T = TypeVar("T")
 MAX_PAGE = 1000  # entries per page and tasks per batch, as the server allows
@@ -264,8 +264,9 @@ def delete_entry(entry_id: str) -> Call[None]:
 
 
 def new_key() -> str:
-    """An idempotency key for a submission the caller gave none."""
-    return uuid.uuid4().hex
+    """An idempotency key for a submission the caller gave none: time-ordered, so the
+    server's key index grows at its end (see `englog.ids`)."""
+    return ordered_id()
 
 
 def _submission_headers(key: str | None, wait: float) -> dict[str, str]:
@@ -327,7 +328,7 @@ def submit_batch(items: Sequence[Mapping[str, Any]], key: str | None) -> Call[li
         "/v1/tasks/batch",
         ACCEPTED_LIST,
         json={"tasks": list(items)},
-        headers={"Idempotency-Key": key or uuid.uuid4().hex},
+        headers={"Idempotency-Key": key or new_key()},
     )
 
 

@@ -12,7 +12,7 @@ import asyncpg
 
 from englog.domain.fairness import OVERFETCH, fair_pick
 from englog.domain.tasks import NewTask, Task, TaskStatus, check_transition
-from englog.domain.tokens import new_id
+from englog.ids import ordered_id
 from englog.store.base import IdempotencyKeyReused
 from englog.store.postgres.listener import CHANNEL, notify
 from englog.store.records import Claim, KeyedTask, Lease
@@ -154,7 +154,7 @@ def _task_columns(tasks: Sequence[NewTask]) -> list[list[Any]]:
     """The new tasks' columns as arrays, in the order both insert statements take them
     (`unnest` turns them back into rows: one round trip whatever the count)."""
     return [
-        [new_id() for _ in tasks],
+        [ordered_id() for _ in tasks],
         [t.user_id for t in tasks],
         [t.type for t in tasks],
         [json.dumps(t.payload) for t in tasks],
