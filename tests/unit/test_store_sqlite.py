@@ -15,7 +15,7 @@ import pytest
 
 from englog.client._calls import new_key
 from englog.domain.entries import EntryFields
-from englog.domain.tasks import NewTask, ReportedResult, ResultOutcome
+from englog.domain.tasks import Disposition, NewTask, ReportedResult, ResultOutcome, TaskStatus
 from englog.store import Claim, EntryQuery, SQLiteStore, StoreError
 from englog.store.migrations import migration_files
 from englog.store.records import KeyedTask
@@ -313,3 +313,31 @@ async def test_a_keyed_batch_and_its_results_write_few_pages_per_task(db_path: P
         await store.close()
     assert busy == 0
     assert frames / (batches * 8) < 6.5
+
+
+async def test_an_accepted_completion_is_one_statement_on_tasks(store: SQLiteStore) -> None:
+    """A completion is judged by its own fenced UPDATE, with no read of the task before
+    it; a refused one falls back to the read that says why (issue 26)."""
+    await store.submit_tasks([new(n=i) for i in range(2)], T0)
+    first, second = await store.claim_tasks(Claim("w1", {"noop": 2}, 2), T0)
+    statements: list[str] = []
+    await store._write(lambda conn: conn.set_trace_callback(statements.append))
+    try:
+        done = ReportedResult(first.id, first.attempt, "w1", ResultOutcome.COMPLETED, {"a": 1})
+        [accepted] = await store.report_results([done], T0 + 1)
+        on_tasks = [sql for sql in statements if " tasks " in sql]
+        statements.clear()
+        stale = ReportedResult(second.id, second.attempt, "w2", ResultOutcome.COMPLETED)
+        [refused] = await store.report_results([stale], T0 + 1)
+        refusing = [sql for sql in statements if " tasks " in sql]
+    finally:
+        await store._write(lambda conn: conn.set_trace_callback(None))
+    assert accepted.disposition is Disposition.ACCEPTED and accepted.status is TaskStatus.COMPLETED
+    assert [sql.split()[0] for sql in on_tasks] == ["UPDATE"], on_tasks
+    assert refused.disposition is Disposition.STALE
+    assert [sql.split()[0] for sql in refusing] == ["UPDATE", "SELECT"], refusing
+    detail = await store.get_task_detail(first.id)
+    assert detail is not None
+    task, attempts = detail
+    assert (task.status, task.result, task.progress) == (TaskStatus.COMPLETED, {"a": 1}, 100)
+    assert attempts[0].outcome is not None and attempts[0].ended_at == T0 + 1

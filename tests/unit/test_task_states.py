@@ -8,6 +8,7 @@ import pytest
 
 from englog.domain.attempts import (
     accepted_end,
+    completion_end,
     deadline_grace,
     judge,
     lapsed_end,
@@ -183,6 +184,19 @@ def test_the_fence_accepts_only_the_running_attempt_on_its_worker() -> None:
         assert refused.detail.startswith("task is ")
     again = judge(report(), running(status="completed", accepted_attempt=2, accepted_worker="w1"))
     assert again is not None and again.disposition is Disposition.DUPLICATE
+
+
+def test_a_completion_ends_as_the_fence_would_let_it_whatever_the_row_holds() -> None:
+    """`completion_end` (a store's one-statement completion, the fence in its WHERE) is
+    `accepted_end` of any row the fence accepts: nothing else of the row matters."""
+    result = report(result={"ok": 1})
+    for row in (running(), running(cancel_requested=True), running(reassignments=5)):
+        assert judge(result, row) is None
+        assert completion_end(result, 1000.0, NO_JITTER) == accepted_end(
+            result, row, 1000.0, NO_JITTER
+        )
+    with pytest.raises(ValueError, match="not a completion"):
+        completion_end(report(ResultOutcome.FAILED), 1000.0, NO_JITTER)
 
 
 def test_an_accepted_result_ends_its_attempt() -> None:

@@ -92,6 +92,17 @@ def accepted_end(
     )
 
 
+def completion_end(result: ReportedResult, now: float, policy: QueuePolicy) -> AttemptEnd:
+    """`accepted_end` of a COMPLETED result, which reads nothing of the row: the fence
+    (`judge`) says the row runs `result.attempt` of `result.task_id`, and a completion
+    ends as COMPLETED whatever else the row holds. So a store can write it fenced in one
+    statement and read the row only when the fence refuses."""
+    if result.outcome is not ResultOutcome.COMPLETED:
+        raise ValueError(f"not a completion: {result.outcome}")
+    fenced = {"id": result.task_id, "attempt": result.attempt}
+    return accepted_end(result, fenced, now, policy)
+
+
 # The longest wait a handler's `retry_after` may impose on its task: a bad value (a
 # year, say) must not park a task out of sight; past this the queue's own backoff and
 # the task's attempts decide.
