@@ -33,6 +33,7 @@ from typing import Any
 
 from fastapi import Request
 
+from englog import json_loads
 from englog.domain.tasks import NewTask, Task
 from englog.server.http.errors import invalid
 from englog.server.http.submission import (
@@ -85,7 +86,7 @@ async def submit_items_once(
             f"header.{IDEMPOTENCY_HEADER}",
             f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
         )
-    raw: Any = json.loads(await request.body())
+    raw: Any = json_loads.loads(await request.body())
     batch_print = None
     if batch_key is not None:
         batch_print = fingerprint(request.method, request.url.path, await request.body())

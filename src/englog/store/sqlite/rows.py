@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from englog import json_loads
 from englog.domain.entries import Entry
 from englog.domain.tasks import Task
 from englog.store.records import WorkerRecord
@@ -26,7 +27,7 @@ session = session_from_row
 
 
 def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else json_loads.loads(text)
 
 
 def dumps(value: Any) -> str | None:

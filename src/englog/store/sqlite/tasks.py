@@ -15,7 +15,7 @@ from englog.ids import ordered_id
 from englog.store.base import IdempotencyKeyReused
 from englog.store.records import Claim, KeyedTask, Lease, ProgressReport, TaskQuery
 from englog.store.sql import TASK_INSERT_COLUMNS
-from englog.store.sqlite.rows import chunks, marks, task
+from englog.store.sqlite.rows import chunks, loads, marks, task
 
 # Attempt 1, always: the other columns are bound.
 _INSERT = (
@@ -63,7 +63,7 @@ def insert_tasks(
             Task(
                 id=task_id,
                 type=new.type,
-                payload=json.loads(payload),  # as stored: what a read would give
+                payload=loads(payload),  # as stored: what a read would give
                 status=status,
                 user_id=new.user_id,
                 priority=new.priority,
@@ -75,7 +75,7 @@ def insert_tasks(
                 updated_at=now,
                 started_at=started,
                 run_after=now,
-                metadata=json.loads(metadata),
+                metadata=loads(metadata),
             )
         )
     conn.executemany(_INSERT, rows)
