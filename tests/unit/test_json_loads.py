@@ -4,12 +4,12 @@ gives, where orjson alone would not (issue 26)."""
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import pytest
 
 from englog.json_loads import loads
+from tests.support.json_values import json_value
 
 EDGES = [
     '{"a": NaN, "b": Infinity, "c": -Infinity}',  # orjson refuses these
@@ -40,29 +40,8 @@ def test_refuses_what_json_loads_refuses() -> None:
             loads(bad)
 
 
-def _value(rng: random.Random, depth: int = 0) -> object:
-    kind = rng.randrange(8 if depth < 3 else 5)
-    if kind == 0:
-        return rng.randint(-(2**70), 2**70) if rng.random() < 0.3 else rng.randint(-99, 99)
-    if kind == 1:
-        value = rng.choice([rng.uniform(-1e6, 1e6), rng.random() * 1e-9, math.inf, math.nan])
-        return value
-    if kind == 2:
-        return "".join(
-            chr(rng.choice([rng.randrange(32, 127), rng.randrange(160, 0x2FFF)]))
-            for _ in range(rng.randrange(6))
-        )
-    if kind == 3:
-        return rng.choice([None, True, False])
-    if kind == 4:
-        return f"{rng.randrange(10**25)}"
-    if kind in (5, 6):
-        return {f"k{i}": _value(rng, depth + 1) for i in range(rng.randrange(4))}
-    return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
-
-
 def test_random_documents_parse_as_json_loads_parses_them() -> None:
     rng = random.Random(26)
     for _ in range(2_000):
-        text = json.dumps(_value(rng), ensure_ascii=rng.random() < 0.5)
+        text = json.dumps(json_value(rng), ensure_ascii=rng.random() < 0.5)
         assert repr(loads(text)) == repr(json.loads(text)), text

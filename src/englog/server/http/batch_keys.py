@@ -27,7 +27,6 @@ once when a worker has room, as unkeyed submissions are.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +39,7 @@ from englog.server.http.submission import (
     IDEMPOTENCY_HEADER,
     MAX_IDEMPOTENCY_KEY,
     fingerprint,
+    fingerprint_of,
     key_reused,
     valid_key,
 )
@@ -95,7 +95,7 @@ async def submit_items_once(
     for index, (task, own) in enumerate(zip(tasks, keys, strict=True)):
         if own is not None:
             single = {k: v for k, v in raw["tasks"][index].items() if k != "idempotency_key"}
-            single_print = fingerprint("POST", SINGLE_PATH, json.dumps(single).encode())
+            single_print = fingerprint_of("POST", SINGLE_PATH, single)
             keyed.append(KeyedTask(task, own, single_print))
         elif batch_key is not None and batch_print is not None:
             keyed.append(KeyedTask(task, f"{batch_key}{ITEM_SEPARATOR}{index}", batch_print))
