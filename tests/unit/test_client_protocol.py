@@ -320,3 +320,19 @@ def test_the_client_does_not_import_the_server_or_grpc() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_task_answer_that_is_not_a_task_is_a_bad_answer() -> None:
+    """Tasks and waited tasks are validated from the answer's bytes (issue 26): an
+    answer that is not JSON, or not a task, is an ApiError naming it, never a raw
+    parse error."""
+    for body in (b"{not json", b'{"task_id": "t1"}', b"[]"):
+        client, _ = scripted(lambda _r, b=body: httpx.Response(200, content=b))
+        with pytest.raises(ApiError, match="unexpected answer") as raised:
+            client.task("t1").refresh()
+        assert raised.value.code == "bad_answer"
+        with pytest.raises(ApiError, match="unexpected answer"):
+            list(client.wait_all(["t1"], timeout=1))
+    exact = task_json("t1", result={"big": 2**70, "f": 0.1, "s": "é"})
+    client, _ = scripted(lambda _r: httpx.Response(200, json=exact))
+    assert client.task("t1").refresh().result == {"big": 2**70, "f": 0.1, "s": "é"}
