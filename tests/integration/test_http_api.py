@@ -1149,3 +1149,56 @@ async def test_the_fast_paths_answer_the_plain_cases_themselves(
         bad_key = await c.post("/v1/tasks", json=NOOP, headers=too_long)
         assert (reused.status_code, bad_key.status_code) == (422, 422)
         assert routed == [f"GET /v1/tasks/{task_id}", "POST /v1/tasks", "POST /v1/tasks"]
+
+
+async def test_a_batch_through_both_paths_answers_the_same_bytes(
+    state: ServerState, alice: dict[str, str]
+) -> None:
+    """The batch fast path (what a coalescing client sends) and the route: a batch sent
+    to one and resent under its key to the other answers the same tasks, byte for
+    byte, replayed; items with their own keys alike (issue 26)."""
+    apps = [create_http_app(state, fast_paths=on) for on in (True, False)]
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), base_url="http://t") as fast,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), base_url="http://t") as slow,
+    ):
+        bodies = [
+            {"tasks": [NOOP, {**NOOP, "payload": {"é": [1, 2.5]}, "priority": 3}]},
+            {"tasks": [{**NOOP, "idempotency_key": "own-1"}, {**NOOP, "payload": {"n": 1}}]},
+        ]
+        for i, body in enumerate(bodies):
+            for first, then in ((fast, slow), (slow, fast)):
+                keyed = {**alice, "Idempotency-Key": f"batch-{i}-{id(first)}"}
+                a = await first.post("/v1/tasks/batch", json=body, headers=keyed)
+                b = await then.post("/v1/tasks/batch", json=body, headers=keyed)
+                assert a.status_code == b.status_code == 202, (a.text, b.text)
+                assert a.content == b.content
+                assert "idempotent-replayed" not in a.headers
+                assert b.headers["idempotent-replayed"] == "true"
+                assert a.headers["content-type"] == b.headers["content-type"]
+                assert len(a.json()["tasks"]) == 2
+
+
+async def test_the_batch_fast_path_leaves_every_refusal_to_the_route(
+    state: ServerState, alice: dict[str, str]
+) -> None:
+    app = create_http_app(state)
+    routed: list[str] = []
+
+    async def counted(request: Request) -> ServerState:
+        routed.append(f"{request.method} {request.url.path}")
+        return state
+
+    app.dependency_overrides[server_state] = counted
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        plain = await c.post("/v1/tasks/batch", json={"tasks": [NOOP, NOOP]}, headers=alice)
+        assert plain.status_code == 202 and routed == []
+        unknown = {"tasks": [NOOP, {"type": "nope"}]}
+        refused = await c.post("/v1/tasks/batch", json=unknown, headers=alice)
+        assert refused.status_code == 422
+        assert [d["field"] for d in refused.json()["detail"]] == ["body.tasks.1.type"]
+        too_many = await c.post("/v1/tasks/batch", json={"tasks": []}, headers=alice)
+        assert too_many.status_code == 422
+        assert routed == ["POST /v1/tasks/batch"] * 2
+    listed = await state.store.list_tasks(None)
+    assert len(listed) == 2  # the refused batch stored nothing

@@ -26,7 +26,7 @@ from englog.server.http import (
 from englog.server.http.batch_gate import BatchGate
 from englog.server.http.body_guard import BodyLimit, BodyLimits, EarlyAuth
 from englog.server.http.errors import install_error_handlers
-from englog.server.http.fast_paths import FastSubmit, FastTaskGet
+from englog.server.http.fast_paths import FastBatch, FastSubmit, FastTaskGet
 from englog.server.http.limits import LimitsMiddleware
 from englog.server.http.metrics import ApiMetrics, MetricsMiddleware
 from englog.server.http.openapi import install_truthful_openapi
@@ -74,7 +74,9 @@ def create_http_app(
         # counts their answers).
         submit = _route(tasks.router, "POST", "/v1/tasks")
         read = _route(tasks.router, "GET", "/v1/tasks/{task_id}")
+        batch = _route(tasks.router, "POST", "/v1/tasks/batch")
         app.add_middleware(FastSubmit, state=state, metrics=app.state.metrics, route=submit)
+        app.add_middleware(FastBatch, state=state, metrics=app.state.metrics, route=batch)
         app.add_middleware(FastTaskGet, state=state, route=read)
     # A /v1 request without a known token is refused before its body is read (after
     # the rate limits: a forged token costs a bucket step before a store read).

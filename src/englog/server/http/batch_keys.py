@@ -28,19 +28,23 @@ once when a worker has room, as unkeyed submissions are.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
-
-from fastapi import Request
 
 from englog import json_loads
 from englog.domain.tasks import NewTask, Task
-from englog.server.http.errors import invalid
+from englog.server.auth import Principal
+from englog.server.http.errors import ApiError, invalid
+from englog.server.http.models import BatchSubmit
 from englog.server.http.submission import (
     IDEMPOTENCY_HEADER,
     MAX_IDEMPOTENCY_KEY,
+    check_payload_size,
     fingerprint,
     fingerprint_of,
+    generic_task,
     key_reused,
+    learn_types,
     valid_key,
 )
 from englog.server.state import ServerState
@@ -48,15 +52,12 @@ from englog.store.base import IdempotencyKeyReused
 from englog.store.records import KeyedTask
 
 ITEM_SEPARATOR = "\u00a7"
+# The payloads of one batch together are capped at this many times the per-task limit,
+# so one request stays bounded in memory.
+BATCH_PAYLOAD_FACTOR = 8
 
 
-async def submit_batch_once(
-    request: Request, state: ServerState, tasks: Sequence[NewTask], key: str
-) -> list[tuple[Task, bool]]:
-    """Each task of the batch, in order, with whether this request created it."""
-    return await submit_items_once(request, state, tasks, [None] * len(tasks), key)
-
-
+BATCH_PATH = "/v1/tasks/batch"
 SINGLE_PATH = "/v1/tasks"
 
 
@@ -71,29 +72,32 @@ def item_keys(keys: Sequence[str | None]) -> None:
 
 
 async def submit_items_once(
-    request: Request,
     state: ServerState,
     tasks: Sequence[NewTask],
     keys: Sequence[str | None],
     batch_key: str | None,
+    body: bytes,
+    raw: Any = None,
 ) -> list[tuple[Task, bool]]:
-    """Each task of a batch whose items carry their own keys, in order, with whether
-    this request created it. An item's key gets the fingerprint of the single
-    submission it stands for; the others are keyed as in `submit_batch_once`."""
+    """Each task of a batch, in order, with whether this request created it: an item
+    with its own key gets the fingerprint of the single submission it stands for, the
+    others `{batch_key}§{i}` and the batch's (or no key). `body` is the request's,
+    `raw` its parsed JSON when the caller has it."""
     item_keys(keys)
     if batch_key is not None and not valid_key(batch_key):
         raise invalid(
             f"header.{IDEMPOTENCY_HEADER}",
             f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters",
         )
-    raw: Any = json_loads.loads(await request.body())
     batch_print = None
     if batch_key is not None:
-        batch_print = fingerprint(request.method, request.url.path, await request.body())
+        batch_print = fingerprint("POST", BATCH_PATH, body)
     keyed: list[KeyedTask] = []
     plain: list[NewTask] = []
     for index, (task, own) in enumerate(zip(tasks, keys, strict=True)):
         if own is not None:
+            if raw is None:
+                raw = json_loads.loads(body)
             single = {k: v for k, v in raw["tasks"][index].items() if k != "idempotency_key"}
             single_print = fingerprint_of("POST", SINGLE_PATH, single)
             keyed.append(KeyedTask(task, own, single_print))
@@ -110,3 +114,47 @@ async def submit_items_once(
         next(outcomes) if own is not None or batch_key is not None else (next(others), True)
         for own in keys
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """The tasks of an accepted batch in order, and those this request created."""
+
+    stored: list[Task]
+    created: list[Task]
+
+    @property
+    def replayed(self) -> bool:
+        return not self.created
+
+
+async def accept_batch(
+    state: ServerState,
+    principal: Principal,
+    batch: BatchSubmit,
+    body: bytes,
+    key: str | None,
+    raw: Any = None,
+) -> BatchOutcome:
+    """`POST /v1/tasks/batch` past its parsing, for the route and its fast path alike:
+    every item checked (the first bad one rejects the batch, nothing stored), then all
+    of them stored in one transaction. ApiError for a refusal, raised before anything
+    is stored; TooManyTasks and StoreError as the queue raises them."""
+    new_tasks: list[NewTask] = []
+    total = 0
+    await learn_types(state, [item.type for item in batch.tasks])
+    for i, item in enumerate(batch.tasks):
+        field = f"body.tasks.{i}"
+        new_tasks.append(generic_task(state, principal, item, field))
+        total += check_payload_size(state, item.payload, f"{field}.payload")
+    limit = state.settings.max_payload_bytes * BATCH_PAYLOAD_FACTOR
+    if total > limit:
+        raise ApiError(
+            413, "payload_too_large", f"the batch's payloads total {total} bytes; limit {limit}"
+        )
+    own_keys = [item.idempotency_key for item in batch.tasks]
+    if key is None and all(k is None for k in own_keys):
+        stored = await state.queue.submit(new_tasks)
+        return BatchOutcome(stored, stored)
+    outcomes = await submit_items_once(state, new_tasks, own_keys, key, body, raw)
+    return BatchOutcome([t for t, _ in outcomes], [t for t, new in outcomes if new])

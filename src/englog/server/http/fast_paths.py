@@ -1,7 +1,7 @@
-"""`POST /v1/tasks` and `GET /v1/tasks/{id}` without FastAPI's per-request machinery
-(dependency tree, body, query and response models, jsonable_encoder), which cost most
-of the CPU of a submission and two thirds of the app's time for a read: the two halves
-of every round trip. Measured on 2026-12-03 with the bench's harness, 8 runs each way
+"""`POST /v1/tasks`, `POST /v1/tasks/batch` and `GET /v1/tasks/{id}` without FastAPI's
+per-request machinery (dependency tree, body, query and response models,
+jsonable_encoder), which cost most of the CPU of a submission and two thirds of the
+app's time for a read: the two halves of every round trip. Measured on 2026-12-03 with the bench's harness, 8 runs each way
 alternating: single submissions end to end 1.43x the tasks/s, round-trip p50 0.78x.
 
 Only the plain case is taken here: a known bearer token, a valid body (with at most one
@@ -20,11 +20,19 @@ from fastapi.security import HTTPBearer
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from englog import json_loads
 from englog.server.auth import Principal, principal_for
 from englog.server.http.asgi_body import read_body, replay
+from englog.server.http.batch_keys import BATCH_PATH, accept_batch
 from englog.server.http.errors import ApiError, store_failure, too_many_tasks
-from englog.server.http.metrics import WAITED, ApiMetrics
-from englog.server.http.models import MAX_WAIT_S, TaskSubmit, task_detail_json
+from englog.server.http.metrics import WAITED, ApiMetrics, count_submitted
+from englog.server.http.models import (
+    MAX_WAIT_S,
+    BatchSubmit,
+    TaskSubmit,
+    accepted_json,
+    task_detail_json,
+)
 from englog.server.http.submission import (
     PLAIN_DECIMAL,
     accepted,
@@ -121,6 +129,71 @@ class FastSubmit:
         location = (b"location", f"/v1/tasks/{stored.id}".encode())
         replayed = [] if created else [(b"idempotent-replayed", b"true")]
         await _send_json(send, status, content, location, *replayed, *extra)
+        return True
+
+
+class FastBatch:
+    """`POST /v1/tasks/batch`, the plain case: what a coalescing client sends for its
+    submitting threads, a few tasks at a time, so FastAPI's machinery weighed on every
+    coalesced task (issue 26). Bodies over `MAX_BODY` go to the route, behind BatchGate
+    (memory); so does every refusal, before anything is stored (`accept_batch` raises
+    ApiError only then). `route` as for FastSubmit."""
+
+    MAX_BODY = 64 * 1024
+
+    def __init__(
+        self, app: ASGIApp, state: ServerState, metrics: ApiMetrics, route: APIRoute
+    ) -> None:
+        self.app = app
+        self.state = state
+        self.metrics = metrics
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != BATCH_PATH
+            or scope["method"] != "POST"
+            or scope["query_string"]
+        ):
+            await self.app(scope, receive, send)
+            return
+        body, complete = await read_body(receive)
+        taken = complete and len(body) <= self.MAX_BODY and await self._try(scope, body, send)
+        if not taken:
+            await self.app(scope, replay(body, complete, receive), send)
+
+    async def _try(self, scope: Scope, body: bytes, send: Send) -> bool:
+        """True when the request was answered here."""
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        keys = [v.decode("latin-1") for n, v in scope["headers"] if n == b"idempotency-key"]
+        plain_json = content_type.partition(b";")[0].strip().lower() == b"application/json"
+        if not plain_json or len(keys) > 1:
+            return False
+        try:
+            raw = json_loads.loads(body)
+            batch = BatchSubmit.model_validate(raw)
+        except (ValueError, RecursionError):  # bad JSON or a ValidationError: the route explains
+            return False
+        principal = await _caller(self.state, scope)
+        if principal is None:
+            return False
+        scope["route"] = self.route
+        key = keys[0] if keys else None
+        try:
+            outcome = await accept_batch(self.state, principal, batch, body, key, raw)
+        except ApiError:  # refused before anything was stored: the route says why
+            return False
+        except StoreError as exc:
+            await store_failure(exc)(scope, _no_body, send)
+            return True
+        except TooManyTasks as exc:
+            await too_many_tasks(exc)(scope, _no_body, send)
+            return True
+        count_submitted(self.metrics, outcome.created)
+        content = b'{"tasks":[%s]}' % b",".join(accepted_json(t) for t in outcome.stored)
+        replayed = [(b"idempotent-replayed", b"true")] if outcome.replayed else []
+        await _send_json(send, 202, content, *replayed)
         return True
 
 

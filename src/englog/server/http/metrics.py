@@ -4,11 +4,13 @@ and a few scrape-time gauges."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from englog.domain.tasks import Task
 from englog.server.scrape import QueueCollector
 from englog.server.state import ServerState
 
@@ -57,6 +59,12 @@ class ApiMetrics:
         ready = Gauge("englog_ready", "1 when the server is ready to serve.", registry=registry)
         ready.set_function(lambda: 1.0 if state.ready else 0.0)
         registry.register(QueueCollector(state))  # pending and workers by task type
+
+
+def count_submitted(metrics: ApiMetrics, created: Sequence[Task]) -> None:
+    """The tasks a submission created, by type (a replay counts none)."""
+    for task_type in {t.type for t in created}:
+        metrics.submitted.labels(task_type).inc(sum(1 for t in created if t.type == task_type))
 
 
 def api_metrics(request: Request) -> ApiMetrics:

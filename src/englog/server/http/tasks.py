@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from englog.domain.tasks import NewTask, TaskStatus
+from englog.domain.tasks import TaskStatus
 from englog.server.auth import CurrentPrincipal, State
-from englog.server.http.batch_keys import submit_batch_once, submit_items_once
+from englog.server.http.batch_keys import accept_batch
 from englog.server.http.errors import ApiError, not_found
-from englog.server.http.metrics import WAITED, api_metrics
+from englog.server.http.metrics import WAITED, api_metrics, count_submitted
 from englog.server.http.models import (
     MAX_OFFSET,
     MAX_PAGE,
@@ -31,7 +31,6 @@ from englog.server.http.models import (
 )
 from englog.server.http.submission import (
     IDEMPOTENCY_HEADER,
-    check_payload_size,
     generic_task,
     learn_types,
     submit,
@@ -39,10 +38,6 @@ from englog.server.http.submission import (
 from englog.server.http.waiting import find_task, wait_any
 from englog.server.queue import NotRetriable
 from englog.views import TaskRetried
-
-# The payloads of one batch together are capped at this many times the per-task limit,
-# so one request stays bounded in memory.
-BATCH_PAYLOAD_FACTOR = 8
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -75,40 +70,16 @@ async def submit_batch(
     Idempotency-Key, a retried batch creates its tasks once (see `batch_keys`). An item
     with its own `idempotency_key` is created once per key, as the single submission
     with that key would be (how the client coalesces submissions from many threads);
-    keyed batches are one store transaction too."""
-    new_tasks: list[NewTask] = []
-    total = 0
-    await learn_types(state, [item.type for item in body.tasks])
-    for i, item in enumerate(body.tasks):
-        field = f"body.tasks.{i}"
-        new_tasks.append(generic_task(state, principal, item, field))
-        total += check_payload_size(state, item.payload, f"{field}.payload")
-    limit = state.settings.max_payload_bytes * BATCH_PAYLOAD_FACTOR
-    if total > limit:
-        raise ApiError(
-            413, "payload_too_large", f"the batch's payloads total {total} bytes; limit {limit}"
-        )
+    keyed batches are one store transaction too. The plain case is answered by
+    `fast_paths.FastBatch` before it gets here, through the same `accept_batch`."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    own_keys = [item.idempotency_key for item in body.tasks]
-    if any(k is not None for k in own_keys):
-        outcomes = await submit_items_once(request, state, new_tasks, own_keys, key)
-        stored = [task for task, _ in outcomes]
-        created = [task for task, new in outcomes if new]
-        if not created:
-            response.headers["Idempotent-Replayed"] = "true"
-    elif key is None:
-        stored = await state.queue.submit(new_tasks)
-        created = stored
-    else:
-        outcomes = await submit_batch_once(request, state, new_tasks, key)
-        stored = [task for task, _ in outcomes]
-        created = [task for task, new in outcomes if new]
-        if not created:
-            response.headers["Idempotent-Replayed"] = "true"
-    counter = api_metrics(request).submitted
-    for task_type in {t.type for t in created}:
-        counter.labels(task_type).inc(sum(1 for t in created if t.type == task_type))
-    return BatchAccepted(tasks=[TaskAccepted(task_id=t.id, status=t.status) for t in stored])
+    outcome = await accept_batch(state, principal, body, await request.body(), key)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    count_submitted(api_metrics(request), outcome.created)
+    return BatchAccepted(
+        tasks=[TaskAccepted(task_id=t.id, status=t.status) for t in outcome.stored]
+    )
 
 
 @router.get("/{task_id}")
