@@ -1202,3 +1202,12 @@ async def test_the_batch_fast_path_leaves_every_refusal_to_the_route(
         assert routed == ["POST /v1/tasks/batch"] * 2
     listed = await state.store.list_tasks(None)
     assert len(listed) == 2  # the refused batch stored nothing
+
+
+async def test_the_batch_fast_path_is_held_by_the_batch_gate(state: ServerState) -> None:
+    """Large batches are parsed two at a time (batch_gate), through the fast path too:
+    ungated, sixteen 1,000-task batches at once took the server past 100 MB (issue 26)."""
+    app = create_http_app(state)
+    outermost_first = [m.cls.__name__ for m in app.user_middleware]  # type: ignore[attr-defined]
+    assert outermost_first.index("BatchGate") < outermost_first.index("FastBatch")
+    assert outermost_first.index("FastSubmit") < outermost_first.index("BatchGate")

@@ -67,16 +67,17 @@ def create_http_app(
 
     app.mount(WEB_PREFIX, create_web_app(state))
     app.add_api_route("/", _to_web_app, include_in_schema=False)
-    # Innermost: large submissions are parsed two at a time (memory; see batch_gate).
+    if fast_paths:  # innermost, inside the gate below as the route is
+        batch = _route(tasks.router, "POST", "/v1/tasks/batch")
+        app.add_middleware(FastBatch, state=state, metrics=app.state.metrics, route=batch)
+    # Large submissions are parsed two at a time (memory; see batch_gate).
     app.add_middleware(BatchGate)
     if fast_paths:
         # Added before the layers below, so they run inside MetricsMiddleware (which
         # counts their answers).
         submit = _route(tasks.router, "POST", "/v1/tasks")
         read = _route(tasks.router, "GET", "/v1/tasks/{task_id}")
-        batch = _route(tasks.router, "POST", "/v1/tasks/batch")
         app.add_middleware(FastSubmit, state=state, metrics=app.state.metrics, route=submit)
-        app.add_middleware(FastBatch, state=state, metrics=app.state.metrics, route=batch)
         app.add_middleware(FastTaskGet, state=state, route=read)
     # A /v1 request without a known token is refused before its body is read (after
     # the rate limits: a forged token costs a bucket step before a store read).
