@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import Request
+from fastapi import FastAPI, Request
 
 from englog.domain.tasks import ReportedResult, ResultOutcome, TaskStatus
 from englog.domain.tokens import hash_token
@@ -1118,11 +1118,9 @@ async def test_both_paths_answer_the_same_bytes(
                 assert [a["outcome"] for a in body["attempts"]] == ["failed", "completed"]
 
 
-async def test_the_fast_paths_answer_the_plain_cases_themselves(
-    state: ServerState, alice: dict[str, str]
-) -> None:
-    """What the fast paths are for: the plain submission and read never reach the
-    FastAPI routes (each resolves `server_state`); anything else does."""
+def _counting_routes(state: ServerState) -> tuple[FastAPI, list[str]]:
+    """An app whose FastAPI routes note each request they serve (each resolves
+    `server_state`), and that list: what reached no route was a fast path's."""
     app = create_http_app(state)
     routed: list[str] = []
 
@@ -1131,6 +1129,15 @@ async def test_the_fast_paths_answer_the_plain_cases_themselves(
         return state
 
     app.dependency_overrides[server_state] = counted
+    return app, routed
+
+
+async def test_the_fast_paths_answer_the_plain_cases_themselves(
+    state: ServerState, alice: dict[str, str]
+) -> None:
+    """What the fast paths are for: the plain submission and read never reach the
+    FastAPI routes (each resolves `server_state`); anything else does."""
+    app, routed = _counting_routes(state)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         submitted = await c.post("/v1/tasks", json=NOOP, headers=alice)
         task_id = submitted.json()["task_id"]
@@ -1182,14 +1189,7 @@ async def test_a_batch_through_both_paths_answers_the_same_bytes(
 async def test_the_batch_fast_path_leaves_every_refusal_to_the_route(
     state: ServerState, alice: dict[str, str]
 ) -> None:
-    app = create_http_app(state)
-    routed: list[str] = []
-
-    async def counted(request: Request) -> ServerState:
-        routed.append(f"{request.method} {request.url.path}")
-        return state
-
-    app.dependency_overrides[server_state] = counted
+    app, routed = _counting_routes(state)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         plain = await c.post("/v1/tasks/batch", json={"tasks": [NOOP, NOOP]}, headers=alice)
         assert plain.status_code == 202 and routed == []

@@ -66,9 +66,18 @@ async def _caller(state: ServerState, scope: Scope) -> Principal | None:
         return None
 
 
-class FastSubmit:
-    """`POST /v1/tasks`, the plain case. `route` is the FastAPI route it stands in for:
-    set in the scope as routing would, so MetricsMiddleware labels both alike."""
+def _json_and_key(scope: Scope) -> tuple[bool, str | None]:
+    """Whether a submission's body is declared JSON with at most one Idempotency-Key,
+    and that key: anything else is left to the route."""
+    content_type = dict(scope["headers"]).get(b"content-type", b"")
+    keys = [v.decode("latin-1") for n, v in scope["headers"] if n == b"idempotency-key"]
+    plain_json = content_type.partition(b";")[0].strip().lower() == b"application/json"
+    return plain_json and len(keys) <= 1, keys[0] if keys else None
+
+
+class _FastWrite:
+    """A submission's fast path: the app it stands before, and the route it stands in
+    for, set in the scope as routing would, so MetricsMiddleware labels both alike."""
 
     def __init__(
         self, app: ASGIApp, state: ServerState, metrics: ApiMetrics, route: APIRoute
@@ -77,6 +86,10 @@ class FastSubmit:
         self.state = state
         self.metrics = metrics
         self.route = route
+
+
+class FastSubmit(_FastWrite):
+    """`POST /v1/tasks`, the plain case."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/v1/tasks" or scope["method"] != "POST":
@@ -89,13 +102,8 @@ class FastSubmit:
 
     async def _try_submit(self, scope: Scope, body: bytes, send: Send) -> bool:
         """True when the request was answered here."""
-        headers = dict(scope["headers"])
-        content_type = headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
-        keys = [v.decode("latin-1") for n, v in scope["headers"] if n == b"idempotency-key"]
-        if content_type != b"application/json" or len(keys) > 1:
-            return False
-        key = keys[0] if keys else None
-        if key is not None and not valid_key(key):
+        plain, key = _json_and_key(scope)
+        if not plain or (key is not None and not valid_key(key)):
             return False
         state = self.state
         try:
@@ -134,21 +142,13 @@ class FastSubmit:
         return True
 
 
-class FastBatch:
+class FastBatch(_FastWrite):
     """`POST /v1/tasks/batch`, the plain case: what a coalescing client sends for its
     submitting threads, a few tasks at a time, so FastAPI's machinery weighed on every
     coalesced task (issue 26). It runs inside BatchGate, as the route does: sixteen
     clients' 1,000-task batches parsed at once took the server past 100 MB. Every
     refusal goes to the route, raised before anything is stored (`accept_batch` raises
-    ApiError only then). `route` as for FastSubmit."""
-
-    def __init__(
-        self, app: ASGIApp, state: ServerState, metrics: ApiMetrics, route: APIRoute
-    ) -> None:
-        self.app = app
-        self.state = state
-        self.metrics = metrics
-        self.route = route
+    ApiError only then)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -166,10 +166,8 @@ class FastBatch:
 
     async def _try(self, scope: Scope, body: bytes, send: Send) -> bool:
         """True when the request was answered here."""
-        content_type = dict(scope["headers"]).get(b"content-type", b"")
-        keys = [v.decode("latin-1") for n, v in scope["headers"] if n == b"idempotency-key"]
-        plain_json = content_type.partition(b";")[0].strip().lower() == b"application/json"
-        if not plain_json or len(keys) > 1:
+        plain, key = _json_and_key(scope)
+        if not plain:
             return False
         try:
             raw = json_loads.loads(body)
@@ -180,7 +178,6 @@ class FastBatch:
         if principal is None:
             return False
         scope["route"] = self.route
-        key = keys[0] if keys else None
         try:
             outcome = await accept_batch(self.state, principal, batch, body, key, raw)
         except ApiError:  # refused before anything was stored: the route says why
