@@ -12,8 +12,7 @@ def json_value(rng: random.Random, depth: int = 0) -> object:
     if kind == 0:
         return rng.randint(-(2**70), 2**70) if rng.random() < 0.3 else rng.randint(-99, 99)
     if kind == 1:
-        value = rng.choice([rng.uniform(-1e6, 1e6), rng.random() * 1e-9, math.inf, math.nan])
-        return value
+        return rng.choice([rng.uniform(-1e6, 1e6), rng.random() * 1e-9, math.inf, math.nan])
     if kind == 2:
         return "".join(
             chr(rng.choice([rng.randrange(32, 127), rng.randrange(160, 0x2FFF)]))

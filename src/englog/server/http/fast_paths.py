@@ -132,7 +132,7 @@ class FastSubmit(_FastWrite):
             await too_many_tasks(exc)(scope, _no_body, send)
             return True
         if created:
-            self.metrics.submitted.labels(stored.type).inc()
+            count_submitted(self.metrics, [stored])
         status, content, extra = await accepted(
             state, scope, stored, principal.user_id, finishes if created else None
         )
