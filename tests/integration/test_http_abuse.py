@@ -54,7 +54,8 @@ def noop() -> dict[str, Any]:
 
 
 def test_submissions_beyond_the_rate_get_429_with_retry_after(tmp_path: Path) -> None:
-    flags = ("--submit-rate", "2", "--submit-burst", "5", "--request-rate", "50")
+    # Half a token a second: the 8 submissions would have to take 4 s to see two refills.
+    flags = ("--submit-rate", "0.5", "--submit-burst", "5", "--request-rate", "50")
     with api(tmp_path, *flags) as a, a.client() as c:
         assert c.get("/v1/tasks").status_code == 200  # the token is known from now on
         answers = [c.post("/v1/tasks", json=noop()) for _ in range(8)]
@@ -64,7 +65,7 @@ def test_submissions_beyond_the_rate_get_429_with_retry_after(tmp_path: Path) ->
         assert len(refused) >= 2, codes
         body = refused[0].json()
         assert body["error"] == "rate_limited"
-        assert "submissions" in body["detail"] and "2/s burst 5" in body["detail"]
+        assert "submissions" in body["detail"] and "0.5/s burst 5" in body["detail"]
         retry_after = int(refused[0].headers["Retry-After"])
         assert 1 <= retry_after <= 2
         # Other requests have their own bucket; the probes are never limited.
@@ -100,7 +101,8 @@ def test_unknown_tokens_are_limited_per_address_and_the_admin_not_at_all(
 
 
 def test_a_users_other_requests_are_limited_per_token(tmp_path: Path) -> None:
-    with api(tmp_path, "--request-rate", "1", "--request-burst", "4") as a, a.client() as c:
+    # One token per 5 s, so ten requests cannot outlast the limit on a slow machine.
+    with api(tmp_path, "--request-rate", "0.2", "--request-burst", "4") as a, a.client() as c:
         codes = [c.get("/v1/entries").status_code for _ in range(10)]
         assert codes.count(200) <= 6 and 429 in codes, codes
         other = a.cluster.create_user("bystander")
