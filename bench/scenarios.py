@@ -129,10 +129,38 @@ def postgres(args: argparse.Namespace) -> dict[str, Any]:
         return {"skipped": f"no PostgreSQL at {args.pg_url}: {exc}"}
     print("  englog on PostgreSQL ...", flush=True)
     out = one_run(lambda t: _englog(t, args, db_url=url), args)
+    out["commit_flush"] = commit_flush(args)
     if "backlog" in args.sections:  # the deep backlog on PostgreSQL too, beside SQLite's
         print("  backlog on PostgreSQL ...", flush=True)
         out["backlog"] = backlog(argparse.Namespace(**{**vars(args), "db": "postgresql"}))
     return out
+
+
+def commit_flush(args: argparse.Namespace) -> dict[str, Any]:
+    """What the commits' WAL flushes cost a round trip: round trips on a fresh database
+    with PostgreSQL's default `synchronous_commit=on`, then with `off` (passed in the
+    URL, as an operator would opt in: a crash of PostgreSQL then loses the last
+    fraction of a second of commits, so englog never defaults to it), alternated."""
+    runs: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+    for setting in ("on", "off", "on", "off"):
+        print(f"  round trips on PostgreSQL, synchronous_commit={setting} ...", flush=True)
+        url = f"{fresh_pg(args.pg_url)}?synchronous_commit={setting}"
+        with tempfile.TemporaryDirectory(prefix="englog-bench-") as tmp:
+            system = _englog(Path(tmp), args, db_url=url)
+            try:
+                system.start()
+                runs[setting].append(harness.roundtrips(system, args.rtt_tasks))
+            finally:
+                system.stop()
+    median = {
+        setting: {k: round(statistics.median(r[k] for r in got), 2) for k in got[0]}
+        for setting, got in runs.items()
+    }
+    return {
+        "runs": runs,
+        "synchronous_commit_on": median["on"],
+        "synchronous_commit_off": median["off"],
+    }
 
 
 def scaling(args: argparse.Namespace) -> dict[str, Any]:

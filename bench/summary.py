@@ -106,6 +106,12 @@ def figures(results: dict[str, Any]) -> list[Row]:
         _get(e, "roundtrip", "p50_ms"),
         "vs SQLite",
     )
+    add(
+        "PostgreSQL round trip p50, async commit (ms)",
+        _get(pg, "commit_flush", "synchronous_commit_off", "p50_ms"),
+        _get(pg, "commit_flush", "synchronous_commit_on", "p50_ms"),
+        "vs default, fresh db",
+    )
     b, pb = results.get("backlog"), _get(pg, "backlog")
     add("backlog submission, SQLite (tasks/s)", _get(b, "submit_per_s"))
     add("backlog drain, SQLite (tasks/s)", _get(b, "drain_tasks_per_s"))

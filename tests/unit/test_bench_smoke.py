@@ -7,6 +7,7 @@ import pytest
 
 from bench.cli import SECTIONS, _median_of, parse_args
 from bench.harness import paired_roundtrips, percentile
+from bench.summary import figures
 
 
 def test_defaults_run_every_section_but_profile_with_issue_sizes() -> None:
@@ -73,3 +74,12 @@ def test_paired_round_trips_alternate_and_reverse_the_order() -> None:
         ("b", 2),
     ]
     assert out["a"]["p50_ms"] == 2.0 and out["b"]["p99_ms"] == 3.0 and out["a"]["tasks"] == 3
+
+
+def test_the_summary_sets_postgresqls_async_commit_round_trip_beside_its_default() -> None:
+    flush = {"synchronous_commit_on": {"p50_ms": 2.5}, "synchronous_commit_off": {"p50_ms": 2.0}}
+    rows = {r["figure"]: r for r in figures({"postgres": {"commit_flush": flush}})}
+    row = rows["PostgreSQL round trip p50, async commit (ms)"]
+    assert (row["englog"], row["other"], row["ratio"]) == (2.0, 2.5, 0.8)
+    # A run without the PostgreSQL section has no such figure.
+    assert row["figure"] not in {r["figure"] for r in figures({})}
