@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from englog.domain.tasks import NewTask, Task
+from englog.server.combining import SubmissionCombiner
 from englog.server.metrics import UNKNOWN_RESULT_TYPE
 from englog.server.pending import PendingTasks
 from englog.server.shielded import finish_anyway
@@ -111,6 +112,8 @@ class Dispatcher:
         self._poll_interval_s = poll_interval_s
         self._streams: dict[str, WorkerStream] = {}
         self._turn = 0
+        self.combiner: SubmissionCombiner[NewTask, Task] = SubmissionCombiner(self._submit_now)
+        self._keyed: dict[float, SubmissionCombiner[KeyedTask, tuple[Task, bool]]] = {}
 
     @property
     def streams(self) -> Mapping[str, WorkerStream]:
@@ -153,7 +156,11 @@ class Dispatcher:
     async def submit(self, tasks: Sequence[NewTask], now: float) -> list[Task]:
         """Store `tasks`; when a stream has a free slot for them, lease to it in the same
         transaction and push what it got. Returns the tasks as they stand after the
-        commit (RUNNING for those leased)."""
+        commit (RUNNING for those leased). Submissions made while one is being stored
+        are stored together, next (englog.server.combining)."""
+        return await self.combiner.submit(tasks, now)
+
+    async def _submit_now(self, tasks: Sequence[NewTask], now: float) -> list[Task]:
         types = {t.type for t in tasks}
         stream = self._pick_stream(types)
         if stream is None:
@@ -187,7 +194,18 @@ class Dispatcher:
     ) -> list[tuple[Task, bool]]:
         """`submit` for submissions under idempotency keys (`Store.submit_keyed`): the
         new ones leased in the same transaction when a stream has a free slot for
-        them. Each item's (task as it stands after the commit, created)."""
+        them. Each item's (task as it stands after the commit, created). Combined as
+        `submit` is, with the submissions under the same key lifetime."""
+        combiner = self._keyed.get(ttl_s)
+        if combiner is None:
+            combiner = self._keyed[ttl_s] = SubmissionCombiner(
+                lambda items, now: self._submit_keyed_now(items, ttl_s, now)
+            )
+        return await combiner.submit(items, now)
+
+    async def _submit_keyed_now(
+        self, items: Sequence[KeyedTask], ttl_s: float, now: float
+    ) -> list[tuple[Task, bool]]:
         types = {i.task.type for i in items}
         stream = self._pick_stream(types)
         claim: Claim | None = None
