@@ -24,6 +24,7 @@ from englog.worker import Worker
 from englog.worker import worker as worker_module
 from englog.worker.handlers import load_handlers
 from englog.worker.outbox import Key, _Batch
+from englog.worker.runner import FinishedResult
 from englog.worker.settings import WorkerSettings
 from tests.support.procs import eventually, stop_worker_run
 
@@ -70,6 +71,9 @@ class Rig:
     outbox: Path
     stop: asyncio.Event
     run: asyncio.Task[None]
+    # task id -> monotonic time its result was handed to delivery (its linger starts
+    # there): read from the event itself, not from a poll that may wake late.
+    handed: dict[str, float] = field(default_factory=dict)
 
     async def submit(self, type_: str, **payload: object) -> str:
         [task] = await self.server.state.store.submit_tasks(
@@ -120,11 +124,19 @@ async def running(
     )
     if held is not None:
         held.install(worker)
+    handed: dict[str, float] = {}
+    result_ready = worker.delivery.result_ready
+
+    def recording(result: FinishedResult) -> None:
+        handed.setdefault(result.key[0], time.monotonic())
+        result_ready(result)
+
+    worker.delivery.result_ready = recording  # type: ignore[method-assign]
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
     try:
         await eventually(lambda: worker.stream_up, 15, what="worker stream up")
-        yield Rig(server, worker, outbox, stop, run)
+        yield Rig(server, worker, outbox, stop, run, handed)
     finally:
         if held is not None:
             held.release.set()
@@ -229,11 +241,10 @@ async def test_a_result_unacknowledged_after_the_linger_is_written(
         await eventually(lambda: task_id in rig.worker.runner.active_ids, 10, what="running")
         await rig.server.stop(grace_s=0.1)
         await eventually(lambda: rig.worker.pending_results == 1, 10, what="result finished")
-        finished = time.monotonic()
         await eventually(
             lambda: (task_id, 1) in file_keys(rig.outbox), 10, what="result in the outbox"
         )
-        assert time.monotonic() - finished >= 0.2  # it lingered first (0.3 s, less polling)
+        assert time.monotonic() - rig.handed[task_id] >= 0.29  # it lingered first (0.3 s)
         assert rig.worker.pending_results == 1
 
 
@@ -254,7 +265,7 @@ async def test_each_result_lingers_from_its_own_finish(
         await eventually(held.entered.is_set, 10, what="the first result's write")
         assert held.puts == [[(first, 1)]]
         await eventually(lambda: rig.worker.pending_results == 2, 10, what="second finished")
-        second_done = time.monotonic()
+        second_done = rig.handed[second]
         held.release.set()
         await eventually(lambda: len(held.puts) >= 2, 10, what="the second result's write")
         assert held.puts[1] == [(second, 1)]
