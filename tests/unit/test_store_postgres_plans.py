@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from englog.domain.tasks import NewTask, ReportedResult, ResultOutcome
+from englog.domain.tasks import Disposition, NewTask, ReportedResult, ResultOutcome, TaskStatus
 from englog.store import Claim, Store, open_store
 from englog.store.postgres.attempts import complete_args
 from englog.store.postgres.tasks import _CLAIM_CHOSEN
@@ -73,6 +73,41 @@ async def test_a_report_finds_its_tasks_by_id_not_by_the_workers_running_tasks(
         assert len(await store.claim_tasks(Claim("w1", {"noop": 1000}, 1000), now)) == 1000
     rows = await conn.fetch("SELECT id FROM tasks WHERE status = 'running' LIMIT 30")
     results = [ReportedResult(r["id"], 1, "w1", ResultOutcome.COMPLETED, {"ok": 1}) for r in rows]
-    sql, args = complete_args(results, now + 1, frozenset())
-    plan = await _generic_plan(conn, sql, *args)
-    assert "tasks_worker" not in plan, plan
+    for watched in (frozenset(), frozenset([results[0].task_id])):  # quiet, then not
+        sql, args = complete_args(results, now + 1, watched)
+        plan = await _generic_plan(conn, sql, *args)
+        assert "tasks_worker" not in plan, plan
+
+
+async def test_a_report_nobody_waits_on_decides_as_one_somebody_waits_on(
+    pg: tuple[Store, asyncpg.Connection],
+) -> None:
+    """Without a waiting request the report's statement returns ids and attempts only
+    (`_COMPLETE_QUIET`): the decisions and what is stored are the same, less the final
+    task and history no request asked for."""
+    store, _ = pg
+    now = time.time()
+    await store.submit_tasks([NOOP] * 7, now)  # with the fixture's one: 8
+    leased = await store.claim_tasks(Claim("w1", {"noop": 8}, 8), now)
+    results = [
+        ReportedResult(t.id, t.attempt, "w1", ResultOutcome.COMPLETED, {"n": i})
+        for i, t in enumerate(leased)
+    ]
+    quiet = await store.report_results(results[:4], now + 1)
+    shown = await store.report_results(results[4:], now + 1, watched=[results[4].task_id])
+    assert [(d.task_id, d.attempt, d.disposition, d.status, d.final) for d in quiet] == [
+        (r.task_id, r.attempt, Disposition.ACCEPTED, TaskStatus.COMPLETED, None)
+        for r in results[:4]
+    ]
+    assert [(d.task_id, d.attempt, d.disposition, d.status) for d in shown] == [
+        (r.task_id, r.attempt, Disposition.ACCEPTED, TaskStatus.COMPLETED) for r in results[4:]
+    ]
+    assert shown[0].final is not None and shown[0].final[0].result == {"n": 4}
+    assert [d.final for d in shown[1:]] == [None] * 3
+    for r in results:
+        task = await store.get_task(r.task_id)
+        assert task is not None and task.status is TaskStatus.COMPLETED
+        assert task.result == r.result and task.progress == 100
+    # A second copy of a quiet one is a duplicate, judged by the locking path.
+    [again] = await store.report_results(results[:1], now + 2)
+    assert again.disposition is Disposition.DUPLICATE

@@ -175,7 +175,7 @@ _COMPLETE_PARAMS = {
     "now": "$1",
 }
 _HISTORY = ("attempt", "worker_id", "started_at", "ended_at", "outcome", "error")
-_COMPLETE = f"""
+_ENDING = f"""
 WITH c AS (
     SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[])
         AS c(id, attempt, worker_id, result)
@@ -190,13 +190,17 @@ WITH c AS (
     WHERE t.seq IN (SELECT seq FROM locked) AND t.id = c.id
         AND t.status IS NOT DISTINCT FROM 'running' AND t.attempt = c.attempt
         AND t.worker_id = c.worker_id
-    RETURNING t.*
+    RETURNING {{returning}}
 ), closed AS (
     UPDATE task_attempts AS a SET ended_at = $1, outcome = 'completed', error = NULL
     FROM ended
     WHERE a.task_id = ended.id AND a.attempt = ended.attempt AND a.ended_at IS NULL
     RETURNING a.*
-), history AS (
+)"""
+_COMPLETE = (
+    _ENDING.replace("{returning}", "t.*")
+    + f"""
+, history AS (
     SELECT * FROM closed WHERE task_id = ANY($6::text[])
     UNION ALL
     SELECT a.* FROM task_attempts a JOIN ended ON a.task_id = ended.id
@@ -209,6 +213,16 @@ WITH c AS (
 SELECT ended.*, {", ".join(f"finals.h_{c}" for c in _HISTORY)}
 FROM ended LEFT JOIN finals ON finals.task_id = ended.id
 """
+)
+# The same when no request waits on any of the tasks (a drain, a busy worker): each
+# accepted result's id and attempt are all its decision needs, so no row comes back
+# whole and none is converted, and the statement has no history to plan.
+_COMPLETE_QUIET = (
+    _ENDING.replace("{returning}", "t.id, t.attempt")
+    + """
+SELECT id, attempt FROM ended
+"""
+)
 
 
 def completions(results: Sequence[ReportedResult]) -> list[ReportedResult]:
@@ -224,15 +238,17 @@ def completions(results: Sequence[ReportedResult]) -> list[ReportedResult]:
 def complete_args(
     results: Sequence[ReportedResult], now: float, watched: Collection[str]
 ) -> tuple[str, list[Any]]:
-    """`_COMPLETE` and its arguments, for `completions(...)`."""
-    return _COMPLETE, [
+    """`_COMPLETE` and its arguments, for `completions(...)`; `_COMPLETE_QUIET` when
+    none of them is watched."""
+    args: list[Any] = [
         now,
         [r.task_id for r in results],
         [r.attempt for r in results],
         [r.worker_id for r in results],
         [None if r.result is None else json.dumps(r.result) for r in results],
-        [r.task_id for r in results if r.task_id in watched],
     ]
+    shown = [r.task_id for r in results if r.task_id in watched]
+    return (_COMPLETE, [*args, shown]) if shown else (_COMPLETE_QUIET, args)
 
 
 def completed_decisions(rows: Sequence[asyncpg.Record]) -> dict[str, ResultDecision]:
@@ -240,6 +256,11 @@ def completed_decisions(rows: Sequence[asyncpg.Record]) -> dict[str, ResultDecis
     task and attempt history; results without a row were not accepted there."""
     out = {}
     for row in rows:
+        if len(row) == 2:  # `_COMPLETE_QUIET`'s (id, attempt): nobody waits on it
+            out[row["id"]] = ResultDecision(
+                row["id"], row["attempt"], Disposition.ACCEPTED, TaskStatus.COMPLETED
+            )
+            continue
         task = task_from_row(row)
         final = None
         if row["h_attempt"] is not None:
