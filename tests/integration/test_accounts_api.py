@@ -98,6 +98,12 @@ async def test_password_token_list_and_revoke_refused_on_next_request(
     refused = await api.get("/v1/entries", headers=bearer(laptop))
     assert refused.status_code == 401
     assert (await api.get("/v1/entries", headers=bearer(phone))).status_code == 200
+    # A lifetime is a number of days: JSON `true` is not 1 day.
+    flagged = {"name": "tablet", "expires_in_days": True}
+    bad = await api.post("/v1/me/tokens", json=flagged, headers=bearer(phone))
+    assert bad.status_code == 422, bad.text
+    bad = await api.post("/v1/invites", json={"expires_in_hours": True}, headers=ADMIN)
+    assert bad.status_code == 422, bad.text
     again = await api.delete(f"/v1/me/tokens/{tokens[0]['id']}", headers=bearer(phone))
     assert again.status_code == 404
 

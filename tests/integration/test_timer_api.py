@@ -122,6 +122,9 @@ async def test_bad_timer_input_is_refused_with_a_message(
     before = (T0 - timedelta(minutes=5)).isoformat()
     r = await client.post("/v1/timer/stop", json={"end_time": before}, headers=ALICE)
     assert r.status_code == 422 and "after the timer's start" in r.json()["detail"][0]["message"]
+    for flag in ({"keep_long": 1}, {"discard": "yes"}):  # not JSON booleans
+        r = await client.post("/v1/timer/stop", json=flag, headers=ALICE)
+        assert r.status_code == 422, r.text
 
 
 async def test_target_and_trends_per_local_week(client: httpx.AsyncClient, clock: Clock) -> None:
@@ -131,6 +134,10 @@ async def test_target_and_trends_per_local_week(client: httpx.AsyncClient, clock
     assert r.json()["weekly_target_hours"] == 10 and r.json()["focus_target"] == 0.5
     bad = await client.patch("/v1/me", json={"weekly_target_hours": 200}, headers=ALICE)
     assert bad.status_code == 422
+    # JSON `true` is not the number 1 (the schema says number; found by the fuzzer).
+    for flag in ({"focus_target": True}, {"weekly_target_hours": True}):
+        bad = await client.patch("/v1/me", json=flag, headers=ALICE)
+        assert bad.status_code == 422, bad.text
     week_ago = T0 - timedelta(days=7)
     for start, hours, kind, project in (
         (T0 - timedelta(hours=3), 2, "development", "atlas"),

@@ -26,7 +26,9 @@ Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s\x00-\x
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
 Password = Annotated[str, Field(min_length=8, max_length=1024, pattern=r"^[^\x00]*$")]
 TokenName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
-ExpiresDays = Annotated[int, Field(ge=1, le=3650, description="Days until the token expires")]
+ExpiresDays = Annotated[
+    int, Field(ge=1, le=3650, strict=True, description="Days until the token expires")
+]
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 DAY_S = 86400.0
 
@@ -267,7 +269,7 @@ class InviteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Role = "member"
-    expires_in_hours: Annotated[int, Field(ge=1, le=720)] = 72
+    expires_in_hours: Annotated[int, Field(ge=1, le=720, strict=True)] = 72
 
 
 class InviteView(BaseModel):

@@ -26,11 +26,20 @@ class MePatch(BaseModel):
         examples=["Europe/Berlin"],
     )
     week_start: Weekday | None = Field(default=None, description="The first day of a week")
+    # strict: JSON `true` is not the number 1 (pydantic's lax mode would take it).
     weekly_target_hours: float | None = Field(
-        default=None, gt=0, le=168, description="Hours to work a week (null: no target)"
+        default=None,
+        gt=0,
+        le=168,
+        strict=True,
+        description="Hours to work a week (null: no target)",
     )
     focus_target: float | None = Field(
-        default=None, ge=0, le=1, description="Share of focus work aimed at, 0 to 1 (null: none)"
+        default=None,
+        ge=0,
+        le=1,
+        strict=True,
+        description="Share of focus work aimed at, 0 to 1 (null: none)",
     )
 
 

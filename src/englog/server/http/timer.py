@@ -47,10 +47,13 @@ class TimerStop(BaseModel):
     end_time: IsoDateTime | None = Field(
         default=None, description="When the work stopped (default: now)"
     )
+    # strict: `1` or "yes" is not a JSON boolean (pydantic's lax mode would take them).
     keep_long: bool = Field(
-        default=False, description="Log all of a timer that ran for more than 12 hours"
+        default=False,
+        strict=True,
+        description="Log all of a timer that ran for more than 12 hours",
     )
-    discard: bool = Field(default=False, description="Drop the timer; log nothing")
+    discard: bool = Field(default=False, strict=True, description="Drop the timer; log nothing")
 
 
 def timer_json(timer: RunningTimer, now: datetime) -> dict[str, Any]:
