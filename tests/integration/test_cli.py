@@ -189,15 +189,21 @@ def test_login_saves_url_and_token_privately_and_whoami_shows_them(person: Perso
 
 
 def test_log_each_time_form_then_list_the_week(person: Person) -> None:
-    week = "2026-W48"  # Monday 2026-11-23
+    # Last week: the project a new entry defaults to is the latest of the past two weeks
+    # (a fixed week here stopped counting as recent 14 days after it).
+    today = datetime.now().astimezone().date()
+    monday = today - timedelta(days=today.weekday() + 7)
+    year, number, _ = monday.isocalendar()
+    week = f"{year}-W{number:02d}"
+    mon, tue, wed = (f"{monday + timedelta(days=n)}" for n in range(3))
     forms = [
-        ("Standup", "--date", "2026-11-23", "--from", "09:00", "--to", "09:15", "-t", "meeting",
+        ("Standup", "--date", mon, "--from", "09:00", "--to", "09:15", "-t", "meeting",
          "-p", "atlas"),
-        ("Fixed the flaky upload test", "--date", "2026-11-23", "--from", "09:30", "1h30m",
+        ("Fixed the flaky upload test", "--date", mon, "--from", "09:30", "1h30m",
          "-t", "debugging"),
-        ("Design doc", "--date", "2026-11-24", "--to", "12:00", "1.5h", "-t", "documentation",
+        ("Design doc", "--date", tue, "--to", "12:00", "1.5h", "-t", "documentation",
          "--value", "high", "--impact", "team", "--tag", "ci", "--tag", "docs"),
-        ("Code review", "--date", "2026-11-25", "45m", "-t", "code_review", "-p", "beacon"),
+        ("Code review", "--date", wed, "45m", "-t", "code_review", "-p", "beacon"),
     ]  # fmt: skip
     lines = [person.ok("log", *form).strip() for form in forms]
     assert all(len(line.splitlines()) == 1 for line in lines)
