@@ -9,8 +9,9 @@ gets its own tasks back (or its own error). Nobody waits for company: a submissi
 none in flight goes at once, as a Kafka producer with no linger does; one arriving
 during a flight goes with the others that arrived meanwhile, as soon as it lands.
 
-Written here rather than taken from a library because it is a dozen lines around an
-`asyncio.Lock` (fair, so groups go in arrival order) and the store's own batch insert.
+Written here rather than taken from a library: no asyncio library batches awaited calls
+with per-caller answers and errors; this is an `asyncio.Lock` (fair, so groups go in
+arrival order) around the store's own batch insert.
 """
 
 from __future__ import annotations

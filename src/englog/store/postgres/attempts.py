@@ -175,7 +175,12 @@ _COMPLETE_PARAMS = {
     "now": "$1",
 }
 _HISTORY = ("attempt", "worker_id", "started_at", "ended_at", "outcome", "error")
-_ENDING = f"""
+
+
+def _ending(returning: str) -> str:
+    """The completion's CTEs, the ended rows returning `returning`; the two statements
+    below differ only in what they return."""
+    return f"""
 WITH c AS (
     SELECT * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[])
         AS c(id, attempt, worker_id, result)
@@ -190,15 +195,17 @@ WITH c AS (
     WHERE t.seq IN (SELECT seq FROM locked) AND t.id = c.id
         AND t.status IS NOT DISTINCT FROM 'running' AND t.attempt = c.attempt
         AND t.worker_id = c.worker_id
-    RETURNING {{returning}}
+    RETURNING {returning}
 ), closed AS (
     UPDATE task_attempts AS a SET ended_at = $1, outcome = 'completed', error = NULL
     FROM ended
     WHERE a.task_id = ended.id AND a.attempt = ended.attempt AND a.ended_at IS NULL
     RETURNING a.*
 )"""
+
+
 _COMPLETE = (
-    _ENDING.replace("{returning}", "t.*")
+    _ending("t.*")
     + f"""
 , history AS (
     SELECT * FROM closed WHERE task_id = ANY($6::text[])
@@ -218,7 +225,7 @@ FROM ended LEFT JOIN finals ON finals.task_id = ended.id
 # accepted result's id and attempt are all its decision needs, so no row comes back
 # whole and none is converted, and the statement has no history to plan.
 _COMPLETE_QUIET = (
-    _ENDING.replace("{returning}", "t.id, t.attempt")
+    _ending("t.id, t.attempt")
     + """
 SELECT id, attempt FROM ended
 """
@@ -256,7 +263,7 @@ def completed_decisions(rows: Sequence[asyncpg.Record]) -> dict[str, ResultDecis
     task and attempt history; results without a row were not accepted there."""
     out = {}
     for row in rows:
-        if len(row) == 2:  # `_COMPLETE_QUIET`'s (id, attempt): nobody waits on it
+        if "h_attempt" not in row:  # a key test: `_COMPLETE_QUIET`'s: nobody waits on it
             out[row["id"]] = ResultDecision(
                 row["id"], row["attempt"], Disposition.ACCEPTED, TaskStatus.COMPLETED
             )
