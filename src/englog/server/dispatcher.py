@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from englog.domain.tasks import NewTask, Task
+from englog.domain.tasks import Disposition, NewTask, ReportedResult, ResultDecision, Task
 from englog.server.combining import SubmissionCombiner
 from englog.server.metrics import UNKNOWN_RESULT_TYPE
 from englog.server.pending import PendingTasks
 from englog.server.shielded import finish_anyway
 from englog.store.base import Claim, Store
-from englog.store.records import KeyedTask
+from englog.store.records import ClaimWithReport, KeyedTask
 
 log = structlog.get_logger("englog.server.dispatcher")
 
@@ -51,6 +51,7 @@ class WorkerStream:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Worth a claim when woken: set by `poke` (new tasks, a freed slot, new capacity).
     hinted: bool = True
+    pokes: int = 0
     # The last claim found fewer tasks than it could take: a freed slot alone is then
     # no reason to claim again (new tasks `poke` the stream; the poll is the backstop).
     starved: bool = False
@@ -80,6 +81,7 @@ class WorkerStream:
     def poke(self) -> None:
         """Wake the claim loop for a claim."""
         self.hinted = True
+        self.pokes += 1
         self.wake.set()
 
     def claimable(self) -> dict[str, int]:
@@ -145,6 +147,42 @@ class Dispatcher:
         if not stream.starved:
             stream.poke()
         return held
+
+    async def report(
+        self, worker_id: str, reported: Sequence[ReportedResult], now: float, watched: set[str]
+    ) -> tuple[list[ResultDecision], dict[str, str]]:
+        """Commit a worker's results and free the slots of the accepted ones; returns
+        the decisions and id -> type of the finished tasks its stream held. A stream
+        worth a claim claims in a quiet report's transaction (`Store.report_and_claim`):
+        the slots are filled by the commit that frees them, one commit less per cycle
+        of a busy worker, and what it leases is pushed as a submission's lease is."""
+        stream = self._streams.get(worker_id)
+        # Not when a request waits on one of them: it would wait for the claim too.
+        with_claim = None if watched else _claim_with_report(stream, reported)
+        if stream is None or with_claim is None:
+            decisions = await self._store.report_results(reported, now, watched=watched)
+            return decisions, self.task_finished(worker_id, _accepted(decisions))
+        free, pokes = with_claim.claim.limit, stream.pokes
+        stream.reserved += free  # no submission leases these meanwhile
+        try:
+            decisions, leased = await self._store.report_and_claim(
+                reported, now, with_claim, watched=watched
+            )
+        finally:
+            stream.reserved -= free
+        current = self._streams.get(worker_id)
+        held = current.forget(_accepted(decisions)) if current is not None else {}
+        self.pending.remove(t.type for t in leased)
+        room = min(with_claim.after(decisions).limit, sum(with_claim.claim.capacity.values()))
+        # Poked meanwhile (new tasks, new capacity): its claim loop may have found no
+        # free slot then (they were reserved), so the hint is its again.
+        poked = stream.pokes != pokes
+        stream.starved = len(leased) < room and not poked
+        if leased:
+            await self._push(stream, leased)  # back to the queue if the stream closed
+        if poked:
+            stream.poke()
+        return decisions, held
 
     def type_held(self, worker_id: str, task_id: str) -> str:
         """The type of a task the worker's stream holds, for metrics; "unknown" when
@@ -413,3 +451,31 @@ class Dispatcher:
             log.info("inflight_resynced", worker_id=stream.worker_id, freed=len(gone))
             stream.forget(gone)
             stream.poke()
+
+
+def _accepted(decisions: Sequence[ResultDecision]) -> list[str]:
+    """Only an accepted result frees a slot: a duplicate's slot was freed when it was
+    first accepted, and a stale one's task may run here again as a newer attempt."""
+    return [d.task_id for d in decisions if d.disposition is Disposition.ACCEPTED]
+
+
+def _claim_with_report(
+    stream: WorkerStream | None, reported: Sequence[ReportedResult]
+) -> ClaimWithReport | None:
+    """What `stream` claims with its worker's report: its free slots and those the
+    report frees. None when it is not worth a claim (closing, being set up, claiming
+    already, or its last claim found the queue empty: a freed slot alone is then no
+    reason to claim, as in `task_finished`)."""
+    if stream is None or stream.closed or stream.syncing or stream.claiming or stream.starved:
+        return None
+    freeing = frozenset(r.task_id for r in reported if r.task_id in stream.inflight)
+    free = stream.free_slots()
+    room = free + len(freeing)
+    capacity = {
+        t: min(room, stream.advertised.get(t, room))
+        for t in stream.capabilities
+        if stream.advertised.get(t, room) > 0
+    }
+    if room <= 0 or not capacity:
+        return None
+    return ClaimWithReport(Claim(stream.worker_id, capacity, free), freeing)

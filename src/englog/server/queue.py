@@ -256,15 +256,12 @@ class TaskQueue:
         # Tasks a request waits on (a long poll, a submission with Prefer: wait) come
         # back from the commit as committed, so that request answers without a read.
         watched = self._watch.watched(r.task_id for r in reported)
-        decisions = await self._store.report_results(reported, self._clock(), watched=watched)
+        decisions, held = await self.dispatcher.report(worker_id, reported, self._clock(), watched)
         woken = self._watch.finished(
             (d.task_id for d in decisions if d.status is not None and d.status.terminal),
             {d.task_id: d.final for d in decisions if d.final is not None},
         )
-        # Only an accepted result frees a slot: a duplicate's slot was freed when it was
-        # first accepted, and a stale one's task may run here again as a newer attempt.
         accepted = [d for d in decisions if d.disposition is Disposition.ACCEPTED]
-        held = self.dispatcher.task_finished(worker_id, (d.task_id for d in accepted))
         for r, d in zip(reported, decisions, strict=True):
             type_ = held.get(d.task_id) or self.dispatcher.type_held(worker_id, d.task_id)
             self._metrics.results.labels(d.disposition.value, r.outcome.value, type_).inc()

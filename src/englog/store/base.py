@@ -36,6 +36,7 @@ from englog.store.calendar import CalendarStore
 from englog.store.projects import TagStore
 from englog.store.records import (
     Claim,
+    ClaimWithReport,
     EntryQuery,
     Heartbeat,
     HeartbeatReply,
@@ -109,8 +110,7 @@ class Store(TagStore, CalendarStore, abc.ABC):
         submissions and requeues are announced by its callers, so a backend that only
         one process can use has nothing to report and ignores the callback."""
 
-    # --- users: accounts and tokens in `AccountStore`; zone, target, timer in
-    # `CalendarStore` -------------------------------------------------------------
+    # --- users: accounts, tokens (`AccountStore`), zone, target, timer (`CalendarStore`)
 
     # --- entries (always scoped to one user) --------------------------------------
     @abc.abstractmethod
@@ -220,7 +220,7 @@ class Store(TagStore, CalendarStore, abc.ABC):
         policy.lease_ttl_s (only those in `task_ids` when given: the ones it says it
         still runs); return the ids of those among them whose cancellation was
         requested."""
-        return await self._renew_leases(worker_id, now, _listed(task_ids))
+        return await self._renew_leases(worker_id, now, None if task_ids is None else [*task_ids])
 
     @abc.abstractmethod
     async def _renew_leases(self, worker_id: str, now: float, ids: list[str] | None) -> list[str]:
@@ -299,6 +299,20 @@ class Store(TagStore, CalendarStore, abc.ABC):
         self, results: list[ReportedResult], now: float, watched: frozenset[str]
     ) -> list[ResultDecision]: ...
 
+    async def report_and_claim(
+        self,
+        results: Sequence[ReportedResult],
+        now: float,
+        claim: ClaimWithReport,
+        *,
+        watched: Collection[str] = (),
+    ) -> tuple[list[ResultDecision], list[Task]]:
+        """`report_results`, then `claim_tasks` for `claim.after(decisions)`, in one
+        transaction where the store does that well: a busy worker's slots then wait
+        for one commit per cycle, not two. This default runs two transactions."""
+        decisions = await self.report_results(results, now, watched=watched)
+        return decisions, await self.claim_tasks(claim.after(decisions), now)
+
     @abc.abstractmethod
     async def requeue_expired(self, now: float, *, enforce_deadlines: bool = True) -> list[Task]:
         """The server's own enforcement of leases and deadlines, over RUNNING tasks:
@@ -325,10 +339,9 @@ class Store(TagStore, CalendarStore, abc.ABC):
     @abc.abstractmethod
     async def extend_running_leases(self, now: float) -> int:
         """At server start: every RUNNING lease ends no earlier than now +
-        policy.lease_ttl_s, and
-        every session counts as heard from at `now` at the earliest, so the server's
-        own downtime never expires a lease or a live worker. Returns the number of
-        leases changed."""
+        policy.lease_ttl_s, and every session counts as heard from at `now` at the
+        earliest, so the server's own downtime never expires a lease or a live worker.
+        Returns the number of leases changed."""
 
     @abc.abstractmethod
     async def cancel_task(self, task_id: str, user_id: str | None, now: float) -> Task | None:
@@ -485,7 +498,3 @@ class Store(TagStore, CalendarStore, abc.ABC):
         """The database's size on disk (the englog_database_size_bytes gauge and its
         growth alert); None where the backend cannot tell."""
         return None
-
-
-def _listed(ids: Sequence[str] | None) -> list[str] | None:
-    return None if ids is None else list(ids)

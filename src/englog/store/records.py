@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from englog.domain.attempts import TaskRow
-from englog.domain.tasks import NewTask, Task, TaskStatus
+from englog.domain.tasks import Disposition, NewTask, ResultDecision, Task, TaskStatus
 
 ROLES = ("member", "operator", "admin")
 
@@ -160,6 +160,10 @@ class Claim:
     # RUNNING tasks one user may hold (QueuePolicy.max_running_per_user); 0: no cap.
     user_cap: int = 0
 
+    def capped(self, user_cap: int) -> Claim:
+        """The same claim under a store's per-user cap (its policy's)."""
+        return Claim(self.worker_id, dict(self.capacity), self.limit, user_cap)
+
     def fits(self, tasks: Sequence[NewTask]) -> bool:
         """Could this claim take all of `tasks` (its limit and each type's capacity)?
         Then, when nothing claimable of their types waits, inserting them already
@@ -172,6 +176,28 @@ class Claim:
         for task in tasks:
             wanted[task.type] = wanted.get(task.type, 0) + 1
         return all(n <= int(self.capacity.get(t, 0)) for t, n in wanted.items())
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimWithReport:
+    """A claim made with a worker's result report (`Store.report_and_claim`), so the
+    slots the report frees are filled by the commit that frees them. `claim.limit` is
+    the slots free before the report; each accepted result among `freeing` (the tasks
+    whose slots the claiming stream holds) frees one more. `claim.capacity` caps each
+    type, counting those already."""
+
+    claim: Claim
+    freeing: frozenset[str]
+
+    def after(self, decisions: Sequence[ResultDecision]) -> Claim:
+        """The claim as the report's decisions leave it."""
+        freed = sum(
+            1
+            for d in decisions
+            if d.disposition is Disposition.ACCEPTED and d.task_id in self.freeing
+        )
+        c = self.claim
+        return Claim(c.worker_id, c.capacity, c.limit + freed, c.user_cap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,7 +177,7 @@ _COMPLETE_PARAMS = {
 _HISTORY = ("attempt", "worker_id", "started_at", "ended_at", "outcome", "error")
 
 
-def _ending(returning: str) -> str:
+def ending(returning: str) -> str:
     """The completion's CTEs, the ended rows returning `returning`; the two statements
     below differ only in what they return."""
     return f"""
@@ -205,7 +205,7 @@ WITH c AS (
 
 
 _COMPLETE = (
-    _ending("t.*")
+    ending("t.*")
     + f"""
 , history AS (
     SELECT * FROM closed WHERE task_id = ANY($6::text[])
@@ -225,7 +225,7 @@ FROM ended LEFT JOIN finals ON finals.task_id = ended.id
 # accepted result's id and attempt are all its decision needs, so no row comes back
 # whole and none is converted, and the statement has no history to plan.
 _COMPLETE_QUIET = (
-    _ending("t.id, t.attempt")
+    ending("t.id, t.attempt")
     + """
 SELECT id, attempt FROM ended
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -21,7 +21,6 @@ import structlog
 from englog.domain import Entry, EntryFields, NewTask, Task, TaskAttempt, TaskStatus
 from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
-from englog.domain.tasks import ReportedResult, ResultDecision
 from englog.store import records
 from englog.store import sql as _sql
 from englog.store.accounts import Conflict, conflict_field
@@ -39,6 +38,7 @@ from englog.store.postgres.listener import (
     CONNECT_TIMEOUT_S,
     Listener,
 )
+from englog.store.postgres.reports import PostgresReports
 from englog.store.postgres.schema import init_connection, migrate, reset_connection
 from englog.store.postgres.web_sessions import PostgresWebSessions
 from englog.store.rows import (
@@ -56,7 +56,9 @@ POOL_SIZE = 10
 _DEFAULT_POLICY = QueuePolicy()
 
 
-class PostgresStore(PostgresCalendar, PostgresWebSessions, PostgresWorkerCredentials, Store):
+class PostgresStore(
+    PostgresReports, PostgresCalendar, PostgresWebSessions, PostgresWorkerCredentials, Store
+):
     """`Store` on PostgreSQL; safe for several processes sharing one database."""
 
     def __init__(
@@ -255,9 +257,7 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, PostgresWorkerCredent
         claim: records.Claim | None = None,
     ) -> tuple[list[tuple[Task, bool]], list[Task]]:
         if claim is not None:  # the per-user running cap decides as in `submit_and_claim`
-            claim = records.Claim(
-                claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
-            )
+            claim = claim.capped(self.policy.max_running_per_user)
         if not items:
             return [], []
         async with self._tx() as conn:
@@ -281,14 +281,16 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, PostgresWorkerCredent
     async def claim_tasks(self, claim: records.Claim, now: float) -> list[Task]:
         if claim.limit <= 0 or not any(int(free) > 0 for free in claim.capacity.values()):
             return []
-        claim = records.Claim(
-            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
-        )
-        if not claim.user_cap:  # one statement: no transaction block needed
-            sql, args = _tasks.claim_args(claim, self.policy.lease_ttl_s, now)
-            return _tasks.claimed(await self._fetch(sql, *args, what="write"))
+        claim = claim.capped(self.policy.max_running_per_user)
+        sql, args = _tasks.claim_args(claim, self.policy.lease_ttl_s, now)
+        leased, fair = _tasks.claimed(await self._fetch(sql, *args, what="write"))
+        return await self.claim_fairly(claim, now) if fair else leased
+
+    async def claim_fairly(self, claim: records.Claim, now: float) -> list[Task]:
+        """A capped claim among users' tasks: candidates read, picked (`fair_pick`) and
+        leased in one transaction."""
         async with self._tx() as conn:
-            return await _tasks.claim(conn, claim, self.policy.lease_ttl_s, now)
+            return await _tasks.claim_fairly(conn, claim, self.policy.lease_ttl_s, now)
 
     async def submit_and_claim(
         self, tasks: Sequence[NewTask], now: float, claim: records.Claim
@@ -299,9 +301,7 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, PostgresWorkerCredent
         would contend for the same rows (measured: batch throughput -10 %)."""
         if not tasks:
             return [], []
-        claim = records.Claim(
-            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
-        )
+        claim = claim.capped(self.policy.max_running_per_user)
         lease = None
         if claim.fits(tasks):
             lease = records.Lease(claim.worker_id, now + self.policy.lease_ttl_s)
@@ -330,22 +330,6 @@ class PostgresStore(PostgresCalendar, PostgresWebSessions, PostgresWorkerCredent
             progress.worker_id,
         )
         return status == "UPDATE 1"
-
-    async def _report(
-        self, results: list[ReportedResult], now: float, watched: frozenset[str]
-    ) -> list[ResultDecision]:
-        """Completed results in one statement (`_attempts.complete_args`); the rest,
-        and any it did not accept, judged under row locks in one transaction."""
-        decided: dict[str, ResultDecision] = {}
-        if fast := _attempts.completions(results):
-            sql, args = _attempts.complete_args(fast, now, watched)
-            decided = _attempts.completed_decisions(await self._fetch(sql, *args, what="write"))
-        rest = [r for r in results if r.task_id not in decided]
-        judged: Iterator[ResultDecision] = iter(())
-        if rest:
-            async with self._tx() as conn:
-                judged = iter(await _attempts.report_results(conn, rest, now, self.policy, watched))
-        return [decided.get(r.task_id) or next(judged) for r in results]
 
     async def requeue_expired(self, now: float, *, enforce_deadlines: bool = True) -> list[Task]:
         grace = deadline_grace(self.policy, enforce_deadlines)

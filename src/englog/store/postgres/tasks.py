@@ -121,33 +121,67 @@ WITH claimed AS (
 SELECT * FROM claimed
 """
 
-_CLAIM = """
-WITH caps AS (
-    SELECT * FROM unnest($1::text[], $2::int[]) AS c(type, take)
-), picked AS (
-    SELECT p.seq FROM caps CROSS JOIN LATERAL (
-        SELECT seq, priority, created_at FROM tasks
-        WHERE status = 'pending' AND type = caps.type AND run_after <= $3
+
+def claim_ctes(
+    caps: str, now: str, limit: str, worker: str, expires: str, *, capped: bool = False
+) -> str:
+    """A claim's CTEs, ending in `claimed` (the leased rows) and `fair` (needed: the
+    claim leased nothing and a capped claim's fair pick must decide): `caps` a table of
+    (type, take), the other arguments SQL expressions. `_CLAIM` alone;
+    `englog.store.postgres.reports` after a report's, in its statement.
+
+    `capped` (a per-user cap applies): each type's candidates are read as far as the
+    fair pick reads them (`OVERFETCH`), and when none of them belongs to a user (the
+    admin's tasks) the pick is the strict order's, made here: the fair pick of
+    `englog.domain.fairness` over tasks of no user is exactly that. Otherwise `fair`."""
+    window, user = (f"caps.take * {OVERFETCH}", ", user_id") if capped else ("caps.take", "")
+    users = "EXISTS (SELECT 1 FROM cand WHERE user_id IS NOT NULL)" if capped else "false"
+    return f"""caps AS (
+    SELECT * FROM {caps} AS c(type, take)
+), cand AS (
+    SELECT p.*, caps.take FROM caps CROSS JOIN LATERAL (
+        SELECT seq, type, priority, created_at{user} FROM tasks
+        WHERE status = 'pending' AND type = caps.type AND run_after <= {now}
             AND NOT cancel_requested
         ORDER BY priority DESC, created_at, seq
-        LIMIT caps.take
+        LIMIT {window}
         FOR UPDATE SKIP LOCKED
     ) p
-    ORDER BY p.priority DESC, p.created_at, p.seq
-    LIMIT $4
+), fair AS (
+    SELECT {users} AS needed
+), picked AS (
+    SELECT seq FROM (
+        SELECT seq, priority, created_at, take, row_number() OVER (
+            PARTITION BY type ORDER BY priority DESC, created_at, seq
+        ) AS n FROM cand WHERE NOT (SELECT needed FROM fair)
+    ) r
+    WHERE r.n <= r.take
+    ORDER BY r.priority DESC, r.created_at, r.seq
+    LIMIT {limit}
 ), claimed AS (
-    UPDATE tasks SET status = 'running', worker_id = $5, lease_expires_at = $6,
-        started_at = $3, updated_at = $3, progress = 0, progress_message = NULL
+    UPDATE tasks SET status = 'running', worker_id = {worker}, lease_expires_at = {expires},
+        started_at = {now}, updated_at = {now}, progress = 0, progress_message = NULL
     FROM picked WHERE tasks.seq = picked.seq AND tasks.status IS NOT DISTINCT FROM 'pending'
     RETURNING tasks.*
 ), opened AS (
     INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
-    SELECT id, attempt, $5, $3 FROM claimed
+    SELECT id, attempt, {worker}, {now} FROM claimed
     ON CONFLICT (task_id, attempt) DO UPDATE SET worker_id = excluded.worker_id,
         started_at = excluded.started_at, ended_at = NULL, outcome = NULL, error = NULL
-)
-SELECT * FROM claimed
-"""
+)"""
+
+
+# Every row a claimed task with needed false, or, when it leased nothing, one row of
+# NULLs with `needed`.
+CLAIMED_AND_FAIR = "claimed.*, fair.needed FROM fair LEFT JOIN claimed ON true"
+
+
+def _claim(capped: bool) -> str:
+    ctes = claim_ctes("unnest($1::text[], $2::int[])", "$3", "$4", "$5", "$6", capped=capped)
+    return f"WITH {ctes}\nSELECT {CLAIMED_AND_FAIR}\n"
+
+
+_CLAIM, _CLAIM_CAPPED = _claim(False), _claim(True)
 
 
 def _task_columns(tasks: Sequence[NewTask]) -> list[list[Any]]:
@@ -214,33 +248,36 @@ def _claim_order(row: Record) -> tuple[int, float, int]:
     return (-row["priority"], row["created_at"], row["seq"])
 
 
-async def claim(
+async def claim_fairly(
     conn: asyncpg.Connection, claim: Claim, lease_ttl_s: float, now: float
 ) -> list[Task]:
+    """A capped claim whose candidates belong to users (`fair` said so): read, picked
+    here (`fair_pick`) and leased in the caller's transaction."""
     takes = _takes(claim)
     if claim.limit <= 0 or not takes:
         return []
-    if claim.user_cap:
-        check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
-        return await _claim_fairly(conn, claim, takes, lease_ttl_s, now)
-    sql, args = claim_args(claim, lease_ttl_s, now)
-    return claimed(await conn.fetch(sql, *args))
+    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
+    return await _claim_fairly(conn, claim, takes, lease_ttl_s, now)
 
 
 def claim_args(claim: Claim, lease_ttl_s: float, now: float) -> tuple[str, list[Any]]:
-    """`_CLAIM` (one statement: a claim without a per-user cap) and its arguments."""
+    """`_CLAIM`, or `_CLAIM_CAPPED` under a per-user cap, and its arguments."""
     check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
     takes, worker, expires = _takes(claim), claim.worker_id, now + lease_ttl_s
-    return _CLAIM, [list(takes), list(takes.values()), now, claim.limit, worker, expires]
+    sql = _CLAIM_CAPPED if claim.user_cap else _CLAIM
+    return sql, [list(takes), list(takes.values()), now, claim.limit, worker, expires]
 
 
 def _takes(claim: Claim) -> dict[str, int]:
     return {t: min(int(n), claim.limit) for t, n in claim.capacity.items() if int(n) > 0}
 
 
-def claimed(rows: Sequence[Record]) -> list[Task]:
-    """`_CLAIM`'s rows as tasks, in claim order."""
-    return [task_from_row(row) for row in sorted(rows, key=_claim_order)]
+def claimed(rows: Sequence[Record]) -> tuple[list[Task], bool]:
+    """A claim's rows (`claim_ctes` then `CLAIMED_AND_FAIR`'s columns) as the tasks
+    leased, in claim order, and whether the fair pick must decide instead."""
+    leased = [row for row in rows if row["id"] is not None]
+    fair = any(row["needed"] for row in rows)
+    return [task_from_row(row) for row in sorted(leased, key=_claim_order)], fair
 
 
 async def _claim_fairly(

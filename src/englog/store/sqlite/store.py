@@ -14,7 +14,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -244,9 +244,7 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
         self, tasks: Sequence[NewTask], now: float, claim: records.Claim
     ) -> tuple[list[Task], list[Task]]:
         tasks, ttl = list(tasks), self.policy.lease_ttl_s
-        claim = records.Claim(
-            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
-        )
+        claim = claim.capped(self.policy.max_running_per_user)
 
         def write(conn: sqlite3.Connection) -> tuple[list[Task], list[Task]]:
             if _tasks.leasable_at_once(conn, tasks, claim, now):
@@ -275,9 +273,7 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
     ) -> tuple[list[tuple[Task, bool]], list[Task]]:
         items, lease_ttl = list(items), self.policy.lease_ttl_s
         if claim is not None:
-            claim = records.Claim(
-                claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
-            )
+            claim = claim.capped(self.policy.max_running_per_user)
         return await self._write(
             lambda conn: _tasks.submit_keyed(conn, items, ttl_s, now, claim, lease_ttl)
         )
@@ -291,9 +287,7 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
 
     async def claim_tasks(self, claim: records.Claim, now: float) -> list[Task]:
         ttl = self.policy.lease_ttl_s
-        claim = records.Claim(
-            claim.worker_id, dict(claim.capacity), claim.limit, self.policy.max_running_per_user
-        )
+        claim = claim.capped(self.policy.max_running_per_user)
         return await self._write(lambda conn: _tasks.claim(conn, claim, ttl, now))
 
     async def _renew_leases(self, worker_id: str, now: float, ids: list[str] | None) -> list[str]:
@@ -314,6 +308,23 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
         return await self._write(
             lambda conn: [_attempts.decide(conn, r, now, policy, watched) for r in results]
         )
+
+    async def report_and_claim(
+        self,
+        results: Sequence[ReportedResult],
+        now: float,
+        claim: records.ClaimWithReport,
+        *,
+        watched: Collection[str] = (),
+    ) -> tuple[list[ResultDecision], list[Task]]:
+        policy, results, watched = self.policy, list(results), frozenset(watched)
+
+        def write(conn: sqlite3.Connection) -> tuple[list[ResultDecision], list[Task]]:
+            decisions = [_attempts.decide(conn, r, now, policy, watched) for r in results]
+            after = claim.after(decisions).capped(policy.max_running_per_user)
+            return decisions, _tasks.claim(conn, after, policy.lease_ttl_s, now)
+
+        return await self._write(write)
 
     async def requeue_expired(self, now: float, *, enforce_deadlines: bool = True) -> list[Task]:
         policy = self.policy
