@@ -14,7 +14,13 @@ import pytest
 from englog.domain.tasks import Disposition, NewTask, ReportedResult, ResultOutcome, TaskStatus
 from englog.store import Claim, Store, open_store
 from englog.store.postgres.attempts import complete_args
+from englog.store.postgres.reports import (
+    _COMPLETE_QUIET_AND_CLAIM,
+    _COMPLETE_QUIET_AND_CLAIM_CAPPED,
+    complete_and_claim_args,
+)
 from englog.store.postgres.tasks import _CLAIM_CHOSEN
+from englog.store.records import ClaimWithReport
 from tests.support.pg import truncate_all
 from tests.unit.conftest import run_outside_loop
 
@@ -111,3 +117,23 @@ async def test_a_report_nobody_waits_on_decides_as_one_somebody_waits_on(
     # A second copy of a quiet one is a duplicate, judged by the locking path.
     [again] = await store.report_results(results[:1], now + 2)
     assert again.disposition is Disposition.DUPLICATE
+
+
+async def test_a_report_and_its_claim_reach_their_rows_by_key(
+    pg: tuple[Store, asyncpg.Connection],
+) -> None:
+    """The statement that reports and claims (`reports._COMPLETE_QUIET_AND_CLAIM`, with
+    and without a per-user cap) under a 20,000-task backlog: the reported tasks by id,
+    the claim's candidates from the head of the pending index, no table scan."""
+    store, conn = pg
+    now = time.time()
+    for _ in range(BACKLOG // 1000):
+        await store.submit_tasks([NOOP] * 1000, now)
+    leased = await store.claim_tasks(Claim("w1", {"noop": 30}, 30), now)
+    results = [ReportedResult(t.id, 1, "w1", ResultOutcome.COMPLETED, {"ok": 1}) for t in leased]
+    claim = ClaimWithReport(Claim("w1", {"noop": 32}, 2), frozenset(t.id for t in leased))
+    args = complete_and_claim_args(results, now + 1, claim, 30.0)
+    for sql in (_COMPLETE_QUIET_AND_CLAIM, _COMPLETE_QUIET_AND_CLAIM_CAPPED):
+        plan = await _generic_plan(conn, sql, *args)
+        assert "tasks_worker" not in plan, plan
+        assert "Seq Scan on tasks" not in plan, plan
