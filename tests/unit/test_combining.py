@@ -78,6 +78,27 @@ async def test_submissions_during_a_flight_go_together_next_each_answered_with_i
     assert combiner.groups == 2
 
 
+async def test_a_full_group_waiting_goes_beside_the_flight_up_to_the_limit() -> None:
+    """Batches of MAX_GROUP_TASKS gain nothing from waiting: up to `flights` calls go
+    at once; a small submission still waits for a flight to land, and so does a full
+    group once `flights` are in the air."""
+    store = Recorder()
+    combiner = SubmissionCombiner(store, flights=2)
+    full, more = ([f"{c}{i}" for i in range(MAX_GROUP_TASKS)] for c in "xy")
+    first = await _started(combiner, ["a"])
+    second = await _started(combiner, full)
+    assert store.calls == [["a"], full]  # beside the first
+    small = await _started(combiner, ["s"])
+    third = await _started(combiner, more)
+    await asyncio.sleep(0)
+    assert len(store.calls) == 2  # two in flight: the limit
+    store.open()
+    assert await first == ["stored:a"] and await small == ["stored:s"]
+    assert await second == [f"stored:{x}" for x in full]
+    assert await third == [f"stored:{y}" for y in more]
+    assert sorted(store.calls[2:]) == [["s"], more]  # a group never outgrows the limit
+
+
 async def test_a_submission_alone_goes_at_once() -> None:
     store = Recorder()
     store.open()
