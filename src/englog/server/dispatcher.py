@@ -51,6 +51,8 @@ class WorkerStream:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Worth a claim when woken: set by `poke` (new tasks, a freed slot, new capacity).
     hinted: bool = True
+    # Times poked: a report that claimed for the stream tells whether it was poked
+    # meanwhile (`Dispatcher.report`).
     pokes: int = 0
     # The last claim found fewer tasks than it could take: a freed slot alone is then
     # no reason to claim again (new tasks `poke` the stream; the poll is the backstop).
