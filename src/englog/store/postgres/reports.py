@@ -133,11 +133,9 @@ class PostgresReports:
         results = list(results)
         fast = _attempts.completions(results)
         if not results or len(fast) != len(results) or any(r.task_id in watched for r in results):
-            steps: tuple[list[ResultDecision], list[Task]]
-            steps = await super().report_and_claim(  # type: ignore[misc]  # `Store`'s
+            return await super().report_and_claim(  # type: ignore[misc]  # `Store`'s
                 results, now, claim, watched=watched
             )
-            return steps
         args = complete_and_claim_args(results, now, claim, self.policy.lease_ttl_s)
         cap = self.policy.max_running_per_user
         sql = _COMPLETE_QUIET_AND_CLAIM_CAPPED if cap else _COMPLETE_QUIET_AND_CLAIM
