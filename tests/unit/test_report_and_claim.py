@@ -26,6 +26,8 @@ from englog.domain.tasks import (
 from englog.server.dispatcher import Dispatcher
 from englog.store import Store, open_store
 from englog.store.records import Claim, ClaimWithReport
+from tests.support.pg import truncate_all
+from tests.unit.conftest import run_outside_loop
 
 T0 = 1_000_000.0
 
@@ -174,3 +176,41 @@ async def test_a_stream_poked_during_its_report_is_not_left_starved(store: Store
 
 def _accepted(decisions: Sequence[ResultDecision]) -> list[str]:
     return [d.task_id for d in decisions if d.disposition is Disposition.ACCEPTED]
+
+
+async def test_postgres_goes_straight_to_the_fair_pick_while_users_tasks_wait(
+    pg_database: str,
+) -> None:
+    """The one-statement claim is for tasks of no user; once a claim found users' tasks
+    among its candidates, the next claims and reports skip it (it would only lock its
+    window and let go) and still pick fairly."""
+    from englog.store.postgres.tasks import _CLAIM_CAPPED
+
+    run_outside_loop(truncate_all(pg_database))
+    store = open_store(pg_database, policy=QueuePolicy(max_running_per_user=2))
+    await store.open()
+    try:
+        sent: list[str] = []
+        fetch = store._fetch  # type: ignore[attr-defined]
+
+        async def recording(sql: str, *args: Any, **kwargs: Any) -> Any:
+            sent.append(sql)
+            return await fetch(sql, *args, **kwargs)
+
+        store._fetch = recording  # type: ignore[attr-defined]
+        await _queue(store, 2)  # the admin's: one statement, and nothing learnt
+        assert len(await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0 + 1)) == 1
+        assert sent.count(_CLAIM_CAPPED) == 1 and not store.users_seen()  # type: ignore[attr-defined]
+        a = (await store.create_user("a", "ha", T0)).id
+        b = (await store.create_user("b", "hb", T0)).id
+        await store.submit_tasks([NewTask("noop", {}, user_id=a) for _ in range(3)], T0 + 2)
+        await store.submit_tasks([NewTask("noop", {}, user_id=b)], T0 + 3)
+        first = await store.claim_tasks(Claim("w1", {"noop": 1}, 1), T0 + 4)
+        assert store.users_seen()  # type: ignore[attr-defined]
+        sent.clear()
+        claim = ClaimWithReport(Claim("w1", {"noop": 3}, 2), frozenset(t.id for t in first))
+        _, leased = await store.report_and_claim([_done(t) for t in first], T0 + 5, claim)
+        assert _CLAIM_CAPPED not in sent and all("cand AS" not in sql for sql in sent)
+        assert sorted(str(t.user_id) for t in leased) == sorted([a, a, b])
+    finally:
+        await store.close()

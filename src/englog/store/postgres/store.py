@@ -282,9 +282,13 @@ class PostgresStore(
         if claim.limit <= 0 or not any(int(free) > 0 for free in claim.capacity.values()):
             return []
         claim = claim.capped(self.policy.max_running_per_user)
-        sql, args = _tasks.claim_args(claim, self.policy.lease_ttl_s, now)
-        leased, fair = _tasks.claimed(await self._fetch(sql, *args, what="write"))
-        return await self.claim_fairly(claim, now) if fair else leased
+        if not (claim.user_cap and self.users_seen()):  # one statement, unless fair
+            sql, args = _tasks.claim_args(claim, self.policy.lease_ttl_s, now)
+            leased, fair = _tasks.claimed(await self._fetch(sql, *args, what="write"))
+            if not fair:
+                return leased
+            self.saw_users()
+        return await self.claim_fairly(claim, now)
 
     async def claim_fairly(self, claim: records.Claim, now: float) -> list[Task]:
         """A capped claim among users' tasks: candidates read, picked (`fair_pick`) and
