@@ -32,6 +32,7 @@ from englog.store.postgres import tasks as _tasks
 from englog.store.postgres import workers as _workers
 from englog.store.postgres.calendar import PostgresCalendar
 from englog.store.postgres.credentials import PostgresWorkerCredentials
+from englog.store.postgres.growth import GrowthReplanner
 from englog.store.postgres.listener import (
     ACCOUNTS_CHANNEL,
     BACKEND_ERRORS,
@@ -75,6 +76,7 @@ class PostgresStore(
         self._listener: Listener | None = None
         self._callbacks: list[Callable[[], None]] = []
         self._closed = False
+        self.growth = GrowthReplanner(lambda: self._live_pool().expire_connections())
 
     # --- life cycle -----------------------------------------------------------
     async def open(self) -> None:
@@ -96,6 +98,7 @@ class PostgresStore(
         try:
             async with pool.acquire() as conn:
                 applied = await migrate(conn)
+                await self.growth.start(conn)
         except BACKEND_ERRORS as exc:
             await pool.close()
             raise StoreError(f"PostgreSQL migration failed: {exc}") from exc
@@ -241,13 +244,16 @@ class PostgresStore(
         leased to `lease`'s worker when nothing claimable of their types waits."""
         sql, args = _tasks.submit_and_claim_args(tasks, now, lease)
         rows = await self._fetch(sql, *args, what="write")
+        await self.growth.wrote(len(rows))
         return [task_from_row(row) for row in sorted(rows, key=lambda r: r["seq"])]
 
     async def submit_idempotent(
         self, task: NewTask, key: str, fingerprint: str, ttl_s: float, now: float
     ) -> tuple[Task, bool]:
         async with self._tx() as conn:
-            return await _tasks.submit_idempotent(conn, task, key, fingerprint, ttl_s, now)
+            stored = await _tasks.submit_idempotent(conn, task, key, fingerprint, ttl_s, now)
+        await self.growth.wrote(int(stored[1]))
+        return stored
 
     async def submit_keyed(
         self,
@@ -261,9 +267,11 @@ class PostgresStore(
         if not items:
             return [], []
         async with self._tx() as conn:
-            return await _tasks.submit_keyed(
+            stored = await _tasks.submit_keyed(
                 conn, items, ttl_s, now, claim, self.policy.lease_ttl_s
             )
+        await self.growth.wrote(sum(created for _, created in stored[0]))
+        return stored
 
     async def get_task(self, task_id: str, user_id: str | None = None) -> Task | None:
         if user_id is None:
