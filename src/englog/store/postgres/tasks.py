@@ -36,18 +36,32 @@ ORDER BY t.n
 RETURNING *
 """
 
+
 # `Store.submit_and_claim` in one statement, so in one round trip with no BEGIN or
 # COMMIT of its own (a statement outside a transaction block commits alone, as
 # durably): the tasks are inserted RUNNING for worker $10 (lease until $11, attempt
 # record opened) unless $10 is NULL or a PENDING task of their types ($12) already waits,
 # in which case they are inserted PENDING and the replicas notified. Four round trips
 # less than the same work statement by statement.
+def pending_exists(types: str, now: str) -> str:
+    """Is a PENDING task of one of `types` (an SQL text array) ready at `now`? Each
+    type's first in the pending index's own order: the index is then the plan whatever
+    the statistics say. Asked as a plain EXISTS, statistics taken while a burst waited
+    (pending rows everywhere) made it a scan of the table, which reads every row once
+    nothing is pending (4-9 ms at 20,000 tasks)."""
+    return f"""EXISTS (
+        SELECT 1 FROM unnest({types}) AS wanted(type) CROSS JOIN LATERAL (
+            SELECT 1 FROM tasks WHERE status = 'pending' AND type = wanted.type
+                AND run_after <= {now} AND NOT cancel_requested
+            ORDER BY priority DESC, created_at, seq LIMIT 1
+        ) first
+    )"""
+
+
 _SUBMIT_AND_CLAIM = f"""
 WITH lease AS (
-    SELECT CASE WHEN $10::text IS NOT NULL AND NOT EXISTS (
-        SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($12::text[])
-            AND run_after <= $1 AND NOT cancel_requested
-    ) THEN $10::text END AS worker_id
+    SELECT CASE WHEN $10::text IS NOT NULL AND NOT {pending_exists("$12::text[]", "$1")}
+        THEN $10::text END AS worker_id
 ), inserted AS (
     INSERT INTO tasks ({", ".join(TASK_INSERT_COLUMNS)})
     SELECT t.id, t.user_id, t.type, t.payload::jsonb,
@@ -71,10 +85,7 @@ SELECT inserted.* FROM inserted LEFT JOIN announced ON true
 """
 
 # Is a PENDING task of one of these types ready to be claimed?
-ANY_CLAIMABLE = """
-SELECT EXISTS (SELECT 1 FROM tasks WHERE status = 'pending' AND type = ANY($1::text[])
-    AND run_after <= $2 AND NOT cancel_requested) AS found
-"""
+ANY_CLAIMABLE = f"SELECT {pending_exists('$1::text[]', '$2')} AS found"
 
 # Each type's best candidates (at most its capacity), locked and skipped by concurrent
 # claimers, merged in global order and cut at the limit: the same set a greedy pick over
