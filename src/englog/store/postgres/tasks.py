@@ -15,6 +15,7 @@ from englog.domain.tasks import NewTask, Task, TaskStatus, check_transition
 from englog.ids import ordered_id
 from englog.store.base import IdempotencyKeyReused
 from englog.store.postgres.listener import CHANNEL, notify
+from englog.store.postgres.pending import ANY_CLAIMABLE, pending_exists
 from englog.store.records import Claim, KeyedTask, Lease
 from englog.store.rows import task_from_row
 from englog.store.sql import TASK_INSERT_COLUMNS
@@ -43,21 +44,6 @@ RETURNING *
 # record opened) unless $10 is NULL or a PENDING task of their types ($12) already waits,
 # in which case they are inserted PENDING and the replicas notified. Four round trips
 # less than the same work statement by statement.
-def pending_exists(types: str, now: str) -> str:
-    """Is a PENDING task of one of `types` (an SQL text array) ready at `now`? Each
-    type's first in the pending index's own order: the index is then the plan whatever
-    the statistics say. Asked as a plain EXISTS, statistics taken while a burst waited
-    (pending rows everywhere) made it a scan of the table, which reads every row once
-    nothing is pending (4-9 ms at 20,000 tasks)."""
-    return f"""EXISTS (
-        SELECT 1 FROM unnest({types}) AS wanted(type) CROSS JOIN LATERAL (
-            SELECT 1 FROM tasks WHERE status = 'pending' AND type = wanted.type
-                AND run_after <= {now} AND NOT cancel_requested
-            ORDER BY priority DESC, created_at, seq LIMIT 1
-        ) first
-    )"""
-
-
 _SUBMIT_AND_CLAIM = f"""
 WITH lease AS (
     SELECT CASE WHEN $10::text IS NOT NULL AND NOT {pending_exists("$12::text[]", "$1")}
@@ -84,8 +70,6 @@ WITH lease AS (
 SELECT inserted.* FROM inserted LEFT JOIN announced ON true
 """
 
-# Is a PENDING task of one of these types ready to be claimed?
-ANY_CLAIMABLE = f"SELECT {pending_exists('$1::text[]', '$2')} AS found"
 
 # Each type's best candidates (at most its capacity), locked and skipped by concurrent
 # claimers, merged in global order and cut at the limit: the same set a greedy pick over
