@@ -86,8 +86,10 @@ class WorkerStream:
         self.pokes += 1
         self.wake.set()
 
-    def claimable(self) -> dict[str, int]:
-        free = self.free_slots()
+    def claimable(self, freeing: int = 0) -> dict[str, int]:
+        """Free slots per type it may claim, counting `freeing` more about to be freed
+        (a report's, `_claim_with_report`)."""
+        free = self.free_slots() + freeing
         return {
             t: min(free, self.advertised.get(t, free))
             for t in self.capabilities
@@ -471,13 +473,7 @@ def _claim_with_report(
     if stream is None or stream.closed or stream.syncing or stream.claiming or stream.starved:
         return None
     freeing = frozenset(r.task_id for r in reported if r.task_id in stream.inflight)
-    free = stream.free_slots()
-    room = free + len(freeing)
-    capacity = {
-        t: min(room, stream.advertised.get(t, room))
-        for t in stream.capabilities
-        if stream.advertised.get(t, room) > 0
-    }
-    if room <= 0 or not capacity:
+    capacity = stream.claimable(len(freeing))
+    if not any(capacity.values()):
         return None
-    return ClaimWithReport(Claim(stream.worker_id, capacity, free), freeing)
+    return ClaimWithReport(Claim(stream.worker_id, capacity, stream.free_slots()), freeing)

@@ -3,6 +3,7 @@ their sessions, queries and claims."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -196,8 +197,7 @@ class ClaimWithReport:
             for d in decisions
             if d.disposition is Disposition.ACCEPTED and d.task_id in self.freeing
         )
-        c = self.claim
-        return Claim(c.worker_id, c.capacity, c.limit + freed, c.user_cap)
+        return dataclasses.replace(self.claim, limit=self.claim.limit + freed)
 
 
 @dataclass(frozen=True, slots=True)
