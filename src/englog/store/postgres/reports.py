@@ -1,5 +1,7 @@
-"""PostgreSQL: workers' result reports, and the claim made with one
+"""PostgreSQL: claims, workers' result reports, and the claim made with one
 (`Store.report_and_claim`), on the store's pool (`_fetch`, `_tx` of `PostgresStore`).
+A capped claim and a report's claim share what they learn of users' tasks
+(`USERS_SEEN_S`).
 
 A busy worker's cycle is a report then a claim for the slots it freed: two statements,
 two commits, two WAL flushes, while the worker's slots wait. Joined, the claim's CTEs
@@ -25,7 +27,7 @@ from englog.domain.tasks import (
 )
 from englog.store.postgres import attempts as _attempts
 from englog.store.postgres import tasks as _tasks
-from englog.store.records import ClaimWithReport
+from englog.store.records import Claim, ClaimWithReport
 
 
 # `_attempts._COMPLETE_QUIET` and `_tasks._CLAIM` in one statement. The claim sees the
@@ -99,7 +101,6 @@ class PostgresReports:
 
     _fetch: Any
     _tx: Any
-    claim_fairly: Any
     policy: QueuePolicy
     _users_seen_until = 0.0  # time.monotonic(); see USERS_SEEN_S
 
@@ -109,6 +110,24 @@ class PostgresReports:
 
     def saw_users(self) -> None:
         self._users_seen_until = time.monotonic() + USERS_SEEN_S
+
+    async def claim_tasks(self, claim: Claim, now: float) -> list[Task]:
+        if claim.limit <= 0 or not any(int(free) > 0 for free in claim.capacity.values()):
+            return []
+        claim = claim.capped(self.policy.max_running_per_user)
+        if not (claim.user_cap and self.users_seen()):  # one statement, unless fair
+            sql, args = _tasks.claim_args(claim, self.policy.lease_ttl_s, now)
+            leased, fair = _tasks.claimed(await self._fetch(sql, *args, what="write"))
+            if not fair:
+                return leased
+            self.saw_users()
+        return await self.claim_fairly(claim, now)
+
+    async def claim_fairly(self, claim: Claim, now: float) -> list[Task]:
+        """A capped claim among users' tasks: candidates read, picked (`fair_pick`) and
+        leased in one transaction."""
+        async with self._tx() as conn:
+            return await _tasks.claim_fairly(conn, claim, self.policy.lease_ttl_s, now)
 
     async def _report(
         self, results: list[ReportedResult], now: float, watched: frozenset[str]

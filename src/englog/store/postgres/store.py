@@ -286,24 +286,6 @@ class PostgresStore(
         sql, args = _reads.list_query(query)
         return [task_from_row(row) for row in await self._fetch(sql, *args)]
 
-    async def claim_tasks(self, claim: records.Claim, now: float) -> list[Task]:
-        if claim.limit <= 0 or not any(int(free) > 0 for free in claim.capacity.values()):
-            return []
-        claim = claim.capped(self.policy.max_running_per_user)
-        if not (claim.user_cap and self.users_seen()):  # one statement, unless fair
-            sql, args = _tasks.claim_args(claim, self.policy.lease_ttl_s, now)
-            leased, fair = _tasks.claimed(await self._fetch(sql, *args, what="write"))
-            if not fair:
-                return leased
-            self.saw_users()
-        return await self.claim_fairly(claim, now)
-
-    async def claim_fairly(self, claim: records.Claim, now: float) -> list[Task]:
-        """A capped claim among users' tasks: candidates read, picked (`fair_pick`) and
-        leased in one transaction."""
-        async with self._tx() as conn:
-            return await _tasks.claim_fairly(conn, claim, self.policy.lease_ttl_s, now)
-
     async def submit_and_claim(
         self, tasks: Sequence[NewTask], now: float, claim: records.Claim
     ) -> tuple[list[Task], list[Task]]:

@@ -243,18 +243,6 @@ def _claim_order(row: Record) -> tuple[int, float, int]:
     return (-row["priority"], row["created_at"], row["seq"])
 
 
-async def claim_fairly(
-    conn: asyncpg.Connection, claim: Claim, lease_ttl_s: float, now: float
-) -> list[Task]:
-    """A capped claim whose candidates belong to users (`fair` said so): read, picked
-    here (`fair_pick`) and leased in the caller's transaction."""
-    takes = _takes(claim)
-    if claim.limit <= 0 or not takes:
-        return []
-    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
-    return await _claim_fairly(conn, claim, takes, lease_ttl_s, now)
-
-
 def claim_args(claim: Claim, lease_ttl_s: float, now: float) -> tuple[str, list[Any]]:
     """`_CLAIM`, or `_CLAIM_CAPPED` under a per-user cap, and its arguments."""
     check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
@@ -275,16 +263,16 @@ def claimed(rows: Sequence[Record]) -> tuple[list[Task], bool]:
     return [task_from_row(row) for row in sorted(leased, key=_claim_order)], fair
 
 
-async def _claim_fairly(
-    conn: asyncpg.Connection,
-    claim: Claim,
-    takes: dict[str, int],
-    lease_ttl_s: float,
-    now: float,
+async def claim_fairly(
+    conn: asyncpg.Connection, claim: Claim, lease_ttl_s: float, now: float
 ) -> list[Task]:
-    """A claim under a per-user cap: candidates read (and locked), the fair pick made
-    here, the chosen leased; one transaction."""
-    cap = claim.user_cap
+    """A capped claim whose candidates belong to users (`fair` said so): candidates
+    read (and locked), the fair pick (`fair_pick`) made here, the chosen leased, in the
+    caller's transaction."""
+    takes, cap = _takes(claim), claim.user_cap
+    if claim.limit <= 0 or not takes:
+        return []
+    check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
     rows = await conn.fetch(
         _CANDIDATES, list(takes), [n * OVERFETCH for n in takes.values()], now, cap
     )
