@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from englog.store import Store, open_store
+from englog.store import PostgresStore, Store, open_store
 from tests.support.pg import create_database, drop_database, truncate_all
 
 T = TypeVar("T")
@@ -53,3 +53,13 @@ async def store(store_url: str) -> AsyncIterator[Store]:
     await s.open()
     yield s
     await s.close()
+
+
+@pytest.fixture
+async def pg_store(pg_database: str) -> AsyncIterator[PostgresStore]:
+    """An open, empty PostgreSQL store, for what only PostgreSQL does."""
+    run_outside_loop(truncate_all(pg_database))
+    store = PostgresStore(pg_database)
+    await store.open()
+    yield store
+    await store.close()

@@ -8,7 +8,6 @@ shared tests on SQLite and on the real PostgreSQL."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -22,8 +21,6 @@ from englog.server.grpc_service import WorkerService
 from englog.server.settings import ServerSettings
 from englog.server.state import ServerState
 from englog.store import EntryQuery, InvalidData, PostgresStore, Store, StoreError, open_store
-from tests.support.pg import truncate_all
-from tests.unit.conftest import run_outside_loop
 
 START = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 
@@ -66,15 +63,6 @@ async def test_nul_in_an_entry_filter_is_invalid_data_on_every_backend(store: St
     for query in (EntryQuery(project="core\x00"), EntryQuery(type="meeting\x00")):
         with pytest.raises(InvalidData, match="NUL"):
             await store.list_entries(user.id, query)
-
-
-@pytest.fixture
-async def pg_store(pg_database: str) -> AsyncIterator[PostgresStore]:
-    run_outside_loop(truncate_all(pg_database))
-    store = PostgresStore(pg_database)
-    await store.open()
-    yield store
-    await store.close()
 
 
 @pytest.mark.parametrize(

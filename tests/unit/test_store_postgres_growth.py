@@ -5,15 +5,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-
-import pytest
 
 from englog.domain.tasks import NewTask
-from englog.store import Store, open_store
+from englog.store import PostgresStore
 from englog.store.postgres.growth import GrowthReplanner
-from tests.support.pg import truncate_all
-from tests.unit.conftest import run_outside_loop
 
 
 async def test_renewals_come_each_time_the_writes_reach_the_table_size() -> None:
@@ -28,26 +23,16 @@ async def test_renewals_come_each_time_the_writes_reach_the_table_size() -> None
         assert growth.renewals == len(expired) == renewals, tasks
 
 
-@pytest.fixture
-async def pg(pg_database: str) -> AsyncIterator[Store]:
-    run_outside_loop(truncate_all(pg_database))
-    store = open_store(pg_database)
-    await store.open()
-    yield store
-    await store.close()
-
-
-async def _backend(store: Store) -> int:
-    [row] = await store._fetch("SELECT pg_backend_pid() AS pid")  # type: ignore[attr-defined]
+async def _backend(store: PostgresStore) -> int:
+    [row] = await store._fetch("SELECT pg_backend_pid() AS pid")
     return int(row["pid"])
 
 
-async def test_a_grown_queue_is_served_by_new_connections(pg: Store) -> None:
-    pool = pg._live_pool()  # type: ignore[attr-defined]
-    pg.growth = GrowthReplanner(pool.expire_connections, min_rows=5)  # type: ignore[attr-defined]
-    before = await _backend(pg)
-    await pg.submit_tasks([NewTask("noop", {})] * 4, time.time())
-    assert await _backend(pg) == before  # short of the threshold: the same connection
-    await pg.submit_tasks([NewTask("noop", {})], time.time())  # 5 written: renewed
-    assert await _backend(pg) != before
-    assert pg.growth.renewals == 1  # type: ignore[attr-defined]
+async def test_a_grown_queue_is_served_by_new_connections(pg_store: PostgresStore) -> None:
+    pg_store.growth = GrowthReplanner(pg_store._live_pool().expire_connections, min_rows=5)
+    before = await _backend(pg_store)
+    await pg_store.submit_tasks([NewTask("noop", {})] * 4, time.time())
+    assert await _backend(pg_store) == before  # short of the threshold: the same connection
+    await pg_store.submit_tasks([NewTask("noop", {})], time.time())  # 5 written: renewed
+    assert await _backend(pg_store) != before
+    assert pg_store.growth.renewals == 1
