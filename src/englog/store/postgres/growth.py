@@ -40,7 +40,8 @@ class GrowthReplanner:
 
     async def start(self, conn: asyncpg.Connection) -> None:
         """Starts from the table's size as PostgreSQL last counted it (0 if never)."""
-        tuples = await conn.fetchval("SELECT reltuples FROM pg_class WHERE relname = 'tasks'")
+        # By the table the store's statements name (its search_path), not any `tasks`.
+        tuples = await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'tasks'::regclass")
         self._size = max(0, int(tuples or 0))
 
     async def wrote(self, tasks: int) -> None:
