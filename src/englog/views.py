@@ -23,6 +23,7 @@ __all__ = [
     "TaskView",
     "TasksWaited",
     "iso",
+    "task_detail_fields",
 ]
 
 
@@ -97,14 +98,18 @@ class AttemptView(BaseModel):
 
     @classmethod
     def of(cls, attempt: TaskAttempt) -> AttemptView:
-        return cls(
-            attempt=attempt.attempt,
-            worker_id=attempt.worker_id,
-            started_at=iso(attempt.started_at),
-            ended_at=iso(attempt.ended_at),
-            outcome=None if attempt.outcome is None else str(attempt.outcome),
-            error=attempt.error,
-        )
+        return cls(**_attempt_fields(attempt))
+
+
+def _attempt_fields(attempt: TaskAttempt) -> dict[str, Any]:
+    return {
+        "attempt": attempt.attempt,
+        "worker_id": attempt.worker_id,
+        "started_at": iso(attempt.started_at),
+        "ended_at": iso(attempt.ended_at),
+        "outcome": None if attempt.outcome is None else str(attempt.outcome),
+        "error": attempt.error,
+    }
 
 
 class TaskDetail(TaskView):
@@ -115,6 +120,15 @@ class TaskDetail(TaskView):
     @classmethod
     def of(cls, task: Task, attempts: Sequence[TaskAttempt]) -> TaskDetail:
         return cls(**_task_fields(task), attempts=[AttemptView.of(a) for a in attempts])
+
+
+def task_detail_fields(task: Task, attempts: Sequence[TaskAttempt]) -> dict[str, Any]:
+    """`TaskDetail.of(task, attempts)`'s fields in its order, as plain values: what the
+    server serialises without building (and validating) the model, for answers that
+    carry many tasks (`englog.server.http.models.task_detail_json`)."""
+    fields = _task_fields(task)
+    fields["attempts"] = [_attempt_fields(a) for a in attempts]
+    return fields
 
 
 class TasksWaited(BaseModel):

@@ -4,6 +4,7 @@ ISO 8601 UTC. The task views live in `englog.views`, shared with the client."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -16,13 +17,14 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import to_json
 
 from englog.domain.entries import Entry, EntryFields, check_times
 from englog.domain.tasks import Task, TaskAttempt
 from englog.server.http.iso_times import DayOrInstant, IsoDate, IsoDateTime
 from englog.store.base import WorkerRecord
 from englog.views import AttemptView as AttemptView
-from englog.views import TaskAccepted, TaskDetail, TasksWaited, iso
+from englog.views import TaskAccepted, TaskDetail, TasksWaited, iso, task_detail_fields
 from englog.views import TaskList as TaskList
 from englog.views import TaskView as TaskView
 
@@ -54,7 +56,21 @@ TASK_DETAIL_JSON: TypeAdapter[TaskDetail] = TypeAdapter(TaskDetail)
 
 
 def task_detail_json(found: TaskFound) -> bytes:
-    return TASK_DETAIL_JSON.dump_json(TaskDetail.of(*found))
+    """`TASK_DETAIL_JSON.dump_json(TaskDetail.of(*found))`, byte for byte, at half the
+    CPU: the same pydantic-core serializer over the fields as plain values, without
+    building and validating the model first (they come from the store, already typed).
+    A finished task's answer is on every round trip, and `POST /v1/tasks/wait` sends a
+    thousand at once: that validation was 45 % of its CPU (issue 26). The tests hold
+    the bytes equal to the model's for every kind of value a result can hold."""
+    return to_json(task_detail_fields(*found))
+
+
+def tasks_waited_json(
+    finished: Sequence[TaskFound], pending: list[str], missing: list[str]
+) -> bytes:
+    """`TasksWaited`'s JSON (`POST /v1/tasks/wait`), each task as `task_detail_json`."""
+    tasks = [task_detail_fields(*found) for found in finished]
+    return to_json({"tasks": tasks, "pending": pending, "missing": missing})
 
 
 TASKS_WAITED_JSON: TypeAdapter[TasksWaited] = TypeAdapter(TasksWaited)

@@ -17,7 +17,6 @@ from englog.server.http.models import (
     MAX_OFFSET,
     MAX_PAGE,
     MAX_WAIT_S,
-    TASKS_WAITED_JSON,
     WAIT_RESPONSES,
     BatchAccepted,
     BatchSubmit,
@@ -28,6 +27,7 @@ from englog.server.http.models import (
     TasksWaited,
     TaskView,
     WaitRequest,
+    tasks_waited_json,
 )
 from englog.server.http.submission import (
     IDEMPOTENCY_HEADER,
@@ -118,12 +118,8 @@ async def wait_tasks(
     if body.timeout_s > 0:
         request.scope[WAITED] = True
     waited = await wait_any(state, body.ids, principal.user_id, body.timeout_s)
-    answer = TasksWaited(
-        tasks=[TaskDetail.of(*found) for found in waited.finished],
-        pending=waited.pending,
-        missing=waited.missing,
-    )
-    return Response(TASKS_WAITED_JSON.dump_json(answer), media_type="application/json")
+    answer = tasks_waited_json(waited.finished, waited.pending, waited.missing)
+    return Response(answer, media_type="application/json")
 
 
 @router.get("")
