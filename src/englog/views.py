@@ -62,25 +62,27 @@ class TaskView(BaseModel):
 
 
 def _task_fields(task: Task) -> dict[str, Any]:
-    """TaskView's fields, shared with TaskDetail so it is built in one validation."""
+    """TaskView's fields, shared with TaskDetail so it is built in one validation. Each
+    number has its field's type already (a progress of 100 read back as an integer is
+    100.0), so that serialising the dict without the model writes the model's bytes."""
     return {
         "task_id": task.id,
         "type": task.type,
         "status": task.status,
-        "progress": task.progress,
+        "progress": float(task.progress),
         "progress_message": task.progress_message,
-        "attempt": task.attempt,
-        "max_attempts": task.max_attempts,
+        "attempt": int(task.attempt),
+        "max_attempts": int(task.max_attempts),
         "worker_id": task.worker_id,
         "result": task.result,
         "error": task.error,
         "created_at": iso(task.created_at),
         "started_at": iso(task.started_at),
         "completed_at": iso(task.completed_at),
-        "priority": task.priority,
-        "timeout_s": task.timeout_s,
-        "cancel_requested": task.cancel_requested,
-        "reassignments": task.reassignments,
+        "priority": int(task.priority),
+        "timeout_s": float(task.timeout_s),
+        "cancel_requested": bool(task.cancel_requested),
+        "reassignments": int(task.reassignments),
     }
 
 
@@ -103,7 +105,7 @@ class AttemptView(BaseModel):
 
 def _attempt_fields(attempt: TaskAttempt) -> dict[str, Any]:
     return {
-        "attempt": attempt.attempt,
+        "attempt": int(attempt.attempt),
         "worker_id": attempt.worker_id,
         "started_at": iso(attempt.started_at),
         "ended_at": iso(attempt.ended_at),

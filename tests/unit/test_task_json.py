@@ -76,6 +76,16 @@ def test_the_usual_finished_task_is_the_models_bytes() -> None:
     assert task_detail_json((task, attempts)) == _model_bytes(task, attempts)
 
 
+def test_numbers_read_back_as_integers_are_written_as_their_fields_type() -> None:
+    """SQLite gives back a progress of 100 or a timeout of 300 as integers; the model
+    writes them as floats (100.0), and so must the plain values."""
+    task = _task(progress=100, timeout_s=300, cancel_requested=0, priority=True)
+    attempts = [_attempt(1, NOW, "completed", None)]
+    written = task_detail_json((task, attempts))
+    assert written == _model_bytes(task, attempts)
+    assert b'"progress":100.0,' in written and b'"cancel_requested":false' in written
+
+
 def test_values_where_encoders_differ_are_written_as_the_model_writes_them() -> None:
     """Exponents (1e-07 in Python's json, 1e-7 here), -0.0, big integers, escapes, and
     a time on a whole second (no fraction written)."""
@@ -99,8 +109,8 @@ def test_values_where_encoders_differ_are_written_as_the_model_writes_them() -> 
     status=st.sampled_from(list(TaskStatus)),
     started=times,
     completed=times,
-    progress=st.floats(min_value=0, max_value=100),
-    timeout=st.floats(min_value=1e-3, max_value=86_400),
+    progress=st.floats(min_value=0, max_value=100) | st.integers(min_value=0, max_value=100),
+    timeout=st.floats(min_value=1e-3, max_value=86_400) | st.integers(1, 86_400),
     message=st.none() | st.text(max_size=20),
     error=st.none() | st.text(max_size=20),
     ended=times,
@@ -111,8 +121,8 @@ def test_any_task_is_the_models_bytes(
     status: TaskStatus,
     started: float | None,
     completed: float | None,
-    progress: float,
-    timeout: float,
+    progress: float | int,
+    timeout: float | int,
     message: str | None,
     error: str | None,
     ended: float | None,
