@@ -239,8 +239,11 @@ class ConnectionManager:
             finally:
                 for fut in (changed, replace):
                     fut.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await fut
+                # Waited for, not awaited: `await fut` under suppress(CancelledError)
+                # also swallowed this task's own cancellation when it came in just then,
+                # and the loop went on watching a closed server's channel: the worker's
+                # shutdown waited for it forever (seen as a hung test under load).
+                await asyncio.wait({changed, replace})
             if self._replace.is_set():
                 self._replace.clear()
                 await self._check_or_replace()
