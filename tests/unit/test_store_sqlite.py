@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -258,6 +259,39 @@ async def test_a_write_after_a_quiet_spell_commits_on_the_event_loop(db_path: Pa
         assert await reopened.get_task(task.id) == task  # durable, as any commit
     finally:
         await reopened.close()
+
+
+async def test_a_write_right_behind_a_slow_inline_commit_goes_to_the_thread(
+    db_path: Path,
+) -> None:
+    """Quiet counts from the end of an inline commit: one slower than `quiet_s` (a
+    loaded disk) must not make the writes queued behind it inline too, one commit each
+    with the loop stopped (CI saw a burst of eight stored in eight commits)."""
+    store = SQLiteStore(db_path, quiet_s=0.05)
+    await store.open()
+    try:
+        assert store._writer is not None
+        loop_thread = threading.get_ident()
+        ran_on: list[int] = []
+
+        def slow(_conn: sqlite3.Connection) -> int:
+            ran_on.append(threading.get_ident())
+            time.sleep(0.08)  # the commit a loaded disk makes slow, longer than quiet_s
+            return 1
+
+        def fast(_conn: sqlite3.Connection) -> int:
+            ran_on.append(threading.get_ident())
+            return 2
+
+        await asyncio.sleep(0.06)
+        first = store._writer.submit(slow)
+        assert first.done()  # inline: the store was quiet
+        behind = store._writer.submit(fast)
+        assert not behind.done()
+        assert await behind == 2
+        assert ran_on[0] == loop_thread and ran_on[1] != loop_thread
+    finally:
+        await store.close()
 
 
 async def test_the_writer_thread_checkpoints_the_wal(

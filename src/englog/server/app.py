@@ -75,8 +75,11 @@ class Server:
         extended = await self.queue.recover()
         if extended:
             log.info("running_leases_extended", count=extended)
-        grpc_addr = await self._start_grpc()
+        # HTTP first: building its app takes a tenth of a second (a second under load),
+        # and a worker that reconnects as soon as gRPC accepts would otherwise wait, with
+        # its users, for a server that took its tasks but not yet their submissions.
         http_addr = await self._start_http()
+        grpc_addr = await self._start_grpc()
         self._tasks.append(asyncio.create_task(self._reap_forever(), name="lease-reaper"))
         self._tasks.append(asyncio.create_task(self._prune_forever(), name="retention"))
         self._tasks.append(
