@@ -220,41 +220,51 @@ async def test_dispatch_path_queries_never_walk_the_pending_queue(
             assert "SCAN tasks" not in plan and "(status=?)" not in plan, (sql, plan)
 
 
-async def test_a_write_after_a_quiet_spell_commits_on_the_event_loop(db_path: Path) -> None:
+@pytest.fixture
+async def quiet_store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    """A store whose writes commit on the event loop after 50 ms without one."""
+    s = SQLiteStore(db_path, quiet_s=0.05)
+    await s.open()
+    yield s
+    await s.close()
+
+
+class ThreadRecorder:
+    """A write that records which thread ran it (the loop's, or the writer's)."""
+
+    def __init__(self) -> None:
+        self.ran_on: list[int] = []
+
+    def __call__(self, _conn: sqlite3.Connection) -> int:
+        self.ran_on.append(threading.get_ident())
+        return len(self.ran_on)
+
+
+async def test_a_write_after_a_quiet_spell_commits_on_the_event_loop(
+    quiet_store: SQLiteStore,
+) -> None:
     """No hop to the writer thread when there is nobody to share the commit with; a
     write right behind another still goes to the thread (group commit under load)."""
-    store = SQLiteStore(db_path, quiet_s=0.05)
-    await store.open()
-    try:
-        assert store._writer is not None
-        loop_thread = threading.get_ident()
-        ran_on: list[int] = []
-
-        def record(_conn: sqlite3.Connection) -> int:
-            ran_on.append(threading.get_ident())
-            return len(ran_on)
-
-        await asyncio.sleep(0.06)
-        quiet = store._writer.submit(record)
-        assert quiet.done() and quiet.result() == 1  # committed before submit returned
-        close_behind = store._writer.submit(record)
-        assert not close_behind.done()
-        assert await close_behind == 2
-        assert ran_on[0] == loop_thread and ran_on[1] != loop_thread
-        commits = store.commits
-        await asyncio.sleep(0.06)
-        failing = store._writer.submit(lambda conn: conn.execute("INSERT INTO nope VALUES (1)"))
-        with pytest.raises(sqlite3.OperationalError):
-            await failing
-        await asyncio.sleep(0.06)
-        [task] = await store.submit_tasks([new()], T0)  # the connection is fine afterwards
-        # The failed one alone in its transaction was rolled back (no commit); this one.
-        assert store.commits == commits + 1
-        assert await store.get_task(task.id) == task
-    finally:
-        await store.close()
-    reopened = SQLiteStore(db_path)
-    await reopened.open()
+    store, record = quiet_store, ThreadRecorder()
+    assert store._writer is not None
+    await asyncio.sleep(0.06)  # the quiet spell itself
+    quiet = store._writer.submit(record)
+    assert quiet.done() and quiet.result() == 1  # committed before submit returned
+    close_behind = store._writer.submit(record)
+    assert not close_behind.done()
+    assert await close_behind == 2
+    assert record.ran_on[0] == threading.get_ident() != record.ran_on[1]
+    commits = store.commits
+    await asyncio.sleep(0.06)
+    failing = store._writer.submit(lambda conn: conn.execute("INSERT INTO nope VALUES (1)"))
+    with pytest.raises(sqlite3.OperationalError):
+        await failing
+    await asyncio.sleep(0.06)
+    [task] = await store.submit_tasks([new()], T0)  # the connection is fine afterwards
+    # The failed one alone in its transaction was rolled back (no commit); this one.
+    assert store.commits == commits + 1
+    assert await store.get_task(task.id) == task
+    reopened = await reopen(store)
     try:
         assert await reopened.get_task(task.id) == task  # durable, as any commit
     finally:
@@ -262,36 +272,25 @@ async def test_a_write_after_a_quiet_spell_commits_on_the_event_loop(db_path: Pa
 
 
 async def test_a_write_right_behind_a_slow_inline_commit_goes_to_the_thread(
-    db_path: Path,
+    quiet_store: SQLiteStore,
 ) -> None:
     """Quiet counts from the end of an inline commit: one slower than `quiet_s` (a
     loaded disk) must not make the writes queued behind it inline too, one commit each
     with the loop stopped (CI saw a burst of eight stored in eight commits)."""
-    store = SQLiteStore(db_path, quiet_s=0.05)
-    await store.open()
-    try:
-        assert store._writer is not None
-        loop_thread = threading.get_ident()
-        ran_on: list[int] = []
+    store, record = quiet_store, ThreadRecorder()
+    assert store._writer is not None
 
-        def slow(_conn: sqlite3.Connection) -> int:
-            ran_on.append(threading.get_ident())
-            time.sleep(0.08)  # the commit a loaded disk makes slow, longer than quiet_s
-            return 1
+    def slow(conn: sqlite3.Connection) -> int:
+        time.sleep(0.08)  # the commit a loaded disk makes slow, longer than quiet_s
+        return record(conn)
 
-        def fast(_conn: sqlite3.Connection) -> int:
-            ran_on.append(threading.get_ident())
-            return 2
-
-        await asyncio.sleep(0.06)
-        first = store._writer.submit(slow)
-        assert first.done()  # inline: the store was quiet
-        behind = store._writer.submit(fast)
-        assert not behind.done()
-        assert await behind == 2
-        assert ran_on[0] == loop_thread and ran_on[1] != loop_thread
-    finally:
-        await store.close()
+    await asyncio.sleep(0.06)  # the quiet spell itself
+    first = store._writer.submit(slow)
+    assert first.done()  # inline: the store was quiet
+    behind = store._writer.submit(record)
+    assert not behind.done()
+    assert await behind == 2
+    assert record.ran_on[0] == threading.get_ident() != record.ran_on[1]
 
 
 async def test_the_writer_thread_checkpoints_the_wal(

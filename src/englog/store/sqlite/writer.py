@@ -89,7 +89,7 @@ class GroupCommitWriter:
         # the writer thread serves.
         self._busy = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._last_submit = 0.0
+        self._last_write = 0.0  # the last write submitted, or inline commit ended
         self._since_checkpoint = 0
         self.commits = 0
         self.operations = 0
@@ -105,8 +105,8 @@ class GroupCommitWriter:
         future: asyncio.Future[T] = loop.create_future()
         op = _WriteOp(fn, loop, future)
         now = time.monotonic()
-        quiet = self._quiet_s is not None and now - self._last_submit >= self._quiet_s
-        self._last_submit = now
+        quiet = self._quiet_s is not None and now - self._last_write >= self._quiet_s
+        self._last_write = now
         if quiet and self._queue.empty() and self._busy.acquire(blocking=False):
             try:
                 if self._conn is not None:
@@ -114,7 +114,7 @@ class GroupCommitWriter:
                     self._run_batch(self._conn, [op], inline=True)
                     # Quiet counts from the end of this commit: the loop stood still
                     # while it ran, so writes arriving right after it are its company.
-                    self._last_submit = time.monotonic()
+                    self._last_write = time.monotonic()
                     if self._since_checkpoint >= CHECKPOINT_EVERY:
                         self._queue.put(_WAKE)  # the writer thread checkpoints, not the loop
                     return future
