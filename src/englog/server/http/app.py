@@ -30,6 +30,7 @@ from englog.server.http.fast_paths import FastBatch, FastSubmit, FastTaskGet
 from englog.server.http.limits import LimitsMiddleware
 from englog.server.http.metrics import ApiMetrics, MetricsMiddleware
 from englog.server.http.openapi import install_truthful_openapi
+from englog.server.http.otel import fastapi_telemetry
 from englog.server.http.query import documented_query_only
 from englog.server.http.redirects import RelativeRedirects
 from englog.server.state import ServerState
@@ -52,6 +53,7 @@ def create_http_app(
         # unless the operator asks (--api-docs); /openapi.json is always served.
         docs_url="/docs" if state.settings.api_docs else None,
         redoc_url="/redoc" if state.settings.api_docs else None,
+        **fastapi_telemetry(),
     )
     app.state.englog = state
     app.state.metrics = ApiMetrics(state, registry or CollectorRegistry())
