@@ -617,6 +617,10 @@ async def test_task_details_come_in_the_order_asked_for_those_the_user_may_see(
     assert details[1] == await store.get_task_detail(a.id)
     mine = await store.get_task_details([b.id, a.id], user_id=ada.id)
     assert [t.id for t, _ in mine] == [a.id]
+    assert await store.get_task_detail(a.id, user_id=ada.id) == details[1]
+    assert await store.get_task_detail(b.id, user_id=ada.id) is None  # not hers
+    assert await store.get_task_detail(b.id) == details[0]  # no attempt yet
+    assert await store.get_task_detail("missing") is None
     assert await store.get_task_details([]) == []
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPBearer
-from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from englog import json_loads
@@ -27,6 +25,7 @@ from englog.server.auth import Principal, principal_for
 from englog.server.http.asgi_body import read_body, replay
 from englog.server.http.batch_keys import BATCH_PATH, accept_batch
 from englog.server.http.errors import ApiError, store_failure, too_many_tasks
+from englog.server.http.limits import bearer_token
 from englog.server.http.metrics import WAITED, ApiMetrics, count_submitted
 from englog.server.http.models import (
     MAX_WAIT_S,
@@ -50,18 +49,17 @@ from englog.server.state import ServerState
 from englog.store.base import StoreError
 
 _TASKS_PREFIX = "/v1/tasks/"
+
+
 # The same reader of `Authorization: Bearer` as the routes' dependency (englog.server.auth).
-_bearer = HTTPBearer(auto_error=False)
-
-
 async def _caller(state: ServerState, scope: Scope) -> Principal | None:
     """Who the bearer token names; None when nobody, or when the store fails (the route
     meets the failure again and answers its 503)."""
-    credentials = await _bearer(HTTPConnection(scope))
-    if credentials is None:
+    token = bearer_token(scope)  # what HTTPBearer reads, without a Request built for it
+    if token is None:
         return None
     try:
-        return await principal_for(state, credentials.credentials)
+        return await principal_for(state, token)
     except StoreError:
         return None
 
