@@ -263,7 +263,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             async for tasks in self._dispatcher.assignments(stream):
                 now = self._state.clock()
                 for task in tasks:
-                    self._state.metrics.assigned.labels(task.type).inc()
+                    self._state.metrics.assigned_of(task.type).inc()
                     if task.attempt == 1 and task.reassignments == 0:
                         self._state.metrics.first_leased(task.type, task.created_at, now)
                 self._state.metrics.claim_batch.observe(len(tasks))

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+from englog.metric_children import Children
+
 # Submission to first lease: from a loopback hand-over (ms) to a backlog of an hour.
 QUEUE_WAIT_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
@@ -74,6 +76,10 @@ class ServerMetrics:
     queue_wait: Histogram = field(init=False)
     database_bytes: Gauge = field(init=False)
     recent_waits: RecentWaits = field(default_factory=RecentWaits)
+    # Labelled per lease or per result (englog.metric_children).
+    results_of: Children[Counter] = field(init=False)
+    assigned_of: Children[Counter] = field(init=False)
+    queue_wait_of: Children[Histogram] = field(init=False)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -132,9 +138,12 @@ class ServerMetrics:
             "Size of the database on disk, sampled every retention pass (about a minute)",
             registry=r,
         )
+        self.results_of = Children(self.results)
+        self.assigned_of = Children(self.assigned)
+        self.queue_wait_of = Children(self.queue_wait)
 
     def first_leased(self, task_type: str, created_at: float, now: float) -> None:
         """A task leased for the first time (not a retry, not a reassignment)."""
         wait = max(0.0, now - created_at)
-        self.queue_wait.labels(task_type).observe(wait)
+        self.queue_wait_of(task_type).observe(wait)
         self.recent_waits.record(now, wait)

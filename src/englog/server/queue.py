@@ -264,7 +264,7 @@ class TaskQueue:
         accepted = [d for d in decisions if d.disposition is Disposition.ACCEPTED]
         for r, d in zip(reported, decisions, strict=True):
             type_ = held.get(d.task_id) or self.dispatcher.type_held(worker_id, d.task_id)
-            self._metrics.results.labels(d.disposition.value, r.outcome.value, type_).inc()
+            self._metrics.results_of(d.disposition.value, r.outcome.value, type_).inc()
         self.pending.add(
             held.get(d.task_id, UNKNOWN_TYPE) for d in accepted if d.status is TaskStatus.PENDING
         )

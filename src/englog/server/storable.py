@@ -51,7 +51,8 @@ def parse_result(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+        # json.loads with these hooks, without building a decoder for every result.
+        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except RecursionError as exc:
         raise ValueError("nested too deeply") from exc
 
@@ -75,3 +76,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{text} is out of range")
     return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)

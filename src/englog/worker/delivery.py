@@ -84,9 +84,9 @@ class ResultDelivery:
         m = self.metrics
         m.outbox_depth.set(len(self.pending))
         m.tasks_active.set(self._active_count())
-        m.tasks_finished.labels(result.type or "unknown", str(result.outcome)).inc()
+        m.tasks_finished_of(result.type or "unknown", str(result.outcome)).inc()
         if result.finished_at >= result.started_at > 0:
-            m.task_duration.labels(result.type or "unknown").observe(
+            m.task_duration_of(result.type or "unknown").observe(
                 result.finished_at - result.started_at
             )
 
@@ -214,7 +214,7 @@ class ResultDelivery:
                 self._replace_rejected(batch[0], exc)
             raise
         for ack in acks:
-            self.metrics.results_acked.labels(ack.disposition).inc()
+            self.metrics.results_acked_of(ack.disposition).inc()
             if ack.disposition == "stale":
                 # Fenced: a newer attempt owns the task now; ours must not overwrite it.
                 self._log.warning(

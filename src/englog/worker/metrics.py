@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+from englog.metric_children import Children
+
 CONNECTION_STATES = ("idle", "connecting", "ready", "transient_failure", "shutdown")
 BREAKER_STATES = ("closed", "open", "half_open")
 
@@ -82,6 +84,10 @@ class WorkerMetrics:
             ["disposition"],
             registry=r,
         )
+        # Labelled per result (englog.metric_children).
+        self.tasks_finished_of = Children(self.tasks_finished)
+        self.task_duration_of = Children(self.task_duration)
+        self.results_acked_of = Children(self.results_acked)
 
     def set_connection_state(self, state: str) -> None:
         for name in CONNECTION_STATES:

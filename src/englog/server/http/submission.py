@@ -161,7 +161,7 @@ async def submit(request: Request, response: Response, task: NewTask) -> Respons
     finishes = state.watch.finishes
     stored, created = await create(state, task, key, request_print)
     if created:
-        api_metrics(request).count_submitted(stored.type, 1)
+        api_metrics(request).submitted_of(stored.type).inc()
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/tasks/{stored.id}"
