@@ -51,11 +51,11 @@ from englog.store.base import StoreError
 _TASKS_PREFIX = "/v1/tasks/"
 
 
-# The same reader of `Authorization: Bearer` as the routes' dependency (englog.server.auth).
 async def _caller(state: ServerState, scope: Scope) -> Principal | None:
     """Who the bearer token names; None when nobody, or when the store fails (the route
-    meets the failure again and answers its 503)."""
-    token = bearer_token(scope)  # what HTTPBearer reads, without a Request built for it
+    meets the failure again and answers its 503). The token is read as the routes'
+    `HTTPBearer` dependency reads it (englog.server.auth), without a Request built."""
+    token = bearer_token(scope)
     if token is None:
         return None
     try:
