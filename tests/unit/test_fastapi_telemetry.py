@@ -12,7 +12,8 @@ class _SdkTracerProvider:
     """Stands in for a configured provider (any class but the API's proxies)."""
 
 
-def test_off_when_no_provider_is_configured() -> None:
+def test_off_when_no_provider_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FASTAPI_OTEL_AUTO_CONFIGURE", raising=False)
     assert otel.fastapi_telemetry() == {
         "telemetry": {"tracing": False, "metrics": False, "logs": False}
     }

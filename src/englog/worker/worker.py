@@ -247,7 +247,7 @@ class Worker:
             self._log.warning(
                 "task_given_back", task_id=result.task_id, attempt=result.attempt, reason=why
             )
-            self.metrics.tasks_finished.labels(result.type or "unknown", "given_back").inc()
+            self.metrics.tasks_finished_of(result.type or "unknown", "given_back").inc()
         finally:
             del self._checking[result.task_id]
 

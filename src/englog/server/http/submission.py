@@ -16,7 +16,7 @@ from starlette.types import Scope
 from englog.domain.tasks import DEFAULT_TIMEOUTS_S, NewTask, Task
 from englog.server.auth import USER_GENERIC_TYPES, Principal
 from englog.server.http.errors import ApiError, invalid
-from englog.server.http.metrics import WAITED, api_metrics
+from englog.server.http.metrics import WAITED, api_metrics, count_submitted
 from englog.server.http.models import (
     MAX_WAIT_S,
     TaskFound,
@@ -161,7 +161,7 @@ async def submit(request: Request, response: Response, task: NewTask) -> Respons
     finishes = state.watch.finishes
     stored, created = await create(state, task, key, request_print)
     if created:
-        api_metrics(request).submitted_of(stored.type).inc()
+        count_submitted(api_metrics(request), [stored])
     else:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/tasks/{stored.id}"
