@@ -211,7 +211,9 @@ async def test_dispatch_path_queries_never_walk_the_pending_queue(
     finally:
         await store._write(lambda conn: conn.set_trace_callback(None))
     on_tasks = [
-        sql for sql in statements if " tasks " in sql and sql.startswith(("SELECT", "UPDATE"))
+        sql
+        for sql in statements
+        if " tasks " in sql and sql.startswith(("SELECT", "UPDATE", "WITH"))
     ]
     assert len(on_tasks) >= 4
     with sqlite3.connect(db_path) as conn:
@@ -367,14 +369,64 @@ async def test_an_accepted_completion_is_one_statement_on_tasks(store: SQLiteSto
     finally:
         await store._write(lambda conn: conn.set_trace_callback(None))
     assert accepted.disposition is Disposition.ACCEPTED and accepted.status is TaskStatus.COMPLETED
-    assert [sql.split()[0] for sql in on_tasks] == ["UPDATE"], on_tasks
+    assert len(on_tasks) == 1 and "UPDATE tasks" in on_tasks[0], on_tasks
     assert refused.disposition is Disposition.STALE
-    assert [sql.split()[0] for sql in refusing] == ["UPDATE", "SELECT"], refusing
+    assert len(refusing) == 2 and "UPDATE tasks" in refusing[0], refusing
+    assert refusing[1].startswith("SELECT"), refusing
     detail = await store.get_task_detail(first.id)
     assert detail is not None
     task, attempts = detail
     assert (task.status, task.result, task.progress) == (TaskStatus.COMPLETED, {"a": 1}, 100)
     assert attempts[0].outcome is not None and attempts[0].ended_at == T0 + 1
+
+
+async def test_a_reports_completions_are_one_statement_and_judged_each(
+    store: SQLiteStore,
+) -> None:
+    """Completions of distinct tasks nobody waits on are written in one statement
+    (issue 26); each is still judged on its own: a stale one among them is refused with
+    the read that says why, the others' attempts close, and the results of a task named
+    twice, a failure and a watched task are judged one by one, in the report's order."""
+    tasks = await store.submit_tasks([new(n=i) for i in range(6)], T0)
+    await store.claim_tasks(Claim("w1", {"noop": 6}, 6), T0)
+    ok = [
+        ReportedResult(t.id, t.attempt, "w1", ResultOutcome.COMPLETED, {"n": i})
+        for i, t in enumerate(tasks)
+    ]
+    stale = ReportedResult(tasks[3].id, tasks[3].attempt, "w2", ResultOutcome.COMPLETED)
+    failed = ReportedResult(tasks[4].id, tasks[4].attempt, "w1", ResultOutcome.FAILED, error="no")
+    report = [ok[0], ok[1], ok[2], stale, failed, ok[5], ok[0]]
+    statements: list[str] = []
+    await store._write(lambda conn: conn.set_trace_callback(statements.append))
+    try:
+        decisions = await store.report_results(report, T0 + 1, watched={tasks[5].id})
+    finally:
+        await store._write(lambda conn: conn.set_trace_callback(None))
+    assert [d.disposition for d in decisions] == [
+        Disposition.ACCEPTED,
+        Disposition.ACCEPTED,
+        Disposition.ACCEPTED,
+        Disposition.STALE,
+        Disposition.ACCEPTED,
+        Disposition.ACCEPTED,
+        Disposition.DUPLICATE,
+    ]
+    assert decisions[4].status is TaskStatus.PENDING  # a retriable failure: tried again
+    assert decisions[5].final is not None  # watched: its final state comes back
+    many = [sql for sql in statements if sql.startswith("WITH v(")]
+    assert len(many) == 1 and all(t.id in many[0] for t in tasks[1:4]), many
+    for i in (1, 2):
+        detail = await store.get_task_detail(tasks[i].id)
+        assert detail is not None
+        task, attempts = detail
+        assert (task.status, task.result, task.completed_at) == (
+            TaskStatus.COMPLETED,
+            {"n": i},
+            T0 + 1,
+        )
+        assert [(a.outcome, a.ended_at) for a in attempts] == [(ResultOutcome.COMPLETED, T0 + 1)]
+    running = await store.get_task(tasks[3].id)
+    assert running is not None and running.status is TaskStatus.RUNNING
 
 
 async def test_submitted_tasks_are_what_a_read_gives_back(store: SQLiteStore) -> None:

@@ -6,6 +6,7 @@ row["column"]) and returns an `AttemptEnd`; the stores only write it with their 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -101,6 +102,17 @@ def completion_end(result: ReportedResult, now: float, policy: QueuePolicy) -> A
         raise ValueError(f"not a completion: {result.outcome}")
     fenced = {"id": result.task_id, "attempt": result.attempt}
     return accepted_end(result, fenced, now, policy)
+
+
+def completions(results: Sequence[ReportedResult]) -> list[ReportedResult]:
+    """The results a store may write in one statement (`completion_end` for each):
+    completed, each the only one of its task in the report (a second copy must be judged
+    a duplicate of the first, one by one). Written before the rest of the report, they
+    end as they would in the report's order, as no other result of it names their task."""
+    seen: dict[str, int] = {}
+    for r in results:
+        seen[r.task_id] = seen.get(r.task_id, 0) + 1
+    return [r for r in results if r.outcome is ResultOutcome.COMPLETED and seen[r.task_id] == 1]
 
 
 # The longest wait a handler's `retry_after` may impose on its task: a bad value (a

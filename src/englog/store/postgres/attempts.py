@@ -12,14 +12,19 @@ from typing import Any
 
 import asyncpg
 
-from englog.domain.attempts import AttemptEnd, accepted_end, judge, lapsed_end, lost_in_transit
+from englog.domain.attempts import (
+    AttemptEnd,
+    accepted_end,
+    judge,
+    lapsed_end,
+    lost_in_transit,
+)
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import (
     AttemptOutcome,
     Disposition,
     ReportedResult,
     ResultDecision,
-    ResultOutcome,
     Task,
     TaskAttempt,
     TaskStatus,
@@ -230,16 +235,6 @@ _COMPLETE_QUIET = (
 SELECT id, attempt FROM ended
 """
 )
-
-
-def completions(results: Sequence[ReportedResult]) -> list[ReportedResult]:
-    """The results `complete` may write: completed, each the only one of its task in
-    the report (a second copy must be judged a duplicate of the first: the locking
-    path does that)."""
-    seen: dict[str, int] = {}
-    for r in results:
-        seen[r.task_id] = seen.get(r.task_id, 0) + 1
-    return [r for r in results if r.outcome is ResultOutcome.COMPLETED and seen[r.task_id] == 1]
 
 
 def complete_args(

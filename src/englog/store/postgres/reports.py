@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from englog.domain.attempts import completions
 from englog.domain.policy import QueuePolicy
 from englog.domain.tasks import (
     Disposition,
@@ -59,7 +60,7 @@ _COMPLETE_QUIET_AND_CLAIM_CAPPED = _complete_quiet_and_claim(capped=True)
 def complete_and_claim_args(
     results: Sequence[ReportedResult], now: float, claim: ClaimWithReport, lease_ttl_s: float
 ) -> list[Any]:
-    """`_COMPLETE_QUIET_AND_CLAIM`'s arguments, for `_attempts.completions(...)`."""
+    """`_COMPLETE_QUIET_AND_CLAIM`'s arguments, for `completions(...)`."""
     check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
     _, args = _attempts.complete_args(results, now, ())
     takes = {t: int(n) for t, n in claim.claim.capacity.items() if int(n) > 0}
@@ -135,7 +136,7 @@ class PostgresReports:
         """Completed results in one statement (`_attempts.complete_args`); the rest,
         and any it did not accept, judged under row locks in one transaction."""
         decided: dict[str, ResultDecision] = {}
-        if fast := _attempts.completions(results):
+        if fast := completions(results):
             sql, args = _attempts.complete_args(fast, now, watched)
             decided = _attempts.completed_decisions(await self._fetch(sql, *args, what="write"))
         return await self._judge_rest(results, decided, now, watched)
@@ -167,7 +168,7 @@ class PostgresReports:
         tried while users' tasks were lately seen); otherwise the two steps of
         `Store.report_and_claim`."""
         results = list(results)
-        fast = _attempts.completions(results)
+        fast = completions(results)
         cap = self.policy.max_running_per_user
         if (
             not results

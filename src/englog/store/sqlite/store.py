@@ -306,7 +306,7 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
     ) -> list[ResultDecision]:
         policy = self.policy
         return await self._write(
-            lambda conn: [_attempts.decide(conn, r, now, policy, watched) for r in results]
+            lambda conn: _attempts.decide_all(conn, results, now, policy, watched)
         )
 
     async def report_and_claim(
@@ -320,7 +320,7 @@ class SQLiteStore(SQLiteCalendar, SQLiteWebSessions, Store):
         policy, results, watched = self.policy, list(results), frozenset(watched)
 
         def write(conn: sqlite3.Connection) -> tuple[list[ResultDecision], list[Task]]:
-            decisions = [_attempts.decide(conn, r, now, policy, watched) for r in results]
+            decisions = _attempts.decide_all(conn, results, now, policy, watched)
             after = claim.after(decisions).capped(policy.max_running_per_user)
             return decisions, _tasks.claim(conn, after, policy.lease_ttl_s, now)
 
