@@ -8,7 +8,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -427,26 +426,3 @@ async def test_a_reports_completions_are_one_statement_and_judged_each(
         assert [(a.outcome, a.ended_at) for a in attempts] == [(ResultOutcome.COMPLETED, T0 + 1)]
     running = await store.get_task(tasks[3].id)
     assert running is not None and running.status is TaskStatus.RUNNING
-
-
-async def test_submitted_tasks_are_what_a_read_gives_back(store: SQLiteStore) -> None:
-    """SQLite makes the submitted tasks from what it inserted instead of reading them
-    back (issue 26): they must equal the stored rows, column defaults included."""
-    odd = NewTask(
-        type="noop",
-        payload={"n": (1, 2), "s": "é"},
-        user_id="u1",
-        priority=7,
-        max_attempts=5,
-        timeout_s=12,
-        metadata={"source": "cli"},
-    )
-    pending = await store.submit_tasks([odd, new(n=1)], T0)
-    other = [replace(odd, type="other"), NewTask(type="other", payload={})]
-    keyed = [KeyedTask(t, new_key(), "print") for t in other]  # none of its type waits
-    _, leased = await store.submit_keyed(keyed, 3600, T0 + 1, Claim("w1", {"other": 8}, 8))
-    assert [t.status for t in leased] == [TaskStatus.RUNNING] * 2
-    for made in [*pending, *leased]:
-        assert made == await store.get_task(made.id), made.id
-    [(_, attempts)] = [d for d in await store.get_task_details([leased[0].id])]
-    assert [(a.attempt, a.worker_id, a.started_at) for a in attempts] == [(1, "w1", T0 + 1)]

@@ -9,13 +9,14 @@ from typing import Any
 
 from englog.domain.attempts import TaskRow as Row
 from englog.domain.entries import Entry
-from englog.domain.tasks import AttemptOutcome, Task, TaskAttempt, TaskStatus
-from englog.store.records import Session, WorkerInfo, WorkerRecord
+from englog.domain.tasks import AttemptOutcome, NewTask, Task, TaskAttempt, TaskStatus
+from englog.store.records import Lease, Session, WorkerInfo, WorkerRecord
 
 __all__ = [
     "Row",
     "attempt_from_row",
     "entry_from_row",
+    "inserted_task",
     "session_from_row",
     "task_from_row",
     "worker_from_row",
@@ -70,6 +71,33 @@ def task_from_row(row: Row, decode: Callable[[Any], Any] = _same) -> Task:
         result=decode(row["result"]),
         cancel_requested=bool(row["cancel_requested"]),
         metadata=decode(row["metadata"]),
+    )
+
+
+def inserted_task(
+    task_id: str, new: NewTask, now: float, lease: Lease | None, payload: Any, metadata: Any
+) -> Task:
+    """A task as its insert stored it, made from what was inserted instead of read back
+    (a returned row and its conversion were a fifth of a keyed submission's CPU on
+    SQLite): RUNNING for `lease`'s worker from `now`, else PENDING; `payload` and
+    `metadata` as the store gives them back; every other column the table's default."""
+    leased = lease is not None
+    return Task(
+        id=task_id,
+        type=new.type,
+        payload=payload,
+        status=TaskStatus.RUNNING if leased else TaskStatus.PENDING,
+        user_id=new.user_id,
+        priority=new.priority,
+        max_attempts=new.max_attempts,
+        timeout_s=float(new.timeout_s),
+        worker_id=lease.worker_id if lease is not None else None,
+        lease_expires_at=lease.expires_at if lease is not None else None,
+        created_at=now,
+        updated_at=now,
+        started_at=now if leased else None,
+        run_after=now,
+        metadata=metadata,
     )
 
 

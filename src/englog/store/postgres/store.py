@@ -245,7 +245,9 @@ class PostgresStore(
         sql, args = _tasks.submit_and_claim_args(tasks, now, lease)
         rows = await self._fetch(sql, *args, what="write")
         await self.growth.wrote(len(rows))
-        return [task_from_row(row) for row in sorted(rows, key=lambda r: r["seq"])]
+        leased = lease if rows and rows[0]["worker_id"] is not None else None
+        ids = args[1]  # `_task_columns` first: the ids the statement inserts
+        return _tasks.inserted(tasks, ids, rows, now, leased)
 
     async def submit_idempotent(
         self, task: NewTask, key: str, fingerprint: str, ttl_s: float, now: float

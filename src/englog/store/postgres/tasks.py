@@ -17,7 +17,7 @@ from englog.store.base import IdempotencyKeyReused
 from englog.store.postgres.listener import CHANNEL, notify
 from englog.store.postgres.pending import ANY_CLAIMABLE, pending_exists
 from englog.store.records import Claim, KeyedTask, Lease
-from englog.store.rows import task_from_row
+from englog.store.rows import inserted_task, task_from_row
 from englog.store.sql import TASK_INSERT_COLUMNS
 
 Record = asyncpg.Record
@@ -34,7 +34,7 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[]
     $8::float8[], $9::text[]) WITH ORDINALITY
     AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
 ORDER BY t.n
-RETURNING *
+RETURNING id, payload, metadata
 """
 
 
@@ -60,7 +60,7 @@ WITH lease AS (
         AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
     CROSS JOIN lease
     ORDER BY t.n
-    RETURNING *
+    RETURNING id, worker_id, payload, metadata
 ), opened AS (
     INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)
     SELECT id, 1, worker_id, $1 FROM inserted WHERE worker_id IS NOT NULL
@@ -204,25 +204,35 @@ async def insert_tasks(
     if lease is not None:
         check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
         worker_id, expires, started = lease.worker_id, lease.expires_at, now
-    rows = await conn.fetch(
-        _INSERT_TASKS,
-        now,
-        *_task_columns(tasks),
-        worker_id,
-        expires,
-        started,
-    )
+    columns = _task_columns(tasks)
+    rows = await conn.fetch(_INSERT_TASKS, now, *columns, worker_id, expires, started)
     if lease is None:
         await notify(conn)
     else:
         await conn.execute(
             "INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)"
             " SELECT id, 1, $2, $3 FROM unnest($1::text[]) AS t(id)",
-            [row["id"] for row in rows],
+            columns[0],
             worker_id,
             now,
         )
-    return [task_from_row(row) for row in sorted(rows, key=lambda r: r["seq"])]
+    return inserted(tasks, columns[0], rows, now, lease)
+
+
+def inserted(
+    tasks: Sequence[NewTask],
+    ids: Sequence[str],
+    rows: Sequence[Record],
+    now: float,
+    lease: Lease | None,
+) -> list[Task]:
+    """The tasks an insert stored, in the order given (`inserted_task`): `rows` (id,
+    payload, metadata) bring back only what jsonb may have normalised."""
+    stored = {row["id"]: row for row in rows}
+    return [
+        inserted_task(i, new, now, lease, stored[i]["payload"], stored[i]["metadata"])
+        for i, new in zip(ids, tasks, strict=True)
+    ]
 
 
 def submit_and_claim_args(

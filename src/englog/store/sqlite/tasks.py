@@ -14,6 +14,7 @@ from englog.domain.tasks import NewTask, Task, TaskStatus, check_transition
 from englog.ids import ordered_id
 from englog.store.base import IdempotencyKeyReused
 from englog.store.records import Claim, KeyedTask, Lease, ProgressReport, TaskQuery
+from englog.store.rows import inserted_task
 from englog.store.sql import TASK_INSERT_COLUMNS
 from englog.store.sqlite.rows import chunks, loads, marks, task
 
@@ -39,9 +40,7 @@ def insert_tasks(
 ) -> list[Task]:
     """PENDING tasks; or, with `lease`, tasks RUNNING for its worker from the start
     (each with its attempt record), as if inserted and claimed at once. One statement
-    for all, and each task made here from what was inserted rather than read back
-    (`RETURNING *` and its row's conversion were a fifth of a keyed submission's CPU):
-    every other column keeps the default the table gives it."""
+    for all, each task made from what was inserted (`inserted_task`)."""
     status, worker_id, expires, started = TaskStatus.PENDING, None, None, None
     if lease is not None:
         check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
@@ -59,25 +58,8 @@ def insert_tasks(
                 started,
             )
         )
-        made.append(
-            Task(
-                id=task_id,
-                type=new.type,
-                payload=loads(payload),  # as stored: what a read would give
-                status=status,
-                user_id=new.user_id,
-                priority=new.priority,
-                max_attempts=new.max_attempts,
-                timeout_s=timeout_s,
-                worker_id=worker_id,
-                lease_expires_at=expires,
-                created_at=now,
-                updated_at=now,
-                started_at=started,
-                run_after=now,
-                metadata=loads(metadata),
-            )
-        )
+        # As stored: what a read would give.
+        made.append(inserted_task(task_id, new, now, lease, loads(payload), loads(metadata)))
     conn.executemany(_INSERT, rows)
     if lease is not None:
         conn.executemany(_OPEN_ATTEMPT, [(t.id, 1, lease.worker_id, now) for t in made])
