@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from englog.client._calls import new_key
-from englog.domain.tasks import NewTask, TaskStatus
+from englog.domain.tasks import NewTask, Task, TaskStatus
 from englog.store import Claim, Store
 from englog.store.records import KeyedTask
 
@@ -26,7 +26,7 @@ ODD = NewTask(
 )
 
 
-async def _same_as_read(store: Store, made: list) -> None:
+async def _same_as_read(store: Store, made: list[Task]) -> None:
     for task in made:
         assert task == await store.get_task(task.id), task.id
 

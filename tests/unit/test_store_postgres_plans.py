@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from englog.domain.tasks import Disposition, NewTask, ReportedResult, ResultOutcome, TaskStatus
+from englog.ids import ordered_id
 from englog.store import Claim, Store, open_store
 from englog.store.postgres.attempts import complete_args
 from englog.store.postgres.reports import (
@@ -155,6 +156,6 @@ async def test_the_pending_check_reads_the_index_whatever_the_statistics_say(
         pass  # and then none
     plan = await _generic_plan(conn, ANY_CLAIMABLE, ["noop"], now)
     assert "Seq Scan on tasks" not in plan, plan
-    sql, args = submit_and_claim_args([NOOP], now, Lease("w1", now + 30))
+    sql, args = submit_and_claim_args([NOOP], [ordered_id()], now, Lease("w1", now + 30))
     plan = await _generic_plan(conn, sql, *args)
     assert "Seq Scan on tasks" not in plan, plan

@@ -379,6 +379,25 @@ async def test_an_accepted_completion_is_one_statement_on_tasks(store: SQLiteSto
     assert attempts[0].outcome is not None and attempts[0].ended_at == T0 + 1
 
 
+async def test_a_report_of_thousands_of_completions_is_written_in_chunks(
+    store: SQLiteStore,
+) -> None:
+    """A report may hold more completions than one statement takes values (32,766 by
+    SQLite's default; a build may allow more, so the test sets it): they are written
+    IN_CHUNK at a time, every one accepted."""
+    limit = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+    await store._write(lambda conn: conn.setlimit(limit, 32_766))
+    n = 7_000  # one statement of them would bind 8,192 padded rows of 5 values
+    tasks = await store.submit_tasks([new(n=i) for i in range(n)], T0)
+    await store.claim_tasks(Claim("w1", {"noop": n}, n), T0)
+    report = [ReportedResult(t.id, t.attempt, "w1", ResultOutcome.COMPLETED) for t in tasks]
+    decisions = await store.report_results(report, T0 + 1)
+    assert {d.disposition for d in decisions} == {Disposition.ACCEPTED}
+    assert len(decisions) == n
+    last = await store.get_task(tasks[-1].id)
+    assert last is not None and last.status is TaskStatus.COMPLETED
+
+
 async def test_a_reports_completions_are_one_statement_and_judged_each(
     store: SQLiteStore,
 ) -> None:

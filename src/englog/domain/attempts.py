@@ -97,7 +97,9 @@ def completion_end(result: ReportedResult, now: float, policy: QueuePolicy) -> A
     """`accepted_end` of a COMPLETED result, which reads nothing of the row: the fence
     (`judge`) says the row runs `result.attempt` of `result.task_id`, and a completion
     ends as COMPLETED whatever else the row holds. So a store can write it fenced in one
-    statement and read the row only when the fence refuses."""
+    statement and read the row only when the fence refuses; both stores write these
+    values as their statements' constants (SQLite's `_COMPLETION_VALUES`, PostgreSQL's
+    `_COMPLETE_PARAMS`), which this function states and its tests hold."""
     if result.outcome is not ResultOutcome.COMPLETED:
         raise ValueError(f"not a completion: {result.outcome}")
     fenced = {"id": result.task_id, "attempt": result.attempt}

@@ -21,6 +21,7 @@ import structlog
 from englog.domain import Entry, EntryFields, NewTask, Task, TaskAttempt, TaskStatus
 from englog.domain.attempts import deadline_grace
 from englog.domain.policy import QueuePolicy
+from englog.ids import ordered_id
 from englog.store import records
 from englog.store import sql as _sql
 from englog.store.accounts import Conflict, conflict_field
@@ -242,11 +243,11 @@ class PostgresStore(
     ) -> list[Task]:
         """New tasks in one statement, one round trip (`_tasks.submit_and_claim_args`):
         leased to `lease`'s worker when nothing claimable of their types waits."""
-        sql, args = _tasks.submit_and_claim_args(tasks, now, lease)
+        ids = [ordered_id() for _ in tasks]
+        sql, args = _tasks.submit_and_claim_args(tasks, ids, now, lease)
         rows = await self._fetch(sql, *args, what="write")
         await self.growth.wrote(len(rows))
         leased = lease if rows and rows[0]["worker_id"] is not None else None
-        ids = args[1]  # `_task_columns` first: the ids the statement inserts
         return _tasks.inserted(tasks, ids, rows, now, leased)
 
     async def submit_idempotent(

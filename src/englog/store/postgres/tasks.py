@@ -179,11 +179,11 @@ def _claim(capped: bool) -> str:
 _CLAIM, _CLAIM_CAPPED = _claim(False), _claim(True)
 
 
-def _task_columns(tasks: Sequence[NewTask]) -> list[list[Any]]:
+def _task_columns(tasks: Sequence[NewTask], ids: Sequence[str]) -> list[Any]:
     """The new tasks' columns as arrays, in the order both insert statements take them
     (`unnest` turns them back into rows: one round trip whatever the count)."""
     return [
-        [ordered_id() for _ in tasks],
+        ids,
         [t.user_id for t in tasks],
         [t.type for t in tasks],
         [json.dumps(t.payload) for t in tasks],
@@ -204,19 +204,21 @@ async def insert_tasks(
     if lease is not None:
         check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
         worker_id, expires, started = lease.worker_id, lease.expires_at, now
-    columns = _task_columns(tasks)
-    rows = await conn.fetch(_INSERT_TASKS, now, *columns, worker_id, expires, started)
+    ids = [ordered_id() for _ in tasks]
+    rows = await conn.fetch(
+        _INSERT_TASKS, now, *_task_columns(tasks, ids), worker_id, expires, started
+    )
     if lease is None:
         await notify(conn)
     else:
         await conn.execute(
             "INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)"
             " SELECT id, 1, $2, $3 FROM unnest($1::text[]) AS t(id)",
-            columns[0],
+            ids,
             worker_id,
             now,
         )
-    return inserted(tasks, columns[0], rows, now, lease)
+    return inserted(tasks, ids, rows, now, lease)
 
 
 def inserted(
@@ -236,13 +238,14 @@ def inserted(
 
 
 def submit_and_claim_args(
-    tasks: Sequence[NewTask], now: float, lease: Lease | None
+    tasks: Sequence[NewTask], ids: Sequence[str], now: float, lease: Lease | None
 ) -> tuple[str, list[Any]]:
-    """`_SUBMIT_AND_CLAIM` and its arguments (`lease` None: insert PENDING)."""
+    """`_SUBMIT_AND_CLAIM` and its arguments, the tasks inserted under `ids` (`lease`
+    None: insert PENDING)."""
     check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
     return _SUBMIT_AND_CLAIM, [
         now,
-        *_task_columns(tasks),
+        *_task_columns(tasks, ids),
         None if lease is None else lease.worker_id,
         None if lease is None else lease.expires_at,
         list({t.type for t in tasks}),

@@ -11,7 +11,6 @@ from collections.abc import Collection, Sequence
 from englog.domain.attempts import (
     AttemptEnd,
     accepted_end,
-    completion_end,
     completions,
     judge,
     lapsed_end,
@@ -22,7 +21,6 @@ from englog.domain.tasks import (
     Disposition,
     ReportedResult,
     ResultDecision,
-    ResultOutcome,
     Task,
     TaskStatus,
 )
@@ -39,19 +37,6 @@ _CLOSE_RECORD = (
     "UPDATE task_attempts SET ended_at = ?, outcome = ?, error = ?"
     " WHERE task_id = ? AND attempt = ? AND ended_at IS NULL"
 )
-
-
-# A completion judged and written in one statement: its WHERE is `judge`'s fence (that
-# attempt, on that worker, running, its result not accepted yet), so a row comes back
-# exactly when `judge` would accept. Only the status is returned unless a waiting
-# request wants the whole task: a full row costs 16 us more to return.
-_FENCED = (
-    f"UPDATE tasks SET {end_attempt_assignments(lambda name: ':' + name)}"
-    " WHERE id = :id AND status = 'running' AND attempt = :attempt"
-    " AND worker_id = :accepted_worker"
-    " AND (accepted_attempt IS NOT :attempt OR accepted_worker IS NOT :accepted_worker)"
-)
-_COMPLETE_FENCED = (f"{_FENCED} RETURNING status", f"{_FENCED} RETURNING *")
 
 
 def _end_params(end: AttemptEnd, now: float) -> dict[str, object]:
@@ -80,21 +65,12 @@ def end_attempt(conn: sqlite3.Connection, end: AttemptEnd, now: float) -> sqlite
     return updated
 
 
-def _complete(
-    conn: sqlite3.Connection, result: ReportedResult, now: float, policy: QueuePolicy, full: bool
-) -> sqlite3.Row | None:
-    """A completion accepted and written (its attempt record closed too), or None when
-    the fence refuses it (nothing written; `judge` then says why)."""
-    end = completion_end(result, now, policy)
-    row: sqlite3.Row | None = conn.execute(_COMPLETE_FENCED[full], _end_params(end, now)).fetchone()
-    if row is not None:
-        _close_record(conn, end, now)
-    return row
-
-
-# `_FENCED` for many completions at once, a row of `v` each: what a completion ends with
-# (`completion_end`) is the same for all of them, so it is written as constants.
-_MANY_VALUES = {
+# Completions judged and written in one statement, a row of `v` each. Its WHERE is
+# `judge`'s fence (that attempt, on that worker, running, its result not accepted yet), so
+# a row comes back exactly when `judge` would accept; what a completion ends with
+# (`completion_end`) is the same for every row, so it is written as constants. Only the
+# status comes back unless a waiting request wants the whole task (16 us more a row).
+_COMPLETION_VALUES = {
     "target": "'completed'",
     "run_after": "tasks.run_after",
     "result": "v.result",
@@ -103,19 +79,20 @@ _MANY_VALUES = {
     "accepted_worker": "v.worker_id",
     "now": "v.now",
 }
-_COMPLETE_MANY = (
+_COMPLETE = (
     "WITH v(id, attempt, worker_id, result, now) AS (VALUES {rows})"
-    f" UPDATE tasks SET {end_attempt_assignments(_MANY_VALUES.__getitem__, 'tasks.')}"
+    f" UPDATE tasks SET {end_attempt_assignments(_COMPLETION_VALUES.__getitem__, 'tasks.')}"
     " FROM v WHERE tasks.id = v.id AND tasks.status = 'running'"
     " AND tasks.attempt = v.attempt AND tasks.worker_id = v.worker_id"
     " AND (tasks.accepted_attempt IS NOT v.attempt OR tasks.accepted_worker IS NOT v.worker_id)"
-    " RETURNING tasks.id"
+    " RETURNING {returning}"
 )
 
 
 @functools.cache
-def _complete_many_sql(rows: int) -> str:
-    return _COMPLETE_MANY.format(rows=", ".join(["(?, ?, ?, ?, ?)"] * rows))
+def _complete_sql(rows: int, full: bool) -> str:
+    returning = "*" if full else "id, status"
+    return _COMPLETE.format(rows=", ".join(["(?, ?, ?, ?, ?)"] * rows), returning=returning)
 
 
 def _padded(n: int) -> int:
@@ -124,16 +101,24 @@ def _padded(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def _complete_many(conn: sqlite3.Connection, results: list[ReportedResult], now: float) -> set[str]:
-    """`completions` nobody waits on, judged and written as `_complete` does each, in one
-    statement (9 us a result instead of 26, measured in a report of 32); the ids
-    accepted. Padding rows of NULLs match no task."""
-    params: list[object] = []
-    for r in results:
-        params += (r.task_id, r.attempt, r.worker_id, dumps(r.result), now)
-    padded = _padded(len(results))
-    params += (None,) * (5 * (padded - len(results)))
-    accepted = {row[0] for row in conn.execute(_complete_many_sql(padded), params)}
+def _complete(
+    conn: sqlite3.Connection, results: Sequence[ReportedResult], now: float, full: bool
+) -> dict[str, sqlite3.Row]:
+    """`completions`, each judged and written as `judge` and `completion_end` would, their
+    attempt records closed: the rows of those accepted, by task id. IN_CHUNK results a
+    statement (a report may hold thousands; SQLite takes 32,766 values at most), padded
+    with rows of NULLs, which match no task (9 us a result instead of 26 one by one,
+    measured in a report of 32)."""
+    accepted: dict[str, sqlite3.Row] = {}
+    for chunk in chunks(results):
+        params: list[object] = []
+        for r in chunk:
+            params += (r.task_id, r.attempt, r.worker_id, dumps(r.result), now)
+        padded = _padded(len(chunk))
+        params += (None,) * (5 * (padded - len(chunk)))
+        accepted.update(
+            (row["id"], row) for row in conn.execute(_complete_sql(padded, full), params)
+        )
     conn.executemany(
         _CLOSE_RECORD,
         [(now, "completed", None, r.task_id, r.attempt) for r in results if r.task_id in accepted],
@@ -148,15 +133,15 @@ def decide_all(
     policy: QueuePolicy,
     watched: Collection[str] = (),
 ) -> list[ResultDecision]:
-    """Every result of a report judged, in its order: the `completions` nobody waits on
-    in one statement, then the others one by one (`decide`)."""
-    batch = [r for r in completions(results) if r.task_id not in watched]
-    accepted = _complete_many(conn, batch, now) if batch else set()
-    tried = {r.task_id for r in batch}
+    """Every result of a report judged, in its order: its `completions` in one statement
+    (the usual report), the others, and any the statement refused, one by one."""
+    batch = completions(results)
+    full = any(r.task_id in watched for r in batch)
+    accepted = _complete(conn, batch, now, full) if batch else {}
     return [
-        ResultDecision(r.task_id, r.attempt, Disposition.ACCEPTED, TaskStatus.COMPLETED)
-        if r.task_id in accepted
-        else decide(conn, r, now, policy, watched, fenced=r.task_id in tried)
+        _accepted(conn, r, row, r.task_id in watched)
+        if (row := accepted.get(r.task_id)) is not None
+        else decide(conn, r, now, policy, watched)
         for r in results
     ]
 
@@ -167,23 +152,14 @@ def decide(
     now: float,
     policy: QueuePolicy,
     watched: Collection[str] = (),
-    *,
-    fenced: bool = False,
 ) -> ResultDecision:
-    """Judge one result and, when accepted, end its attempt. A completion, the usual
-    result, is judged by its own fenced UPDATE (one statement, no read before it),
-    unless that was tried already (`fenced`: `_complete_many` refused it)."""
-    wanted = result.task_id in watched
-    if result.outcome is ResultOutcome.COMPLETED and not fenced:
-        updated = _complete(conn, result, now, policy, full=wanted)
-        if updated is not None:
-            return _accepted(conn, result, updated, wanted)
+    """Judge one result from its task's row and, when accepted, end its attempt."""
     row = conn.execute("SELECT * FROM tasks WHERE id = ?", (result.task_id,)).fetchone()
     refused = judge(result, row)
     if refused is not None:
         return refused
     updated = end_attempt(conn, accepted_end(result, row, now, policy), now)
-    return _accepted(conn, result, updated, wanted)
+    return _accepted(conn, result, updated, result.task_id in watched)
 
 
 def _accepted(

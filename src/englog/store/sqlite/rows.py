@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from englog import json_loads
 from englog.domain.entries import Entry
@@ -20,7 +20,8 @@ from englog.store.rows import (
     worker_from_row,
 )
 
-IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+T = TypeVar("T")
+IN_CHUNK = 500  # ids per IN (...) list, rows per VALUES list: well under SQLite's limit
 
 attempt = attempt_from_row
 session = session_from_row
@@ -46,7 +47,7 @@ def worker(row: sqlite3.Row) -> WorkerRecord:
     return worker_from_row(row, loads)
 
 
-def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), IN_CHUNK):
         yield items[start : start + IN_CHUNK]
 

@@ -41,25 +41,22 @@ def insert_tasks(
     """PENDING tasks; or, with `lease`, tasks RUNNING for its worker from the start
     (each with its attempt record), as if inserted and claimed at once. One statement
     for all, each task made from what was inserted (`inserted_task`)."""
-    status, worker_id, expires, started = TaskStatus.PENDING, None, None, None
     if lease is not None:
         check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
-        status, worker_id, started = TaskStatus.RUNNING, lease.worker_id, now
-        expires = lease.expires_at
     made: list[Task] = []
     rows: list[tuple[Any, ...]] = []
     for new in tasks:
         payload, metadata = json.dumps(new.payload), json.dumps(dict(new.metadata))
-        task_id, timeout_s = ordered_id(), float(new.timeout_s)
+        # As stored: what a read would give.
+        t = inserted_task(ordered_id(), new, now, lease, loads(payload), loads(metadata))
         rows.append(
             (
-                *(task_id, new.user_id, new.type, payload, status.value, new.priority),
-                *(new.max_attempts, timeout_s, now, now, now, metadata, worker_id, expires),
-                started,
+                *(t.id, t.user_id, t.type, payload, t.status.value, t.priority),
+                *(t.max_attempts, t.timeout_s, now, now, now, metadata, t.worker_id),
+                *(t.lease_expires_at, t.started_at),
             )
         )
-        # As stored: what a read would give.
-        made.append(inserted_task(task_id, new, now, lease, loads(payload), loads(metadata)))
+        made.append(t)
     conn.executemany(_INSERT, rows)
     if lease is not None:
         conn.executemany(_OPEN_ATTEMPT, [(t.id, 1, lease.worker_id, now) for t in made])
