@@ -41,7 +41,12 @@ from englog.store.postgres.listener import (
     Listener,
 )
 from englog.store.postgres.reports import PostgresReports
-from englog.store.postgres.schema import init_connection, migrate, reset_connection
+from englog.store.postgres.schema import (
+    init_connection,
+    migrate,
+    reset_connection,
+    server_settings,
+)
 from englog.store.postgres.web_sessions import PostgresWebSessions
 from englog.store.rows import (
     attempt_from_row,
@@ -92,6 +97,7 @@ class PostgresStore(
                 max_size=self._pool_size,
                 init=init_connection,
                 reset=reset_connection,
+                server_settings=server_settings(self.url),
                 timeout=CONNECT_TIMEOUT_S,
             )
         except (*BACKEND_ERRORS, ValueError) as exc:
