@@ -49,6 +49,8 @@ _SESSIONS_OF_USER = (
     "DELETE FROM web_sessions WHERE token_hash IN"
     " (SELECT token_hash FROM api_tokens WHERE user_id = ?{kind})"
 )
+# A deleted user's attempt records and idempotency keys, by their tasks (`{table}`).
+_OF_USERS_TASKS = "DELETE FROM {table} WHERE task_id IN (SELECT id FROM tasks WHERE user_id = ?)"
 
 
 def user_from(row: Row) -> User:
@@ -216,6 +218,9 @@ class AccountStore(abc.ABC):
         counts = await self._change_accounts(
             [
                 (_SESSIONS_OF_USER.format(kind=""), (user_id,)),
+                # Named first: PostgreSQL has no foreign key to cascade from tasks.
+                (_OF_USERS_TASKS.format(table="task_attempts"), (user_id,)),
+                (_OF_USERS_TASKS.format(table="idempotency_keys"), (user_id,)),
                 ("DELETE FROM tasks WHERE user_id = ?", (user_id,)),
                 ("DELETE FROM signin_failures WHERE key = ?", (f"account:{user_id}",)),
                 ("DELETE FROM users WHERE id = ?", (user_id,)),

@@ -63,6 +63,22 @@ POOL_SIZE = 10
 _DEFAULT_POLICY = QueuePolicy()
 
 
+_PRUNE = """
+WITH gone AS (
+    DELETE FROM tasks WHERE seq IN (SELECT seq FROM tasks
+        WHERE completed_at IS NOT NULL AND completed_at < $1
+        AND status IN ('completed', 'failed', 'cancelled')
+        ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+    RETURNING id
+), attempts AS (
+    DELETE FROM task_attempts WHERE task_id IN (SELECT id FROM gone)
+), keys AS (
+    DELETE FROM idempotency_keys WHERE task_id IN (SELECT id FROM gone)
+)
+SELECT count(*) AS n FROM gone
+"""
+
+
 class PostgresStore(
     PostgresReports, PostgresCalendar, PostgresWebSessions, PostgresWorkerCredentials, Store
 ):
@@ -388,17 +404,10 @@ class PostgresStore(
         return {row["type"]: row["n"] for row in await self._fetch(PENDING_BY_TYPE)}
 
     async def prune_finished(self, finished_before: float, limit: int) -> int:
-        """Attempt records and idempotency keys go with their task (ON DELETE CASCADE)."""
-        async with self._tx() as conn:
-            rows = await conn.fetch(
-                "DELETE FROM tasks WHERE seq IN (SELECT seq FROM tasks"
-                " WHERE completed_at IS NOT NULL AND completed_at < $1"
-                " AND status IN ('completed', 'failed', 'cancelled')"
-                " ORDER BY completed_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING seq",
-                finished_before,
-                max(0, limit),
-            )
-        return len(rows)
+        """Attempt records and idempotency keys go with their task, in the same
+        statement (no foreign key does it: migration 10)."""
+        pruned = await self._fetchrow(_PRUNE, finished_before, max(0, limit))
+        return int(pruned["n"]) if pruned else 0
 
     async def pending_count(
         self, types: Sequence[str] | None = None, *, now: float | None = None
