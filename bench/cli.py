@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from bench import scenarios, summary
+from bench import harness, scenarios, summary
 from bench.procs import REPO, BenchError
 
 SECTIONS = (
@@ -108,17 +107,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median of every numeric leaf across runs of the same shape."""
-    out: dict[str, Any] = {}
-    for key, value in runs[0].items():
-        if isinstance(value, dict):
-            out[key] = _median_of([r[key] for r in runs])
-        elif isinstance(value, int | float):
-            out[key] = round(statistics.median(r[key] for r in runs), 2)
-    return out
-
-
 RATIOS = {
     "throughput_tasks_per_s": ("throughput", "tasks_per_s"),
     "batch_tasks_per_s": ("batch", "tasks_per_s"),
@@ -150,7 +138,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  compare run {i + 1}/{args.runs}: {name} ...", flush=True)
             runs[name].append(scenarios.one_run(make, args))
             print(f"    {json.dumps(runs[name][-1])}", flush=True)
-    median = {name: _median_of(r) for name, r in runs.items()}
+    median = {name: harness.median_of(r) for name, r in runs.items()}
     ratio = {
         key: round(median["englog"][a][b] / median["celery"][a][b], 2)
         for key, (a, b) in RATIOS.items()

@@ -123,6 +123,17 @@ def paired_roundtrips(
     return out
 
 
+def median_of(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Median of every numeric leaf across runs of the same shape."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        if isinstance(value, dict):
+            out[key] = median_of([r[key] for r in runs])
+        elif isinstance(value, int | float):
+            out[key] = round(statistics.median(r[key] for r in runs), 2)
+    return out
+
+
 def percentile(sorted_samples: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of already sorted samples."""
     if not sorted_samples:

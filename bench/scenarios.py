@@ -119,20 +119,35 @@ def paired(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def postgres(args: argparse.Namespace) -> dict[str, Any]:
-    """englog on PostgreSQL, one run of the comparison's englog side, to sit beside the
-    SQLite medians; skipped (not failed) when no PostgreSQL answers at --pg-url."""
+    """englog on PostgreSQL beside englog on SQLite: `--runs` pairs of the comparison's
+    englog side, alternated (the order swapped every other pair), medians of each, so
+    that both are measured in the same minutes (this machine's speed moves by half from
+    one minute to the next). The top-level figures are PostgreSQL's, SQLite's are under
+    `sqlite`; the deep backlog likewise, one run of each, back to back. Skipped (not
+    failed) when no PostgreSQL answers at --pg-url."""
     if importlib.util.find_spec("englog.store.postgres") is None:
         return {"skipped": "the PostgreSQL backend does not exist yet"}
     try:
-        url = fresh_pg(args.pg_url)
+        fresh_pg(args.pg_url)
     except Exception as exc:  # refused, auth, missing database: asyncpg has many kinds
         return {"skipped": f"no PostgreSQL at {args.pg_url}: {exc}"}
-    print("  englog on PostgreSQL ...", flush=True)
-    out = one_run(lambda t: _englog(t, args, db_url=url), args)
+    runs: list[dict[str, dict[str, Any]]] = []
+    for i in range(args.runs):
+        run: dict[str, dict[str, Any]] = {}
+        for name in ("sqlite", "postgresql") if i % 2 == 0 else ("postgresql", "sqlite"):
+            print(f"  englog on {name}, run {i + 1}/{args.runs} ...", flush=True)
+            url = fresh_pg(args.pg_url) if name == "postgresql" else None
+            run[name] = one_run(lambda t, url=url: _englog(t, args, db_url=url), args)
+        runs.append(run)
+    out = harness.median_of([r["postgresql"] for r in runs])
+    out["sqlite"] = harness.median_of([r["sqlite"] for r in runs])
+    out["runs"] = runs
     out["commit_flush"] = commit_flush(args)
-    if "backlog" in args.sections:  # the deep backlog on PostgreSQL too, beside SQLite's
-        print("  backlog on PostgreSQL ...", flush=True)
-        out["backlog"] = backlog(argparse.Namespace(**{**vars(args), "db": "postgresql"}))
+    if "backlog" in args.sections:  # the deep backlog on both, back to back
+        for db in ("sqlite", "postgresql"):
+            print(f"  backlog on {db} ...", flush=True)
+            got = backlog(argparse.Namespace(**{**vars(args), "db": db}))
+            out["backlog" if db == "postgresql" else "backlog_sqlite"] = got
     return out
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cli import SECTIONS, _median_of, parse_args
-from bench.harness import paired_roundtrips, percentile
+from bench.cli import SECTIONS, parse_args
+from bench.harness import median_of, paired_roundtrips, percentile
 from bench.summary import figures
 
 
@@ -39,7 +39,7 @@ def test_median_of_nested_runs() -> None:
     runs = [
         {"throughput": {"tasks_per_s": v, "tasks": 10}, "label": "x"} for v in (300.0, 100.0, 200.0)
     ]
-    assert _median_of(runs) == {"throughput": {"tasks_per_s": 200.0, "tasks": 10}}
+    assert median_of(runs) == {"throughput": {"tasks_per_s": 200.0, "tasks": 10}}
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -83,3 +83,31 @@ def test_the_summary_sets_postgresqls_async_commit_round_trip_beside_its_default
     assert (row["englog"], row["other"], row["ratio"]) == (2.0, 2.5, 0.8)
     # A run without the PostgreSQL section has no such figure.
     assert row["figure"] not in {r["figure"] for r in figures({})}
+
+
+def test_postgresql_is_set_beside_sqlite_measured_in_the_same_minutes() -> None:
+    """The PostgreSQL section's own SQLite runs, where it has them; an older JSON's
+    PostgreSQL figures still sit beside the comparison's englog side."""
+    compare = {"median": {"englog": {"throughput": {"tasks_per_s": 1000.0}}}}
+    pg = {"throughput": {"tasks_per_s": 900.0}, "backlog": {"submit_per_s": 80.0}}
+    beside = {"throughput": {"tasks_per_s": 1200.0}}
+    sqlite_backlog = {"submit_per_s": 200.0}  # the backlog section's
+
+    def row(results: dict[str, object], figure: str) -> tuple[object, object]:
+        found = {r["figure"]: r for r in figures(results)}[figure]
+        return found["other"], found["ratio"]
+
+    throughput = "PostgreSQL throughput (tasks/s)"
+    assert row({"compare": compare, "postgres": pg}, throughput) == (1000.0, 0.9)
+    assert row({"compare": compare, "postgres": {**pg, "sqlite": beside}}, throughput) == (
+        1200.0,
+        0.75,
+    )
+    submission = "backlog submission, PostgreSQL (tasks/s)"
+    older = {"backlog": sqlite_backlog, "postgres": pg}
+    assert row(older, submission) == (200.0, 0.4)
+    paired = {
+        "backlog": sqlite_backlog,
+        "postgres": {**pg, "backlog_sqlite": {"submit_per_s": 100.0}},
+    }
+    assert row(paired, submission) == (100.0, 0.8)
