@@ -406,8 +406,8 @@ class PostgresStore(
     async def prune_finished(self, finished_before: float, limit: int) -> int:
         """Attempt records and idempotency keys go with their task, in the same
         statement (no foreign key does it: migration 10)."""
-        pruned = await self._fetchrow(_PRUNE, finished_before, max(0, limit))
-        return int(pruned["n"]) if pruned else 0
+        [pruned] = await self._fetch(_PRUNE, finished_before, max(0, limit), what="write")
+        return int(pruned["n"])
 
     async def pending_count(
         self, types: Sequence[str] | None = None, *, now: float | None = None
