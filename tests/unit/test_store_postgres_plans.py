@@ -16,12 +16,13 @@ from englog.ids import ordered_id
 from englog.store import Claim, Store, open_store
 from englog.store.postgres import PostgresStore
 from englog.store.postgres.attempts import complete_args
+from englog.store.postgres.pending import ANY_CLAIMABLE
 from englog.store.postgres.reports import (
     _COMPLETE_QUIET_AND_CLAIM,
     _COMPLETE_QUIET_AND_CLAIM_CAPPED,
     complete_and_claim_args,
 )
-from englog.store.postgres.tasks import _CLAIM_CHOSEN, ANY_CLAIMABLE, submit_and_claim_args
+from englog.store.postgres.tasks import _CLAIM_CHOSEN, submit_and_claim_args
 from englog.store.records import ClaimWithReport, Lease
 from tests.support.pg import truncate_all
 from tests.unit.conftest import run_outside_loop

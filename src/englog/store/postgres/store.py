@@ -40,6 +40,7 @@ from englog.store.postgres.listener import (
     CONNECT_TIMEOUT_S,
     Listener,
 )
+from englog.store.postgres.pending import ANY_CLAIMABLE
 from englog.store.postgres.reports import PostgresReports
 from englog.store.postgres.schema import (
     init_connection,
@@ -269,8 +270,7 @@ class PostgresStore(
         sql, args = _tasks.submit_and_claim_args(tasks, ids, now, lease)
         rows = await self._fetch(sql, *args, what="write")
         await self.growth.wrote(len(rows))
-        leased = lease if rows and rows[0]["worker_id"] is not None else None
-        return _tasks.inserted(tasks, ids, rows, now, leased)
+        return _tasks.submitted(tasks, ids, rows, now, lease)[0]
 
     async def submit_idempotent(
         self, task: NewTask, key: str, fingerprint: str, ttl_s: float, now: float
@@ -426,7 +426,7 @@ class PostgresStore(
     async def has_pending(self, types: Sequence[str], *, now: float) -> bool:
         if not types:
             return False
-        row = await self._fetchrow(_tasks.ANY_CLAIMABLE, list(types), now)
+        row = await self._fetchrow(ANY_CLAIMABLE, list(types), now)
         return bool(row is not None and row["found"])
 
     # --- workers and sessions -------------------------------------------------------

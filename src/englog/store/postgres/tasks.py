@@ -14,29 +14,13 @@ from englog.domain.fairness import OVERFETCH, fair_pick
 from englog.domain.tasks import NewTask, Task, TaskStatus, check_transition
 from englog.ids import ordered_id
 from englog.store.base import IdempotencyKeyReused
-from englog.store.postgres.listener import CHANNEL, notify
-from englog.store.postgres.pending import ANY_CLAIMABLE, pending_exists
+from englog.store.postgres.listener import CHANNEL
+from englog.store.postgres.pending import pending_exists
 from englog.store.records import Claim, KeyedTask, Lease
 from englog.store.rows import inserted_task, task_from_row
 from englog.store.sql import TASK_INSERT_COLUMNS
 
 Record = asyncpg.Record
-
-# $10..$12: NULLs for PENDING tasks; a worker, its lease expiry and the start time for
-# tasks inserted already RUNNING (`submit_and_claim`).
-_INSERT_TASKS = f"""
-INSERT INTO tasks ({", ".join(TASK_INSERT_COLUMNS)})
-SELECT t.id, t.user_id, t.type, t.payload::jsonb,
-    CASE WHEN $10::text IS NULL THEN 'pending' ELSE 'running' END, t.priority, 1,
-    t.max_attempts, t.timeout_s, $1, $1, $1, t.metadata::jsonb, $10::text,
-    $11::float8, $12::float8
-FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[],
-    $8::float8[], $9::text[]) WITH ORDINALITY
-    AS t(id, user_id, type, payload, priority, max_attempts, timeout_s, metadata, n)
-ORDER BY t.n
-RETURNING id, payload, metadata
-"""
-
 
 # `Store.submit_and_claim` in one statement, so in one round trip with no BEGIN or
 # COMMIT of its own (a statement outside a transaction block commits alone, as
@@ -194,47 +178,33 @@ def _task_columns(tasks: Sequence[NewTask], ids: Sequence[str]) -> list[Any]:
     ]
 
 
-async def insert_tasks(
-    conn: asyncpg.Connection, tasks: Sequence[NewTask], now: float, lease: Lease | None = None
-) -> list[Task]:
-    """PENDING tasks, announced to every replica; or, with `lease`, tasks RUNNING for
-    its worker from the start (each with its attempt record), as if inserted and
-    claimed at once."""
-    worker_id = expires = started = None
-    if lease is not None:
-        check_transition(TaskStatus.PENDING, TaskStatus.RUNNING)
-        worker_id, expires, started = lease.worker_id, lease.expires_at, now
+async def submit_and_claim(
+    conn: asyncpg.Connection, tasks: Sequence[NewTask], now: float, lease: Lease | None
+) -> tuple[list[Task], bool]:
+    """`_SUBMIT_AND_CLAIM` on `conn` (inside the caller's transaction, if any): the tasks
+    stored, and whether they were leased to `lease`'s worker."""
     ids = [ordered_id() for _ in tasks]
-    rows = await conn.fetch(
-        _INSERT_TASKS, now, *_task_columns(tasks, ids), worker_id, expires, started
-    )
-    if lease is None:
-        await notify(conn)
-    else:
-        await conn.execute(
-            "INSERT INTO task_attempts (task_id, attempt, worker_id, started_at)"
-            " SELECT id, 1, $2, $3 FROM unnest($1::text[]) AS t(id)",
-            ids,
-            worker_id,
-            now,
-        )
-    return inserted(tasks, ids, rows, now, lease)
+    sql, args = submit_and_claim_args(tasks, ids, now, lease)
+    return submitted(tasks, ids, await conn.fetch(sql, *args), now, lease)
 
 
-def inserted(
+def submitted(
     tasks: Sequence[NewTask],
     ids: Sequence[str],
     rows: Sequence[Record],
     now: float,
     lease: Lease | None,
-) -> list[Task]:
-    """The tasks an insert stored, in the order given (`inserted_task`): `rows` (id,
-    payload, metadata) bring back only what jsonb may have normalised."""
+) -> tuple[list[Task], bool]:
+    """`_SUBMIT_AND_CLAIM`'s rows as the tasks stored, in the order given
+    (`inserted_task`; the rows bring back only what jsonb may have normalised), and
+    whether they were leased (asked to be, and nothing claimable of their types waited)."""
+    leased = lease if rows and rows[0]["worker_id"] is not None else None
     stored = {row["id"]: row for row in rows}
-    return [
-        inserted_task(i, new, now, lease, stored[i]["payload"], stored[i]["metadata"])
+    tasks_stored = [
+        inserted_task(i, new, now, leased, stored[i]["payload"], stored[i]["metadata"])
         for i, new in zip(ids, tasks, strict=True)
     ]
+    return tasks_stored, leased is not None
 
 
 def submit_and_claim_args(
@@ -343,7 +313,7 @@ async def submit_idempotent(
         if found["fingerprint"] != fingerprint:
             raise IdempotencyKeyReused(key, found["id"])
         return task_from_row(found), False
-    [stored] = await insert_tasks(conn, [new], now)
+    [stored], _ = await submit_and_claim(conn, [new], now, None)
     await conn.execute(
         "INSERT INTO idempotency_keys (scope, key, fingerprint, task_id, created_at)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO UPDATE SET"
@@ -444,17 +414,10 @@ async def _insert_new(
     new_tasks = [n.task for n in news]
     if not new_tasks:
         return [], []
-    types = list({t.type for t in new_tasks})
-    leased: list[Task] = []
-    if (
-        claim is not None
-        and claim.fits(new_tasks)
-        and not await conn.fetchval(ANY_CLAIMABLE, types, now)
-    ):
+    lease = None
+    if claim is not None and claim.fits(new_tasks):
         lease = Lease(claim.worker_id, now + lease_ttl_s)
-        stored = leased = await insert_tasks(conn, new_tasks, now, lease)
-    else:
-        stored = await insert_tasks(conn, new_tasks, now)
+    stored, leased = await submit_and_claim(conn, new_tasks, now, lease)
     await conn.execute(
         _SAVE_KEYS,
         [n.task.user_id or "" for n in news],
@@ -463,7 +426,7 @@ async def _insert_new(
         [t.id for t in stored],
         now,
     )
-    return stored, leased
+    return stored, stored if leased else []
 
 
 async def cancel(
