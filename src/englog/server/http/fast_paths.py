@@ -15,8 +15,6 @@ answers are the route's byte for byte; the tests run every route test through bo
 
 from __future__ import annotations
 
-import json
-
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,7 +37,7 @@ from englog.server.http.submission import (
     accepted,
     check_payload_size,
     create,
-    fingerprint,
+    fingerprint_of,
     generic_task,
     valid_key,
 )
@@ -105,7 +103,8 @@ class FastSubmit(_FastWrite):
             return False
         state = self.state
         try:
-            submitted = TaskSubmit.model_validate(json.loads(body))
+            raw = json_loads.loads(body)
+            submitted = TaskSubmit.model_validate(raw)
         except (ValueError, RecursionError):  # bad JSON or a ValidationError: the route explains
             return False
         principal = await _caller(state, scope)
@@ -118,7 +117,8 @@ class FastSubmit(_FastWrite):
             return False
         scope["route"] = self.route
         finishes = state.watch.finishes
-        request_print = None if key is None else fingerprint("POST", scope["path"], body)
+        # The body's fingerprint from the value parsed above (`fingerprint`'s digest).
+        request_print = None if key is None else fingerprint_of("POST", scope["path"], raw)
         try:
             stored, created = await create(state, task, key, request_print)
         except ApiError:  # a reused key: nothing was stored, the route answers its 422
