@@ -8,11 +8,12 @@ import time
 from collections.abc import Sequence
 
 from fastapi import Request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from englog.domain.tasks import Task
 from englog.metric_children import Children
+from englog.server.http.request_stats import RequestStats
 from englog.server.scrape import QueueCollector
 from englog.server.state import ServerState
 
@@ -28,19 +29,8 @@ class ApiMetrics:
 
     def __init__(self, state: ServerState, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.requests = Counter(
-            "englog_http_requests",
-            "HTTP requests by method, route template and status.",
-            ["method", "route", "status"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "englog_http_request_duration_seconds",
-            "HTTP request latency by method and route template (requests that waited"
-            " for their task, with wait_s or Prefer: wait, are left out).",
-            ["method", "route"],
-            registry=registry,
-        )
+        # Every request is counted: plain numbers, read at scrape time (request_stats).
+        self.http = RequestStats(registry)
         self.submitted = Counter(
             "englog_tasks_submitted",
             "Tasks submitted through the REST API, by type.",
@@ -61,10 +51,7 @@ class ApiMetrics:
         ready = Gauge("englog_ready", "1 when the server is ready to serve.", registry=registry)
         ready.set_function(lambda: 1.0 if state.ready else 0.0)
         registry.register(QueueCollector(state))  # pending and workers by task type
-        # Every request labels two of them: 3 % of a task read's CPU (py-spy) went to
-        # `labels()` until their children were kept.
-        self.requests_of = Children(self.requests)
-        self.latency_of = Children(self.latency)
+        # `labels()` cost 3 % of a task read's CPU (py-spy) until children were kept.
         self.submitted_of = Children(self.submitted)
 
 
@@ -105,7 +92,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_recording)
         finally:
             route = getattr(scope.get("route"), "path", "<unmatched>")
-            method = scope.get("method", "")
-            self.metrics.requests_of(method, route, str(status)).inc()
-            if not scope.get(WAITED):
-                self.metrics.latency_of(method, route).observe(time.perf_counter() - started)
+            waited = scope.get(WAITED)
+            seconds = None if waited else time.perf_counter() - started
+            self.metrics.http.count(scope.get("method", ""), route, status, seconds)
